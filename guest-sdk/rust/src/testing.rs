@@ -1,0 +1,127 @@
+//! Run processors on the host target, in unit tests.
+//!
+//! Records go through the same frame encoding that the host uses, so a test
+//! sees exactly what the plugin will emit inside Sluice.
+
+use sluice_frame::{Reader, Status, Writer};
+
+use crate::{Config, Emitter, Error, Processor, Record};
+
+/// Runs a processor function on one record; returns its outputs or the
+/// rejection.
+pub fn run<F>(f: F, record: Record<'_>) -> Result<Vec<Record<'static>>, Error>
+where
+    F: FnMut(Record<'_>, &mut Emitter<'_>) -> Result<(), Error>,
+{
+    run_batch(f, vec![record]).pop().expect("one status per record")
+}
+
+/// Builds a [`Processor`] from `config` and runs it over `records`, in
+/// order; returns one result per record.
+pub fn run_processor<P: Processor>(
+    config: &[(&str, &str)],
+    records: Vec<Record<'_>>,
+) -> Result<Vec<Result<Vec<Record<'static>>, Error>>, Error> {
+    let config = Config(config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let mut p = P::init(&config)?;
+    Ok(run_batch(|r, out| p.process(r, out), records))
+}
+
+/// Runs a processor function over a call batch; one result per record.
+pub fn run_batch<F>(f: F, records: Vec<Record<'_>>) -> Vec<Result<Vec<Record<'static>>, Error>>
+where
+    F: FnMut(Record<'_>, &mut Emitter<'_>) -> Result<(), Error>,
+{
+    let mut w = Writer::input(Vec::new(), records.len() as u32);
+    for r in &records {
+        r.write(&mut w);
+    }
+    let input = w.finish();
+    let output = crate::runtime::process_batch(&input, f).expect("frame written by the SDK");
+    decode_output(&output).expect("frame written by the SDK")
+}
+
+fn decode_output(
+    frame: &[u8],
+) -> Result<Vec<Result<Vec<Record<'static>>, Error>>, sluice_frame::FrameError> {
+    let (mut reader, count) = Reader::output(frame)?;
+    let mut results = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        results.push(match reader.status()? {
+            Status::Ok(n) => {
+                let mut records = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let r = reader.record()?;
+                    let record = Record::from_frame(&r).expect("headers validated by reader");
+                    records.push(record.into_owned());
+                }
+                Ok(records)
+            }
+            Status::Rejected { code, message } => Err(Error::new(code, message)),
+        });
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_words(r: Record<'_>, out: &mut Emitter<'_>) -> Result<(), Error> {
+        let text = r.value_str()?.to_owned();
+        if text.is_empty() {
+            return Err(Error::new("empty", "nothing to split"));
+        }
+        for w in text.split(' ') {
+            out.emit(r.clone().with_value(w));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn flat_map_reject_and_pass_through_keep_one_status_per_record() {
+        let results = run_batch(
+            split_words,
+            vec![
+                Record::new(Some("a"), Some("x y")).with_timestamp(5),
+                Record::new(Some("b"), Some("")),
+                Record::new(Some("c"), Some("z")).with_header("h", "v"),
+            ],
+        );
+        assert_eq!(results.len(), 3);
+        let first = results[0].as_ref().unwrap();
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[1].value.as_deref(), Some(&b"y"[..]));
+        assert_eq!(first[1].timestamp, Some(5));
+        assert_eq!(results[1].as_ref().unwrap_err().code, "empty");
+        let third = results[2].as_ref().unwrap();
+        assert_eq!(third[0].header("h"), Some(&b"v"[..]));
+    }
+
+    struct Counter {
+        step: u64,
+        seen: u64,
+    }
+
+    impl Processor for Counter {
+        fn init(config: &Config) -> Result<Self, Error> {
+            Ok(Counter {
+                step: config.parse_or("step", 1)?,
+                seen: 0,
+            })
+        }
+        fn process(&mut self, r: Record<'_>, out: &mut Emitter<'_>) -> Result<(), Error> {
+            self.seen += self.step;
+            out.emit(r.with_value(self.seen.to_string()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn stateful_processor_keeps_state_across_records() {
+        let recs = vec![Record::new(Some("k"), Some("")), Record::new(Some("k"), Some(""))];
+        let out = run_processor::<Counter>(&[("step", "10")], recs).unwrap();
+        assert_eq!(out[1].as_ref().unwrap()[0].value.as_deref(), Some(&b"20"[..]));
+        assert!(run_processor::<Counter>(&[("step", "x")], vec![]).is_err());
+    }
+}

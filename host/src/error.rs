@@ -1,0 +1,277 @@
+//! Typed errors of the Sluice library.
+//!
+//! - [`PipelineError`]: the pipeline file is unreadable or wrong.
+//! - [`PluginError`]: a plugin cannot be loaded, or failed to start.
+//! - [`BuildError`]: a plugin crate could not be built into a component.
+//! - [`KafkaError`]: the brokers are unreachable or refused something.
+//! - [`RunError`]: why a running pipeline stopped.
+//!
+//! A plugin *rejecting* a record is not an error here: it is an outcome,
+//! handled by the pipeline's `rejected` policy. A plugin *trap* is a fault
+//! of the plugin, handled by the `trap` policy. Either becomes a
+//! [`RunError::RecordFailed`] only when its policy is `fail`.
+
+use std::path::PathBuf;
+
+/// The pipeline file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The file could not be read.
+    #[error("cannot read pipeline file {}: {source}", file.display())]
+    Read {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown, missing or of the
+    /// wrong type.
+    #[error("invalid pipeline file {}:\n{message}", file.display())]
+    Syntax {
+        /// The pipeline file.
+        file: PathBuf,
+        /// The parser's message, with line, column and key.
+        message: String,
+    },
+    /// The file parses, but what it declares does not hold together.
+    #[error("invalid pipeline file {}: {message}", file.display())]
+    Invalid {
+        /// The pipeline file.
+        file: PathBuf,
+        /// What is wrong, naming the section and key.
+        message: String,
+    },
+}
+
+/// A plugin cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginError {
+    /// The plugin path does not exist.
+    #[error("plugin `{plugin}`: {} does not exist", path.display())]
+    NotFound {
+        /// The step or plugin name.
+        plugin: String,
+        /// The path that was tried.
+        path: PathBuf,
+    },
+    /// The plugin file could not be read.
+    #[error("plugin `{plugin}`: cannot read {}: {source}", path.display())]
+    Read {
+        /// The step or plugin name.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a WebAssembly component.
+    #[error("plugin `{plugin}`: {} is not a WebAssembly component: {detail}", path.display())]
+    NotAComponent {
+        /// The step or plugin name.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        detail: String,
+    },
+    /// wasmtime could not compile the component.
+    #[error("plugin `{plugin}`: cannot compile the component: {message}")]
+    Compile {
+        /// The step or plugin name.
+        plugin: String,
+        /// wasmtime's explanation.
+        message: String,
+    },
+    /// The component imports something the sandbox does not provide.
+    #[error(
+        "plugin `{plugin}` imports {}, which Sluice does not provide to plugins (allowed imports: {})",
+        imports.join(", "),
+        allowed.join(", ")
+    )]
+    ForbiddenImport {
+        /// The step or plugin name.
+        plugin: String,
+        /// The refused import names.
+        imports: Vec<String>,
+        /// What a plugin may import.
+        allowed: Vec<String>,
+    },
+    /// The component does not export the interface the step needs.
+    #[error("plugin `{plugin}` does not export `{expected}`: {found}")]
+    WrongWorld {
+        /// The step or plugin name.
+        plugin: String,
+        /// The interface the host needs, with version.
+        expected: String,
+        /// What the component exports instead, or why it does not match.
+        found: String,
+    },
+    /// The plugin's `init` returned an error.
+    #[error("plugin `{plugin}` refused to start: {code}: {message}")]
+    Init {
+        /// The step or plugin name.
+        plugin: String,
+        /// The plugin's error code.
+        code: String,
+        /// The plugin's message.
+        message: String,
+    },
+    /// The plugin trapped while being instantiated or initialized.
+    #[error("plugin `{plugin}` trapped while starting: {message}")]
+    StartTrap {
+        /// The step or plugin name.
+        plugin: String,
+        /// The trap.
+        message: String,
+    },
+    /// The plugin source directory could not be built.
+    #[error("plugin `{plugin}`: {source}")]
+    Build {
+        /// The step or plugin name.
+        plugin: String,
+        /// The build failure.
+        source: BuildError,
+    },
+}
+
+/// A plugin crate could not be built into a component.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The directory has no `Cargo.toml`, or it names no package.
+    #[error("{} is not a plugin crate: {message}", dir.display())]
+    NotACrate {
+        /// The directory.
+        dir: PathBuf,
+        /// What is missing.
+        message: String,
+    },
+    /// No Rust toolchain can build for `wasm32-unknown-unknown`.
+    #[error("no Rust toolchain here can build wasm32-unknown-unknown: {message}")]
+    NoToolchain {
+        /// What was looked for and how to install it.
+        message: String,
+    },
+    /// `cargo build` failed.
+    #[error("building {} failed ({status}):\n{output}", dir.display())]
+    Cargo {
+        /// The crate directory.
+        dir: PathBuf,
+        /// cargo's exit status.
+        status: String,
+        /// The end of cargo's output.
+        output: String,
+    },
+    /// The core module could not be turned into a component.
+    #[error("cannot make a component from {}: {message}", module.display())]
+    Componentize {
+        /// The core module.
+        module: PathBuf,
+        /// wit-component's explanation.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Kafka could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaError {
+    /// No broker answered within the bounded retries.
+    #[error(
+        "cannot reach Kafka at {brokers} after {attempts} attempts over {waited_secs} s (last error: {last})"
+    )]
+    Unreachable {
+        /// The bootstrap servers.
+        brokers: String,
+        /// How many metadata requests were tried.
+        attempts: u32,
+        /// How long it tried.
+        waited_secs: u64,
+        /// The last error seen.
+        last: String,
+    },
+    /// A source topic does not exist.
+    #[error("source topic `{topic}` does not exist on {brokers}")]
+    MissingTopic {
+        /// The topic.
+        topic: String,
+        /// The bootstrap servers.
+        brokers: String,
+    },
+    /// A client call failed.
+    #[error("{context}: {source}")]
+    Client {
+        /// What was being done.
+        context: String,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
+}
+
+impl KafkaError {
+    /// Wraps a librdkafka error with what was being done.
+    pub fn client(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
+        let context = context.into();
+        move |source| KafkaError::Client { context, source }
+    }
+}
+
+/// Why a running pipeline stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The pipeline file is wrong.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// A plugin could not be loaded or started.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// Kafka failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// A record met a `fail` policy. Its offset was not committed.
+    #[error(
+        "step `{step}` {outcome} record {topic}/{partition}@{offset} and the `{policy}` policy is `fail`: {reason}"
+    )]
+    RecordFailed {
+        /// The step whose plugin failed.
+        step: String,
+        /// `rejected` or `trapped on`.
+        outcome: &'static str,
+        /// Which policy applied: `rejected` or `trap`.
+        policy: &'static str,
+        /// Source topic of the record.
+        topic: String,
+        /// Source partition.
+        partition: i32,
+        /// Source offset.
+        offset: i64,
+        /// The plugin's error or the trap.
+        reason: String,
+    },
+    /// Output records could not be delivered; their inputs were not
+    /// committed and will be processed again on restart.
+    #[error("could not deliver output records: {0}")]
+    Delivery(String),
+    /// The plugin returned a malformed frame or broke the protocol.
+    #[error("step `{step}`: plugin broke the call protocol: {message}")]
+    Protocol {
+        /// The step.
+        step: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A worker thread died.
+    #[error("stream thread failed: {0}")]
+    Thread(String),
+}

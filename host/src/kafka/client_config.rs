@@ -1,0 +1,106 @@
+//! Client settings that Sluice's guarantees depend on.
+
+use rdkafka::ClientConfig;
+
+/// Builds librdkafka configurations for one application.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    brokers: String,
+    extra: Vec<(String, String)>,
+}
+
+impl ClientSettings {
+    /// Settings for `brokers`, plus the pipeline's `[kafka]` table, which
+    /// wins over Sluice's defaults except where a guarantee needs them.
+    pub fn new(brokers: &str, extra: &[(String, String)]) -> Self {
+        ClientSettings {
+            brokers: brokers.to_owned(),
+            extra: extra.to_vec(),
+        }
+    }
+
+    /// The bootstrap servers.
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.extra {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// The consumer of an application: group = `application.id`; offsets
+    /// are committed by Sluice only after the outputs they caused are
+    /// acknowledged, so auto-commit and auto-store are off.
+    pub fn consumer(&self, application_id: &str) -> ClientConfig {
+        let mut c = self.base();
+        c.set("group.id", application_id)
+            .set("client.id", format!("{application_id}-consumer"))
+            .set_default("auto.offset.reset", "earliest")
+            .set_default("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false");
+        c
+    }
+
+    /// The producer of an application: murmur2 partitioning (as Java
+    /// clients do, so co-partitioning holds), idempotence for ordered
+    /// retries.
+    pub fn producer(&self, application_id: &str) -> ClientConfig {
+        let mut c = self.base();
+        c.set("client.id", format!("{application_id}-producer"))
+            .set("partitioner", "murmur2_random")
+            .set("enable.idempotence", "true")
+            .set_default("linger.ms", "5")
+            .set_default("message.timeout.ms", "120000");
+        c
+    }
+
+    /// A plain client for metadata and admin requests.
+    pub fn plain(&self) -> ClientConfig {
+        self.base()
+    }
+}
+
+trait SetDefault {
+    fn set_default(&mut self, key: &str, value: &str) -> &mut Self;
+}
+
+impl SetDefault for ClientConfig {
+    fn set_default(&mut self, key: &str, value: &str) -> &mut Self {
+        if self.get(key).is_none() {
+            self.set(key, value);
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guarantees_win_over_user_settings_and_defaults_yield_to_them() {
+        let s = ClientSettings::new(
+            "b:1",
+            &[
+                ("enable.auto.commit".into(), "true".into()),
+                ("linger.ms".into(), "50".into()),
+                ("partitioner".into(), "consistent".into()),
+            ],
+        );
+        let c = s.consumer("app");
+        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(c.get("group.id"), Some("app"));
+        let p = s.producer("app");
+        assert_eq!(p.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(p.get("linger.ms"), Some("50"));
+        assert_eq!(p.get("bootstrap.servers"), Some("b:1"));
+    }
+}

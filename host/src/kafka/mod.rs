@@ -1,0 +1,12 @@
+//! Kafka I/O: client configuration, connection checks, the producer that
+//! tasks share, and the embedded broker of `sluice dev`.
+//!
+//! - [`client_config`]: consumer and producer settings Sluice relies on.
+//! - [`connect`]: bounded waits for brokers and topics.
+//! - [`producer`]: the shared producer and its delivery tracking.
+//! - [`embedded`]: librdkafka's in-process mock cluster.
+
+pub mod client_config;
+pub mod connect;
+pub mod embedded;
+pub mod producer;

@@ -1,0 +1,129 @@
+//! The producer every task of a process shares, and its delivery tracking.
+//!
+//! Sends are asynchronous; a commit first flushes the producer and then
+//! checks that nothing failed, so offsets are only committed for inputs
+//! whose outputs were all acknowledged.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+
+use super::client_config::ClientSettings;
+use crate::error::{KafkaError, RunError};
+use crate::record::Record;
+
+/// Counts deliveries and keeps the first failure.
+#[derive(Debug, Default)]
+pub struct DeliveryTracker {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_failure: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, msg)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.first_failure.lock().expect("not poisoned");
+                if first.is_none() {
+                    *first = Some(format!("topic `{}` partition {}: {e}", msg.topic(), msg.partition()));
+                }
+            }
+        }
+    }
+}
+
+/// The shared producer.
+pub struct OutputProducer {
+    inner: ThreadedProducer<DeliveryTracker>,
+    flush_timeout: Duration,
+}
+
+impl std::fmt::Debug for OutputProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputProducer").finish_non_exhaustive()
+    }
+}
+
+impl OutputProducer {
+    /// Creates the producer for an application.
+    pub fn new(settings: &ClientSettings, application_id: &str) -> Result<Self, KafkaError> {
+        let config = settings.producer(application_id);
+        let timeout_ms: u64 = config
+            .get("message.timeout.ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(120_000);
+        let inner = config
+            .create_with_context(DeliveryTracker::default())
+            .map_err(KafkaError::client("creating the producer"))?;
+        Ok(OutputProducer {
+            inner,
+            flush_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(10),
+        })
+    }
+
+    /// Queues one record for `topic`; waits while librdkafka's queue is full.
+    pub fn send(&self, topic: &str, record: &Record) -> Result<(), RunError> {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (name, value) in &record.headers {
+            headers = headers.insert(Header {
+                key: name,
+                value: value.as_deref(),
+            });
+        }
+        let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(headers);
+        if let Some(k) = record.key.as_deref() {
+            base = base.key(k);
+        }
+        if let Some(v) = record.value.as_deref() {
+            base = base.payload(v);
+        }
+        if let Some(ts) = record.timestamp {
+            base = base.timestamp(ts);
+        }
+        loop {
+            match self.inner.send(base) {
+                Ok(()) => return Ok(()),
+                Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    base = back;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((e, _)) => return Err(RunError::Delivery(format!("topic `{topic}`: {e}"))),
+            }
+        }
+    }
+
+    /// Waits until every queued record is acknowledged, then reports the
+    /// first delivery failure since the producer started, if any.
+    pub fn flush(&self) -> Result<(), RunError> {
+        self.inner
+            .flush(self.flush_timeout)
+            .map_err(|e| RunError::Delivery(format!("flush did not complete: {e}")))?;
+        let tracker = self.inner.context();
+        if let Some(failure) = tracker.first_failure.lock().expect("not poisoned").clone() {
+            return Err(RunError::Delivery(format!(
+                "{} record(s) failed, first: {failure}",
+                tracker.failed.load(Ordering::Relaxed)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records acknowledged so far.
+    pub fn delivered(&self) -> u64 {
+        self.inner.context().delivered.load(Ordering::Relaxed)
+    }
+}

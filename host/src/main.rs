@@ -1,0 +1,223 @@
+//! The `sluice` command line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use sluice::plugin::builder::{self, BuildOptions};
+use sluice::runner::{self, RunOptions, RunSummary};
+use sluice::topology::{Topology, render};
+
+/// Stream processing on Kafka with WebAssembly plugins.
+///
+/// A pipeline file (TOML) names the source topics, the plugin steps (Wasm
+/// components, or plugin crates built on demand) and the sink topics.
+/// Sluice consumes the sources, calls each plugin with batches of records,
+/// produces the results, and commits offsets only after the results are
+/// acknowledged (at-least-once).
+///
+/// Start with `sluice dev <pipeline> --input <sample.jsonl>`: it needs no
+/// Kafka. Logs go to standard error; set RUST_LOG (e.g. RUST_LOG=debug)
+/// for more.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a pipeline against a Kafka cluster until SIGINT or SIGTERM.
+    ///
+    /// The consumer group is the pipeline's `application.id`; several
+    /// `sluice run` processes with the same pipeline share the partitions.
+    /// On SIGINT/SIGTERM the current batches finish, outputs are flushed and
+    /// offsets committed; a second signal exits at once.
+    Run {
+        /// The pipeline file (see docs/pipeline.md).
+        pipeline: PathBuf,
+        /// Kafka bootstrap servers, host:port[,host:port…].
+        #[arg(long, env = "SLUICE_BROKERS")]
+        brokers: String,
+        /// How long to wait for the brokers at start, in seconds, before
+        /// giving up with an error.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        connect_timeout: u64,
+    },
+    /// Run a pipeline on an embedded Kafka with sample input, and print
+    /// every output record.
+    ///
+    /// Starts librdkafka's mock cluster in-process, creates the topics,
+    /// produces the input file, runs the pipeline until the input is
+    /// drained, then prints a one-line summary.
+    ///
+    /// Each input line is either an envelope — a JSON object with a
+    /// "value" member and only the members key, value, timestamp (ms),
+    /// headers (object) and topic — or a bare value: the line itself, byte
+    /// for byte, with a null key. Lines that are not JSON are bare values.
+    Dev {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Sample input, one record per line (JSON Lines).
+        #[arg(long, short)]
+        input: PathBuf,
+    },
+    /// Show a pipeline's topology: sources, steps, sinks, error policies.
+    Topology {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// `text` for the terminal; `dot` for Graphviz
+        /// (`sluice topology p.toml --format dot | dot -Tsvg > p.svg`).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Build and inspect plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Dot,
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Build a Rust plugin crate into a WebAssembly component.
+    ///
+    /// Uses rustup's wasm32-unknown-unknown target where it is installed,
+    /// otherwise Debian's rustc-web with -Zbuild-std (installed by
+    /// ./scripts/setup.sh). Prints the component's path.
+    Build {
+        /// The plugin crate directory.
+        dir: PathBuf,
+    },
+    /// Check a component the way `sluice run` would, and show its digest,
+    /// imports and exports.
+    Inspect {
+        /// The component (.wasm).
+        component: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run {
+            pipeline,
+            brokers,
+            connect_timeout,
+        } => {
+            let (topology, plugins) = load(&pipeline)?;
+            let stop = stop_on_signals()?;
+            let summary = runner::run(
+                topology,
+                plugins,
+                RunOptions {
+                    brokers,
+                    connect_timeout: Duration::from_secs(connect_timeout),
+                    stop,
+                    stop_at: None,
+                },
+            )?;
+            eprintln!("{}", summary_line(&summary));
+        }
+        Command::Dev { pipeline, input } => {
+            let (topology, plugins) = load(&pipeline)?;
+            let stop = stop_on_signals()?;
+            let summary = sluice::dev::run(topology, plugins, &input, stop, |p| println!("{p}"))?;
+            println!("{}", summary_line(&summary));
+        }
+        Command::Topology { pipeline, format } => {
+            let topology = Topology::load(&pipeline)?;
+            match format {
+                Format::Text => print!("{}", render::text(&topology)),
+                Format::Dot => print!("{}", render::dot(&topology)),
+            }
+        }
+        Command::Plugin(PluginCommand::Build { dir }) => {
+            let component = builder::build(&dir, &BuildOptions::default())?;
+            let plugin = sluice::plugin::Plugin::load(&sluice::plugin::engine(), &name_of(&dir), &component)?;
+            println!("{}", component.display());
+            eprintln!("sha256 {}", plugin.digest());
+        }
+        Command::Plugin(PluginCommand::Inspect { component }) => inspect(&component)?,
+    }
+    Ok(())
+}
+
+fn load(pipeline: &Path) -> Result<(Arc<Topology>, Vec<sluice::plugin::Plugin>)> {
+    let topology = Topology::load(pipeline)?;
+    let engine = sluice::plugin::engine();
+    let plugins = sluice::load_plugins(&engine, &topology, &BuildOptions::default())
+        .with_context(|| format!("loading the plugins of {}", pipeline.display()))?;
+    Ok((Arc::new(topology), plugins))
+}
+
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping exits at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
+fn summary_line(s: &RunSummary) -> String {
+    let c = &s.counts;
+    let secs = s.elapsed.as_secs_f64();
+    format!(
+        "in {} · out {} · rejected {} · trapped {} · dead letters {} · {:.1} s · {:.0} records/s",
+        c.records_in,
+        c.records_out,
+        c.rejected,
+        c.trapped,
+        c.dead_letters,
+        secs,
+        c.records_in as f64 / secs.max(1e-9)
+    )
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_stem()
+        .or_else(|| path.file_name())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plugin".into())
+}
+
+fn inspect(component: &Path) -> Result<()> {
+    let engine = sluice::plugin::engine();
+    let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    match sluice::plugin::Plugin::from_bytes(&engine, &name_of(component), component, &bytes) {
+        Ok(p) => {
+            println!("{}: ok, a sluice:plugin@0.1.0 record processor", component.display());
+            println!("sha256:  {}", p.digest());
+            println!("size:    {} bytes", bytes.len());
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,15 @@
+//! The one place that generates host bindings from `wit/`.
+//!
+//! Every world the host speaks is generated here, so that a new version of
+//! the WIT package is added beside the old one rather than replacing it.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "record-processor",
+});
+
+/// The versioned name of the processor interface, as components export it.
+pub const PROCESSOR_INTERFACE: &str = "sluice:plugin/processor@0.1.0";
+
+/// What a plugin may import. Anything else (WASI included) is refused.
+pub const ALLOWED_IMPORTS: &[&str] = &["sluice:plugin/log@0.1.0", "sluice:plugin/types@0.1.0"];

@@ -1,0 +1,266 @@
+//! `sluice plugin build`: turns a plugin crate into a component.
+//!
+//! 1. Build the crate for `wasm32-unknown-unknown` (no WASI: the sandbox
+//!    refuses it) with whichever toolchain is here:
+//!    - **rustup**, where the `wasm32-unknown-unknown` target is installed;
+//!    - **Debian's rustc-web**, where rustup cannot download targets: its
+//!      `rust-web-src` package has the standard library sources, so
+//!      `-Zbuild-std` compiles them for wasm, linked with `wasm-ld-19`.
+//! 2. Make a component of the core module in-process with `wit-component`.
+//!
+//! Guests share one target directory (`SLUICE_GUEST_TARGET_DIR`, default
+//! `~/.cache/sluice/guest-target`), so the standard library is compiled once.
+//! A component is re-encoded only when its core module is newer.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::BuildError;
+
+const TARGET: &str = "wasm32-unknown-unknown";
+const SETUP_HINT: &str = "run `./scripts/setup.sh` from the Sluice checkout (it installs Debian's \
+     rustc-web, cargo-web, rust-web-src and lld-19), or `rustup target add wasm32-unknown-unknown`";
+
+/// How guests are compiled on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Toolchain {
+    /// rustup's cargo with the `wasm32-unknown-unknown` target installed.
+    Rustup,
+    /// Debian's rustc-web with `-Zbuild-std`, linked by this `wasm-ld`.
+    DebianBuildStd {
+        /// The linker binary.
+        linker: String,
+    },
+}
+
+impl Toolchain {
+    /// Finds a toolchain; `SLUICE_GUEST_TOOLCHAIN=rustup|debian` forces one.
+    pub fn detect() -> Result<Toolchain, BuildError> {
+        let forced = std::env::var("SLUICE_GUEST_TOOLCHAIN").ok();
+        if forced.as_deref() != Some("debian") && rustup_has_target() {
+            return Ok(Toolchain::Rustup);
+        }
+        if forced.as_deref() == Some("rustup") {
+            return Err(BuildError::NoToolchain {
+                message: format!("SLUICE_GUEST_TOOLCHAIN=rustup, but rustup has no {TARGET} target"),
+            });
+        }
+        let missing: Vec<&str> = [
+            ("/usr/bin/rustc", "rustc-web"),
+            ("/usr/bin/cargo", "cargo-web"),
+            ("/usr/lib/rustlib/src/rust/library", "rust-web-src"),
+        ]
+        .into_iter()
+        .filter(|(p, _)| !Path::new(p).exists())
+        .map(|(_, pkg)| pkg)
+        .collect();
+        let linker = ["wasm-ld-19", "rust-lld", "wasm-ld"]
+            .into_iter()
+            .find(|l| which(l));
+        match (missing.is_empty(), linker) {
+            (true, Some(linker)) => Ok(Toolchain::DebianBuildStd {
+                linker: linker.to_owned(),
+            }),
+            (_, linker) => {
+                let mut missing = missing;
+                if linker.is_none() {
+                    missing.push("lld-19");
+                }
+                Err(BuildError::NoToolchain {
+                    message: format!("missing Debian packages {}; {SETUP_HINT}", missing.join(", ")),
+                })
+            }
+        }
+    }
+}
+
+fn rustup_has_target() -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET))
+        .unwrap_or(false)
+}
+
+fn which(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false)
+}
+
+/// Where guests are built.
+pub fn guest_target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SLUICE_GUEST_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("sluice").join("guest-target")
+}
+
+/// Options for [`build`].
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Capture cargo's output (shown only on failure) instead of
+    /// streaming it to the terminal.
+    pub quiet: bool,
+}
+
+/// Builds the plugin crate in `dir`; returns the component's path.
+pub fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
+    let lib = lib_name(dir)?;
+    let toolchain = Toolchain::detect()?;
+    let target_dir = guest_target_dir();
+    let mut cmd = match &toolchain {
+        Toolchain::Rustup => {
+            let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            c.args(["build", "--release", "--target", TARGET]);
+            c
+        }
+        Toolchain::DebianBuildStd { linker } => {
+            let mut c = Command::new("/usr/bin/cargo");
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let mut paths = vec![PathBuf::from("/usr/bin")];
+            paths.extend(std::env::split_paths(&path));
+            c.env("PATH", std::env::join_paths(paths).expect("PATH entries are valid"))
+                .env("RUSTC", "/usr/bin/rustc")
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", linker)
+                .env_remove("RUSTUP_TOOLCHAIN")
+                .args(["build", "-Zbuild-std=std,panic_abort", "--release", "--target", TARGET]);
+            c
+        }
+    };
+    // A build started from inside `cargo test` must not inherit its flags.
+    for var in [
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(dir)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3");
+    tracing::info!(dir = %dir.display(), ?toolchain, "building plugin");
+    let status_and_output = if opts.quiet {
+        cmd.output().map(|o| (o.status, String::from_utf8_lossy(&o.stderr).into_owned()))
+    } else {
+        cmd.status().map(|s| (s, String::new()))
+    };
+    let (status, output) = status_and_output.map_err(|e| BuildError::Io {
+        path: PathBuf::from("cargo"),
+        source: e,
+    })?;
+    if !status.success() {
+        let tail: Vec<&str> = output.lines().rev().take(60).collect();
+        return Err(BuildError::Cargo {
+            dir: dir.to_owned(),
+            status: status.to_string(),
+            output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    let module = target_dir.join(TARGET).join("release").join(format!("{lib}.wasm"));
+    let component = target_dir.join("components").join(format!("{lib}.wasm"));
+    componentize_if_stale(&module, &component)?;
+    Ok(component)
+}
+
+/// The library name cargo gives the crate in `dir`.
+fn lib_name(dir: &Path) -> Result<String, BuildError> {
+    let manifest = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| BuildError::NotACrate {
+        dir: dir.to_owned(),
+        message: format!("cannot read {}: {e}", manifest.display()),
+    })?;
+    let doc: toml::Table = toml::from_str(&text).map_err(|e| BuildError::NotACrate {
+        dir: dir.to_owned(),
+        message: format!("{}: {e}", manifest.display()),
+    })?;
+    let explicit = doc.get("lib").and_then(|l| l.get("name")).and_then(|n| n.as_str());
+    let package = doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+    explicit
+        .or(package)
+        .map(|n| n.replace('-', "_"))
+        .ok_or_else(|| BuildError::NotACrate {
+            dir: dir.to_owned(),
+            message: format!("{} has no [package] name", manifest.display()),
+        })
+}
+
+fn componentize_if_stale(module: &Path, component: &Path) -> Result<(), BuildError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| BuildError::Io { path, source }
+    };
+    let module_time = std::fs::metadata(module).and_then(|m| m.modified()).map_err(io(module))?;
+    if let Ok(existing) = std::fs::metadata(component).and_then(|m| m.modified())
+        && existing >= module_time
+    {
+        return Ok(());
+    }
+    let bytes = std::fs::read(module).map_err(io(module))?;
+    let encoded = componentize(&bytes).map_err(|message| BuildError::Componentize {
+        module: module.to_owned(),
+        message,
+    })?;
+    let dir = component.parent().expect("component path has a parent");
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // Write then rename, so a concurrent reader never sees half a file.
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        component.file_name().and_then(|n| n.to_str()).unwrap_or("component"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, &encoded).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, component).map_err(io(component))?;
+    tracing::info!(component = %component.display(), bytes = encoded.len(), "componentized");
+    Ok(())
+}
+
+/// Makes a component of a core module built with `wit-bindgen`.
+pub fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
+    wit_component::ComponentEncoder::default()
+        .module(module)
+        .and_then(|e| e.validate(true).encode())
+        .map_err(|e| format!("{e:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lib_name_prefers_lib_section_and_normalizes_dashes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"large-orders\"\n").unwrap();
+        assert_eq!(lib_name(dir.path()).unwrap(), "large_orders");
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"a\"\n[lib]\nname = \"b-c\"\n",
+        )
+        .unwrap();
+        assert_eq!(lib_name(dir.path()).unwrap(), "b_c");
+    }
+
+    #[test]
+    fn a_directory_without_a_manifest_is_not_a_crate() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = build(dir.path(), &BuildOptions { quiet: true }).unwrap_err();
+        assert!(matches!(e, BuildError::NotACrate { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_core_module_without_component_metadata_is_refused() {
+        // The smallest valid core module: magic and version only.
+        let e = componentize(b"\0asm\x01\0\0\0").unwrap_err();
+        assert!(!e.is_empty());
+    }
+}

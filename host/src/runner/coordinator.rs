@@ -1,0 +1,219 @@
+//! The coordinator: what the polling thread and the rebalance callback
+//! share. It batches polled records per task, dispatches them to stream
+//! threads, collects results, and commits.
+//!
+//! Commit protocol (at-least-once): a stream thread reports a batch done
+//! only after every output of it has been handed to the producer; a commit
+//! flushes the producer (every output acknowledged) and only then commits
+//! the offsets of batches reported done.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Receiver;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::error::{KafkaError, RunError};
+use crate::kafka::producer::OutputProducer;
+use crate::task::stream_thread::{Done, StreamThread, Work};
+use crate::task::{Counts, InputRecord};
+
+/// State shared by the poll loop and the rebalance callback.
+pub struct Coordinator {
+    pub(super) threads: Vec<StreamThread>,
+    done: Receiver<Done>,
+    producer: Arc<OutputProducer>,
+    max_batch: usize,
+    pending: BTreeMap<i32, Vec<InputRecord>>,
+    in_flight: usize,
+    /// Next offset to commit, per (topic, partition), of finished batches.
+    processed: HashMap<(Arc<str>, i32), i64>,
+    /// What the last commit committed.
+    committed: HashMap<(Arc<str>, i32), i64>,
+    /// Totals over the run.
+    pub(super) counts: Counts,
+    /// The first fatal error; once set, nothing more is dispatched.
+    pub(super) failure: Option<RunError>,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("in_flight", &self.in_flight)
+            .field("processed", &self.processed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Coordinator {
+    pub(super) fn new(
+        threads: Vec<StreamThread>,
+        done: Receiver<Done>,
+        producer: Arc<OutputProducer>,
+        max_batch: usize,
+    ) -> Self {
+        Coordinator {
+            threads,
+            done,
+            producer,
+            max_batch,
+            pending: BTreeMap::new(),
+            in_flight: 0,
+            processed: HashMap::new(),
+            committed: HashMap::new(),
+            counts: Counts::default(),
+            failure: None,
+        }
+    }
+
+    /// Adds a polled record; a full call batch is dispatched at once.
+    pub(super) fn push(&mut self, record: InputRecord) {
+        let task = record.partition;
+        let batch = self.pending.entry(task).or_default();
+        batch.push(record);
+        if batch.len() >= self.max_batch {
+            let records = std::mem::take(batch);
+            self.dispatch(task, records);
+        }
+    }
+
+    /// Dispatches every partial batch.
+    pub(super) fn dispatch_all(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for (task, records) in pending {
+            if !records.is_empty() {
+                self.dispatch(task, records);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, task: i32, records: Vec<InputRecord>) {
+        if self.failure.is_some() {
+            return;
+        }
+        let thread = &self.threads[task as usize % self.threads.len()];
+        if thread.work.send(Work::Batch { task, records }).is_err() {
+            self.fail(RunError::Thread("a stream thread stopped".into()));
+            return;
+        }
+        self.in_flight += 1;
+    }
+
+    /// Takes finished batches; with `block`, waits until none is in flight.
+    pub(super) fn collect(&mut self, block: bool) {
+        loop {
+            let done = if block && self.in_flight > 0 {
+                match self.done.recv() {
+                    Ok(d) => d,
+                    Err(_) => {
+                        self.fail(RunError::Thread("stream threads stopped".into()));
+                        return;
+                    }
+                }
+            } else {
+                match self.done.try_recv() {
+                    Ok(d) => d,
+                    Err(_) => return,
+                }
+            };
+            self.in_flight -= 1;
+            match done.result {
+                Ok(c) => {
+                    self.counts.add(&c);
+                    for (topic, partition, next) in done.offsets {
+                        let e = self.processed.entry((topic, partition)).or_insert(next);
+                        *e = (*e).max(next);
+                    }
+                }
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
+    fn fail(&mut self, e: RunError) {
+        if self.failure.is_none() {
+            tracing::error!("{e}");
+            self.failure = Some(e);
+        }
+    }
+
+    /// Dispatches what is pending and waits for every batch in flight.
+    pub(super) fn drain(&mut self) {
+        self.dispatch_all();
+        self.collect(true);
+    }
+
+    /// Flushes the producer, then commits the offsets of finished batches.
+    pub(super) fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), RunError> {
+        self.producer.flush()?;
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), &next) in &self.processed {
+            if self.committed.get(&(Arc::clone(topic), *partition)) != Some(&next) {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(next))
+                    .expect("valid offset");
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(KafkaError::client("committing offsets"))?;
+        tracing::debug!(partitions = tpl.count(), "committed");
+        self.committed.extend(self.processed.iter().map(|(k, v)| (k.clone(), *v)));
+        Ok(())
+    }
+
+    /// Finishes and commits everything of `partitions` before they go.
+    fn revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, partitions: &TopicPartitionList) {
+        self.drain();
+        if let Err(e) = self.commit(consumer) {
+            self.fail(e);
+        }
+        let mut tasks: Vec<i32> = partitions.elements().iter().map(|e| e.partition()).collect();
+        tasks.sort_unstable();
+        tasks.dedup();
+        tracing::info!(?tasks, "partitions revoked; in-flight work finished and committed");
+        for e in partitions.elements() {
+            let key = (Arc::<str>::from(e.topic()), e.partition());
+            self.processed.remove(&key);
+            self.committed.remove(&key);
+        }
+        for t in &self.threads {
+            let _ = t.work.send(Work::Revoke(tasks.clone()));
+        }
+    }
+
+    /// The committed next offset of every partition committed in this run.
+    pub(super) fn committed(&self) -> &HashMap<(Arc<str>, i32), i64> {
+        &self.committed
+    }
+}
+
+/// The consumer's context: routes rebalance callbacks to the coordinator.
+#[derive(Clone)]
+pub struct RebalanceHandler {
+    pub(super) coordinator: Arc<Mutex<Coordinator>>,
+}
+
+impl ClientContext for RebalanceHandler {}
+
+impl ConsumerContext for RebalanceHandler {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                self.coordinator.lock().expect("not poisoned").revoke(consumer, tpl);
+            }
+            Rebalance::Assign(tpl) => {
+                let parts: Vec<String> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                    .collect();
+                tracing::info!(partitions = %parts.join(","), "partitions assigned");
+            }
+            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+        }
+    }
+}

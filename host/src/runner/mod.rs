@@ -1,0 +1,214 @@
+//! Running a pipeline: poll Kafka, dispatch to stream threads, commit.
+//!
+//! One consumer per process (group = `application.id`) polls on the
+//! calling thread; records are grouped per task into call batches and run
+//! on `num.stream.threads` stream threads; outputs go through one shared
+//! producer. Offsets are committed every `commit.interval.ms`, after the
+//! producer is flushed. On revocation and on shutdown, in-flight work is
+//! finished and committed first.
+
+mod coordinator;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+
+use crate::error::{KafkaError, RunError};
+use crate::kafka::client_config::ClientSettings;
+use crate::kafka::connect;
+use crate::kafka::producer::OutputProducer;
+use crate::plugin::Plugin;
+use crate::record::Record;
+use crate::task::stream_thread::StreamThread;
+use crate::task::{Counts, InputRecord};
+use crate::topology::Topology;
+use coordinator::{Coordinator, RebalanceHandler};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// How long to wait for the brokers at start.
+    pub connect_timeout: Duration,
+    /// Set to stop: the current batches finish, outputs are flushed and
+    /// offsets committed.
+    pub stop: Arc<AtomicBool>,
+    /// Stop by itself once these next offsets are committed for every
+    /// listed (topic, partition): used by `sluice dev` to end when the
+    /// input is drained.
+    pub stop_at: Option<HashMap<(String, i32), i64>>,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Record counts.
+    pub counts: Counts,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Runs `topology` with its loaded `plugins` (in step order) until
+/// stopped. Returns the counts, or the first fatal error after committing
+/// everything processed before it.
+pub fn run(topology: Arc<Topology>, plugins: Vec<Plugin>, opts: RunOptions) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let settings = ClientSettings::new(&opts.brokers, &topology.kafka);
+    let metadata = connect::wait_for_brokers(&settings, opts.connect_timeout)?;
+    let topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
+    connect::partition_counts(&metadata, &opts.brokers, &topics)?;
+
+    let producer = Arc::new(OutputProducer::new(&settings, &topology.application_id)?);
+    let plugins = Arc::new(plugins);
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let threads = (0..topology.processing.num_stream_threads)
+        .map(|i| StreamThread::spawn(i, Arc::clone(&topology), Arc::clone(&plugins), Arc::clone(&producer), done_tx.clone()))
+        .collect();
+    drop(done_tx);
+    let coordinator = Arc::new(Mutex::new(Coordinator::new(
+        threads,
+        done_rx,
+        Arc::clone(&producer),
+        topology.processing.max_batch_records,
+    )));
+    let consumer: BaseConsumer<RebalanceHandler> = settings
+        .consumer(&topology.application_id)
+        .create_with_context(RebalanceHandler {
+            coordinator: Arc::clone(&coordinator),
+        })
+        .map_err(KafkaError::client("creating the consumer"))?;
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topic_refs)
+        .map_err(KafkaError::client("subscribing to the source topics"))?;
+    tracing::info!(
+        application = %topology.application_id,
+        sources = %topics.join(","),
+        brokers = %opts.brokers,
+        threads = topology.processing.num_stream_threads,
+        "running"
+    );
+
+    let topic_names: HashMap<String, Arc<str>> = topics.iter().map(|t| (t.clone(), Arc::from(t.as_str()))).collect();
+    let poll_limit = topology.processing.max_batch_records * 4;
+    let commit_every = topology.processing.commit_interval;
+    let mut last_commit = Instant::now();
+    let mut last_report = Instant::now();
+    let lock = || coordinator.lock().expect("not poisoned");
+
+    let result = loop {
+        if opts.stop.load(Ordering::Relaxed) {
+            break Ok(());
+        }
+        if let Some(e) = lock().failure.take() {
+            break Err(e);
+        }
+        let mut polled = 0;
+        while polled < poll_limit {
+            let timeout = if polled == 0 { Duration::from_millis(100) } else { Duration::ZERO };
+            match consumer.poll(timeout) {
+                None => break,
+                Some(Ok(m)) => {
+                    let topic = topic_names.get(m.topic()).cloned().unwrap_or_else(|| Arc::from(m.topic()));
+                    lock().push(InputRecord {
+                        topic,
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        record: to_record(&m),
+                    });
+                    polled += 1;
+                }
+                Some(Err(e)) => tracing::warn!("consumer: {e}"),
+            }
+        }
+        {
+            let mut c = lock();
+            c.dispatch_all();
+            c.collect(false);
+        }
+        if last_commit.elapsed() >= commit_every {
+            let mut c = lock();
+            // Give stream threads a moment to finish what they hold, so a
+            // commit covers as much as possible.
+            if let Err(e) = c.commit(&consumer) {
+                break Err(e);
+            }
+            last_commit = Instant::now();
+            if let Some(stop_at) = &opts.stop_at
+                && caught_up(c.committed(), stop_at)
+            {
+                c.drain();
+                break Ok(());
+            }
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            let c = lock().counts;
+            tracing::info!(records_in = c.records_in, records_out = c.records_out, rejected = c.rejected, trapped = c.trapped, "progress");
+            last_report = Instant::now();
+        }
+    };
+
+    // Finish in-flight work and commit it, even after a failure: what
+    // was processed before the failing record is safe to commit.
+    let mut c = lock();
+    c.drain();
+    let final_commit = c.commit(&consumer);
+    let failure = c.failure.take();
+    let counts = c.counts;
+    let threads = std::mem::take(&mut c.threads);
+    drop(c);
+    for t in threads {
+        t.join()?;
+    }
+    consumer.unsubscribe();
+    result?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    final_commit?;
+    let summary = RunSummary {
+        counts,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(
+        records_in = counts.records_in,
+        records_out = counts.records_out,
+        rejected = counts.rejected,
+        trapped = counts.trapped,
+        dead_letters = counts.dead_letters,
+        delivered = producer.delivered(),
+        "stopped cleanly"
+    );
+    Ok(summary)
+}
+
+fn caught_up(committed: &HashMap<(Arc<str>, i32), i64>, stop_at: &HashMap<(String, i32), i64>) -> bool {
+    stop_at.iter().all(|((topic, partition), &end)| {
+        end == 0
+            || committed
+                .get(&(Arc::from(topic.as_str()), *partition))
+                .is_some_and(|&c| c >= end)
+    })
+}
+
+fn to_record<M: Message>(m: &M) -> Record {
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_owned(), h.value.map(bytes::Bytes::copy_from_slice)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        key: m.key().map(bytes::Bytes::copy_from_slice),
+        value: m.payload().map(bytes::Bytes::copy_from_slice),
+        timestamp: m.timestamp().to_millis(),
+        headers,
+    }
+}

@@ -1,0 +1,109 @@
+//! Dead letters: a record a plugin rejected or trapped on, with the reason
+//! and its origin in headers.
+//!
+//! Headers added (all values UTF-8):
+//! - `sluice.error.kind`: `rejected` or `trap`
+//! - `sluice.error.code`: the plugin's code (`trap` for traps)
+//! - `sluice.error`: the message
+//! - `sluice.step`: the step whose plugin failed
+//! - `sluice.plugin.digest`: SHA-256 of that plugin's component
+//! - `sluice.topic`, `sluice.partition`, `sluice.offset`: where the source
+//!   record that led here was read
+
+use bytes::Bytes;
+
+use crate::record::Record;
+
+/// Why a record is dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The plugin returned an error for it.
+    Rejected,
+    /// The plugin trapped on it.
+    Trap,
+}
+
+impl Kind {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Rejected => "rejected",
+            Kind::Trap => "trap",
+        }
+    }
+}
+
+/// Where the source record came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+}
+
+/// Everything a dead letter says about its failure.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    /// Rejected or trapped.
+    pub kind: Kind,
+    /// The plugin's error code, or `trap`.
+    pub code: &'a str,
+    /// The message.
+    pub message: &'a str,
+    /// The step.
+    pub step: &'a str,
+    /// The plugin's digest.
+    pub digest: &'a str,
+}
+
+/// The dead letter for `record`: same key, value and timestamp, plus the
+/// failure headers.
+pub fn letter(record: &Record, failure: &Failure<'_>, origin: &Origin<'_>) -> Record {
+    let mut out = record.clone();
+    let text = |s: &str| Some(Bytes::copy_from_slice(s.as_bytes()));
+    out.headers.extend([
+        ("sluice.error.kind".to_owned(), text(failure.kind.as_str())),
+        ("sluice.error.code".to_owned(), text(failure.code)),
+        ("sluice.error".to_owned(), text(failure.message)),
+        ("sluice.step".to_owned(), text(failure.step)),
+        ("sluice.plugin.digest".to_owned(), text(failure.digest)),
+        ("sluice.topic".to_owned(), text(origin.topic)),
+        ("sluice.partition".to_owned(), text(&origin.partition.to_string())),
+        ("sluice.offset".to_owned(), text(&origin.offset.to_string())),
+    ]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letter_keeps_the_record_and_adds_reason_and_origin() {
+        let rec = Record::new(Some(b"k"), Some(b"v"), Some(7));
+        let l = letter(
+            &rec,
+            &Failure {
+                kind: Kind::Trap,
+                code: "trap",
+                message: "unreachable",
+                step: "s",
+                digest: "ab",
+            },
+            &Origin {
+                topic: "orders",
+                partition: 2,
+                offset: 41,
+            },
+        );
+        assert_eq!((l.key.as_deref(), l.value.as_deref(), l.timestamp), (Some(&b"k"[..]), Some(&b"v"[..]), Some(7)));
+        assert_eq!(l.header("sluice.error.kind"), Some(&b"trap"[..]));
+        assert_eq!(l.header("sluice.error"), Some(&b"unreachable"[..]));
+        assert_eq!(l.header("sluice.topic"), Some(&b"orders"[..]));
+        assert_eq!(l.header("sluice.partition"), Some(&b"2"[..]));
+        assert_eq!(l.header("sluice.offset"), Some(&b"41"[..]));
+    }
+}

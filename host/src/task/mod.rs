@@ -1,0 +1,329 @@
+//! Tasks: the unit of parallelism.
+//!
+//! A task covers one partition number of the source topics. It owns one
+//! instance of each step's plugin, so the hot path takes no locks. A call
+//! batch of source records flows through the steps in topological order;
+//! each step is called with at most `max.batch.records` records at a time.
+//!
+//! - [`Task`]: runs batches through the DAG.
+//! - [`Output`]: where sink and dead-letter records go (the shared
+//!   producer, or a `Vec` in tests).
+//! - [`dead_letter`]: the headers a dead letter carries.
+//! - [`stream_thread`]: the worker threads tasks run on.
+
+pub mod dead_letter;
+pub mod stream_thread;
+
+use std::sync::Arc;
+
+use crate::error::{PluginError, RunError};
+use crate::plugin::frame::{self, Outcome};
+use crate::plugin::{Plugin, PluginInstance};
+use crate::record::Record;
+use crate::topology::{ErrorPolicy, NodeId, Topology};
+use dead_letter::{Failure, Kind, Origin};
+
+/// A record read from a source topic.
+#[derive(Debug, Clone)]
+pub struct InputRecord {
+    /// Source topic.
+    pub topic: Arc<str>,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// The record.
+    pub record: Record,
+}
+
+/// Where a task's records go.
+pub trait Output {
+    /// Sends one record to `topic`.
+    fn send(&mut self, topic: &str, record: &Record) -> Result<(), RunError>;
+}
+
+impl Output for Vec<(String, Record)> {
+    fn send(&mut self, topic: &str, record: &Record) -> Result<(), RunError> {
+        self.push((topic.to_owned(), record.clone()));
+        Ok(())
+    }
+}
+
+/// Counts of one batch, or of a whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Source records processed.
+    pub records_in: u64,
+    /// Records written to sinks.
+    pub records_out: u64,
+    /// Records a plugin rejected.
+    pub rejected: u64,
+    /// Records a plugin trapped on.
+    pub trapped: u64,
+    /// Records written to the dead-letter topic.
+    pub dead_letters: u64,
+}
+
+impl Counts {
+    /// Adds `other` to `self`.
+    pub fn add(&mut self, other: &Counts) {
+        self.records_in += other.records_in;
+        self.records_out += other.records_out;
+        self.rejected += other.rejected;
+        self.trapped += other.trapped;
+        self.dead_letters += other.dead_letters;
+    }
+}
+
+struct StepRuntime {
+    plugin: Plugin,
+    config: Vec<(String, String)>,
+    instance: Option<PluginInstance>,
+}
+
+impl StepRuntime {
+    fn instance(&mut self) -> Result<&mut PluginInstance, PluginError> {
+        if self.instance.is_none() {
+            self.instance = Some(self.plugin.instantiate(&self.config)?);
+        }
+        Ok(self.instance.as_mut().expect("set above"))
+    }
+}
+
+/// One partition's processing: plugin instances and the DAG walk.
+pub struct Task {
+    id: i32,
+    topology: Arc<Topology>,
+    steps: Vec<StepRuntime>,
+    frame_buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// Records flowing out of a node, each with the index of the source
+/// record (in the batch) it derives from.
+type Flow = Vec<(usize, Record)>;
+
+impl Task {
+    /// Creates the task for partition `id`, instantiating every step's
+    /// plugin (`plugins` is in the topology's step order).
+    pub fn new(id: i32, topology: Arc<Topology>, plugins: &[Plugin]) -> Result<Task, PluginError> {
+        let mut steps = Vec::with_capacity(plugins.len());
+        for (plugin, step) in plugins.iter().zip(&topology.steps) {
+            let mut rt = StepRuntime {
+                plugin: plugin.clone(),
+                config: step.config.clone(),
+                instance: None,
+            };
+            rt.instance()?;
+            steps.push(rt);
+        }
+        Ok(Task {
+            id,
+            topology,
+            steps,
+            frame_buf: Vec::new(),
+        })
+    }
+
+    /// The partition number this task covers.
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// Runs a batch of source records through the topology and sends what
+    /// reaches the sinks (and dead letters) to `out`. An error means a
+    /// `fail` policy was met or a plugin broke the protocol; nothing after
+    /// the failing record was sent.
+    pub fn process(&mut self, batch: &[InputRecord], out: &mut dyn Output) -> Result<Counts, RunError> {
+        let topology = Arc::clone(&self.topology);
+        let mut counts = Counts {
+            records_in: batch.len() as u64,
+            ..Counts::default()
+        };
+        let sources: Vec<Flow> = topology
+            .sources
+            .iter()
+            .map(|s| {
+                batch
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| *r.topic == *s.topic)
+                    .map(|(i, r)| (i, r.record.clone()))
+                    .collect()
+            })
+            .collect();
+        let mut steps: Vec<Flow> = Vec::with_capacity(self.steps.len());
+        for (i, step) in topology.steps.iter().enumerate() {
+            let inputs: Vec<(usize, &Record)> = step
+                .inputs
+                .iter()
+                .flat_map(|&n| node_flow(&sources, &steps, n).iter().map(|(o, r)| (*o, r)))
+                .collect();
+            let produced = self.run_step(i, &inputs, batch, out, &mut counts)?;
+            steps.push(produced);
+        }
+        for sink in &topology.sinks {
+            for &node in &sink.inputs {
+                for (_, record) in node_flow(&sources, &steps, node) {
+                    out.send(&sink.topic, record)?;
+                    counts.records_out += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    fn run_step(
+        &mut self,
+        step: usize,
+        inputs: &[(usize, &Record)],
+        batch: &[InputRecord],
+        out: &mut dyn Output,
+        counts: &mut Counts,
+    ) -> Result<Flow, RunError> {
+        let max = self.topology.processing.max_batch_records;
+        let mut produced = Flow::with_capacity(inputs.len());
+        for chunk in inputs.chunks(max) {
+            let records: Vec<&Record> = chunk.iter().map(|(_, r)| *r).collect();
+            match self.call(step, &records)? {
+                Ok(decoded) => {
+                    for ((origin, input), outcome) in chunk.iter().zip(decoded.outcomes) {
+                        match outcome {
+                            Outcome::Ok(range) => produced
+                                .extend(decoded.records[range].iter().map(|r| (*origin, r.clone()))),
+                            Outcome::Rejected { code, message } => {
+                                counts.rejected += 1;
+                                self.dead(step, Kind::Rejected, &code, &message, input, &batch[*origin], out, counts)?;
+                            }
+                        }
+                    }
+                }
+                Err(trap) => {
+                    tracing::warn!(
+                        task = self.id,
+                        step = %self.topology.steps[step].name,
+                        records = chunk.len(),
+                        "plugin trapped ({trap}); replaying the call batch one record at a time on fresh instances"
+                    );
+                    for (origin, input) in chunk {
+                        match self.call(step, &[*input])? {
+                            Ok(decoded) => match decoded.outcomes.into_iter().next() {
+                                Some(Outcome::Ok(range)) => produced
+                                    .extend(decoded.records[range].iter().map(|r| (*origin, r.clone()))),
+                                Some(Outcome::Rejected { code, message }) => {
+                                    counts.rejected += 1;
+                                    self.dead(step, Kind::Rejected, &code, &message, input, &batch[*origin], out, counts)?;
+                                }
+                                None => unreachable!("decode checks one outcome per input"),
+                            },
+                            Err(trap) => {
+                                counts.trapped += 1;
+                                self.dead(step, Kind::Trap, "trap", &trap.0, input, &batch[*origin], out, counts)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(produced)
+    }
+
+    /// Calls the step's plugin once. The outer error is fatal; the inner
+    /// `Err` is a trap, after which the instance has been discarded.
+    fn call(
+        &mut self,
+        step: usize,
+        records: &[&Record],
+    ) -> Result<Result<frame::Decoded, crate::plugin::Trap>, RunError> {
+        let name = &self.topology.steps[step].name;
+        let buf = std::mem::take(&mut self.frame_buf);
+        let input = frame::encode(buf, records.iter().copied());
+        let rt = &mut self.steps[step];
+        let result = rt.instance()?.process(&input);
+        self.frame_buf = input;
+        match result {
+            Ok(Ok(output)) => frame::decode(output, records).map(Ok).map_err(|message| RunError::Protocol {
+                step: name.clone(),
+                message,
+            }),
+            Ok(Err((code, message))) => Err(RunError::Protocol {
+                step: name.clone(),
+                message: format!("the plugin refused the whole call batch: {code}: {message}"),
+            }),
+            Err(trap) => {
+                rt.instance = None;
+                Ok(Err(trap))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one call site per outcome; a struct would only rename them")]
+    fn dead(
+        &self,
+        step: usize,
+        kind: Kind,
+        code: &str,
+        message: &str,
+        record: &Record,
+        source: &InputRecord,
+        out: &mut dyn Output,
+        counts: &mut Counts,
+    ) -> Result<(), RunError> {
+        let t = &self.topology;
+        let (policy, policy_name) = match kind {
+            Kind::Rejected => (t.errors.rejected, "rejected"),
+            Kind::Trap => (t.errors.trap, "trap"),
+        };
+        let step_name = &t.steps[step].name;
+        match policy {
+            ErrorPolicy::Skip => {
+                tracing::debug!(step = %step_name, topic = %source.topic, partition = source.partition, offset = source.offset, "{policy_name}: {code}: {message}; skipped");
+                Ok(())
+            }
+            ErrorPolicy::Dlq => {
+                let letter = dead_letter::letter(
+                    record,
+                    &Failure {
+                        kind,
+                        code,
+                        message,
+                        step: step_name,
+                        digest: self.steps[step].plugin.digest(),
+                    },
+                    &Origin {
+                        topic: &source.topic,
+                        partition: source.partition,
+                        offset: source.offset,
+                    },
+                );
+                out.send(&t.errors.dlq_topic, &letter)?;
+                counts.dead_letters += 1;
+                Ok(())
+            }
+            ErrorPolicy::Fail => Err(RunError::RecordFailed {
+                step: step_name.clone(),
+                outcome: match kind {
+                    Kind::Rejected => "rejected",
+                    Kind::Trap => "trapped on",
+                },
+                policy: policy_name,
+                topic: source.topic.to_string(),
+                partition: source.partition,
+                offset: source.offset,
+                reason: format!("{code}: {message}"),
+            }),
+        }
+    }
+}
+
+fn node_flow<'a>(sources: &'a [Flow], steps: &'a [Flow], node: NodeId) -> &'a Flow {
+    match node {
+        NodeId::Source(i) => &sources[i],
+        NodeId::Step(i) => &steps[i],
+    }
+}

@@ -1,0 +1,152 @@
+//! Stream threads: the workers tasks run on.
+//!
+//! Each thread owns the tasks routed to it (partition `p` goes to thread
+//! `p % num.stream.threads`), so batches of one partition are processed in
+//! order and a task's plugin instances are never shared. Wasm runs here,
+//! never on the thread that polls Kafka.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{Counts, InputRecord, Output, Task};
+use crate::error::RunError;
+use crate::kafka::producer::OutputProducer;
+use crate::plugin::Plugin;
+use crate::record::Record;
+use crate::topology::Topology;
+
+/// Work for a stream thread.
+#[derive(Debug)]
+pub enum Work {
+    /// Process a batch of one task's records (all of one partition number).
+    Batch {
+        /// The task (partition number).
+        task: i32,
+        /// The records, in offset order per topic.
+        records: Vec<InputRecord>,
+    },
+    /// Drop these tasks: their partitions were revoked.
+    Revoke(Vec<i32>),
+}
+
+/// What a stream thread reports after a batch.
+#[derive(Debug)]
+pub struct Done {
+    /// The task.
+    pub task: i32,
+    /// Next offset to commit per (topic, partition), when the batch succeeded.
+    pub offsets: Vec<(Arc<str>, i32, i64)>,
+    /// Counts, or why the batch failed.
+    pub result: Result<Counts, RunError>,
+}
+
+impl Output for &OutputProducer {
+    fn send(&mut self, topic: &str, record: &Record) -> Result<(), RunError> {
+        OutputProducer::send(self, topic, record)
+    }
+}
+
+/// A running stream thread.
+#[derive(Debug)]
+pub struct StreamThread {
+    /// Where to send work.
+    pub work: Sender<Work>,
+    handle: JoinHandle<()>,
+}
+
+impl StreamThread {
+    /// Starts thread `index`.
+    pub fn spawn(
+        index: usize,
+        topology: Arc<Topology>,
+        plugins: Arc<Vec<Plugin>>,
+        producer: Arc<OutputProducer>,
+        done: Sender<Done>,
+    ) -> StreamThread {
+        // A little slack keeps the thread busy while the poller dispatches.
+        let (work, rx) = crossbeam_channel::bounded(4);
+        let handle = std::thread::Builder::new()
+            .name(format!("stream-{index}"))
+            .spawn(move || run(rx, done, topology, plugins, producer))
+            .expect("spawning a thread");
+        StreamThread { work, handle }
+    }
+
+    /// Closes the work queue and waits for the thread to finish.
+    pub fn join(self) -> Result<(), RunError> {
+        drop(self.work);
+        self.handle
+            .join()
+            .map_err(|_| RunError::Thread("a stream thread panicked".into()))
+    }
+}
+
+enum Slot {
+    Live(Box<Task>),
+    /// A batch of this task failed; later batches are not processed, so
+    /// their offsets are never committed past the failure.
+    Failed,
+}
+
+fn run(
+    rx: Receiver<Work>,
+    done: Sender<Done>,
+    topology: Arc<Topology>,
+    plugins: Arc<Vec<Plugin>>,
+    producer: Arc<OutputProducer>,
+) {
+    let mut tasks: HashMap<i32, Slot> = HashMap::new();
+    for work in rx {
+        match work {
+            Work::Revoke(ids) => {
+                for id in ids {
+                    tasks.remove(&id);
+                }
+            }
+            Work::Batch { task, records } => {
+                let slot = tasks.entry(task).or_insert_with(|| {
+                    match Task::new(task, Arc::clone(&topology), &plugins) {
+                        Ok(t) => Slot::Live(Box::new(t)),
+                        Err(e) => {
+                            let _ = done.send(Done {
+                                task,
+                                offsets: Vec::new(),
+                                result: Err(e.into()),
+                            });
+                            Slot::Failed
+                        }
+                    }
+                });
+                let result = match slot {
+                    Slot::Live(t) => {
+                        let mut out: &OutputProducer = &producer;
+                        t.process(&records, &mut out)
+                    }
+                    Slot::Failed => Err(RunError::Thread(format!("task {task} stopped after an earlier failure"))),
+                };
+                if result.is_err() {
+                    *slot = Slot::Failed;
+                }
+                let offsets = if result.is_ok() { next_offsets(&records) } else { Vec::new() };
+                if done.send(Done { task, offsets, result }).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The offset after the last record of each (topic, partition).
+fn next_offsets(records: &[InputRecord]) -> Vec<(Arc<str>, i32, i64)> {
+    let mut next: Vec<(Arc<str>, i32, i64)> = Vec::new();
+    for r in records {
+        match next.iter_mut().find(|(t, p, _)| *t == r.topic && *p == r.partition) {
+            Some(entry) => entry.2 = entry.2.max(r.offset + 1),
+            None => next.push((Arc::clone(&r.topic), r.partition, r.offset + 1)),
+        }
+    }
+    next
+}

@@ -1,0 +1,487 @@
+//! Topologies: what a pipeline file declares, validated into a DAG.
+//!
+//! - [`pipeline_file`]: the TOML format, as written.
+//! - [`Topology`]: sources, steps in topological order, sinks, policies.
+//! - [`render`]: a picture of the topology (text or Graphviz DOT).
+
+pub mod pipeline_file;
+pub mod render;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use pipeline_file::ErrorPolicy;
+use pipeline_file::{PipelineFile, Scalar, flatten};
+
+use crate::error::PipelineError;
+
+/// A node that can feed another: a source topic or a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeId {
+    /// Index into [`Topology::sources`].
+    Source(usize),
+    /// Index into [`Topology::steps`].
+    Step(usize),
+}
+
+/// Where a step's plugin comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginRef {
+    /// A built component file.
+    Component(PathBuf),
+    /// A plugin crate directory, built on demand.
+    Crate(PathBuf),
+}
+
+impl PluginRef {
+    /// The path as resolved against the pipeline file.
+    pub fn path(&self) -> &Path {
+        match self {
+            PluginRef::Component(p) | PluginRef::Crate(p) => p,
+        }
+    }
+}
+
+/// A source topic.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Node name.
+    pub name: String,
+    /// Kafka topic.
+    pub topic: String,
+    /// Partitions `sluice dev` creates the topic with.
+    pub partitions: i32,
+}
+
+/// A plugin step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Node name.
+    pub name: String,
+    /// The plugin.
+    pub plugin: PluginRef,
+    /// Nodes that feed it.
+    pub inputs: Vec<NodeId>,
+    /// Passed to the plugin's `init`.
+    pub config: Vec<(String, String)>,
+}
+
+/// A sink topic.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    /// Node name.
+    pub name: String,
+    /// Kafka topic.
+    pub topic: String,
+    /// Nodes that feed it.
+    pub inputs: Vec<NodeId>,
+}
+
+/// The two knobs that are easy to confuse, and the thread count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processing {
+    /// Records per plugin call (the *call batch*).
+    pub max_batch_records: usize,
+    /// How often outputs are flushed and offsets committed (the *commit interval*).
+    pub commit_interval: Duration,
+    /// Worker threads that run tasks.
+    pub num_stream_threads: usize,
+}
+
+impl Default for Processing {
+    fn default() -> Self {
+        Processing {
+            max_batch_records: 500,
+            commit_interval: Duration::from_millis(1000),
+            num_stream_threads: 1,
+        }
+    }
+}
+
+/// The error policies, resolved.
+#[derive(Debug, Clone)]
+pub struct Errors {
+    /// For records a plugin rejects.
+    pub rejected: ErrorPolicy,
+    /// For records a plugin traps on.
+    pub trap: ErrorPolicy,
+    /// The dead-letter topic.
+    pub dlq_topic: String,
+}
+
+/// A validated pipeline: a DAG from sources through steps to sinks.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The pipeline file it came from.
+    pub file: PathBuf,
+    /// `application.id`: consumer group and internal-topic prefix.
+    pub application_id: String,
+    /// Batching, commit cadence, threads.
+    pub processing: Processing,
+    /// Error policies.
+    pub errors: Errors,
+    /// Source topics.
+    pub sources: Vec<Source>,
+    /// Steps, in topological order (every step after all its inputs).
+    pub steps: Vec<Step>,
+    /// Sink topics.
+    pub sinks: Vec<Sink>,
+    /// Extra librdkafka properties.
+    pub kafka: Vec<(String, String)>,
+}
+
+const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads";
+
+impl Topology {
+    /// Reads and validates a pipeline file.
+    pub fn load(path: &Path) -> Result<Topology, PipelineError> {
+        let file = PipelineFile::read(path)?;
+        Self::from_file(path, file)
+    }
+
+    /// Validates a parsed pipeline file.
+    pub fn from_file(path: &Path, file: PipelineFile) -> Result<Topology, PipelineError> {
+        let invalid = |message: String| PipelineError::Invalid {
+            file: path.to_owned(),
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let app = file.application.id.trim().to_owned();
+        check_name(&app).map_err(|m| invalid(format!("`application.id` {m}")))?;
+
+        let processing = parse_processing(&file.processing).map_err(invalid)?;
+        let kafka = flatten(&file.kafka, "[kafka]")
+            .map_err(invalid)?
+            .into_iter()
+            .map(|(k, v)| (k, v.to_text()))
+            .collect();
+
+        let dlq_topic = file.errors.dlq_topic.clone().unwrap_or_else(|| format!("{app}-dlq"));
+        check_name(&dlq_topic).map_err(|m| invalid(format!("[errors] `dlq-topic` {m}")))?;
+
+        // One namespace for all node names.
+        let mut kinds: HashMap<&str, &str> = HashMap::new();
+        for (kind, names) in [
+            ("source", file.sources.keys().collect::<Vec<_>>()),
+            ("step", file.steps.keys().collect()),
+            ("sink", file.sinks.keys().collect()),
+        ] {
+            for name in names {
+                if let Some(other) = kinds.insert(name, kind) {
+                    return Err(invalid(format!(
+                        "the name `{name}` is used by a {other} and a {kind}; node names must be unique"
+                    )));
+                }
+            }
+        }
+        if file.sources.is_empty() {
+            return Err(invalid("declare at least one [sources.<name>] table".into()));
+        }
+        if file.sinks.is_empty() {
+            return Err(invalid("declare at least one [sinks.<name>] table".into()));
+        }
+
+        let sources: Vec<Source> = file
+            .sources
+            .iter()
+            .map(|(name, def)| {
+                let topic = def.topic.clone().unwrap_or_else(|| name.clone());
+                check_name(&topic).map_err(|m| invalid(format!("[sources.{name}] `topic` {m}")))?;
+                let partitions = def.partitions.unwrap_or(1);
+                if partitions < 1 {
+                    return Err(invalid(format!(
+                        "[sources.{name}] `partitions` must be at least 1, got {partitions}"
+                    )));
+                }
+                Ok(Source {
+                    name: name.clone(),
+                    topic,
+                    partitions,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let source_index: HashMap<&str, usize> =
+            sources.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+
+        let order = topological_order(&file.steps, &kinds).map_err(invalid)?;
+        let step_index: HashMap<&str, usize> =
+            order.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let resolve = |owner: &str, inputs: &[String]| -> Result<Vec<NodeId>, PipelineError> {
+            if inputs.is_empty() {
+                return Err(invalid(format!("{owner} `inputs` is empty; name at least one source or step")));
+            }
+            inputs
+                .iter()
+                .map(|i| {
+                    if let Some(&s) = source_index.get(i.as_str()) {
+                        Ok(NodeId::Source(s))
+                    } else if let Some(&s) = step_index.get(i.as_str()) {
+                        Ok(NodeId::Step(s))
+                    } else if kinds.get(i.as_str()) == Some(&"sink") {
+                        Err(invalid(format!("{owner} `inputs` names sink `{i}`; a sink cannot feed anything")))
+                    } else {
+                        Err(invalid(format!(
+                            "{owner} `inputs` names `{i}`, which is not a source or step (known: {})",
+                            known(&source_index, &step_index)
+                        )))
+                    }
+                })
+                .collect()
+        };
+
+        let mut steps = Vec::with_capacity(order.len());
+        for name in &order {
+            let def = &file.steps[name];
+            let owner = format!("[steps.{name}]");
+            let plugin_path = base.join(&def.plugin);
+            let plugin = if plugin_path.extension().is_some_and(|e| e == "wasm") {
+                PluginRef::Component(plugin_path)
+            } else {
+                PluginRef::Crate(plugin_path)
+            };
+            let config = flatten(&def.config, &format!("{owner} config"))
+                .map_err(invalid)?
+                .into_iter()
+                .map(|(k, v)| (k, v.to_text()))
+                .collect();
+            steps.push(Step {
+                name: name.clone(),
+                plugin,
+                inputs: resolve(&owner, &def.inputs)?,
+                config,
+            });
+        }
+
+        let sinks: Vec<Sink> = file
+            .sinks
+            .iter()
+            .map(|(name, def)| {
+                let topic = def.topic.clone().unwrap_or_else(|| name.clone());
+                check_name(&topic).map_err(|m| invalid(format!("[sinks.{name}] `topic` {m}")))?;
+                if sources.iter().any(|s| s.topic == topic) {
+                    return Err(invalid(format!(
+                        "[sinks.{name}] writes to `{topic}`, which is also a source topic: the pipeline would read its own output"
+                    )));
+                }
+                Ok(Sink {
+                    name: name.clone(),
+                    topic,
+                    inputs: resolve(&format!("[sinks.{name}]"), &def.inputs)?,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+
+        let topology = Topology {
+            file: path.to_owned(),
+            application_id: app,
+            processing,
+            errors: Errors {
+                rejected: file.errors.rejected,
+                trap: file.errors.trap,
+                dlq_topic,
+            },
+            sources,
+            steps,
+            sinks,
+            kafka,
+        };
+        // A step whose output goes nowhere is almost certainly a mistake.
+        for (i, step) in topology.steps.iter().enumerate() {
+            if topology.consumers_of(NodeId::Step(i)).next().is_none()
+                && !topology.sinks.iter().any(|s| s.inputs.contains(&NodeId::Step(i)))
+            {
+                return Err(invalid(format!(
+                    "[steps.{}] feeds nothing: add it to the `inputs` of a step or sink",
+                    step.name
+                )));
+            }
+        }
+        Ok(topology)
+    }
+
+    /// Steps that take `node` as an input.
+    pub fn consumers_of(&self, node: NodeId) -> impl Iterator<Item = usize> + '_ {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.inputs.contains(&node))
+            .map(|(i, _)| i)
+    }
+
+    /// The name of a node.
+    pub fn node_name(&self, node: NodeId) -> &str {
+        match node {
+            NodeId::Source(i) => &self.sources[i].name,
+            NodeId::Step(i) => &self.steps[i].name,
+        }
+    }
+
+    /// Every topic the pipeline writes: sinks and the dead-letter topic
+    /// (when a policy sends records there).
+    pub fn output_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self.sinks.iter().map(|s| s.topic.clone()).collect();
+        if self.uses_dlq() {
+            topics.push(self.errors.dlq_topic.clone());
+        }
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+
+    /// True if either policy is `dlq`.
+    pub fn uses_dlq(&self) -> bool {
+        self.errors.rejected == ErrorPolicy::Dlq || self.errors.trap == ErrorPolicy::Dlq
+    }
+}
+
+fn known(sources: &HashMap<&str, usize>, steps: &HashMap<&str, usize>) -> String {
+    let mut names: Vec<&str> = sources.keys().chain(steps.keys()).copied().collect();
+    names.sort();
+    names.join(", ")
+}
+
+fn parse_processing(table: &toml::Table) -> Result<Processing, String> {
+    let mut p = Processing::default();
+    for (key, value) in flatten(table, "[processing]")? {
+        let positive = |max: i64| match &value {
+            Scalar::Integer(i) if (1..=max).contains(i) => Ok(*i),
+            other => Err(format!(
+                "[processing] `{key}` must be an integer from 1 to {max}, got {}",
+                match other {
+                    Scalar::Integer(i) => i.to_string(),
+                    other => other.type_name().to_owned(),
+                }
+            )),
+        };
+        match key.as_str() {
+            "max.batch.records" => p.max_batch_records = positive(1_000_000)? as usize,
+            "commit.interval.ms" => p.commit_interval = Duration::from_millis(positive(3_600_000)? as u64),
+            "num.stream.threads" => p.num_stream_threads = positive(256)? as usize,
+            _ => return Err(format!("[processing] unknown setting `{key}` (known: {PROCESSING_KEYS})")),
+        }
+    }
+    Ok(p)
+}
+
+/// Kafka's rule for topic names, also used for `application.id`.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 249 {
+        return Err(format!("`{name}` is longer than 249 characters"));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(format!(
+            "`{name}` contains {c:?}; use only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Orders steps so that each comes after the steps it reads from; a cycle
+/// is reported with the steps on it.
+fn topological_order(
+    steps: &BTreeMap<String, pipeline_file::StepDef>,
+    kinds: &HashMap<&str, &str>,
+) -> Result<Vec<String>, String> {
+    let mut indegree: BTreeMap<&str, usize> = steps.keys().map(|k| (k.as_str(), 0)).collect();
+    for (name, def) in steps {
+        for input in &def.inputs {
+            if kinds.get(input.as_str()) == Some(&"step") {
+                *indegree.get_mut(name.as_str()).expect("step") += 1;
+            }
+        }
+    }
+    let mut ready: Vec<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+    let mut order = Vec::with_capacity(steps.len());
+    while let Some(next) = ready.pop() {
+        order.push(next.to_owned());
+        for (name, def) in steps {
+            if def.inputs.iter().any(|i| i == next) {
+                let d = indegree.get_mut(name.as_str()).expect("step");
+                *d -= 1;
+                if *d == 0 {
+                    ready.push(name);
+                }
+            }
+        }
+    }
+    if order.len() < steps.len() {
+        let cycle: Vec<&str> = indegree.iter().filter(|(_, d)| **d > 0).map(|(n, _)| *n).collect();
+        return Err(format!("the steps {} form a cycle; a topology must be acyclic", cycle.join(", ")));
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Topology, String> {
+        let path = Path::new("/p/pipeline.toml");
+        PipelineFile::parse(path, text)
+            .and_then(|f| Topology::from_file(path, f))
+            .map_err(|e| e.to_string())
+    }
+
+    const BRANCHING: &str = r#"
+        application.id = "app"
+        [processing]
+        max.batch.records = 64
+        commit.interval.ms = 250
+        [sources.in]
+        topic = "input"
+        partitions = 3
+        [steps.b]
+        plugin = "b.wasm"
+        inputs = ["a"]
+        [steps.a]
+        plugin = "../plugins/a"
+        inputs = ["in"]
+        config.min.amount = 10
+        [steps.c]
+        plugin = "c.wasm"
+        inputs = ["a"]
+        [sinks.out1]
+        inputs = ["b"]
+        [sinks.out2]
+        topic = "second"
+        inputs = ["c", "in"]
+    "#;
+
+    #[test]
+    fn branching_dag_is_ordered_and_resolved() {
+        let t = load(BRANCHING).unwrap();
+        assert_eq!(t.processing.max_batch_records, 64);
+        assert_eq!(t.processing.commit_interval, Duration::from_millis(250));
+        let names: Vec<_> = t.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names[0], "a", "a feeds b and c, so it comes first: {names:?}");
+        assert_eq!(t.steps[0].plugin, PluginRef::Crate(PathBuf::from("/p/../plugins/a")));
+        assert_eq!(t.steps[0].config, vec![("min.amount".to_string(), "10".to_string())]);
+        assert_eq!(t.sinks[1].topic, "second");
+        assert_eq!(t.sinks[1].inputs.len(), 2);
+        assert_eq!(t.errors.dlq_topic, "app-dlq");
+        assert_eq!(t.output_topics(), vec!["app-dlq", "out1", "second"]);
+    }
+
+    #[test]
+    fn semantic_errors_name_the_section_and_key() {
+        let cases = [
+            (BRANCHING.replace("inputs = [\"c\", \"in\"]", "inputs = [\"zz\"]"), "[sinks.out2] `inputs` names `zz`"),
+            (BRANCHING.replace("inputs = [\"a\"]\n        [steps.a]", "inputs = [\"c\"]\n        [steps.a]").replace("plugin = \"c.wasm\"\n        inputs = [\"a\"]", "plugin = \"c.wasm\"\n        inputs = [\"b\"]"), "form a cycle"),
+            (BRANCHING.replace("max.batch.records = 64", "max.batch.records = 0"), "`max.batch.records` must be an integer from 1"),
+            (BRANCHING.replace("max.batch.records = 64", "max.batch.recs = 6"), "unknown setting `max.batch.recs`"),
+            (BRANCHING.replace("application.id = \"app\"", "application.id = \"my app\""), "`application.id` `my app` contains ' '"),
+            (BRANCHING.replace("topic = \"second\"", "topic = \"input\""), "also a source topic"),
+            (BRANCHING.replace("inputs = [\"b\"]", "inputs = [\"in\"]"), "[steps.b] feeds nothing"),
+            (BRANCHING.replace("[sinks.out1]", "[sinks.a]"), "used by a step and a sink"),
+        ];
+        for (text, expected) in cases {
+            let e = load(&text).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in: {e}");
+            assert!(e.contains("/p/pipeline.toml"), "{e}");
+        }
+    }
+}

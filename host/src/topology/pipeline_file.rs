@@ -1,0 +1,307 @@
+//! The pipeline file: a TOML document that declares a topology.
+//!
+//! The reference for every key is `docs/pipeline.md`. In short:
+//!
+//! ```toml
+//! application.id = "large-orders"
+//!
+//! [processing]
+//! max.batch.records = 500     # records per plugin call
+//! commit.interval.ms = 1000   # how often outputs are flushed and offsets committed
+//! num.stream.threads = 1
+//!
+//! [errors]
+//! rejected = "dlq"            # a record the plugin rejects: fail | skip | dlq
+//! trap = "fail"               # a record on which the plugin traps: fail | skip | dlq
+//!
+//! [sources.orders]
+//! topic = "orders"
+//!
+//! [steps.filter]
+//! plugin = "."                # plugin crate directory or built .wasm
+//! inputs = ["orders"]
+//!
+//! [sinks.alerts]
+//! topic = "alerts"
+//! inputs = ["filter"]
+//! ```
+//!
+//! Structural keys are parsed by serde, so a typo or a wrong type is
+//! reported with its line. Tunables (`[processing]`, `[kafka]`, a step's
+//! `config`) use Kafka's dotted names, which TOML reads as nested tables;
+//! they are flattened back into dotted names here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::PipelineError;
+
+/// What to do with a record that a plugin rejected or trapped on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorPolicy {
+    /// Stop the pipeline without committing the record's offset.
+    Fail,
+    /// Drop the record and count it.
+    Skip,
+    /// Write the record to the dead-letter topic, with the reason in headers.
+    Dlq,
+}
+
+/// The pipeline file as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// `application.id = "…"`.
+    pub application: Application,
+    /// Tunables, by Kafka-style dotted name.
+    #[serde(default)]
+    pub processing: toml::Table,
+    /// Error policies.
+    #[serde(default)]
+    pub errors: Errors,
+    /// Input topics, by node name.
+    pub sources: BTreeMap<String, SourceDef>,
+    /// Plugin steps, by node name.
+    #[serde(default)]
+    pub steps: BTreeMap<String, StepDef>,
+    /// Output topics, by node name.
+    pub sinks: BTreeMap<String, SinkDef>,
+    /// Extra librdkafka properties for every client, by dotted name.
+    #[serde(default)]
+    pub kafka: toml::Table,
+}
+
+/// The `[application]` table (usually written `application.id = "…"`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    /// Consumer group id, and the prefix of internal topic names.
+    pub id: String,
+}
+
+/// The `[errors]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Errors {
+    /// Policy for records a plugin rejects (returns an error for).
+    #[serde(default = "default_rejected")]
+    pub rejected: ErrorPolicy,
+    /// Policy for records on which a plugin traps.
+    #[serde(default = "default_trap")]
+    pub trap: ErrorPolicy,
+    /// Dead-letter topic; defaults to `<application.id>-dlq`.
+    pub dlq_topic: Option<String>,
+}
+
+fn default_rejected() -> ErrorPolicy {
+    ErrorPolicy::Dlq
+}
+
+fn default_trap() -> ErrorPolicy {
+    ErrorPolicy::Fail
+}
+
+impl Default for Errors {
+    fn default() -> Self {
+        Errors {
+            rejected: default_rejected(),
+            trap: default_trap(),
+            dlq_topic: None,
+        }
+    }
+}
+
+/// A `[sources.<name>]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceDef {
+    /// Topic to read; defaults to the node name.
+    pub topic: Option<String>,
+    /// Partition count `sluice dev` creates the topic with (default 1).
+    pub partitions: Option<i32>,
+}
+
+/// A `[steps.<name>]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    /// A plugin crate directory or a built component (`.wasm`), relative to
+    /// the pipeline file.
+    pub plugin: PathBuf,
+    /// Nodes (sources or steps) whose records this step receives.
+    pub inputs: Vec<String>,
+    /// Passed to the plugin's `init`, as dotted-name/string pairs.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+/// A `[sinks.<name>]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkDef {
+    /// Topic to write; defaults to the node name.
+    pub topic: Option<String>,
+    /// Nodes (sources or steps) whose records go to this topic.
+    pub inputs: Vec<String>,
+}
+
+impl PipelineFile {
+    /// Reads and parses a pipeline file. Structural errors name the file,
+    /// the line, the key and what was expected.
+    pub fn read(path: &Path) -> Result<PipelineFile, PipelineError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::Read {
+            file: path.to_owned(),
+            source: e,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses pipeline text; `path` is used in messages and to resolve
+    /// relative plugin paths.
+    pub fn parse(path: &Path, text: &str) -> Result<PipelineFile, PipelineError> {
+        toml::from_str(text).map_err(|e| PipelineError::Syntax {
+            file: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+}
+
+/// A scalar from a flattened table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// A string.
+    String(String),
+    /// An integer.
+    Integer(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl Scalar {
+    /// The value as text, the way Kafka properties are written.
+    pub fn to_text(&self) -> String {
+        match self {
+            Scalar::String(s) => s.clone(),
+            Scalar::Integer(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+
+    /// A short description of the type, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Scalar::String(_) => "a string",
+            Scalar::Integer(_) => "an integer",
+            Scalar::Float(_) => "a float",
+            Scalar::Bool(_) => "a boolean",
+        }
+    }
+}
+
+/// Flattens nested tables into dotted names: `{max = {batch = {records = 5}}}`
+/// becomes `max.batch.records = 5`. Arrays, dates and inline arrays are
+/// refused with the dotted name of where they stand.
+pub fn flatten(table: &toml::Table, section: &str) -> Result<BTreeMap<String, Scalar>, String> {
+    fn walk(
+        prefix: &str,
+        table: &toml::Table,
+        section: &str,
+        out: &mut BTreeMap<String, Scalar>,
+    ) -> Result<(), String> {
+        for (k, v) in table {
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            let scalar = match v {
+                toml::Value::Table(t) => {
+                    walk(&name, t, section, out)?;
+                    continue;
+                }
+                toml::Value::String(s) => Scalar::String(s.clone()),
+                toml::Value::Integer(i) => Scalar::Integer(*i),
+                toml::Value::Float(f) => Scalar::Float(*f),
+                toml::Value::Boolean(b) => Scalar::Bool(*b),
+                other => {
+                    return Err(format!(
+                        "{section}: `{name}` must be a string, number or boolean, not {}",
+                        other.type_str()
+                    ));
+                }
+            };
+            out.insert(name, scalar);
+        }
+        Ok(())
+    }
+    let mut out = BTreeMap::new();
+    walk("", table, section, &mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PipelineFile, String> {
+        PipelineFile::parse(Path::new("p.toml"), text).map_err(|e| e.to_string())
+    }
+
+    const MINIMAL: &str = r#"
+        application.id = "app"
+        [sources.in]
+        [steps.s]
+        plugin = "x.wasm"
+        inputs = ["in"]
+        [sinks.out]
+        inputs = ["s"]
+    "#;
+
+    #[test]
+    fn minimal_file_uses_defaults() {
+        let f = parse(MINIMAL).unwrap();
+        assert_eq!(f.application.id, "app");
+        assert_eq!(f.errors.rejected, ErrorPolicy::Dlq);
+        assert_eq!(f.errors.trap, ErrorPolicy::Fail);
+        assert!(f.sources["in"].topic.is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_file_key_and_expected() {
+        let e = parse(&MINIMAL.replace("inputs = [\"s\"]", "inputs = [\"s\"]\ntopik = \"x\"")).unwrap_err();
+        assert!(e.contains("p.toml"), "{e}");
+        assert!(e.contains("topik"), "{e}");
+        assert!(e.contains("expected one of"), "{e}");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let e = parse(&MINIMAL.replace("plugin = \"x.wasm\"", "")).unwrap_err();
+        assert!(e.contains("missing field `plugin`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_says_what_was_expected() {
+        let e = parse(&MINIMAL.replace("inputs = [\"in\"]", "inputs = \"in\"")).unwrap_err();
+        assert!(e.contains("inputs") && e.contains("expected a sequence"), "{e}");
+        let e = parse(&format!("{MINIMAL}\n[errors]\nrejected = \"drop\"")).unwrap_err();
+        assert!(e.contains("expected one of `fail`, `skip`, `dlq`"), "{e}");
+    }
+
+    #[test]
+    fn flatten_joins_dotted_names_and_refuses_arrays() {
+        let t: toml::Table = toml::from_str("max.batch.records = 5\n\"a.b\" = \"x\"\nc = [1]").unwrap();
+        let e = flatten(&t, "[processing]").unwrap_err();
+        assert!(e.contains("`c`") && e.contains("array"), "{e}");
+        let t: toml::Table = toml::from_str("max.batch.records = 5\n\"a.b\" = \"x\"").unwrap();
+        let f = flatten(&t, "[processing]").unwrap();
+        assert_eq!(f["max.batch.records"], Scalar::Integer(5));
+        assert_eq!(f["a.b"], Scalar::String("x".into()));
+    }
+}
