@@ -1,1 +1,8 @@
-fn main() {}
+//! End-to-end tests: real pipelines, real plugins built from `plugins/`,
+//! against the embedded broker and a real Apache Kafka broker.
+
+mod bad_input;
+mod crash;
+mod dead_letters;
+mod large_orders;
+mod support;

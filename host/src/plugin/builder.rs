@@ -258,9 +258,11 @@ mod tests {
     }
 
     #[test]
-    fn a_core_module_without_component_metadata_is_refused() {
-        // The smallest valid core module: magic and version only.
-        let e = componentize(b"\0asm\x01\0\0\0").unwrap_err();
-        assert!(!e.is_empty());
+    fn a_module_without_bindings_makes_a_component_the_host_refuses() {
+        // The smallest core module: no wit-bindgen metadata, no exports.
+        let component = componentize(b"\0asm\x01\0\0\0").unwrap();
+        let engine = crate::plugin::engine();
+        let e = crate::plugin::Plugin::from_bytes(&engine, "empty", Path::new("empty.wasm"), &component).unwrap_err();
+        assert!(e.to_string().contains("it exports nothing"), "{e}");
     }
 }

@@ -277,7 +277,7 @@ mod tests {
         let e = parse(&MINIMAL.replace("inputs = [\"s\"]", "inputs = [\"s\"]\ntopik = \"x\"")).unwrap_err();
         assert!(e.contains("p.toml"), "{e}");
         assert!(e.contains("topik"), "{e}");
-        assert!(e.contains("expected one of"), "{e}");
+        assert!(e.contains("expected `topic` or `inputs`"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,258 @@
+//! Shared test support: plugin builds, brokers, producing and reading topics.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use sluice::plugin::builder::{self, BuildOptions};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_owned()
+}
+
+/// The `sluice` binary of this build.
+pub fn sluice_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
+}
+
+/// Builds a plugin crate (once per test process) and returns its component.
+pub fn component(crate_dir: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(crate_dir.to_owned())
+        .or_insert_with(|| {
+            builder::build(&repo().join(crate_dir), &BuildOptions { quiet: true })
+                .unwrap_or_else(|e| panic!("building {crate_dir}: {e}"))
+        })
+        .clone()
+}
+
+/// A record read back from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub timestamp: Option<i64>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Read {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| std::str::from_utf8(v).expect("utf-8 header"))
+    }
+}
+
+/// Produces `(key, value, timestamp)` records to `topic` and waits for all
+/// of them to be acknowledged.
+pub fn produce(brokers: &str, topic: &str, records: &[(Option<String>, Vec<u8>, i64)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for (key, value, ts) in records {
+        let mut rec: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic).payload(value.as_slice()).timestamp(*ts);
+        if let Some(k) = key {
+            rec = rec.key(k);
+        }
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    rec = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush input");
+}
+
+/// High watermark of every partition of `topic`.
+pub fn high_watermarks(brokers: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("consumer");
+    (0..partitions)
+        .map(|p| c.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").1)
+        .collect()
+}
+
+/// Reads every record of `topic` up to its current high watermarks.
+pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Read> {
+    let ends = high_watermarks(brokers, topic, partitions);
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "sluice-test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut next = vec![0i64; partitions as usize];
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while next.iter().zip(&ends).any(|(n, e)| n < e) {
+        assert!(Instant::now() < deadline, "reading {topic}: stuck at {next:?} of {ends:?}");
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            let m = m.expect("consume");
+            next[m.partition() as usize] = m.offset() + 1;
+            out.push(Read {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                timestamp: m.timestamp().to_millis(),
+                headers: m
+                    .headers()
+                    .map(|hs| hs.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
+/// Offsets committed by consumer group `group` on `topic`.
+pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+    (0..partitions)
+        .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => -1,
+        })
+        .collect()
+}
+
+/// Creates topics on a real broker through the admin API.
+pub fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
+    let results = block_on(admin.create_topics(&new, &AdminOptions::new())).expect("create topics");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+/// A minimal executor for the admin client's futures.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct ThreadWaker(std::thread::Thread);
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park_timeout(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// A real Apache Kafka broker for the test, started by `scripts/kafka.sh`
+/// unless `SLUICE_KAFKA_BROKERS` names one. `SLUICE_SKIP_REAL_KAFKA=1`
+/// skips (the test then says so and passes nothing off as checked).
+pub struct RealKafka {
+    pub brokers: String,
+    port: Option<u16>,
+}
+
+impl RealKafka {
+    pub fn start(port: u16) -> Option<RealKafka> {
+        if std::env::var("SLUICE_SKIP_REAL_KAFKA").is_ok_and(|v| v == "1") {
+            eprintln!("SKIPPED: SLUICE_SKIP_REAL_KAFKA=1, the real-Kafka check did not run");
+            return None;
+        }
+        if let Ok(brokers) = std::env::var("SLUICE_KAFKA_BROKERS") {
+            return Some(RealKafka { brokers, port: None });
+        }
+        let out = std::process::Command::new(repo().join("scripts/kafka.sh"))
+            .args(["start", "--port", &port.to_string()])
+            .output()
+            .expect("running scripts/kafka.sh");
+        assert!(
+            out.status.success(),
+            "scripts/kafka.sh start failed (run ./scripts/setup.sh first):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let brokers = String::from_utf8_lossy(&out.stdout).lines().last().expect("address").trim().to_owned();
+        Some(RealKafka { brokers, port: Some(port) })
+    }
+}
+
+impl Drop for RealKafka {
+    fn drop(&mut self) {
+        if let Some(port) = self.port {
+            let _ = std::process::Command::new(repo().join("scripts/kafka.sh"))
+                .args(["stop", "--port", &port.to_string()])
+                .output();
+        }
+    }
+}
+
+/// A name no earlier run used, for topics and groups on a shared broker.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Writes a pipeline file into `dir` and returns its path.
+pub fn write_pipeline(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A deterministic pseudo-random sequence (xorshift), so failures replay.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
