@@ -69,7 +69,10 @@ pub fn parse_line(line: &str) -> Result<SampleRecord, String> {
     };
     let timestamp = match obj.get("timestamp") {
         None | Some(serde_json::Value::Null) => None,
-        Some(t) => Some(t.as_i64().ok_or_else(|| format!("`timestamp` must be an integer (ms), got {t}"))?),
+        Some(t) => Some(
+            t.as_i64()
+                .ok_or_else(|| format!("`timestamp` must be an integer (ms), got {t}"))?,
+        ),
     };
     let headers = match obj.get("headers") {
         None | Some(serde_json::Value::Null) => Vec::new(),
@@ -125,7 +128,9 @@ impl std::fmt::Display for Printed {
             self.partition,
             self.offset,
             text(&self.key),
-            self.timestamp.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            self.timestamp
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
             text(&self.value)
         )?;
         if !self.headers.is_empty() {
@@ -202,7 +207,12 @@ pub fn run(
 
     let kafka = EmbeddedKafka::start(1)?;
     let brokers = kafka.bootstrap_servers();
-    let partitions = topology.sources.iter().map(|s| s.partitions).max().unwrap_or(1);
+    let partitions = topology
+        .sources
+        .iter()
+        .map(|s| s.partitions)
+        .max()
+        .unwrap_or(1);
     for s in &topology.sources {
         kafka.create_topic(&s.topic, s.partitions)?;
     }
@@ -212,7 +222,13 @@ pub fn run(
     }
     let settings = ClientSettings::new(&brokers, &topology.kafka);
     produce(&settings, &topology, &records)?;
-    let stop_at = high_watermarks(&settings, topology.sources.iter().map(|s| (s.topic.as_str(), s.partitions)))?;
+    let stop_at = high_watermarks(
+        &settings,
+        topology
+            .sources
+            .iter()
+            .map(|s| (s.topic.as_str(), s.partitions)),
+    )?;
     tracing::info!(records = records.len(), brokers = %brokers, "sample input loaded into the embedded Kafka");
 
     let finish: Arc<Mutex<Option<HashMap<(String, i32), i64>>>> = Arc::default();
@@ -221,7 +237,9 @@ pub fn run(
         let outputs = outputs.clone();
         let finish = Arc::clone(&finish);
         let app = topology.application_id.clone();
-        std::thread::spawn(move || watch(&settings, &app, &outputs, partitions, &finish, &mut print))
+        std::thread::spawn(move || {
+            watch(&settings, &app, &outputs, partitions, &finish, &mut print)
+        })
     };
     let summary = runner::run(
         Arc::clone(&topology),
@@ -242,7 +260,11 @@ pub fn run(
     Ok(summary)
 }
 
-fn produce(settings: &ClientSettings, topology: &Topology, records: &[SampleRecord]) -> Result<(), KafkaError> {
+fn produce(
+    settings: &ClientSettings,
+    topology: &Topology,
+    records: &[SampleRecord],
+) -> Result<(), KafkaError> {
     let producer: BaseProducer = settings
         .producer(&format!("{}-dev-input", topology.application_id))
         .create()
@@ -252,7 +274,10 @@ fn produce(settings: &ClientSettings, topology: &Topology, records: &[SampleReco
         let topic = r.topic.as_deref().unwrap_or(first);
         let mut headers = OwnedHeaders::new();
         for (k, v) in &r.headers {
-            headers = headers.insert(Header { key: k, value: Some(v) });
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
         }
         let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(headers);
         if let Some(k) = &r.key {
@@ -292,7 +317,9 @@ fn high_watermarks<'a>(
         for p in 0..partitions {
             let (_, high) = consumer
                 .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .map_err(KafkaError::client(format!("reading the end of {topic}/{p}")))?;
+                .map_err(KafkaError::client(format!(
+                    "reading the end of {topic}/{p}"
+                )))?;
             out.insert((topic.to_owned(), p), high);
         }
     }
@@ -316,14 +343,19 @@ fn watch(
     let mut tpl = TopicPartitionList::new();
     for t in topics {
         for p in 0..partitions {
-            tpl.add_partition_offset(t, p, Offset::Beginning).expect("valid");
+            tpl.add_partition_offset(t, p, Offset::Beginning)
+                .expect("valid");
         }
     }
-    consumer.assign(&tpl).map_err(KafkaError::client("assigning output partitions"))?;
+    consumer
+        .assign(&tpl)
+        .map_err(KafkaError::client("assigning output partitions"))?;
     let mut seen: HashMap<(String, i32), i64> = HashMap::new();
     loop {
         if let Some(ends) = finish.lock().expect("not poisoned").as_ref()
-            && ends.iter().all(|(k, &end)| seen.get(k).copied().unwrap_or(0) >= end)
+            && ends
+                .iter()
+                .all(|(k, &end)| seen.get(k).copied().unwrap_or(0) >= end)
         {
             return Ok(());
         }
@@ -360,7 +392,9 @@ mod tests {
 
     #[test]
     fn envelope_and_bare_lines() {
-        let e = parse_line(r#"{"key":"c-1","value":{"amount":5},"timestamp":17,"headers":{"h":"v"}}"#).unwrap();
+        let e =
+            parse_line(r#"{"key":"c-1","value":{"amount":5},"timestamp":17,"headers":{"h":"v"}}"#)
+                .unwrap();
         assert_eq!(e.key.as_deref(), Some(&b"c-1"[..]));
         assert_eq!(e.value.as_deref(), Some(&br#"{"amount":5}"#[..]));
         assert_eq!(e.timestamp, Some(17));
@@ -371,15 +405,29 @@ mod tests {
 
         // An object with other members is a bare value, kept byte for byte.
         let line = r#"{"order_id": 1, "value": 3}"#;
-        assert_eq!(parse_line(line).unwrap().value.as_deref(), Some(line.as_bytes()));
+        assert_eq!(
+            parse_line(line).unwrap().value.as_deref(),
+            Some(line.as_bytes())
+        );
         // Malformed JSON is a bare value too.
-        assert_eq!(parse_line("{oops").unwrap().value.as_deref(), Some(&b"{oops"[..]));
+        assert_eq!(
+            parse_line("{oops").unwrap().value.as_deref(),
+            Some(&b"{oops"[..])
+        );
         assert_eq!(parse_line("{oops").unwrap().key, None);
     }
 
     #[test]
     fn malformed_envelope_fields_are_errors() {
-        assert!(parse_line(r#"{"value":1,"timestamp":"soon"}"#).unwrap_err().contains("timestamp"));
-        assert!(parse_line(r#"{"value":1,"headers":[1]}"#).unwrap_err().contains("headers"));
+        assert!(
+            parse_line(r#"{"value":1,"timestamp":"soon"}"#)
+                .unwrap_err()
+                .contains("timestamp")
+        );
+        assert!(
+            parse_line(r#"{"value":1,"headers":[1]}"#)
+                .unwrap_err()
+                .contains("headers")
+        );
     }
 }

@@ -159,7 +159,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Plugin(PluginCommand::Build { dir }) => {
             let component = builder::build(&dir, &BuildOptions::default())?;
-            let plugin = sluice::plugin::Plugin::load(&sluice::plugin::engine(), &name_of(&dir), &component)?;
+            let plugin = sluice::plugin::Plugin::load(
+                &sluice::plugin::engine(),
+                &name_of(&dir),
+                &component,
+            )?;
             println!("{}", component.display());
             eprintln!("sha256 {}", plugin.digest());
         }
@@ -210,10 +214,14 @@ fn name_of(path: &Path) -> String {
 
 fn inspect(component: &Path) -> Result<()> {
     let engine = sluice::plugin::engine();
-    let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    let bytes =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     match sluice::plugin::Plugin::from_bytes(&engine, &name_of(component), component, &bytes) {
         Ok(p) => {
-            println!("{}: ok, a sluice:plugin@0.1.0 record processor", component.display());
+            println!(
+                "{}: ok, a sluice:plugin@0.1.0 record processor",
+                component.display()
+            );
             println!("sha256:  {}", p.digest());
             println!("size:    {} bytes", bytes.len());
             Ok(())

@@ -1,10 +1,13 @@
-//! The host's record type.
+//! The host's record types.
+//!
+//! - [`Record`]: an owned record (read from Kafka, or built by the host).
+//! - [`RecordRef`]: a borrowed view of either an owned record or a record
+//!   inside a plugin's output frame; what is encoded for the next step and
+//!   what is produced to Kafka.
 
 use bytes::Bytes;
 
-/// One Kafka record inside the host. Payloads are [`Bytes`], so passing a
-/// record between steps, or slicing it out of a plugin's output frame,
-/// copies nothing.
+/// One owned Kafka record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
     /// The key; `None` is a null key.
@@ -35,5 +38,94 @@ impl Record {
             .rev()
             .find(|(n, _)| n == name)
             .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// A borrowed view.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            timestamp: self.timestamp,
+            headers: HeadersRef::Owned(&self.headers),
+        }
+    }
+}
+
+/// A borrowed record.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    /// The key.
+    pub key: Option<&'a [u8]>,
+    /// The value.
+    pub value: Option<&'a [u8]>,
+    /// Event time (ms).
+    pub timestamp: Option<i64>,
+    /// The headers.
+    pub headers: HeadersRef<'a>,
+}
+
+/// Headers of a [`RecordRef`], wherever they live.
+#[derive(Debug, Clone, Copy)]
+pub enum HeadersRef<'a> {
+    /// An owned record's header list.
+    Owned(&'a [(String, Option<Bytes>)]),
+    /// The headers of a record in a validated frame.
+    Framed(sluice_frame::RecordRef<'a>),
+}
+
+impl<'a> HeadersRef<'a> {
+    /// `(name, value)` pairs, in order.
+    pub fn iter(&self) -> HeaderIter<'a> {
+        match *self {
+            HeadersRef::Owned(hs) => HeaderIter::Owned(hs.iter()),
+            HeadersRef::Framed(r) => HeaderIter::Framed(r.headers()),
+        }
+    }
+}
+
+/// Iterator over [`HeadersRef`].
+#[derive(Debug, Clone)]
+pub enum HeaderIter<'a> {
+    /// Over an owned list.
+    Owned(std::slice::Iter<'a, (String, Option<Bytes>)>),
+    /// Over a frame.
+    Framed(sluice_frame::Headers<'a>),
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = (&'a str, Option<&'a [u8]>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            HeaderIter::Owned(it) => it.next().map(|(n, v)| (n.as_str(), v.as_deref())),
+            HeaderIter::Framed(it) => it
+                .next()
+                .map(|h| h.expect("headers were validated when the frame was decoded")),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            HeaderIter::Owned(it) => it.size_hint(),
+            HeaderIter::Framed(it) => it.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for HeaderIter<'_> {}
+
+impl RecordRef<'_> {
+    /// Copies the record out.
+    pub fn to_owned_record(&self) -> Record {
+        Record {
+            key: self.key.map(Bytes::copy_from_slice),
+            value: self.value.map(Bytes::copy_from_slice),
+            timestamp: self.timestamp,
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.map(Bytes::copy_from_slice)))
+                .collect(),
+        }
     }
 }

@@ -30,9 +30,16 @@ fn sluice(args: &[&str]) -> Output {
 fn fails_with(args: &[&str], expected: &[&str]) {
     let out = sluice(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "sluice {args:?} must fail; stderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "sluice {args:?} must fail; stderr:\n{stderr}"
+    );
     for e in expected {
-        assert!(stderr.contains(e), "expected {e:?} in the error of sluice {args:?}:\n{stderr}");
+        assert!(
+            stderr.contains(e),
+            "expected {e:?} in the error of sluice {args:?}:\n{stderr}"
+        );
     }
 }
 
@@ -55,19 +62,58 @@ fn pipeline(dir: &Path, name: &str, text: &str) -> String {
 #[test]
 fn pipeline_file_errors_name_file_field_and_expectation() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = pipeline(dir.path(), "missing.toml", &GOOD.replace("plugin = \"PLUGIN\"\n", ""));
-    fails_with(&["topology", &missing], &["missing.toml", "missing field `plugin`", "line"]);
+    let missing = pipeline(
+        dir.path(),
+        "missing.toml",
+        &GOOD.replace("plugin = \"PLUGIN\"\n", ""),
+    );
+    fails_with(
+        &["topology", &missing],
+        &["missing.toml", "missing field `plugin`", "line"],
+    );
 
-    let unknown = pipeline(dir.path(), "unknown.toml", &GOOD.replace("[sinks.out]", "[sinks.out]\ntopik = \"x\""));
-    fails_with(&["topology", &unknown], &["unknown.toml", "unknown field `topik`", "expected `topic` or `inputs`"]);
+    let unknown = pipeline(
+        dir.path(),
+        "unknown.toml",
+        &GOOD.replace("[sinks.out]", "[sinks.out]\ntopik = \"x\""),
+    );
+    fails_with(
+        &["topology", &unknown],
+        &[
+            "unknown.toml",
+            "unknown field `topik`",
+            "expected `topic` or `inputs`",
+        ],
+    );
 
-    let wrong = pipeline(dir.path(), "wrong.toml", &GOOD.replace("inputs = [\"s\"]", "inputs = 5"));
-    fails_with(&["topology", &wrong], &["wrong.toml", "inputs", "invalid type: integer `5`, expected a sequence"]);
+    let wrong = pipeline(
+        dir.path(),
+        "wrong.toml",
+        &GOOD.replace("inputs = [\"s\"]", "inputs = 5"),
+    );
+    fails_with(
+        &["topology", &wrong],
+        &[
+            "wrong.toml",
+            "inputs",
+            "invalid type: integer `5`, expected a sequence",
+        ],
+    );
 
-    let knob = pipeline(dir.path(), "knob.toml", &format!("{GOOD}\n[processing]\nmax.batch.records = \"many\"\n"));
-    fails_with(&["topology", &knob], &["knob.toml", "`max.batch.records` must be an integer from 1"]);
+    let knob = pipeline(
+        dir.path(),
+        "knob.toml",
+        &format!("{GOOD}\n[processing]\nmax.batch.records = \"many\"\n"),
+    );
+    fails_with(
+        &["topology", &knob],
+        &["knob.toml", "`max.batch.records` must be an integer from 1"],
+    );
 
-    fails_with(&["topology", "/nonexistent/p.toml"], &["cannot read pipeline file /nonexistent/p.toml"]);
+    fails_with(
+        &["topology", "/nonexistent/p.toml"],
+        &["cannot read pipeline file /nonexistent/p.toml"],
+    );
 }
 
 #[test]
@@ -75,7 +121,14 @@ fn plugin_errors_name_the_plugin_and_the_mismatch() {
     let dir = tempfile::tempdir().unwrap();
     let run = |plugin: &str| {
         let p = pipeline(dir.path(), "p.toml", &GOOD.replace("PLUGIN", plugin));
-        sluice(&["run", &p, "--brokers", "127.0.0.1:1", "--connect-timeout", "1"])
+        sluice(&[
+            "run",
+            &p,
+            "--brokers",
+            "127.0.0.1:1",
+            "--connect-timeout",
+            "1",
+        ])
     };
     let check = |out: Output, expected: &[&str]| {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -84,20 +137,47 @@ fn plugin_errors_name_the_plugin_and_the_mismatch() {
             assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
         }
     };
-    check(run("nope.wasm"), &["plugin `s`", "nope.wasm does not exist"]);
-    check(run("no-such-crate-dir"), &["plugin `s`", "no-such-crate-dir does not exist"]);
+    check(
+        run("nope.wasm"),
+        &["plugin `s`", "nope.wasm does not exist"],
+    );
+    check(
+        run("no-such-crate-dir"),
+        &["plugin `s`", "no-such-crate-dir does not exist"],
+    );
 
     std::fs::write(dir.path().join("text.wasm"), "hello").unwrap();
-    check(run("text.wasm"), &["plugin `s`", "is not a WebAssembly component", "magic bytes"]);
+    check(
+        run("text.wasm"),
+        &[
+            "plugin `s`",
+            "is not a WebAssembly component",
+            "magic bytes",
+        ],
+    );
 
-    std::fs::write(dir.path().join("core.wasm"), wat::parse_str("(module)").unwrap()).unwrap();
-    check(run("core.wasm"), &["plugin `s`", "core WebAssembly module", "sluice plugin build"]);
+    std::fs::write(
+        dir.path().join("core.wasm"),
+        wat::parse_str("(module)").unwrap(),
+    )
+    .unwrap();
+    check(
+        run("core.wasm"),
+        &[
+            "plugin `s`",
+            "core WebAssembly module",
+            "sluice plugin build",
+        ],
+    );
 
     let wasi = "(component (import \"wasi:filesystem/types@0.2.0\" (instance)) (import \"wasi:sockets/tcp@0.2.0\" (instance)))";
     std::fs::write(dir.path().join("wasi.wasm"), wat::parse_str(wasi).unwrap()).unwrap();
     check(
         run("wasi.wasm"),
-        &["plugin `s` imports wasi:filesystem/types@0.2.0, wasi:sockets/tcp@0.2.0", "allowed imports: sluice:plugin/log@0.1.0"],
+        &[
+            "plugin `s` imports wasi:filesystem/types@0.2.0, wasi:sockets/tcp@0.2.0",
+            "allowed imports: sluice:plugin/log@0.1.0",
+        ],
     );
 
     let export = |name: &str| {
@@ -110,34 +190,83 @@ fn plugin_errors_name_the_plugin_and_the_mismatch() {
                  (export "{name}" (instance $x)))"#
         )
     };
-    std::fs::write(dir.path().join("v2.wasm"), wat::parse_str(export("sluice:plugin/processor@0.2.0")).unwrap()).unwrap();
-    check(run("v2.wasm"), &["plugin `s` does not export `sluice:plugin/processor@0.1.0`", "exports `sluice:plugin/processor@0.2.0`"]);
-    std::fs::write(dir.path().join("other.wasm"), wat::parse_str(export("acme:other/thing@1.0.0")).unwrap()).unwrap();
-    check(run("other.wasm"), &["does not export `sluice:plugin/processor@0.1.0`", "`acme:other/thing@1.0.0`", "another world"]);
+    std::fs::write(
+        dir.path().join("v2.wasm"),
+        wat::parse_str(export("sluice:plugin/processor@0.2.0")).unwrap(),
+    )
+    .unwrap();
+    check(
+        run("v2.wasm"),
+        &[
+            "plugin `s` does not export `sluice:plugin/processor@0.1.0`",
+            "exports `sluice:plugin/processor@0.2.0`",
+        ],
+    );
+    std::fs::write(
+        dir.path().join("other.wasm"),
+        wat::parse_str(export("acme:other/thing@1.0.0")).unwrap(),
+    )
+    .unwrap();
+    check(
+        run("other.wasm"),
+        &[
+            "does not export `sluice:plugin/processor@0.1.0`",
+            "`acme:other/thing@1.0.0`",
+            "another world",
+        ],
+    );
 
     // Right name and version, wrong function types.
-    std::fs::write(dir.path().join("shape.wasm"), wat::parse_str(export("sluice:plugin/processor@0.1.0")).unwrap()).unwrap();
-    check(run("shape.wasm"), &["plugin `s` does not export `sluice:plugin/processor@0.1.0`"]);
+    std::fs::write(
+        dir.path().join("shape.wasm"),
+        wat::parse_str(export("sluice:plugin/processor@0.1.0")).unwrap(),
+    )
+    .unwrap();
+    check(
+        run("shape.wasm"),
+        &["plugin `s` does not export `sluice:plugin/processor@0.1.0`"],
+    );
 }
 
 #[test]
 fn unreachable_broker_is_a_bounded_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let component = support::component("plugins/large-orders");
-    let p = pipeline(dir.path(), "p.toml", &GOOD.replace("PLUGIN", component.to_str().unwrap()));
+    let p = pipeline(
+        dir.path(),
+        "p.toml",
+        &GOOD.replace("PLUGIN", component.to_str().unwrap()),
+    );
     fails_with(
-        &["run", &p, "--brokers", "127.0.0.1:1", "--connect-timeout", "3"],
+        &[
+            "run",
+            &p,
+            "--brokers",
+            "127.0.0.1:1",
+            "--connect-timeout",
+            "3",
+        ],
         &["cannot reach Kafka at 127.0.0.1:1 after", "attempts"],
     );
 }
 
 #[test]
 fn help_explains_every_subcommand() {
-    for args in [&["--help"][..], &["run", "--help"], &["dev", "--help"], &["topology", "--help"], &["plugin", "build", "--help"], &["plugin", "inspect", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["dev", "--help"],
+        &["topology", "--help"],
+        &["plugin", "build", "--help"],
+        &["plugin", "inspect", "--help"],
+    ] {
         let out = sluice(args);
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.len() > 200 && text.contains("Usage:"), "{args:?}:\n{text}");
+        assert!(
+            text.len() > 200 && text.contains("Usage:"),
+            "{args:?}:\n{text}"
+        );
     }
     let top = String::from_utf8_lossy(&sluice(&["--help"]).stdout).into_owned();
     for sub in ["run", "dev", "topology", "plugin"] {
@@ -151,21 +280,51 @@ fn dev_prints_filtered_orders_and_a_summary() {
     support::component("plugins/large-orders");
     let out = sluice(&[
         "dev",
-        repo.join("plugins/large-orders/pipeline.toml").to_str().unwrap(),
+        repo.join("plugins/large-orders/pipeline.toml")
+            .to_str()
+            .unwrap(),
         "--input",
-        repo.join("plugins/large-orders/orders.jsonl").to_str().unwrap(),
+        repo.join("plugins/large-orders/orders.jsonl")
+            .to_str()
+            .unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let alerts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("alerts[")).collect();
-    let keys: Vec<&str> = alerts.iter().map(|l| l.split("key=").nth(1).unwrap().split_whitespace().next().unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("alerts["))
+        .collect();
+    let keys: Vec<&str> = alerts
+        .iter()
+        .map(|l| {
+            l.split("key=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+        })
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(sorted, ["c-05", "c-17", "c-42", "c-42"], "{stdout}");
-    assert!(!stdout.contains("o-1003") && !stdout.contains("o-1007"), "10000 and 9999.99 are not over 10000:\n{stdout}");
-    let dlq: Vec<&str> = stdout.lines().filter(|l| l.starts_with("large-orders-dlq[")).collect();
+    assert!(
+        !stdout.contains("o-1003") && !stdout.contains("o-1007"),
+        "10000 and 9999.99 are not over 10000:\n{stdout}"
+    );
+    let dlq: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("large-orders-dlq["))
+        .collect();
     assert_eq!(dlq.len(), 1, "{stdout}");
     assert!(dlq[0].contains("sluice.error.code=bad-json") && dlq[0].contains("key=o-1005"));
     let summary = stdout.lines().last().unwrap();
-    assert!(summary.starts_with("in 8 · out 4 · rejected 1 · trapped 0 · dead letters 1"), "{summary}");
+    assert!(
+        summary.starts_with("in 8 · out 4 · rejected 1 · trapped 0 · dead letters 1"),
+        "{summary}"
+    );
 }

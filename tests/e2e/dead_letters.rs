@@ -10,7 +10,11 @@ fn one_trapping_record_goes_to_the_dlq_alone() {
     let kafka = sluice::kafka::embedded::EmbeddedKafka::start(1).unwrap();
     let brokers = kafka.bootstrap_servers();
     let app = support::unique("traps");
-    let (source, sink, dlq) = (format!("{app}-in"), format!("{app}-out"), format!("{app}-dlq"));
+    let (source, sink, dlq) = (
+        format!("{app}-in"),
+        format!("{app}-out"),
+        format!("{app}-dlq"),
+    );
     for t in [&source, &sink, &dlq] {
         kafka.create_topic(t, 3).unwrap();
     }
@@ -54,14 +58,27 @@ inputs = ["pass"]
         ),
     );
     let summary = run_until_drained(&pipeline, &brokers, &source);
-    assert_eq!((summary.counts.trapped, summary.counts.rejected, summary.counts.dead_letters), (1, 1, 1));
+    assert_eq!(
+        (
+            summary.counts.trapped,
+            summary.counts.rejected,
+            summary.counts.dead_letters
+        ),
+        (1, 1, 1)
+    );
 
     let out: Vec<String> = support::read_all(&brokers, &sink, 3)
         .into_iter()
         .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
         .collect();
-    let want: Vec<String> = (0..200).filter(|i| *i != 77 && *i != 120).map(|i| format!("record {i}")).collect();
-    assert_eq!(out, want, "every good record once, in order; the trapping batch was replayed record by record");
+    let want: Vec<String> = (0..200)
+        .filter(|i| *i != 77 && *i != 120)
+        .map(|i| format!("record {i}"))
+        .collect();
+    assert_eq!(
+        out, want,
+        "every good record once, in order; the trapping batch was replayed record by record"
+    );
 
     let letters = support::read_all(&brokers, &dlq, 3);
     assert_eq!(letters.len(), 1);
@@ -76,8 +93,19 @@ inputs = ["pass"]
     assert_eq!(l.header("sluice.error.kind"), Some("trap"));
     assert_eq!(l.header("sluice.step"), Some("pass"));
     assert_eq!(l.header("sluice.topic"), Some(source.as_str()));
-    assert_eq!(l.header("sluice.partition"), Some(source_record.partition.to_string().as_str()));
-    assert_eq!(l.header("sluice.offset"), Some(source_record.offset.to_string().as_str()));
+    assert_eq!(
+        l.header("sluice.partition"),
+        Some(source_record.partition.to_string().as_str())
+    );
+    assert_eq!(
+        l.header("sluice.offset"),
+        Some(source_record.offset.to_string().as_str())
+    );
     assert_eq!(l.header("sluice.plugin.digest").map(str::len), Some(64));
-    assert!(l.header("sluice.error").is_some_and(|e| e.contains("unreachable")), "{:?}", l.header("sluice.error"));
+    assert!(
+        l.header("sluice.error")
+            .is_some_and(|e| e.contains("unreachable")),
+        "{:?}",
+        l.header("sluice.error")
+    );
 }

@@ -25,10 +25,16 @@ pub fn orders(n: usize, seed: u64) -> Vec<(Option<String>, Vec<u8>, i64)> {
                 13 => format!(r#"{{"order_id":"{id}","customer_id":"{customer}","amount":"#),
                 29 => "not json at all".to_owned(),
                 41 => format!(r#"{{"order_id":"{id}","customer_id":"{customer}","amount":10000}}"#),
-                53 => format!(r#"{{"order_id":"{id}","customer_id":"{customer}","amount":10000.0}}"#),
+                53 => {
+                    format!(r#"{{"order_id":"{id}","customer_id":"{customer}","amount":10000.0}}"#)
+                }
                 _ => {
                     let cents = rng.below(2_000_000);
-                    format!(r#"{{"order_id":"{id}","customer_id":"{customer}","amount":{}.{:02}}}"#, cents / 100, cents % 100)
+                    format!(
+                        r#"{{"order_id":"{id}","customer_id":"{customer}","amount":{}.{:02}}}"#,
+                        cents / 100,
+                        cents % 100
+                    )
                 }
             };
             (Some(id), value.into_bytes(), 1_767_225_600_000 + i as i64)
@@ -38,13 +44,22 @@ pub fn orders(n: usize, seed: u64) -> Vec<(Option<String>, Vec<u8>, i64)> {
 
 /// What the sink must hold: `(customer, original value)` for every order
 /// strictly over 10,000, and the values that must be dead letters.
-pub fn expected(input: &[(Option<String>, Vec<u8>, i64)]) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>) {
+pub fn expected(
+    input: &[(Option<String>, Vec<u8>, i64)],
+) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>) {
     let mut alerts = Vec::new();
     let mut dead = Vec::new();
     for (_, value, _) in input {
         let parsed: Result<serde_json::Value, _> = serde_json::from_slice(value);
-        match parsed.ok().and_then(|v| Some((v.get("customer_id")?.as_str()?.to_owned(), v.get("amount")?.as_f64()?))) {
-            Some((customer, amount)) if amount > 10_000.0 => alerts.push((customer.into_bytes(), value.clone())),
+        match parsed.ok().and_then(|v| {
+            Some((
+                v.get("customer_id")?.as_str()?.to_owned(),
+                v.get("amount")?.as_f64()?,
+            ))
+        }) {
+            Some((customer, amount)) if amount > 10_000.0 => {
+                alerts.push((customer.into_bytes(), value.clone()))
+            }
             Some(_) => {}
             None => dead.push(value.clone()),
         }
@@ -52,7 +67,14 @@ pub fn expected(input: &[(Option<String>, Vec<u8>, i64)]) -> (Vec<(Vec<u8>, Vec<
     (alerts, dead)
 }
 
-pub fn pipeline_text(app: &str, source: &str, sink: &str, dlq: &str, component: &std::path::Path, extra: &str) -> String {
+pub fn pipeline_text(
+    app: &str,
+    source: &str,
+    sink: &str,
+    dlq: &str,
+    component: &std::path::Path,
+    extra: &str,
+) -> String {
     format!(
         r#"
 application.id = "{app}"
@@ -87,11 +109,26 @@ pub fn check_exact(input_read: &[Read], sink: &[Read], alerts: &[(Vec<u8>, Vec<u
     }
     let mut got: HashMap<(Vec<u8>, Vec<u8>), usize> = HashMap::new();
     for r in sink {
-        *got.entry((r.key.clone().expect("alerts are keyed"), r.value.clone().expect("value"))).or_default() += 1;
+        *got.entry((
+            r.key.clone().expect("alerts are keyed"),
+            r.value.clone().expect("value"),
+        ))
+        .or_default() += 1;
     }
-    let missing: Vec<_> = want.iter().filter(|(k, n)| got.get(*k) != Some(n)).take(3).collect();
-    let extra: Vec<_> = got.iter().filter(|(k, _)| !want.contains_key(*k)).take(3).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "sink differs from the reference: missing/miscounted {missing:?}, unexpected {extra:?}");
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(k, n)| got.get(*k) != Some(n))
+        .take(3)
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|(k, _)| !want.contains_key(*k))
+        .take(3)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "sink differs from the reference: missing/miscounted {missing:?}, unexpected {extra:?}"
+    );
     assert_eq!(sink.len(), alerts.len());
 
     // Order per key: the sink's records of one customer (one output
@@ -107,7 +144,11 @@ pub fn check_exact(input_read: &[Read], sink: &[Read], alerts: &[(Vec<u8>, Vec<u
     for r in sorted {
         let (in_partition, in_offset) = origin[r.value.as_deref().unwrap()];
         let prev = last.insert((r.key.clone().unwrap(), in_partition), in_offset);
-        assert!(prev.is_none_or(|p| p < in_offset), "order broken for key {:?}", String::from_utf8_lossy(r.key.as_deref().unwrap()));
+        assert!(
+            prev.is_none_or(|p| p < in_offset),
+            "order broken for key {:?}",
+            String::from_utf8_lossy(r.key.as_deref().unwrap())
+        );
     }
 }
 
@@ -126,12 +167,20 @@ pub fn check_dead_letters(dlq: &[Read], dead: &[Vec<u8>], source: &str) {
 }
 
 /// Runs the pipeline in-process until the input is committed.
-pub fn run_until_drained(pipeline: &std::path::Path, brokers: &str, source: &str) -> sluice::runner::RunSummary {
+pub fn run_until_drained(
+    pipeline: &std::path::Path,
+    brokers: &str,
+    source: &str,
+) -> sluice::runner::RunSummary {
     let topology = Arc::new(Topology::load(pipeline).expect("pipeline"));
     let engine = sluice::plugin::engine();
     let plugins = sluice::load_plugins(&engine, &topology, &Default::default()).expect("plugins");
     let ends = support::high_watermarks(brokers, source, PARTITIONS);
-    let stop_at = ends.iter().enumerate().map(|(p, &e)| ((source.to_owned(), p as i32), e)).collect();
+    let stop_at = ends
+        .iter()
+        .enumerate()
+        .map(|(p, &e)| ((source.to_owned(), p as i32), e))
+        .collect();
     runner::run(
         topology,
         plugins,
@@ -147,17 +196,36 @@ pub fn run_until_drained(pipeline: &std::path::Path, brokers: &str, source: &str
 
 fn end_to_end(brokers: &str, create: impl Fn(&[(&str, i32)])) {
     let app = support::unique("large-orders");
-    let (source, sink, dlq) = (format!("{app}-orders"), format!("{app}-alerts"), format!("{app}-dlq"));
-    create(&[(&source, PARTITIONS), (&sink, PARTITIONS), (&dlq, PARTITIONS)]);
+    let (source, sink, dlq) = (
+        format!("{app}-orders"),
+        format!("{app}-alerts"),
+        format!("{app}-dlq"),
+    );
+    create(&[
+        (&source, PARTITIONS),
+        (&sink, PARTITIONS),
+        (&dlq, PARTITIONS),
+    ]);
     let input = orders(10_000, 7);
     let (alerts, dead) = expected(&input);
-    assert!(alerts.len() > 1000 && dead.len() > 100, "the input exercises both paths");
-    assert!(input.iter().any(|(_, v, _)| v.ends_with(b"\"amount\":10000}")), "an amount of exactly 10000");
+    assert!(
+        alerts.len() > 1000 && dead.len() > 100,
+        "the input exercises both paths"
+    );
+    assert!(
+        input
+            .iter()
+            .any(|(_, v, _)| v.ends_with(b"\"amount\":10000}")),
+        "an amount of exactly 10000"
+    );
     support::produce(brokers, &source, &input);
 
     let dir = tempfile::tempdir().unwrap();
     let component = support::component("plugins/large-orders");
-    let pipeline = support::write_pipeline(dir.path(), &pipeline_text(&app, &source, &sink, &dlq, &component, ""));
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &pipeline_text(&app, &source, &sink, &dlq, &component, ""),
+    );
     let summary = run_until_drained(&pipeline, brokers, &source);
     assert_eq!(summary.counts.records_in, 10_000);
     assert_eq!(summary.counts.records_out as usize, alerts.len());
@@ -165,11 +233,26 @@ fn end_to_end(brokers: &str, create: impl Fn(&[(&str, i32)])) {
 
     let input_read = support::read_all(brokers, &source, PARTITIONS);
     assert_eq!(input_read.len(), 10_000);
-    assert!((0..PARTITIONS).all(|p| input_read.iter().any(|r| r.partition == p)), "input spread over 3 partitions");
-    check_exact(&input_read, &support::read_all(brokers, &sink, PARTITIONS), &alerts);
-    check_dead_letters(&support::read_all(brokers, &dlq, PARTITIONS), &dead, &source);
+    assert!(
+        (0..PARTITIONS).all(|p| input_read.iter().any(|r| r.partition == p)),
+        "input spread over 3 partitions"
+    );
+    check_exact(
+        &input_read,
+        &support::read_all(brokers, &sink, PARTITIONS),
+        &alerts,
+    );
+    check_dead_letters(
+        &support::read_all(brokers, &dlq, PARTITIONS),
+        &dead,
+        &source,
+    );
     let ends = support::high_watermarks(brokers, &source, PARTITIONS);
-    assert_eq!(support::committed(brokers, &app, &source, PARTITIONS), ends, "committed = high watermark");
+    assert_eq!(
+        support::committed(brokers, &app, &source, PARTITIONS),
+        ends,
+        "committed = high watermark"
+    );
 }
 
 #[test]
@@ -184,6 +267,10 @@ fn large_orders_on_the_embedded_broker() {
 
 #[test]
 fn large_orders_on_real_kafka() {
-    let Some(kafka) = support::RealKafka::start(19392) else { return };
-    end_to_end(&kafka.brokers, |topics| support::create_topics(&kafka.brokers, topics));
+    let Some(kafka) = support::RealKafka::start(19392) else {
+        return;
+    };
+    end_to_end(&kafka.brokers, |topics| {
+        support::create_topics(&kafka.brokers, topics)
+    });
 }

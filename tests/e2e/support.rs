@@ -17,7 +17,10 @@ use sluice::plugin::builder::{self, BuildOptions};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
 }
 
 /// The `sluice` binary of this build.
@@ -28,7 +31,10 @@ pub fn sluice_bin() -> PathBuf {
 /// Builds a plugin crate (once per test process) and returns its component.
 pub fn component(crate_dir: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     built
         .entry(crate_dir.to_owned())
         .or_insert_with(|| {
@@ -68,7 +74,9 @@ pub fn produce(brokers: &str, topic: &str, records: &[(Option<String>, Vec<u8>, 
         .create()
         .expect("producer");
     for (key, value, ts) in records {
-        let mut rec: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic).payload(value.as_slice()).timestamp(*ts);
+        let mut rec: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic)
+            .payload(value.as_slice())
+            .timestamp(*ts);
         if let Some(k) = key {
             rec = rec.key(k);
         }
@@ -82,14 +90,23 @@ pub fn produce(brokers: &str, topic: &str, records: &[(Option<String>, Vec<u8>, 
             }
         }
     }
-    producer.flush(Duration::from_secs(60)).expect("flush input");
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("flush input");
 }
 
 /// High watermark of every partition of `topic`.
 pub fn high_watermarks(brokers: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("consumer");
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("consumer");
     (0..partitions)
-        .map(|p| c.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").1)
+        .map(|p| {
+            c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks")
+                .1
+        })
         .collect()
 }
 
@@ -104,14 +121,18 @@ pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Read> {
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).unwrap();
     let mut next = vec![0i64; partitions as usize];
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while next.iter().zip(&ends).any(|(n, e)| n < e) {
-        assert!(Instant::now() < deadline, "reading {topic}: stuck at {next:?} of {ends:?}");
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic}: stuck at {next:?} of {ends:?}"
+        );
         if let Some(m) = c.poll(Duration::from_millis(100)) {
             let m = m.expect("consume");
             next[m.partition() as usize] = m.offset() + 1;
@@ -123,7 +144,11 @@ pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Read> {
                 timestamp: m.timestamp().to_millis(),
                 headers: m
                     .headers()
-                    .map(|hs| hs.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             });
         }
@@ -142,7 +167,9 @@ pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Ve
     for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
-    let got = c.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+    let got = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
     (0..partitions)
         .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
             Some(Offset::Offset(o)) => o,
@@ -153,8 +180,10 @@ pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Ve
 
 /// Creates topics on a real broker through the admin API.
 pub fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
@@ -200,7 +229,10 @@ impl RealKafka {
             return None;
         }
         if let Ok(brokers) = std::env::var("SLUICE_KAFKA_BROKERS") {
-            return Some(RealKafka { brokers, port: None });
+            return Some(RealKafka {
+                brokers,
+                port: None,
+            });
         }
         let out = std::process::Command::new(repo().join("scripts/kafka.sh"))
             .args(["start", "--port", &port.to_string()])
@@ -211,8 +243,16 @@ impl RealKafka {
             "scripts/kafka.sh start failed (run ./scripts/setup.sh first):\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let brokers = String::from_utf8_lossy(&out.stdout).lines().last().expect("address").trim().to_owned();
-        Some(RealKafka { brokers, port: Some(port) })
+        let brokers = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("address")
+            .trim()
+            .to_owned();
+        Some(RealKafka {
+            brokers,
+            port: Some(port),
+        })
     }
 }
 
@@ -228,7 +268,10 @@ impl Drop for RealKafka {
 
 /// A name no earlier run used, for topics and groups on a shared broker.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 

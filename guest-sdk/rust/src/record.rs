@@ -28,7 +28,10 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// A record with this key and value, no headers, and the input's timestamp.
-    pub fn new(key: Option<impl Into<Vec<u8>>>, value: Option<impl Into<Vec<u8>>>) -> Record<'static> {
+    pub fn new(
+        key: Option<impl Into<Vec<u8>>>,
+        value: Option<impl Into<Vec<u8>>>,
+    ) -> Record<'static> {
         Record {
             key: key.map(|k| Cow::Owned(k.into())),
             value: value.map(|v| Cow::Owned(v.into())),
@@ -131,7 +134,12 @@ impl<'a> Record<'a> {
             headers: self
                 .headers
                 .into_iter()
-                .map(|(n, v)| (Cow::Owned(n.into_owned()), v.map(|v| Cow::Owned(v.into_owned()))))
+                .map(|(n, v)| {
+                    (
+                        Cow::Owned(n.into_owned()),
+                        v.map(|v| Cow::Owned(v.into_owned())),
+                    )
+                })
                 .collect(),
         }
     }

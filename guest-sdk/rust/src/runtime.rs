@@ -32,8 +32,14 @@ pub(crate) fn process_batch(
     for _ in 0..count {
         let frame_record = reader.record().map_err(bad_frame)?;
         writer.begin_ok();
-        let result = Record::from_frame(&frame_record)
-            .and_then(|record| f(record, &mut Emitter { writer: &mut writer }));
+        let result = Record::from_frame(&frame_record).and_then(|record| {
+            f(
+                record,
+                &mut Emitter {
+                    writer: &mut writer,
+                },
+            )
+        });
         if let Err(e) = result {
             writer.abandon_ok();
             writer.rejected(&e.code, &e.message);

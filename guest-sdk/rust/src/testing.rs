@@ -13,7 +13,9 @@ pub fn run<F>(f: F, record: Record<'_>) -> Result<Vec<Record<'static>>, Error>
 where
     F: FnMut(Record<'_>, &mut Emitter<'_>) -> Result<(), Error>,
 {
-    run_batch(f, vec![record]).pop().expect("one status per record")
+    run_batch(f, vec![record])
+        .pop()
+        .expect("one status per record")
 }
 
 /// Builds a [`Processor`] from `config` and runs it over `records`, in
@@ -22,7 +24,12 @@ pub fn run_processor<P: Processor>(
     config: &[(&str, &str)],
     records: Vec<Record<'_>>,
 ) -> Result<Vec<Result<Vec<Record<'static>>, Error>>, Error> {
-    let config = Config(config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let config = Config(
+        config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
     let mut p = P::init(&config)?;
     Ok(run_batch(|r, out| p.process(r, out), records))
 }
@@ -119,9 +126,15 @@ mod tests {
 
     #[test]
     fn stateful_processor_keeps_state_across_records() {
-        let recs = vec![Record::new(Some("k"), Some("")), Record::new(Some("k"), Some(""))];
+        let recs = vec![
+            Record::new(Some("k"), Some("")),
+            Record::new(Some("k"), Some("")),
+        ];
         let out = run_processor::<Counter>(&[("step", "10")], recs).unwrap();
-        assert_eq!(out[1].as_ref().unwrap()[0].value.as_deref(), Some(&b"20"[..]));
+        assert_eq!(
+            out[1].as_ref().unwrap()[0].value.as_deref(),
+            Some(&b"20"[..])
+        );
         assert!(run_processor::<Counter>(&[("step", "x")], vec![]).is_err());
     }
 }

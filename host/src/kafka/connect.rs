@@ -11,7 +11,10 @@ use crate::error::KafkaError;
 
 /// Fetches cluster metadata, retrying with backoff until `timeout` has
 /// passed.
-pub fn wait_for_brokers(settings: &ClientSettings, timeout: Duration) -> Result<Metadata, KafkaError> {
+pub fn wait_for_brokers(
+    settings: &ClientSettings,
+    timeout: Duration,
+) -> Result<Metadata, KafkaError> {
     // librdkafka logs every failed connection attempt; this wait reports
     // them itself, so keep the client quiet.
     let client: BaseConsumer = settings
@@ -25,7 +28,9 @@ pub fn wait_for_brokers(settings: &ClientSettings, timeout: Duration) -> Result<
     loop {
         attempts += 1;
         let left = timeout.saturating_sub(start.elapsed());
-        let per_try = left.min(Duration::from_secs(5)).max(Duration::from_millis(100));
+        let per_try = left
+            .min(Duration::from_secs(5))
+            .max(Duration::from_millis(100));
         match client.fetch_metadata(None, per_try) {
             Ok(m) if !m.brokers().is_empty() => return Ok(m),
             Ok(_) => {}
@@ -37,7 +42,11 @@ pub fn wait_for_brokers(settings: &ClientSettings, timeout: Duration) -> Result<
                     last: e.to_string(),
                 });
             }
-            Err(e) => tracing::warn!(brokers = settings.brokers(), attempt = attempts, "Kafka not reachable yet: {e}"),
+            Err(e) => tracing::warn!(
+                brokers = settings.brokers(),
+                attempt = attempts,
+                "Kafka not reachable yet: {e}"
+            ),
         }
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(2));

@@ -27,7 +27,8 @@ impl std::fmt::Debug for EmbeddedKafka {
 impl EmbeddedKafka {
     /// Starts a cluster of `brokers` brokers.
     pub fn start(brokers: i32) -> Result<Self, KafkaError> {
-        let cluster = MockCluster::new(brokers).map_err(KafkaError::client("starting the embedded Kafka"))?;
+        let cluster =
+            MockCluster::new(brokers).map_err(KafkaError::client("starting the embedded Kafka"))?;
         Ok(EmbeddedKafka { cluster })
     }
 

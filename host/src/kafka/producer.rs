@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 
 use super::client_config::ClientSettings;
 use crate::error::{KafkaError, RunError};
-use crate::record::Record;
+use crate::record::RecordRef;
 
 /// Counts deliveries and keeps the first failure.
 #[derive(Debug, Default)]
@@ -39,7 +39,11 @@ impl ProducerContext for DeliveryTracker {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 let mut first = self.first_failure.lock().expect("not poisoned");
                 if first.is_none() {
-                    *first = Some(format!("topic `{}` partition {}: {e}", msg.topic(), msg.partition()));
+                    *first = Some(format!(
+                        "topic `{}` partition {}: {e}",
+                        msg.topic(),
+                        msg.partition()
+                    ));
                 }
             }
         }
@@ -76,19 +80,20 @@ impl OutputProducer {
     }
 
     /// Queues one record for `topic`; waits while librdkafka's queue is full.
-    pub fn send(&self, topic: &str, record: &Record) -> Result<(), RunError> {
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for (name, value) in &record.headers {
-            headers = headers.insert(Header {
-                key: name,
-                value: value.as_deref(),
-            });
+    pub fn send(&self, topic: &str, record: RecordRef<'_>) -> Result<(), RunError> {
+        let headers_in = record.headers.iter();
+        let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if headers_in.len() > 0 {
+            let mut headers = OwnedHeaders::new_with_capacity(headers_in.len());
+            for (key, value) in headers_in {
+                headers = headers.insert(Header { key, value });
+            }
+            base = base.headers(headers);
         }
-        let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(headers);
-        if let Some(k) = record.key.as_deref() {
+        if let Some(k) = record.key {
             base = base.key(k);
         }
-        if let Some(v) = record.value.as_deref() {
+        if let Some(v) = record.value {
             base = base.payload(v);
         }
         if let Some(ts) = record.timestamp {

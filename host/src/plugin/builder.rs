@@ -42,7 +42,9 @@ impl Toolchain {
         }
         if forced.as_deref() == Some("rustup") {
             return Err(BuildError::NoToolchain {
-                message: format!("SLUICE_GUEST_TOOLCHAIN=rustup, but rustup has no {TARGET} target"),
+                message: format!(
+                    "SLUICE_GUEST_TOOLCHAIN=rustup, but rustup has no {TARGET} target"
+                ),
             });
         }
         let missing: Vec<&str> = [
@@ -67,7 +69,10 @@ impl Toolchain {
                     missing.push("lld-19");
                 }
                 Err(BuildError::NoToolchain {
-                    message: format!("missing Debian packages {}; {SETUP_HINT}", missing.join(", ")),
+                    message: format!(
+                        "missing Debian packages {}; {SETUP_HINT}",
+                        missing.join(", ")
+                    ),
                 })
             }
         }
@@ -78,7 +83,12 @@ fn rustup_has_target() -> bool {
     Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET))
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == TARGET)
+        })
         .unwrap_or(false)
 }
 
@@ -124,12 +134,21 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
             let path = std::env::var_os("PATH").unwrap_or_default();
             let mut paths = vec![PathBuf::from("/usr/bin")];
             paths.extend(std::env::split_paths(&path));
-            c.env("PATH", std::env::join_paths(paths).expect("PATH entries are valid"))
-                .env("RUSTC", "/usr/bin/rustc")
-                .env("RUSTC_BOOTSTRAP", "1")
-                .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", linker)
-                .env_remove("RUSTUP_TOOLCHAIN")
-                .args(["build", "-Zbuild-std=std,panic_abort", "--release", "--target", TARGET]);
+            c.env(
+                "PATH",
+                std::env::join_paths(paths).expect("PATH entries are valid"),
+            )
+            .env("RUSTC", "/usr/bin/rustc")
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", linker)
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .args([
+                "build",
+                "-Zbuild-std=std,panic_abort",
+                "--release",
+                "--target",
+                TARGET,
+            ]);
             c
         }
     };
@@ -151,7 +170,8 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
         .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3");
     tracing::info!(dir = %dir.display(), ?toolchain, "building plugin");
     let status_and_output = if opts.quiet {
-        cmd.output().map(|o| (o.status, String::from_utf8_lossy(&o.stderr).into_owned()))
+        cmd.output()
+            .map(|o| (o.status, String::from_utf8_lossy(&o.stderr).into_owned()))
     } else {
         cmd.status().map(|s| (s, String::new()))
     };
@@ -167,7 +187,10 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
             output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         });
     }
-    let module = target_dir.join(TARGET).join("release").join(format!("{lib}.wasm"));
+    let module = target_dir
+        .join(TARGET)
+        .join("release")
+        .join(format!("{lib}.wasm"));
     let component = target_dir.join("components").join(format!("{lib}.wasm"));
     componentize_if_stale(&module, &component)?;
     Ok(component)
@@ -184,8 +207,14 @@ fn lib_name(dir: &Path) -> Result<String, BuildError> {
         dir: dir.to_owned(),
         message: format!("{}: {e}", manifest.display()),
     })?;
-    let explicit = doc.get("lib").and_then(|l| l.get("name")).and_then(|n| n.as_str());
-    let package = doc.get("package").and_then(|p| p.get("name")).and_then(|n| n.as_str());
+    let explicit = doc
+        .get("lib")
+        .and_then(|l| l.get("name"))
+        .and_then(|n| n.as_str());
+    let package = doc
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str());
     explicit
         .or(package)
         .map(|n| n.replace('-', "_"))
@@ -200,7 +229,9 @@ fn componentize_if_stale(module: &Path, component: &Path) -> Result<(), BuildErr
         let path = path.to_owned();
         move |source| BuildError::Io { path, source }
     };
-    let module_time = std::fs::metadata(module).and_then(|m| m.modified()).map_err(io(module))?;
+    let module_time = std::fs::metadata(module)
+        .and_then(|m| m.modified())
+        .map_err(io(module))?;
     if let Ok(existing) = std::fs::metadata(component).and_then(|m| m.modified())
         && existing >= module_time
     {
@@ -216,7 +247,10 @@ fn componentize_if_stale(module: &Path, component: &Path) -> Result<(), BuildErr
     // Write then rename, so a concurrent reader never sees half a file.
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        component.file_name().and_then(|n| n.to_str()).unwrap_or("component"),
+        component
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("component"),
         std::process::id()
     ));
     std::fs::write(&tmp, &encoded).map_err(io(&tmp))?;
@@ -240,7 +274,11 @@ mod tests {
     #[test]
     fn lib_name_prefers_lib_section_and_normalizes_dashes() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"large-orders\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"large-orders\"\n",
+        )
+        .unwrap();
         assert_eq!(lib_name(dir.path()).unwrap(), "large_orders");
         std::fs::write(
             dir.path().join("Cargo.toml"),
@@ -262,7 +300,13 @@ mod tests {
         // The smallest core module: no wit-bindgen metadata, no exports.
         let component = componentize(b"\0asm\x01\0\0\0").unwrap();
         let engine = crate::plugin::engine();
-        let e = crate::plugin::Plugin::from_bytes(&engine, "empty", Path::new("empty.wasm"), &component).unwrap_err();
+        let e = crate::plugin::Plugin::from_bytes(
+            &engine,
+            "empty",
+            Path::new("empty.wasm"),
+            &component,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("it exports nothing"), "{e}");
     }
 }

@@ -54,14 +54,21 @@ impl Plugin {
     }
 
     /// As [`Plugin::load`], from bytes already in memory.
-    pub fn from_bytes(engine: &Engine, name: &str, path: &Path, bytes: &[u8]) -> Result<Plugin, PluginError> {
+    pub fn from_bytes(
+        engine: &Engine,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Plugin, PluginError> {
         let not_component = |detail: &str| PluginError::NotAComponent {
             plugin: name.to_owned(),
             path: path.to_owned(),
             detail: detail.to_owned(),
         };
         if !bytes.starts_with(b"\0asm") {
-            return Err(not_component("it does not start with the WebAssembly magic bytes"));
+            return Err(not_component(
+                "it does not start with the WebAssembly magic bytes",
+            ));
         }
         if wasmparser::Parser::is_core_wasm(bytes) {
             return Err(not_component(
@@ -112,13 +119,19 @@ impl Plugin {
 
     /// Creates a fresh instance and calls its `init` with `config`.
     pub fn instantiate(&self, config: &[(String, String)]) -> Result<PluginInstance, PluginError> {
-        let mut store = Store::new(&self.engine, HostState::new(self.name.clone(), self.max_memory));
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.name.clone(), self.max_memory),
+        );
         store.limiter(|s| s.limiter());
         let trapped = |message: String| PluginError::StartTrap {
             plugin: self.name.to_string(),
             message,
         };
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| trapped(format!("{e:#}")))?;
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| trapped(format!("{e:#}")))?;
         match PluginInstance::start(store, bindings, config) {
             InitOutcome::Ready(instance) => Ok(instance),
             InitOutcome::Refused { code, message } => Err(PluginError::Init {
@@ -131,7 +144,11 @@ impl Plugin {
     }
 }
 
-fn check_imports_and_exports(engine: &Engine, name: &str, component: &Component) -> Result<(), PluginError> {
+fn check_imports_and_exports(
+    engine: &Engine,
+    name: &str,
+    component: &Component,
+) -> Result<(), PluginError> {
     let ty = component.component_type();
     let forbidden: Vec<String> = ty
         .imports(engine)
@@ -150,14 +167,21 @@ fn check_imports_and_exports(engine: &Engine, name: &str, component: &Component)
         return Ok(());
     }
     let unversioned = PROCESSOR_INTERFACE.split('@').next().expect("has a name");
-    let found = match exports.iter().find(|e| e.starts_with(&format!("{unversioned}@"))) {
+    let found = match exports
+        .iter()
+        .find(|e| e.starts_with(&format!("{unversioned}@")))
+    {
         Some(other) => format!(
             "it exports `{other}`, a version this host does not speak; rebuild it against sluice:plugin@0.1.0"
         ),
         None if exports.is_empty() => "it exports nothing".to_owned(),
         None => format!(
             "it exports {}; is it a plugin for another world?",
-            exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+            exports
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     Err(PluginError::WrongWorld {

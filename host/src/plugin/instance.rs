@@ -93,7 +93,10 @@ impl PluginInstance {
         bindings: RecordProcessor,
         config: &[(String, String)],
     ) -> InitOutcome {
-        match bindings.sluice_plugin_processor().call_init(&mut store, config) {
+        match bindings
+            .sluice_plugin_processor()
+            .call_init(&mut store, config)
+        {
             Ok(Ok(())) => InitOutcome::Ready(PluginInstance { store, bindings }),
             Ok(Err(e)) => InitOutcome::Refused {
                 code: e.code,

@@ -145,7 +145,10 @@ impl Coordinator {
     }
 
     /// Flushes the producer, then commits the offsets of finished batches.
-    pub(super) fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), RunError> {
+    pub(super) fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), RunError> {
         self.producer.flush()?;
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), &next) in &self.processed {
@@ -161,20 +164,32 @@ impl Coordinator {
             .commit(&tpl, CommitMode::Sync)
             .map_err(KafkaError::client("committing offsets"))?;
         tracing::debug!(partitions = tpl.count(), "committed");
-        self.committed.extend(self.processed.iter().map(|(k, v)| (k.clone(), *v)));
+        self.committed
+            .extend(self.processed.iter().map(|(k, v)| (k.clone(), *v)));
         Ok(())
     }
 
     /// Finishes and commits everything of `partitions` before they go.
-    fn revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, partitions: &TopicPartitionList) {
+    fn revoke<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        partitions: &TopicPartitionList,
+    ) {
         self.drain();
         if let Err(e) = self.commit(consumer) {
             self.fail(e);
         }
-        let mut tasks: Vec<i32> = partitions.elements().iter().map(|e| e.partition()).collect();
+        let mut tasks: Vec<i32> = partitions
+            .elements()
+            .iter()
+            .map(|e| e.partition())
+            .collect();
         tasks.sort_unstable();
         tasks.dedup();
-        tracing::info!(?tasks, "partitions revoked; in-flight work finished and committed");
+        tracing::info!(
+            ?tasks,
+            "partitions revoked; in-flight work finished and committed"
+        );
         for e in partitions.elements() {
             let key = (Arc::<str>::from(e.topic()), e.partition());
             self.processed.remove(&key);
@@ -203,7 +218,10 @@ impl ConsumerContext for RebalanceHandler {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                self.coordinator.lock().expect("not poisoned").revoke(consumer, tpl);
+                self.coordinator
+                    .lock()
+                    .expect("not poisoned")
+                    .revoke(consumer, tpl);
             }
             Rebalance::Assign(tpl) => {
                 let parts: Vec<String> = tpl

@@ -56,7 +56,11 @@ pub struct RunSummary {
 /// Runs `topology` with its loaded `plugins` (in step order) until
 /// stopped. Returns the counts, or the first fatal error after committing
 /// everything processed before it.
-pub fn run(topology: Arc<Topology>, plugins: Vec<Plugin>, opts: RunOptions) -> Result<RunSummary, RunError> {
+pub fn run(
+    topology: Arc<Topology>,
+    plugins: Vec<Plugin>,
+    opts: RunOptions,
+) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let settings = ClientSettings::new(&opts.brokers, &topology.kafka);
     let metadata = connect::wait_for_brokers(&settings, opts.connect_timeout)?;
@@ -67,7 +71,15 @@ pub fn run(topology: Arc<Topology>, plugins: Vec<Plugin>, opts: RunOptions) -> R
     let plugins = Arc::new(plugins);
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
     let threads = (0..topology.processing.num_stream_threads)
-        .map(|i| StreamThread::spawn(i, Arc::clone(&topology), Arc::clone(&plugins), Arc::clone(&producer), done_tx.clone()))
+        .map(|i| {
+            StreamThread::spawn(
+                i,
+                Arc::clone(&topology),
+                Arc::clone(&plugins),
+                Arc::clone(&producer),
+                done_tx.clone(),
+            )
+        })
         .collect();
     drop(done_tx);
     let coordinator = Arc::new(Mutex::new(Coordinator::new(
@@ -94,7 +106,10 @@ pub fn run(topology: Arc<Topology>, plugins: Vec<Plugin>, opts: RunOptions) -> R
         "running"
     );
 
-    let topic_names: HashMap<String, Arc<str>> = topics.iter().map(|t| (t.clone(), Arc::from(t.as_str()))).collect();
+    let topic_names: HashMap<String, Arc<str>> = topics
+        .iter()
+        .map(|t| (t.clone(), Arc::from(t.as_str())))
+        .collect();
     let poll_limit = topology.processing.max_batch_records * 4;
     let commit_every = topology.processing.commit_interval;
     let mut last_commit = Instant::now();
@@ -110,11 +125,18 @@ pub fn run(topology: Arc<Topology>, plugins: Vec<Plugin>, opts: RunOptions) -> R
         }
         let mut polled = 0;
         while polled < poll_limit {
-            let timeout = if polled == 0 { Duration::from_millis(100) } else { Duration::ZERO };
+            let timeout = if polled == 0 {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
             match consumer.poll(timeout) {
                 None => break,
                 Some(Ok(m)) => {
-                    let topic = topic_names.get(m.topic()).cloned().unwrap_or_else(|| Arc::from(m.topic()));
+                    let topic = topic_names
+                        .get(m.topic())
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(m.topic()));
                     lock().push(InputRecord {
                         topic,
                         partition: m.partition(),
@@ -148,7 +170,13 @@ pub fn run(topology: Arc<Topology>, plugins: Vec<Plugin>, opts: RunOptions) -> R
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
             let c = lock().counts;
-            tracing::info!(records_in = c.records_in, records_out = c.records_out, rejected = c.rejected, trapped = c.trapped, "progress");
+            tracing::info!(
+                records_in = c.records_in,
+                records_out = c.records_out,
+                rejected = c.rejected,
+                trapped = c.trapped,
+                "progress"
+            );
             last_report = Instant::now();
         }
     };
@@ -187,7 +215,10 @@ pub fn run(topology: Arc<Topology>, plugins: Vec<Plugin>, opts: RunOptions) -> R
     Ok(summary)
 }
 
-fn caught_up(committed: &HashMap<(Arc<str>, i32), i64>, stop_at: &HashMap<(String, i32), i64>) -> bool {
+fn caught_up(
+    committed: &HashMap<(Arc<str>, i32), i64>,
+    stop_at: &HashMap<(String, i32), i64>,
+) -> bool {
     stop_at.iter().all(|((topic, partition), &end)| {
         end == 0
             || committed

@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 
-use crate::record::Record;
+use crate::record::{Record, RecordRef};
 
 /// Why a record is dead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +61,8 @@ pub struct Failure<'a> {
 
 /// The dead letter for `record`: same key, value and timestamp, plus the
 /// failure headers.
-pub fn letter(record: &Record, failure: &Failure<'_>, origin: &Origin<'_>) -> Record {
-    let mut out = record.clone();
+pub fn letter(record: RecordRef<'_>, failure: &Failure<'_>, origin: &Origin<'_>) -> Record {
+    let mut out = record.to_owned_record();
     let text = |s: &str| Some(Bytes::copy_from_slice(s.as_bytes()));
     out.headers.extend([
         ("sluice.error.kind".to_owned(), text(failure.kind.as_str())),
@@ -71,7 +71,10 @@ pub fn letter(record: &Record, failure: &Failure<'_>, origin: &Origin<'_>) -> Re
         ("sluice.step".to_owned(), text(failure.step)),
         ("sluice.plugin.digest".to_owned(), text(failure.digest)),
         ("sluice.topic".to_owned(), text(origin.topic)),
-        ("sluice.partition".to_owned(), text(&origin.partition.to_string())),
+        (
+            "sluice.partition".to_owned(),
+            text(&origin.partition.to_string()),
+        ),
         ("sluice.offset".to_owned(), text(&origin.offset.to_string())),
     ]);
     out
@@ -85,7 +88,7 @@ mod tests {
     fn letter_keeps_the_record_and_adds_reason_and_origin() {
         let rec = Record::new(Some(b"k"), Some(b"v"), Some(7));
         let l = letter(
-            &rec,
+            rec.as_ref(),
             &Failure {
                 kind: Kind::Trap,
                 code: "trap",
@@ -99,7 +102,10 @@ mod tests {
                 offset: 41,
             },
         );
-        assert_eq!((l.key.as_deref(), l.value.as_deref(), l.timestamp), (Some(&b"k"[..]), Some(&b"v"[..]), Some(7)));
+        assert_eq!(
+            (l.key.as_deref(), l.value.as_deref(), l.timestamp),
+            (Some(&b"k"[..]), Some(&b"v"[..]), Some(7))
+        );
         assert_eq!(l.header("sluice.error.kind"), Some(&b"trap"[..]));
         assert_eq!(l.header("sluice.error"), Some(&b"unreachable"[..]));
         assert_eq!(l.header("sluice.topic"), Some(&b"orders"[..]));

@@ -17,9 +17,9 @@ pub mod stream_thread;
 use std::sync::Arc;
 
 use crate::error::{PluginError, RunError};
-use crate::plugin::frame::{self, Outcome};
+use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::plugin::{Plugin, PluginInstance};
-use crate::record::Record;
+use crate::record::{Record, RecordRef};
 use crate::topology::{ErrorPolicy, NodeId, Topology};
 use dead_letter::{Failure, Kind, Origin};
 
@@ -39,12 +39,12 @@ pub struct InputRecord {
 /// Where a task's records go.
 pub trait Output {
     /// Sends one record to `topic`.
-    fn send(&mut self, topic: &str, record: &Record) -> Result<(), RunError>;
+    fn send(&mut self, topic: &str, record: RecordRef<'_>) -> Result<(), RunError>;
 }
 
 impl Output for Vec<(String, Record)> {
-    fn send(&mut self, topic: &str, record: &Record) -> Result<(), RunError> {
-        self.push((topic.to_owned(), record.clone()));
+    fn send(&mut self, topic: &str, record: RecordRef<'_>) -> Result<(), RunError> {
+        self.push((topic.to_owned(), record.to_owned_record()));
         Ok(())
     }
 }
@@ -100,13 +100,44 @@ pub struct Task {
 
 impl std::fmt::Debug for Task {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Task").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
-/// Records flowing out of a node, each with the index of the source
-/// record (in the batch) it derives from.
-type Flow = Vec<(usize, Record)>;
+/// What one step produced for a batch: its decoded output frames, and
+/// each output record as (source record index, frame, record in frame).
+#[derive(Default)]
+struct StepOut {
+    frames: Vec<Decoded>,
+    items: Vec<(usize, u32, u32)>,
+}
+
+impl StepOut {
+    /// Takes one call's output: records of accepted inputs are kept;
+    /// rejected inputs are returned as (position in `chunk`, code, message).
+    fn absorb(
+        &mut self,
+        decoded: Decoded,
+        chunk: &[(usize, RecordRef<'_>)],
+    ) -> Vec<(usize, String, String)> {
+        let frame = self.frames.len() as u32;
+        let mut rejected = Vec::new();
+        for (j, ((origin, _), outcome)) in chunk.iter().zip(&decoded.outcomes).enumerate() {
+            match outcome {
+                Outcome::Ok(range) => self
+                    .items
+                    .extend(range.clone().map(|k| (*origin, frame, k as u32))),
+                Outcome::Rejected { code, message } => {
+                    rejected.push((j, code.clone(), message.clone()))
+                }
+            }
+        }
+        self.frames.push(decoded);
+        rejected
+    }
+}
 
 impl Task {
     /// Creates the task for partition `id`, instantiating every step's
@@ -139,37 +170,31 @@ impl Task {
     /// reaches the sinks (and dead letters) to `out`. An error means a
     /// `fail` policy was met or a plugin broke the protocol; nothing after
     /// the failing record was sent.
-    pub fn process(&mut self, batch: &[InputRecord], out: &mut dyn Output) -> Result<Counts, RunError> {
+    pub fn process(
+        &mut self,
+        batch: &[InputRecord],
+        out: &mut dyn Output,
+    ) -> Result<Counts, RunError> {
         let topology = Arc::clone(&self.topology);
         let mut counts = Counts {
             records_in: batch.len() as u64,
             ..Counts::default()
         };
-        let sources: Vec<Flow> = topology
-            .sources
-            .iter()
-            .map(|s| {
-                batch
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| *r.topic == *s.topic)
-                    .map(|(i, r)| (i, r.record.clone()))
-                    .collect()
-            })
-            .collect();
-        let mut steps: Vec<Flow> = Vec::with_capacity(self.steps.len());
+        let mut outs: Vec<StepOut> = Vec::with_capacity(self.steps.len());
         for (i, step) in topology.steps.iter().enumerate() {
-            let inputs: Vec<(usize, &Record)> = step
-                .inputs
-                .iter()
-                .flat_map(|&n| node_flow(&sources, &steps, n).iter().map(|(o, r)| (*o, r)))
-                .collect();
-            let produced = self.run_step(i, &inputs, batch, out, &mut counts)?;
-            steps.push(produced);
+            let produced = {
+                let inputs: Vec<(usize, RecordRef<'_>)> = step
+                    .inputs
+                    .iter()
+                    .flat_map(|&n| node_records(&topology, batch, &outs, n))
+                    .collect();
+                self.run_step(i, &inputs, batch, out, &mut counts)?
+            };
+            outs.push(produced);
         }
         for sink in &topology.sinks {
             for &node in &sink.inputs {
-                for (_, record) in node_flow(&sources, &steps, node) {
+                for (_, record) in node_records(&topology, batch, &outs, node) {
                     out.send(&sink.topic, record)?;
                     counts.records_out += 1;
                 }
@@ -181,26 +206,29 @@ impl Task {
     fn run_step(
         &mut self,
         step: usize,
-        inputs: &[(usize, &Record)],
+        inputs: &[(usize, RecordRef<'_>)],
         batch: &[InputRecord],
         out: &mut dyn Output,
         counts: &mut Counts,
-    ) -> Result<Flow, RunError> {
+    ) -> Result<StepOut, RunError> {
         let max = self.topology.processing.max_batch_records;
-        let mut produced = Flow::with_capacity(inputs.len());
+        let mut produced = StepOut::default();
         for chunk in inputs.chunks(max) {
-            let records: Vec<&Record> = chunk.iter().map(|(_, r)| *r).collect();
-            match self.call(step, &records)? {
+            match self.call(step, chunk)? {
                 Ok(decoded) => {
-                    for ((origin, input), outcome) in chunk.iter().zip(decoded.outcomes) {
-                        match outcome {
-                            Outcome::Ok(range) => produced
-                                .extend(decoded.records[range].iter().map(|r| (*origin, r.clone()))),
-                            Outcome::Rejected { code, message } => {
-                                counts.rejected += 1;
-                                self.dead(step, Kind::Rejected, &code, &message, input, &batch[*origin], out, counts)?;
-                            }
-                        }
+                    for (j, code, message) in produced.absorb(decoded, chunk) {
+                        counts.rejected += 1;
+                        let (origin, record) = chunk[j];
+                        self.dead(
+                            step,
+                            Kind::Rejected,
+                            &code,
+                            &message,
+                            record,
+                            &batch[origin],
+                            out,
+                            counts,
+                        )?;
                     }
                 }
                 Err(trap) => {
@@ -210,20 +238,36 @@ impl Task {
                         records = chunk.len(),
                         "plugin trapped ({trap}); replaying the call batch one record at a time on fresh instances"
                     );
-                    for (origin, input) in chunk {
-                        match self.call(step, &[*input])? {
-                            Ok(decoded) => match decoded.outcomes.into_iter().next() {
-                                Some(Outcome::Ok(range)) => produced
-                                    .extend(decoded.records[range].iter().map(|r| (*origin, r.clone()))),
-                                Some(Outcome::Rejected { code, message }) => {
+                    for one in chunk.chunks(1) {
+                        let (origin, record) = one[0];
+                        match self.call(step, one)? {
+                            Ok(decoded) => {
+                                for (_, code, message) in produced.absorb(decoded, one) {
                                     counts.rejected += 1;
-                                    self.dead(step, Kind::Rejected, &code, &message, input, &batch[*origin], out, counts)?;
+                                    self.dead(
+                                        step,
+                                        Kind::Rejected,
+                                        &code,
+                                        &message,
+                                        record,
+                                        &batch[origin],
+                                        out,
+                                        counts,
+                                    )?;
                                 }
-                                None => unreachable!("decode checks one outcome per input"),
-                            },
+                            }
                             Err(trap) => {
                                 counts.trapped += 1;
-                                self.dead(step, Kind::Trap, "trap", &trap.0, input, &batch[*origin], out, counts)?;
+                                self.dead(
+                                    step,
+                                    Kind::Trap,
+                                    "trap",
+                                    &trap.0,
+                                    record,
+                                    &batch[origin],
+                                    out,
+                                    counts,
+                                )?;
                             }
                         }
                     }
@@ -238,19 +282,24 @@ impl Task {
     fn call(
         &mut self,
         step: usize,
-        records: &[&Record],
-    ) -> Result<Result<frame::Decoded, crate::plugin::Trap>, RunError> {
+        chunk: &[(usize, RecordRef<'_>)],
+    ) -> Result<Result<Decoded, crate::plugin::Trap>, RunError> {
         let name = &self.topology.steps[step].name;
+        let records: Vec<RecordRef<'_>> = chunk.iter().map(|(_, r)| *r).collect();
         let buf = std::mem::take(&mut self.frame_buf);
         let input = frame::encode(buf, records.iter().copied());
         let rt = &mut self.steps[step];
         let result = rt.instance()?.process(&input);
         self.frame_buf = input;
         match result {
-            Ok(Ok(output)) => frame::decode(output, records).map(Ok).map_err(|message| RunError::Protocol {
-                step: name.clone(),
-                message,
-            }),
+            Ok(Ok(output)) => {
+                frame::decode(output, &records)
+                    .map(Ok)
+                    .map_err(|message| RunError::Protocol {
+                        step: name.clone(),
+                        message,
+                    })
+            }
             Ok(Err((code, message))) => Err(RunError::Protocol {
                 step: name.clone(),
                 message: format!("the plugin refused the whole call batch: {code}: {message}"),
@@ -262,14 +311,17 @@ impl Task {
         }
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one call site per outcome; a struct would only rename them")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per outcome; a struct would only rename them"
+    )]
     fn dead(
         &self,
         step: usize,
         kind: Kind,
         code: &str,
         message: &str,
-        record: &Record,
+        record: RecordRef<'_>,
         source: &InputRecord,
         out: &mut dyn Output,
         counts: &mut Counts,
@@ -301,7 +353,7 @@ impl Task {
                         offset: source.offset,
                     },
                 );
-                out.send(&t.errors.dlq_topic, &letter)?;
+                out.send(&t.errors.dlq_topic, letter.as_ref())?;
                 counts.dead_letters += 1;
                 Ok(())
             }
@@ -321,9 +373,29 @@ impl Task {
     }
 }
 
-fn node_flow<'a>(sources: &'a [Flow], steps: &'a [Flow], node: NodeId) -> &'a Flow {
+/// The records a node emits in this batch, with their source index.
+fn node_records<'a>(
+    topology: &'a Topology,
+    batch: &'a [InputRecord],
+    steps: &'a [StepOut],
+    node: NodeId,
+) -> Vec<(usize, RecordRef<'a>)> {
     match node {
-        NodeId::Source(i) => &sources[i],
-        NodeId::Step(i) => &steps[i],
+        NodeId::Source(i) => {
+            let topic = topology.sources[i].topic.as_str();
+            batch
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| &*r.topic == topic)
+                .map(|(i, r)| (i, r.record.as_ref()))
+                .collect()
+        }
+        NodeId::Step(i) => {
+            let s = &steps[i];
+            s.items
+                .iter()
+                .map(|&(origin, f, k)| (origin, s.frames[f as usize].record(k as usize)))
+                .collect()
+        }
     }
 }

@@ -15,7 +15,7 @@ use super::{Counts, InputRecord, Output, Task};
 use crate::error::RunError;
 use crate::kafka::producer::OutputProducer;
 use crate::plugin::Plugin;
-use crate::record::Record;
+use crate::record::RecordRef;
 use crate::topology::Topology;
 
 /// Work for a stream thread.
@@ -44,7 +44,7 @@ pub struct Done {
 }
 
 impl Output for &OutputProducer {
-    fn send(&mut self, topic: &str, record: &Record) -> Result<(), RunError> {
+    fn send(&mut self, topic: &str, record: RecordRef<'_>) -> Result<(), RunError> {
         OutputProducer::send(self, topic, record)
     }
 }
@@ -125,13 +125,26 @@ fn run(
                         let mut out: &OutputProducer = &producer;
                         t.process(&records, &mut out)
                     }
-                    Slot::Failed => Err(RunError::Thread(format!("task {task} stopped after an earlier failure"))),
+                    Slot::Failed => Err(RunError::Thread(format!(
+                        "task {task} stopped after an earlier failure"
+                    ))),
                 };
                 if result.is_err() {
                     *slot = Slot::Failed;
                 }
-                let offsets = if result.is_ok() { next_offsets(&records) } else { Vec::new() };
-                if done.send(Done { task, offsets, result }).is_err() {
+                let offsets = if result.is_ok() {
+                    next_offsets(&records)
+                } else {
+                    Vec::new()
+                };
+                if done
+                    .send(Done {
+                        task,
+                        offsets,
+                        result,
+                    })
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -143,7 +156,10 @@ fn run(
 fn next_offsets(records: &[InputRecord]) -> Vec<(Arc<str>, i32, i64)> {
     let mut next: Vec<(Arc<str>, i32, i64)> = Vec::new();
     for r in records {
-        match next.iter_mut().find(|(t, p, _)| *t == r.topic && *p == r.partition) {
+        match next
+            .iter_mut()
+            .find(|(t, p, _)| *t == r.topic && *p == r.partition)
+        {
             Some(entry) => entry.2 = entry.2.max(r.offset + 1),
             None => next.push((Arc::clone(&r.topic), r.partition, r.offset + 1)),
         }

@@ -157,7 +157,11 @@ impl Topology {
             .map(|(k, v)| (k, v.to_text()))
             .collect();
 
-        let dlq_topic = file.errors.dlq_topic.clone().unwrap_or_else(|| format!("{app}-dlq"));
+        let dlq_topic = file
+            .errors
+            .dlq_topic
+            .clone()
+            .unwrap_or_else(|| format!("{app}-dlq"));
         check_name(&dlq_topic).map_err(|m| invalid(format!("[errors] `dlq-topic` {m}")))?;
 
         // One namespace for all node names.
@@ -176,7 +180,9 @@ impl Topology {
             }
         }
         if file.sources.is_empty() {
-            return Err(invalid("declare at least one [sources.<name>] table".into()));
+            return Err(invalid(
+                "declare at least one [sources.<name>] table".into(),
+            ));
         }
         if file.sinks.is_empty() {
             return Err(invalid("declare at least one [sinks.<name>] table".into()));
@@ -201,15 +207,23 @@ impl Topology {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let source_index: HashMap<&str, usize> =
-            sources.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let source_index: HashMap<&str, usize> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
 
         let order = topological_order(&file.steps, &kinds).map_err(invalid)?;
-        let step_index: HashMap<&str, usize> =
-            order.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let step_index: HashMap<&str, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
         let resolve = |owner: &str, inputs: &[String]| -> Result<Vec<NodeId>, PipelineError> {
             if inputs.is_empty() {
-                return Err(invalid(format!("{owner} `inputs` is empty; name at least one source or step")));
+                return Err(invalid(format!(
+                    "{owner} `inputs` is empty; name at least one source or step"
+                )));
             }
             inputs
                 .iter()
@@ -289,7 +303,10 @@ impl Topology {
         // A step whose output goes nowhere is almost certainly a mistake.
         for (i, step) in topology.steps.iter().enumerate() {
             if topology.consumers_of(NodeId::Step(i)).next().is_none()
-                && !topology.sinks.iter().any(|s| s.inputs.contains(&NodeId::Step(i)))
+                && !topology
+                    .sinks
+                    .iter()
+                    .any(|s| s.inputs.contains(&NodeId::Step(i)))
             {
                 return Err(invalid(format!(
                     "[steps.{}] feeds nothing: add it to the `inputs` of a step or sink",
@@ -356,9 +373,15 @@ fn parse_processing(table: &toml::Table) -> Result<Processing, String> {
         };
         match key.as_str() {
             "max.batch.records" => p.max_batch_records = positive(1_000_000)? as usize,
-            "commit.interval.ms" => p.commit_interval = Duration::from_millis(positive(3_600_000)? as u64),
+            "commit.interval.ms" => {
+                p.commit_interval = Duration::from_millis(positive(3_600_000)? as u64)
+            }
             "num.stream.threads" => p.num_stream_threads = positive(256)? as usize,
-            _ => return Err(format!("[processing] unknown setting `{key}` (known: {PROCESSING_KEYS})")),
+            _ => {
+                return Err(format!(
+                    "[processing] unknown setting `{key}` (known: {PROCESSING_KEYS})"
+                ));
+            }
         }
     }
     Ok(p)
@@ -372,7 +395,10 @@ fn check_name(name: &str) -> Result<(), String> {
     if name.len() > 249 {
         return Err(format!("`{name}` is longer than 249 characters"));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
         return Err(format!(
             "`{name}` contains {c:?}; use only letters, digits, '.', '_' and '-'"
         ));
@@ -394,7 +420,11 @@ fn topological_order(
             }
         }
     }
-    let mut ready: Vec<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+    let mut ready: Vec<&str> = indegree
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| *n)
+        .collect();
     let mut order = Vec::with_capacity(steps.len());
     while let Some(next) = ready.pop() {
         order.push(next.to_owned());
@@ -409,8 +439,15 @@ fn topological_order(
         }
     }
     if order.len() < steps.len() {
-        let cycle: Vec<&str> = indegree.iter().filter(|(_, d)| **d > 0).map(|(n, _)| *n).collect();
-        return Err(format!("the steps {} form a cycle; a topology must be acyclic", cycle.join(", ")));
+        let cycle: Vec<&str> = indegree
+            .iter()
+            .filter(|(_, d)| **d > 0)
+            .map(|(n, _)| *n)
+            .collect();
+        return Err(format!(
+            "the steps {} form a cycle; a topology must be acyclic",
+            cycle.join(", ")
+        ));
     }
     Ok(order)
 }
@@ -457,9 +494,18 @@ mod tests {
         assert_eq!(t.processing.max_batch_records, 64);
         assert_eq!(t.processing.commit_interval, Duration::from_millis(250));
         let names: Vec<_> = t.steps.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names[0], "a", "a feeds b and c, so it comes first: {names:?}");
-        assert_eq!(t.steps[0].plugin, PluginRef::Crate(PathBuf::from("/p/../plugins/a")));
-        assert_eq!(t.steps[0].config, vec![("min.amount".to_string(), "10".to_string())]);
+        assert_eq!(
+            names[0], "a",
+            "a feeds b and c, so it comes first: {names:?}"
+        );
+        assert_eq!(
+            t.steps[0].plugin,
+            PluginRef::Crate(PathBuf::from("/p/../plugins/a"))
+        );
+        assert_eq!(
+            t.steps[0].config,
+            vec![("min.amount".to_string(), "10".to_string())]
+        );
         assert_eq!(t.sinks[1].topic, "second");
         assert_eq!(t.sinks[1].inputs.len(), 2);
         assert_eq!(t.errors.dlq_topic, "app-dlq");
@@ -469,14 +515,46 @@ mod tests {
     #[test]
     fn semantic_errors_name_the_section_and_key() {
         let cases = [
-            (BRANCHING.replace("inputs = [\"c\", \"in\"]", "inputs = [\"zz\"]"), "[sinks.out2] `inputs` names `zz`"),
-            (BRANCHING.replace("inputs = [\"a\"]\n        [steps.a]", "inputs = [\"c\"]\n        [steps.a]").replace("plugin = \"c.wasm\"\n        inputs = [\"a\"]", "plugin = \"c.wasm\"\n        inputs = [\"b\"]"), "form a cycle"),
-            (BRANCHING.replace("max.batch.records = 64", "max.batch.records = 0"), "`max.batch.records` must be an integer from 1"),
-            (BRANCHING.replace("max.batch.records = 64", "max.batch.recs = 6"), "unknown setting `max.batch.recs`"),
-            (BRANCHING.replace("application.id = \"app\"", "application.id = \"my app\""), "`application.id` `my app` contains ' '"),
-            (BRANCHING.replace("topic = \"second\"", "topic = \"input\""), "also a source topic"),
-            (BRANCHING.replace("inputs = [\"b\"]", "inputs = [\"in\"]"), "[steps.b] feeds nothing"),
-            (BRANCHING.replace("[sinks.out1]", "[sinks.a]"), "used by a step and a sink"),
+            (
+                BRANCHING.replace("inputs = [\"c\", \"in\"]", "inputs = [\"zz\"]"),
+                "[sinks.out2] `inputs` names `zz`",
+            ),
+            (
+                BRANCHING
+                    .replace(
+                        "inputs = [\"a\"]\n        [steps.a]",
+                        "inputs = [\"c\"]\n        [steps.a]",
+                    )
+                    .replace(
+                        "plugin = \"c.wasm\"\n        inputs = [\"a\"]",
+                        "plugin = \"c.wasm\"\n        inputs = [\"b\"]",
+                    ),
+                "form a cycle",
+            ),
+            (
+                BRANCHING.replace("max.batch.records = 64", "max.batch.records = 0"),
+                "`max.batch.records` must be an integer from 1",
+            ),
+            (
+                BRANCHING.replace("max.batch.records = 64", "max.batch.recs = 6"),
+                "unknown setting `max.batch.recs`",
+            ),
+            (
+                BRANCHING.replace("application.id = \"app\"", "application.id = \"my app\""),
+                "`application.id` `my app` contains ' '",
+            ),
+            (
+                BRANCHING.replace("topic = \"second\"", "topic = \"input\""),
+                "also a source topic",
+            ),
+            (
+                BRANCHING.replace("inputs = [\"b\"]", "inputs = [\"in\"]"),
+                "[steps.b] feeds nothing",
+            ),
+            (
+                BRANCHING.replace("[sinks.out1]", "[sinks.a]"),
+                "used by a step and a sink",
+            ),
         ];
         for (text, expected) in cases {
             let e = load(&text).unwrap_err();

@@ -274,7 +274,8 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_key_and_expected() {
-        let e = parse(&MINIMAL.replace("inputs = [\"s\"]", "inputs = [\"s\"]\ntopik = \"x\"")).unwrap_err();
+        let e = parse(&MINIMAL.replace("inputs = [\"s\"]", "inputs = [\"s\"]\ntopik = \"x\""))
+            .unwrap_err();
         assert!(e.contains("p.toml"), "{e}");
         assert!(e.contains("topik"), "{e}");
         assert!(e.contains("expected `topic` or `inputs`"), "{e}");
@@ -289,14 +290,18 @@ mod tests {
     #[test]
     fn wrong_type_says_what_was_expected() {
         let e = parse(&MINIMAL.replace("inputs = [\"in\"]", "inputs = \"in\"")).unwrap_err();
-        assert!(e.contains("inputs") && e.contains("expected a sequence"), "{e}");
+        assert!(
+            e.contains("inputs") && e.contains("expected a sequence"),
+            "{e}"
+        );
         let e = parse(&format!("{MINIMAL}\n[errors]\nrejected = \"drop\"")).unwrap_err();
         assert!(e.contains("expected one of `fail`, `skip`, `dlq`"), "{e}");
     }
 
     #[test]
     fn flatten_joins_dotted_names_and_refuses_arrays() {
-        let t: toml::Table = toml::from_str("max.batch.records = 5\n\"a.b\" = \"x\"\nc = [1]").unwrap();
+        let t: toml::Table =
+            toml::from_str("max.batch.records = 5\n\"a.b\" = \"x\"\nc = [1]").unwrap();
         let e = flatten(&t, "[processing]").unwrap_err();
         assert!(e.contains("`c`") && e.contains("array"), "{e}");
         let t: toml::Table = toml::from_str("max.batch.records = 5\n\"a.b\" = \"x\"").unwrap();

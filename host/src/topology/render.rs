@@ -35,7 +35,12 @@ fn tree(t: &Topology, node: NodeId, depth: usize, out: &mut String) {
     let pad = "    ".repeat(depth);
     for step in t.consumers_of(node) {
         let s = &t.steps[step];
-        let _ = writeln!(out, "{pad}└─> step {} [{}]", s.name, s.plugin.path().display());
+        let _ = writeln!(
+            out,
+            "{pad}└─> step {} [{}]",
+            s.name,
+            s.plugin.path().display()
+        );
         tree(t, NodeId::Step(step), depth + 1, out);
     }
     for sink in t.sinks.iter().filter(|s| s.inputs.contains(&node)) {
@@ -49,7 +54,12 @@ pub fn dot(t: &Topology) -> String {
     let _ = writeln!(out, "digraph \"{}\" {{", esc(&t.application_id));
     let _ = writeln!(out, "  rankdir=LR;\n  node [fontname=\"Helvetica\"];");
     for s in &t.sources {
-        let _ = writeln!(out, "  \"src:{0}\" [shape=cylinder, label=\"{1}\\n(source {0})\"];", esc(&s.name), esc(&s.topic));
+        let _ = writeln!(
+            out,
+            "  \"src:{0}\" [shape=cylinder, label=\"{1}\\n(source {0})\"];",
+            esc(&s.name),
+            esc(&s.topic)
+        );
     }
     for s in &t.steps {
         let _ = writeln!(
@@ -60,7 +70,12 @@ pub fn dot(t: &Topology) -> String {
         );
     }
     for s in &t.sinks {
-        let _ = writeln!(out, "  \"sink:{0}\" [shape=cylinder, label=\"{1}\\n(sink {0})\"];", esc(&s.name), esc(&s.topic));
+        let _ = writeln!(
+            out,
+            "  \"sink:{0}\" [shape=cylinder, label=\"{1}\\n(sink {0})\"];",
+            esc(&s.name),
+            esc(&s.topic)
+        );
     }
     let id = |n: NodeId| match n {
         NodeId::Source(i) => format!("src:{}", esc(&t.sources[i].name)),
@@ -83,7 +98,11 @@ pub fn dot(t: &Topology) -> String {
             esc(&t.errors.dlq_topic)
         );
         for s in &t.steps {
-            let _ = writeln!(out, "  \"step:{}\" -> \"dlq\" [style=dashed];", esc(&s.name));
+            let _ = writeln!(
+                out,
+                "  \"step:{}\" -> \"dlq\" [style=dashed];",
+                esc(&s.name)
+            );
         }
     }
     out.push_str("}\n");

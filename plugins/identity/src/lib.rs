@@ -14,6 +14,9 @@ mod tests {
     #[test]
     fn passes_records_through() {
         let rec = sluice_sdk::Record::new(Some("k"), Some("v")).with_header("h", "x");
-        assert_eq!(sluice_sdk::testing::run(super::identity, rec.clone()).unwrap(), vec![rec]);
+        assert_eq!(
+            sluice_sdk::testing::run(super::identity, rec.clone()).unwrap(),
+            vec![rec]
+        );
     }
 }

@@ -15,7 +15,9 @@ pub struct LargeOrders {
 
 impl Processor for LargeOrders {
     fn init(config: &Config) -> Result<Self, Error> {
-        Ok(LargeOrders { min_amount: config.parse_or("min.amount", 10_000.0)? })
+        Ok(LargeOrders {
+            min_amount: config.parse_or("min.amount", 10_000.0)?,
+        })
     }
 
     fn process(&mut self, record: Record<'_>, out: &mut Emitter<'_>) -> Result<(), Error> {
@@ -41,18 +43,27 @@ mod tests {
 
     #[test]
     fn passes_only_orders_over_the_threshold_rekeyed_by_customer() {
-        let out = run_processor::<LargeOrders>(&[], vec![order("10000.01"), order("10000"), order("9")]).unwrap();
+        let out =
+            run_processor::<LargeOrders>(&[], vec![order("10000.01"), order("10000"), order("9")])
+                .unwrap();
         let passed = out[0].as_ref().unwrap();
         assert_eq!(passed.len(), 1);
         assert_eq!(passed[0].key.as_deref(), Some(&b"c-9"[..]));
         assert_eq!(passed[0].value, order("10000.01").value);
-        assert!(out[1].as_ref().unwrap().is_empty(), "exactly 10000 is not over");
+        assert!(
+            out[1].as_ref().unwrap().is_empty(),
+            "exactly 10000 is not over"
+        );
         assert!(out[2].as_ref().unwrap().is_empty());
     }
 
     #[test]
     fn malformed_json_is_rejected_and_threshold_is_configurable() {
-        let out = run_processor::<LargeOrders>(&[("min.amount", "5")], vec![Record::new(Some("k"), Some("{oops")), order("9")]).unwrap();
+        let out = run_processor::<LargeOrders>(
+            &[("min.amount", "5")],
+            vec![Record::new(Some("k"), Some("{oops")), order("9")],
+        )
+        .unwrap();
         assert_eq!(out[0].as_ref().unwrap_err().code, "bad-json");
         assert_eq!(out[1].as_ref().unwrap().len(), 1);
         assert!(run_processor::<LargeOrders>(&[("min.amount", "lots")], vec![]).is_err());

@@ -98,6 +98,7 @@ pub struct Writer {
 impl Writer {
     /// Starts an input frame of `count` records in `buf`, which is cleared
     /// first (pass a used buffer to reuse its allocation).
+    #[inline]
     pub fn input(mut buf: Vec<u8>, count: u32) -> Self {
         buf.clear();
         buf.push(VERSION);
@@ -109,12 +110,14 @@ impl Writer {
     }
 
     /// Starts an output frame of `count` statuses.
+    #[inline]
     pub fn output(buf: Vec<u8>, count: u32) -> Self {
         Self::input(buf, count)
     }
 
     /// Opens the `ok` status of one input record; records written until the
     /// next status belong to it.
+    #[inline]
     pub fn begin_ok(&mut self) {
         self.close_group();
         self.buf.push(STATUS_OK);
@@ -124,6 +127,7 @@ impl Writer {
     }
 
     /// Writes the `rejected` status of one input record.
+    #[inline]
     pub fn rejected(&mut self, code: &str, message: &str) {
         self.close_group();
         self.buf.push(STATUS_REJECTED);
@@ -133,6 +137,7 @@ impl Writer {
 
     /// Discards everything written since the open `ok` status began,
     /// including the status itself, so that a rejection can replace it.
+    #[inline]
     pub fn abandon_ok(&mut self) {
         if let Some((at, _)) = self.open_group.take() {
             self.buf.truncate(at - 1);
@@ -141,6 +146,7 @@ impl Writer {
 
     /// Writes one record. In an output frame a `None` timestamp means
     /// "keep the input record's timestamp".
+    #[inline]
     pub fn record<'h, H>(
         &mut self,
         key: Option<&[u8]>,
@@ -156,7 +162,11 @@ impl Writer {
         }
         let buf = &mut self.buf;
         buf.extend_from_slice(&timestamp.unwrap_or(0).to_le_bytes());
-        buf.push(if timestamp.is_some() { FLAG_TIMESTAMP } else { 0 });
+        buf.push(if timestamp.is_some() {
+            FLAG_TIMESTAMP
+        } else {
+            0
+        });
         put_bytes(buf, key);
         put_bytes(buf, value);
         let headers = headers.into_iter();
@@ -168,6 +178,7 @@ impl Writer {
     }
 
     /// Finishes the frame (closes the last `ok` group) and returns it.
+    #[inline]
     pub fn finish(mut self) -> Vec<u8> {
         self.close_group();
         self.buf
@@ -183,6 +194,7 @@ impl Writer {
         self.buf.is_empty()
     }
 
+    #[inline]
     fn close_group(&mut self) {
         if let Some((at, n)) = self.open_group.take() {
             self.buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
@@ -190,6 +202,7 @@ impl Writer {
     }
 }
 
+#[inline]
 fn put_bytes(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         Some(b) => {
@@ -217,6 +230,7 @@ pub struct RecordRef<'a> {
 
 impl<'a> RecordRef<'a> {
     /// The record's headers, in order, decoded lazily.
+    #[inline]
     pub fn headers(&self) -> Headers<'a> {
         Headers {
             reader: Reader {
@@ -229,6 +243,7 @@ impl<'a> RecordRef<'a> {
     }
 
     /// How many headers the record carries.
+    #[inline]
     pub fn header_count(&self) -> usize {
         self.header_count as usize
     }
@@ -244,6 +259,7 @@ pub struct Headers<'a> {
 impl<'a> Iterator for Headers<'a> {
     type Item = Result<(&'a str, Option<&'a [u8]>), FrameError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
             return None;
@@ -286,8 +302,13 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// Opens an input frame; returns the reader and the record count.
+    #[inline]
     pub fn input(buf: &'a [u8]) -> Result<(Self, u32), FrameError> {
-        let mut r = Reader { buf, pos: 0, base: 0 };
+        let mut r = Reader {
+            buf,
+            pos: 0,
+            base: 0,
+        };
         let version = r.take(1)?[0];
         if version != VERSION {
             return Err(FrameError::Version(version));
@@ -296,17 +317,27 @@ impl<'a> Reader<'a> {
         Ok((r, count))
     }
 
+    /// A reader positioned at byte `pos` of a frame, for re-reading a record
+    /// whose position [`Reader::position`] gave earlier.
+    #[inline]
+    pub fn at(buf: &'a [u8], pos: usize) -> Self {
+        Reader { buf, pos, base: 0 }
+    }
+
     /// Opens an output frame; returns the reader and the status count.
+    #[inline]
     pub fn output(buf: &'a [u8]) -> Result<(Self, u32), FrameError> {
         Self::input(buf)
     }
 
     /// Byte offset of the next field, from the start of the frame.
+    #[inline]
     pub fn position(&self) -> usize {
         self.base + self.pos
     }
 
     /// Reads the next record.
+    #[inline]
     pub fn record(&mut self) -> Result<RecordRef<'a>, FrameError> {
         let ts = i64::from_le_bytes(self.array()?);
         let flags = self.take(1)?[0];
@@ -330,6 +361,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the next status of an output frame. After `Status::Ok(n)`,
     /// read `n` records before the next status.
+    #[inline]
     pub fn status(&mut self) -> Result<Status<'a>, FrameError> {
         match self.take(1)?[0] {
             STATUS_OK => Ok(Status::Ok(self.u32()?)),
@@ -342,33 +374,40 @@ impl<'a> Reader<'a> {
     }
 
     /// True when every byte of the frame has been read.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.pos == self.buf.len()
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.buf.len())
-            .ok_or(FrameError::Truncated {
+        // A wrapped end is below `pos`, which `get` refuses like any other
+        // out-of-range end.
+        let end = self.pos.wrapping_add(n);
+        match self.buf.get(self.pos..end) {
+            Some(out) => {
+                self.pos = end;
+                Ok(out)
+            }
+            None => Err(FrameError::Truncated {
                 at: self.base + self.pos,
-            })?;
-        let out = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(out)
+            }),
+        }
     }
 
+    #[inline]
     fn array<const N: usize>(&mut self) -> Result<[u8; N], FrameError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
+    #[inline]
     fn u32(&mut self) -> Result<u32, FrameError> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
+    #[inline]
     fn bytes(&mut self) -> Result<Option<&'a [u8]>, FrameError> {
         match self.u32()? {
             NULL => Ok(None),
@@ -376,6 +415,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     fn string(&mut self) -> Result<&'a str, FrameError> {
         let at = self.position();
         let bytes = self.bytes()?.unwrap_or_default();
@@ -402,10 +442,16 @@ mod tests {
         let (mut r, n) = Reader::input(&buf).unwrap();
         assert_eq!(n, 2);
         let a = r.record().unwrap();
-        assert_eq!((a.key, a.value, a.timestamp), (None, Some(&b"v1"[..]), Some(-5)));
+        assert_eq!(
+            (a.key, a.value, a.timestamp),
+            (None, Some(&b"v1"[..]), Some(-5))
+        );
         assert_eq!(a.headers().count(), 0);
         let b = r.record().unwrap();
-        assert_eq!((b.key, b.value, b.timestamp), (Some(&b"k2"[..]), None, None));
+        assert_eq!(
+            (b.key, b.value, b.timestamp),
+            (Some(&b"k2"[..]), None, None)
+        );
         let hs: Vec<_> = b.headers().map(Result::unwrap).collect();
         assert_eq!(hs, vec![("a", Some(&b"1"[..])), ("b", None)]);
         assert!(r.is_empty());
@@ -441,14 +487,23 @@ mod tests {
 
     #[test]
     fn malformed_frames_are_errors_not_panics() {
-        assert_eq!(Reader::input(&[]).unwrap_err(), FrameError::Truncated { at: 0 });
-        assert_eq!(Reader::input(&[9, 0, 0, 0, 0]).unwrap_err(), FrameError::Version(9));
+        assert_eq!(
+            Reader::input(&[]).unwrap_err(),
+            FrameError::Truncated { at: 0 }
+        );
+        assert_eq!(
+            Reader::input(&[9, 0, 0, 0, 0]).unwrap_err(),
+            FrameError::Version(9)
+        );
         let mut w = Writer::input(Vec::new(), 1);
         w.record(Some(b"key"), Some(b"value"), Some(1), []);
         let buf = w.finish();
         for cut in 5..buf.len() {
             let (mut r, _) = Reader::input(&buf[..cut]).unwrap();
-            assert!(matches!(r.record(), Err(FrameError::Truncated { .. })), "cut at {cut}");
+            assert!(
+                matches!(r.record(), Err(FrameError::Truncated { .. })),
+                "cut at {cut}"
+            );
         }
         let mut bad = Writer::output(Vec::new(), 1).finish();
         bad.push(7);
@@ -464,6 +519,9 @@ mod tests {
         let name_at = buf.len() - 4 - 1;
         buf[name_at] = 0xff;
         let (mut r, _) = Reader::input(&buf).unwrap();
-        assert_eq!(r.record().unwrap_err(), FrameError::Utf8 { at: name_at - 4 });
+        assert_eq!(
+            r.record().unwrap_err(),
+            FrameError::Utf8 { at: name_at - 4 }
+        );
     }
 }
