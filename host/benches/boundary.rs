@@ -22,10 +22,11 @@ use sluice::record::{Record, RecordRef};
 
 const BATCHES: [usize; 3] = [1, 64, 1024];
 
-/// (variant, batch) -> (total time, records), accumulated from criterion's
-/// own samples.
-static TOTALS: Mutex<BTreeMap<(&'static str, usize), (Duration, u64)>> =
-    Mutex::new(BTreeMap::new());
+/// (variant, batch) -> (total time, records).
+type Totals = BTreeMap<(&'static str, usize), (Duration, u64)>;
+
+/// Accumulated from criterion's own samples.
+static TOTALS: Mutex<Totals> = Mutex::new(BTreeMap::new());
 
 fn record(i: usize) -> Record {
     let mut value = format!("{{\"id\":{i:08},\"payload\":\"");

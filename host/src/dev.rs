@@ -24,6 +24,9 @@ use crate::plugin::Plugin;
 use crate::runner::{self, RunOptions, RunSummary};
 use crate::topology::Topology;
 
+/// Next offsets per (topic, partition).
+type Offsets = HashMap<(String, i32), i64>;
+
 /// One line of sample input, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SampleRecord {
@@ -231,7 +234,7 @@ pub fn run(
     )?;
     tracing::info!(records = records.len(), brokers = %brokers, "sample input loaded into the embedded Kafka");
 
-    let finish: Arc<Mutex<Option<HashMap<(String, i32), i64>>>> = Arc::default();
+    let finish: Arc<Mutex<Option<Offsets>>> = Arc::default();
     let watcher = {
         let settings = settings.clone();
         let outputs = outputs.clone();
@@ -307,7 +310,7 @@ fn produce(
 fn high_watermarks<'a>(
     settings: &ClientSettings,
     topics: impl Iterator<Item = (&'a str, i32)>,
-) -> Result<HashMap<(String, i32), i64>, KafkaError> {
+) -> Result<Offsets, KafkaError> {
     let consumer: BaseConsumer = settings
         .plain()
         .create()
@@ -331,7 +334,7 @@ fn watch(
     app: &str,
     topics: &[String],
     partitions: i32,
-    finish: &Mutex<Option<HashMap<(String, i32), i64>>>,
+    finish: &Mutex<Option<Offsets>>,
     print: &mut dyn FnMut(&Printed),
 ) -> Result<(), KafkaError> {
     let consumer: BaseConsumer = settings

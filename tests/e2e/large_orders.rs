@@ -42,11 +42,12 @@ pub fn orders(n: usize, seed: u64) -> Vec<(Option<String>, Vec<u8>, i64)> {
         .collect()
 }
 
+/// `(key, value)` pairs.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// What the sink must hold: `(customer, original value)` for every order
 /// strictly over 10,000, and the values that must be dead letters.
-pub fn expected(
-    input: &[(Option<String>, Vec<u8>, i64)],
-) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>) {
+pub fn expected(input: &[(Option<String>, Vec<u8>, i64)]) -> (Pairs, Vec<Vec<u8>>) {
     let mut alerts = Vec::new();
     let mut dead = Vec::new();
     for (_, value, _) in input {
