@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, then every test of the workspace
-# (unit tests, plugin tests on the host target, end-to-end tests against
-# the embedded broker and a real Kafka broker, doc tests, and the
-# benchmarks run once each as tests).
+# The test command: formatting, lints, a build, the guest plugins, then
+# every test of the workspace (unit tests, plugin tests on the host target,
+# end-to-end tests against the embedded broker and a real Kafka broker, doc
+# tests, and the benchmark run once as a test). Each phase is timed.
 #
 # Build output goes to $CARGO_TARGET_DIR (default ~/.cache/sluice/target),
 # guests to $SLUICE_GUEST_TARGET_DIR (default ~/.cache/sluice/guest-target),
@@ -14,17 +14,33 @@ if ! command -v cargo >/dev/null 2>&1; then
   export PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc
 fi
 
-phase() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-start=$SECONDS
+timings=()
+phase_start=$SECONDS
+phase_name=""
+phase() {
+  [ -z "$phase_name" ] || timings+=("$phase_name $((SECONDS - phase_start)) s")
+  phase_name="$1"
+  phase_start=$SECONDS
+  [ -z "$1" ] || printf '\n\033[1m== %s\033[0m\n' "$1"
+}
 
-phase "cargo fmt --check"
+phase "fmt"
 cargo fmt --all --check
 
-phase "cargo clippy --all-targets -D warnings"
+phase "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-phase "cargo test"
+phase "build"
+cargo build --workspace --all-targets
+
+phase "guests"
+for dir in plugins/*/ tests/plugins/*/; do
+  "$CARGO_TARGET_DIR/debug/sluice" plugin build "$dir" >/dev/null
+done
+
+phase "test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 
-printf '\ntests finished in %d s\n' $((SECONDS - start))
+phase ""
+printf '\nphases: %s\n' "$(IFS=','; echo "${timings[*]}" | sed 's/,/, /g')"
