@@ -5,4 +5,5 @@ mod bad_input;
 mod crash;
 mod dead_letters;
 mod large_orders;
+mod rebalance;
 mod support;
