@@ -106,6 +106,13 @@ impl std::fmt::Debug for Task {
     }
 }
 
+/// The batch being processed, where its records go, and its counts.
+struct BatchContext<'a> {
+    batch: &'a [InputRecord],
+    out: &'a mut dyn Output,
+    counts: Counts,
+}
+
 /// What one step produced for a batch: its decoded output frames, and
 /// each output record as (source record index, frame, record in frame).
 #[derive(Default)]
@@ -176,9 +183,13 @@ impl Task {
         out: &mut dyn Output,
     ) -> Result<Counts, RunError> {
         let topology = Arc::clone(&self.topology);
-        let mut counts = Counts {
-            records_in: batch.len() as u64,
-            ..Counts::default()
+        let mut ctx = BatchContext {
+            batch,
+            out,
+            counts: Counts {
+                records_in: batch.len() as u64,
+                ..Counts::default()
+            },
         };
         let mut outs: Vec<StepOut> = Vec::with_capacity(self.steps.len());
         for (i, step) in topology.steps.iter().enumerate() {
@@ -188,93 +199,66 @@ impl Task {
                     .iter()
                     .flat_map(|&n| node_records(&topology, batch, &outs, n))
                     .collect();
-                self.run_step(i, &inputs, batch, out, &mut counts)?
+                self.run_step(i, &inputs, &mut ctx)?
             };
             outs.push(produced);
         }
         for sink in &topology.sinks {
             for &node in &sink.inputs {
                 for (_, record) in node_records(&topology, batch, &outs, node) {
-                    out.send(&sink.topic, record)?;
-                    counts.records_out += 1;
+                    ctx.out.send(&sink.topic, record)?;
+                    ctx.counts.records_out += 1;
                 }
             }
         }
-        Ok(counts)
+        Ok(ctx.counts)
     }
 
     fn run_step(
         &mut self,
         step: usize,
         inputs: &[(usize, RecordRef<'_>)],
-        batch: &[InputRecord],
-        out: &mut dyn Output,
-        counts: &mut Counts,
+        ctx: &mut BatchContext<'_>,
     ) -> Result<StepOut, RunError> {
         let max = self.topology.processing.max_batch_records;
         let mut produced = StepOut::default();
         for chunk in inputs.chunks(max) {
-            match self.call(step, chunk)? {
-                Ok(decoded) => {
-                    for (j, code, message) in produced.absorb(decoded, chunk) {
-                        counts.rejected += 1;
-                        let (origin, record) = chunk[j];
-                        self.dead(
-                            step,
-                            Kind::Rejected,
-                            &code,
-                            &message,
-                            record,
-                            &batch[origin],
-                            out,
-                            counts,
-                        )?;
-                    }
-                }
-                Err(trap) => {
-                    tracing::warn!(
-                        task = self.id,
-                        step = %self.topology.steps[step].name,
-                        records = chunk.len(),
-                        "plugin trapped ({trap}); replaying the call batch one record at a time on fresh instances"
-                    );
-                    for one in chunk.chunks(1) {
-                        let (origin, record) = one[0];
-                        match self.call(step, one)? {
-                            Ok(decoded) => {
-                                for (_, code, message) in produced.absorb(decoded, one) {
-                                    counts.rejected += 1;
-                                    self.dead(
-                                        step,
-                                        Kind::Rejected,
-                                        &code,
-                                        &message,
-                                        record,
-                                        &batch[origin],
-                                        out,
-                                        counts,
-                                    )?;
-                                }
-                            }
-                            Err(trap) => {
-                                counts.trapped += 1;
-                                self.dead(
-                                    step,
-                                    Kind::Trap,
-                                    "trap",
-                                    &trap.0,
-                                    record,
-                                    &batch[origin],
-                                    out,
-                                    counts,
-                                )?;
-                            }
-                        }
-                    }
+            let Some(trap) = self.call_and_absorb(step, chunk, &mut produced, ctx)? else {
+                continue;
+            };
+            tracing::warn!(
+                task = self.id,
+                step = %self.topology.steps[step].name,
+                records = chunk.len(),
+                "plugin trapped ({trap}); replaying the call batch one record at a time on fresh instances"
+            );
+            for one in chunk.chunks(1) {
+                if let Some(trap) = self.call_and_absorb(step, one, &mut produced, ctx)? {
+                    self.dead(step, Kind::Trap, "trap", &trap.0, one[0], ctx)?;
                 }
             }
         }
         Ok(produced)
+    }
+
+    /// Calls the plugin with `chunk`, keeps what it produced and
+    /// dead-letters what it rejected; returns the trap, if it trapped.
+    fn call_and_absorb(
+        &mut self,
+        step: usize,
+        chunk: &[(usize, RecordRef<'_>)],
+        produced: &mut StepOut,
+        ctx: &mut BatchContext<'_>,
+    ) -> Result<Option<crate::plugin::Trap>, RunError> {
+        match self.call(step, chunk)? {
+            Ok(decoded) => {
+                for (j, code, message) in produced.absorb(decoded, chunk) {
+                    self.dead(step, Kind::Rejected, &code, &message, chunk[j], ctx)?;
+                }
+                Ok(None)
+            }
+            Err(trap) => Ok(Some(trap)),
+        }
     }
 
     /// Calls the step's plugin once. The outer error is fatal; the inner
@@ -311,21 +295,21 @@ impl Task {
         }
     }
 
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call site per outcome; a struct would only rename them"
-    )]
+    /// Applies the error policy to a record the step rejected or trapped on.
     fn dead(
         &self,
         step: usize,
         kind: Kind,
         code: &str,
         message: &str,
-        record: RecordRef<'_>,
-        source: &InputRecord,
-        out: &mut dyn Output,
-        counts: &mut Counts,
+        (origin, record): (usize, RecordRef<'_>),
+        ctx: &mut BatchContext<'_>,
     ) -> Result<(), RunError> {
+        let source = &ctx.batch[origin];
+        match kind {
+            Kind::Rejected => ctx.counts.rejected += 1,
+            Kind::Trap => ctx.counts.trapped += 1,
+        }
         let t = &self.topology;
         let (policy, policy_name) = match kind {
             Kind::Rejected => (t.errors.rejected, "rejected"),
@@ -353,8 +337,8 @@ impl Task {
                         offset: source.offset,
                     },
                 );
-                out.send(&t.errors.dlq_topic, letter.as_ref())?;
-                counts.dead_letters += 1;
+                ctx.out.send(&t.errors.dlq_topic, letter.as_ref())?;
+                ctx.counts.dead_letters += 1;
                 Ok(())
             }
             ErrorPolicy::Fail => Err(RunError::RecordFailed {
