@@ -3,44 +3,9 @@
 //! unexpected, and the committed offsets at the high watermarks.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::large_orders::{self, PARTITIONS};
-use crate::support;
-
-fn start(pipeline: &std::path::Path, brokers: &str, log: &std::path::Path) -> Child {
-    Command::new(support::sluice_bin())
-        .args(["run", pipeline.to_str().unwrap(), "--brokers", brokers])
-        .env("RUST_LOG", "info,librdkafka=off")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("starting sluice run")
-}
-
-fn wait_until(
-    what: &str,
-    child: &mut Child,
-    log: &std::path::Path,
-    mut done: impl FnMut() -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while !done() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "sluice exited ({status}) before {what}; its log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up waiting for {what}; sluice's log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::support::{self, SluiceRun, wait_until};
 
 #[test]
 fn sigkill_halfway_then_restart_loses_nothing() {
@@ -73,25 +38,23 @@ fn sigkill_halfway_then_restart_loses_nothing() {
         dir.path(),
         &large_orders::pipeline_text(&app, &source, &sink, &dlq, &component, throttle),
     );
-    let log = dir.path().join("first.log");
-    let mut first = start(&pipeline, &brokers, &log);
+    let mut first = SluiceRun::start(&pipeline, &brokers, dir.path().join("first.log"));
     let sink_count = || {
         support::high_watermarks(&brokers, &sink, PARTITIONS)
             .iter()
             .sum::<i64>() as usize
     };
-    wait_until("a first commit", &mut first, &log, || {
+    wait_until("a first commit", &mut [&mut first], || {
         support::committed(&brokers, &app, &source, PARTITIONS)
             .iter()
             .any(|&c| c > 0)
     });
     let before = sink_count();
     support::produce(&brokers, &source, second_part);
-    wait_until("output of the second part", &mut first, &log, || {
+    wait_until("output of the second part", &mut [&mut first], || {
         sink_count() > before
     });
-    first.kill().expect("SIGKILL");
-    first.wait().unwrap();
+    first.kill();
     support::produce(&brokers, &source, last_part);
     let ends = support::high_watermarks(&brokers, &source, PARTITIONS);
     let at_kill = support::committed(&brokers, &app, &source, PARTITIONS);
@@ -104,26 +67,13 @@ fn sigkill_halfway_then_restart_loses_nothing() {
         "the kill must land before the input is done: committed {at_kill:?}, ends {ends:?}"
     );
 
-    let log = dir.path().join("second.log");
-    let mut second = start(&pipeline, &brokers, &log);
+    let mut second = SluiceRun::start(&pipeline, &brokers, dir.path().join("second.log"));
     wait_until(
         "the restarted run to commit everything",
-        &mut second,
-        &log,
+        &mut [&mut second],
         || support::committed(&brokers, &app, &source, PARTITIONS) == ends,
     );
-    let term = Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = second.wait().unwrap();
-    let second_log = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        status.success(),
-        "SIGTERM stops cleanly; log:\n{second_log}"
-    );
-    assert!(second_log.contains("stopped cleanly"), "{second_log}");
+    second.terminate();
 
     let out = support::read_all(&brokers, &sink, PARTITIONS);
     let got: HashSet<(Vec<u8>, Vec<u8>)> = out

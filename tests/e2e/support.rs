@@ -103,11 +103,28 @@ pub fn high_watermarks(brokers: &str, topic: &str, partitions: i32) -> Vec<i64> 
         .expect("consumer");
     (0..partitions)
         .map(|p| {
-            c.fetch_watermarks(topic, p, Duration::from_secs(10))
-                .expect("watermarks")
-                .1
+            retry(&format!("watermarks of {topic}/{p}"), || {
+                c.fetch_watermarks(topic, p, Duration::from_secs(10))
+            })
+            .1
         })
         .collect()
+}
+
+/// Runs a broker request, trying again for ten seconds: a broker that has
+/// just started, or a topic just created, may answer NotCoordinator,
+/// CoordinatorLoadInProgress or LeaderNotAvailable for a moment.
+fn retry<T, E: std::fmt::Display>(what: &str, mut f: impl FnMut() -> Result<T, E>) -> T {
+    for _ in 0..50 {
+        match f() {
+            Ok(v) => return v,
+            Err(e) => {
+                eprintln!("{what}: {e}; trying again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    f().unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 /// Reads every record of `topic` up to its current high watermarks.
@@ -167,9 +184,9 @@ pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Ve
     for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
-    let got = c
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .expect("committed offsets");
+    let got = retry(&format!("committed offsets of {group}"), || {
+        c.committed_offsets(tpl.clone(), Duration::from_secs(10))
+    });
     (0..partitions)
         .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
             Some(Offset::Offset(o)) => o,
@@ -297,5 +314,78 @@ impl Rng {
     }
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
+    }
+}
+
+/// A `sluice run` subprocess, logging to a file.
+pub struct SluiceRun {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl SluiceRun {
+    /// Starts `sluice run <pipeline> --brokers <brokers>`.
+    pub fn start(pipeline: &Path, brokers: &str, log: PathBuf) -> SluiceRun {
+        let child = std::process::Command::new(sluice_bin())
+            .args(["run", pipeline.to_str().unwrap(), "--brokers", brokers])
+            .env("RUST_LOG", "info,librdkafka=off")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting sluice run");
+        SluiceRun { child, log }
+    }
+
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then checks that it stopped cleanly.
+    pub fn terminate(mut self) -> String {
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let status = self.child.wait().unwrap();
+        let log = self.log();
+        assert!(status.success(), "SIGTERM stops cleanly; log:\n{log}");
+        assert!(log.contains("stopped cleanly"), "{log}");
+        log
+    }
+
+    /// SIGKILL.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+}
+
+/// Waits (three minutes at most) until `done`; fails at once if one of
+/// `runs` exits, showing the logs.
+pub fn wait_until(what: &str, runs: &mut [&mut SluiceRun], mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let logs = |runs: &[&mut SluiceRun]| {
+        runs.iter()
+            .map(|r| r.log())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
+    while !done() {
+        for i in 0..runs.len() {
+            if let Some(status) = runs[i].child.try_wait().unwrap() {
+                panic!(
+                    "sluice exited ({status}) before {what}; logs:\n{}",
+                    logs(runs)
+                );
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting for {what}; logs:\n{}",
+            logs(runs)
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
