@@ -275,3 +275,43 @@ pub enum RunError {
     #[error("stream thread failed: {0}")]
     Thread(String),
 }
+
+/// A state store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The store's directory could not be opened.
+    #[error("cannot open store `{store}` at {}: {message}", path.display())]
+    Open {
+        /// The store.
+        store: String,
+        /// Its directory.
+        path: PathBuf,
+        /// RocksDB's explanation.
+        message: String,
+    },
+    /// A read or write failed.
+    #[error("store `{store}`: {message}")]
+    Rocks {
+        /// The store.
+        store: String,
+        /// RocksDB's explanation.
+        message: String,
+    },
+    /// A file or directory could not be used.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A changelog record or metadata entry could not be read.
+    #[error("store `{store}`: {message}")]
+    Corrupt {
+        /// The store.
+        store: String,
+        /// What is wrong.
+        message: String,
+    },
+}

@@ -9,6 +9,7 @@
 //! - [`plugin`]: loading, building and calling plugins.
 //! - [`task`]: per-partition tasks and the stream threads they run on.
 //! - [`runner`]: the poll / dispatch / commit loop.
+//! - [`state`]: task-local stores (RocksDB, in-memory), key layouts, changelogs.
 //! - [`kafka`]: client settings, connection checks, the embedded broker.
 //! - [`dev`]: `sluice dev`, a pipeline on an embedded broker with sample input.
 //! - [`error`]: typed errors.
@@ -19,6 +20,7 @@ pub mod kafka;
 pub mod plugin;
 pub mod record;
 pub mod runner;
+pub mod state;
 pub mod task;
 pub mod topology;
 

@@ -1,0 +1,31 @@
+//! Task-local state: stores, their key layouts, and their changelogs.
+//!
+//! - [`store`]: the [`KeyValueStore`] trait, atomic [`WriteBatch`]es, and
+//!   the [`StoreBuffer`] that holds a commit interval's writes.
+//! - [`memory`]: an in-memory store for tests and the test driver.
+//! - [`rocksdb`]: the RocksDB store, one directory per application, task
+//!   and store under `state.dir`.
+//! - [`key_layout`]: how window and session keys are laid out so that
+//!   per-key, time-ordered range scans are single seeks.
+//! - [`changelog`]: changelog topics, their record format, and restore.
+//!
+//! The protocol that keeps state exact under at-least-once delivery is in
+//! `docs/state.md`.
+
+pub mod changelog;
+pub mod key_layout;
+pub mod memory;
+pub mod rocksdb;
+pub mod store;
+
+pub use store::{KeyValueStore, StoreBuffer, WriteBatch};
+
+use std::path::{Path, PathBuf};
+
+/// Where a task's store lives: `<state.dir>/<application.id>/<task>/<store>`.
+pub fn store_dir(state_dir: &Path, application_id: &str, task: i32, store: &str) -> PathBuf {
+    state_dir
+        .join(application_id)
+        .join(task.to_string())
+        .join(store)
+}
