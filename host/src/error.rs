@@ -208,6 +208,26 @@ pub enum KafkaError {
         /// The bootstrap servers.
         brokers: String,
     },
+    /// A topic has the wrong number of partitions.
+    #[error(
+        "topic `{topic}` has {found} partitions, but its tasks need {expected} (one per source partition); delete it or fix the source topics"
+    )]
+    PartitionMismatch {
+        /// The topic.
+        topic: String,
+        /// Partitions needed.
+        expected: i32,
+        /// Partitions it has.
+        found: i32,
+    },
+    /// The broker refused to create a topic.
+    #[error("cannot create topic `{topic}`: {reason}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// The broker's answer.
+        reason: String,
+    },
     /// A client call failed.
     #[error("{context}: {source}")]
     Client {

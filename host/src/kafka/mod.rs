@@ -5,8 +5,10 @@
 //! - [`connect`]: bounded waits for brokers and topics.
 //! - [`producer`]: the shared producer and its delivery tracking.
 //! - [`embedded`]: librdkafka's in-process mock cluster.
+//! - [`topics`]: internal topics, created or checked.
 
 pub mod client_config;
 pub mod connect;
 pub mod embedded;
 pub mod producer;
+pub mod topics;
