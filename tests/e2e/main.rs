@@ -6,4 +6,5 @@ mod crash;
 mod dead_letters;
 mod large_orders;
 mod rebalance;
+mod state_restore;
 mod support;

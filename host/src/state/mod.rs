@@ -8,6 +8,7 @@
 //! - [`key_layout`]: how window and session keys are laid out so that
 //!   per-key, time-ordered range scans are single seeks.
 //! - [`changelog`]: changelog topics, their record format, and restore.
+//! - [`restore`]: restoring a store from its changelog partition in Kafka.
 //!
 //! The protocol that keeps state exact under at-least-once delivery is in
 //! `docs/state.md`.
@@ -15,6 +16,7 @@
 pub mod changelog;
 pub mod key_layout;
 pub mod memory;
+pub mod restore;
 pub mod rocksdb;
 pub mod store;
 

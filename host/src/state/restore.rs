@@ -1,0 +1,163 @@
+//! Restoring a store from its changelog partition, with progress.
+//!
+//! Reads from the store's recorded changelog position to the partition's
+//! end (its high watermark when the restore starts), and feeds the records
+//! to [`changelog::restore`]. Progress goes to the log every two seconds
+//! (records and records/s) and, on a terminal, to a progress bar.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::changelog::{self, ChangelogRecord, Restored};
+use super::store::KeyValueStore;
+use crate::error::{KafkaError, StateError};
+use crate::kafka::client_config::ClientSettings;
+
+/// Records applied per store write during a restore.
+pub const RESTORE_CHUNK: usize = 10_000;
+
+/// Why a restore failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The store failed, or a record is not a changelog record.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Kafka failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// The local store is ahead of its changelog: the topic was deleted
+    /// and recreated. The local store must be rebuilt from scratch.
+    #[error(
+        "store `{store}` has restored changelog `{topic}` partition {partition} up to offset {position}, but the changelog ends at {end}: was the topic recreated? Delete the local state to rebuild it"
+    )]
+    AheadOfChangelog {
+        /// The store.
+        store: String,
+        /// The changelog topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The store's position.
+        position: i64,
+        /// The changelog's end.
+        end: i64,
+    },
+}
+
+/// Restores `store` from `topic`/`partition`.
+pub fn restore_from_kafka(
+    settings: &ClientSettings,
+    topic: &str,
+    partition: i32,
+    store: &mut dyn KeyValueStore,
+) -> Result<Restored, RestoreError> {
+    let name = store.name().to_owned();
+    let consumer: BaseConsumer = settings
+        .plain()
+        .set("enable.auto.commit", "false")
+        .set("group.id", format!("{topic}-restore"))
+        .set("enable.partition.eof", "false")
+        .create()
+        .map_err(KafkaError::client("creating the restore consumer"))?;
+    let (low, high) = consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(30))
+        .map_err(KafkaError::client(format!(
+            "reading the extent of {topic}/{partition}"
+        )))?;
+    let position = changelog::position(store)?;
+    if position > high {
+        return Err(RestoreError::AheadOfChangelog {
+            store: name,
+            topic: topic.to_owned(),
+            partition,
+            position,
+            end: high,
+        });
+    }
+    let start = position.max(low);
+    if start >= high {
+        return Ok(changelog::restore(
+            store,
+            std::iter::empty(),
+            RESTORE_CHUNK,
+            |_| {},
+        )?);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(start))
+        .expect("valid offset");
+    consumer
+        .assign(&tpl)
+        .map_err(KafkaError::client(format!("assigning {topic}/{partition}")))?;
+
+    let total = (high - start) as u64;
+    let bar = ProgressBar::new(total).with_message(format!("restoring {name}"));
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} records, {per_sec}, eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    tracing::info!(store = %name, %topic, partition, from = start, to = high, "restoring");
+    let started = Instant::now();
+    let mut last_log = Instant::now();
+    let mut failure: Option<KafkaError> = None;
+    let records = std::iter::from_fn(|| {
+        loop {
+            match consumer.poll(Duration::from_millis(500)) {
+                Some(Ok(m)) if m.offset() < high => {
+                    return Some(Ok(ChangelogRecord {
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),
+                        value: m.payload().map(<[u8]>::to_vec),
+                    }));
+                }
+                Some(Ok(_)) => return None,
+                Some(Err(e)) => {
+                    failure = Some(KafkaError::Client {
+                        context: format!("reading {topic}/{partition}"),
+                        source: e,
+                    });
+                    return None;
+                }
+                None => {
+                    if consumer
+                        .position()
+                        .ok()
+                        .and_then(|p| p.find_partition(topic, partition).map(|e| e.offset()))
+                        .is_some_and(|o| matches!(o, Offset::Offset(o) if o >= high))
+                    {
+                        return None;
+                    }
+                }
+            }
+        }
+    });
+    let mut read_last = 0;
+    let restored = changelog::restore(store, records, RESTORE_CHUNK, |n| {
+        read_last = n;
+        bar.set_position(n);
+        if last_log.elapsed() >= Duration::from_secs(2) {
+            let rate = n as f64 / started.elapsed().as_secs_f64();
+            tracing::info!(store = %name, records = n, of = total, rate = format!("{rate:.0}/s"), "restoring");
+            last_log = Instant::now();
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        store = %name,
+        records = read_last,
+        seconds = format!("{secs:.2}"),
+        rate = format!("{:.0}/s", read_last as f64 / secs.max(1e-9)),
+        "restored"
+    );
+    Ok(restored)
+}
