@@ -55,8 +55,14 @@ fn measure(name: &'static str, batch: usize, iters: u64, mut f: impl FnMut()) ->
 
 fn boundary(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/identity");
-    let component =
-        builder::build(&dir, &BuildOptions { quiet: true }).expect("building plugins/identity");
+    let component = builder::build(
+        &dir,
+        &BuildOptions {
+            quiet: true,
+            ..BuildOptions::default()
+        },
+    )
+    .expect("building plugins/identity");
     let engine = engine();
     let plugin = Plugin::load(&engine, "identity", &component).expect("loading identity");
     let mut instance = plugin.instantiate(&[]).expect("instantiating identity");

@@ -4,6 +4,7 @@
 mod bad_input;
 mod crash;
 mod dead_letters;
+mod guest_toolchains;
 mod large_orders;
 mod rebalance;
 mod state_restore;

@@ -38,8 +38,14 @@ pub fn component(crate_dir: &str) -> PathBuf {
     built
         .entry(crate_dir.to_owned())
         .or_insert_with(|| {
-            builder::build(&repo().join(crate_dir), &BuildOptions { quiet: true })
-                .unwrap_or_else(|e| panic!("building {crate_dir}: {e}"))
+            builder::build(
+                &repo().join(crate_dir),
+                &BuildOptions {
+                    quiet: true,
+                    ..BuildOptions::default()
+                },
+            )
+            .unwrap_or_else(|e| panic!("building {crate_dir}: {e}"))
         })
         .clone()
 }

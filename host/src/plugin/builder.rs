@@ -47,6 +47,11 @@ impl Toolchain {
                 ),
             });
         }
+        Self::debian()
+    }
+
+    /// Debian's rustc-web with `-Zbuild-std`, if its packages are installed.
+    pub fn debian() -> Result<Toolchain, BuildError> {
         let missing: Vec<&str> = [
             ("/usr/bin/rustc", "rustc-web"),
             ("/usr/bin/cargo", "cargo-web"),
@@ -116,13 +121,20 @@ pub struct BuildOptions {
     /// Capture cargo's output (shown only on failure) instead of
     /// streaming it to the terminal.
     pub quiet: bool,
+    /// The toolchain; `None` detects one ([`Toolchain::detect`]).
+    pub toolchain: Option<Toolchain>,
+    /// The guest target directory; `None` is [`guest_target_dir`].
+    pub target_dir: Option<PathBuf>,
 }
 
 /// Builds the plugin crate in `dir`; returns the component's path.
 pub fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
     let lib = lib_name(dir)?;
-    let toolchain = Toolchain::detect()?;
-    let target_dir = guest_target_dir();
+    let toolchain = match &opts.toolchain {
+        Some(t) => t.clone(),
+        None => Toolchain::detect()?,
+    };
+    let target_dir = opts.target_dir.clone().unwrap_or_else(guest_target_dir);
     let mut cmd = match &toolchain {
         Toolchain::Rustup => {
             let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -291,7 +303,11 @@ mod tests {
     #[test]
     fn a_directory_without_a_manifest_is_not_a_crate() {
         let dir = tempfile::tempdir().unwrap();
-        let e = build(dir.path(), &BuildOptions { quiet: true }).unwrap_err();
+        let opts = BuildOptions {
+            quiet: true,
+            ..BuildOptions::default()
+        };
+        let e = build(dir.path(), &opts).unwrap_err();
         assert!(matches!(e, BuildError::NotACrate { .. }), "{e}");
     }
 
