@@ -31,7 +31,11 @@ phase "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 phase "build"
-cargo build --workspace --all-targets
+# Exactly what the test phase runs (benchmarks in test mode, dev profile):
+# `cargo build --all-targets` would build the benchmarks in the release
+# profile, compiling every dependency a second time.
+cargo build --workspace
+cargo test --workspace --all-targets --no-run
 
 phase "guests"
 for dir in plugins/*/ tests/plugins/*/; do
