@@ -28,10 +28,10 @@ phase "fmt"
 cargo fmt --all --check
 
 phase "build"
-# Exactly what the test phase runs (benchmarks in test mode, dev profile):
-# `cargo build --all-targets` would build the benchmarks in the release
-# profile, compiling every dependency a second time.
-cargo build --workspace
+# Exactly what the test phase runs, the `sluice` binary included. Not
+# `cargo build`: without dev-dependencies its features differ, and RocksDB's
+# C++ would be compiled twice; nor `--all-targets`, which builds the
+# benchmarks in the release profile.
 cargo test --workspace --all-targets --no-run
 
 # After the build: clippy then reuses its build-script outputs (RocksDB's
