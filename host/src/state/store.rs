@@ -148,14 +148,10 @@ impl StoreBuffer {
     /// Hands over the buffered writes as one batch (in key order) and
     /// clears the buffer. The caller adds metadata and writes it.
     pub fn take(&mut self) -> WriteBatch {
-        let mut batch = WriteBatch::default();
-        for (k, v) in std::mem::take(&mut self.pending) {
-            match v {
-                Some(v) => batch.data.push((k, Some(v))),
-                None => batch.data.push((k, None)),
-            }
+        WriteBatch {
+            data: std::mem::take(&mut self.pending).into_iter().collect(),
+            meta: Vec::new(),
         }
-        batch
     }
 
     /// The store under the buffer.
