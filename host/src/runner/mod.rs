@@ -155,8 +155,8 @@ pub fn run(
         }
         if last_commit.elapsed() >= commit_every {
             let mut c = lock();
-            // Give stream threads a moment to finish what they hold, so a
-            // commit covers as much as possible.
+            // Covers the batches reported done so far; batches still on a
+            // stream thread are committed at a later interval.
             if let Err(e) = c.commit(&consumer) {
                 break Err(e);
             }
