@@ -186,7 +186,7 @@ impl From<KafkaError> for DevError {
 /// the run early, cleanly.
 pub fn run(
     topology: Arc<Topology>,
-    plugins: Vec<Plugin>,
+    plugins: Vec<Option<Plugin>>,
     input: &Path,
     stop: Arc<AtomicBool>,
     mut print: impl FnMut(&Printed) + Send + 'static,
@@ -223,6 +223,28 @@ pub fn run(
     for t in &outputs {
         kafka.create_topic(t, partitions)?;
     }
+    // The embedded broker has no CreateTopics, and its changelogs start
+    // empty: so do the stores, in a directory of this run.
+    for (store, _) in topology.stores() {
+        kafka.create_topic(
+            &crate::state::changelog::topic(&topology.application_id, store),
+            partitions,
+        )?;
+    }
+    let state_dir = tempfile::Builder::new()
+        .prefix("sluice-dev-state-")
+        .tempdir()
+        .map_err(|e| {
+            DevError::Run(RunError::State(crate::error::StateError::Io {
+                path: std::env::temp_dir(),
+                source: e,
+            }))
+        })?;
+    let topology = {
+        let mut t = (*topology).clone();
+        t.state.dir = state_dir.path().to_owned();
+        Arc::new(t)
+    };
     let settings = ClientSettings::new(&brokers, &topology.kafka);
     produce(&settings, &topology, &records)?;
     let stop_at = high_watermarks(

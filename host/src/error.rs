@@ -294,6 +294,12 @@ pub enum RunError {
     /// A worker thread died.
     #[error("stream thread failed: {0}")]
     Thread(String),
+    /// A state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A store could not be restored from its changelog.
+    #[error(transparent)]
+    Restore(#[from] crate::state::restore::RestoreError),
 }
 
 /// A state store failed.

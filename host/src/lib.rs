@@ -16,6 +16,7 @@
 
 pub mod dev;
 pub mod error;
+pub mod fault;
 pub mod kafka;
 pub mod plugin;
 pub mod record;
@@ -25,22 +26,28 @@ pub mod task;
 pub mod topology;
 
 use error::PluginError;
+use plugin::PluginKind;
 use plugin::builder::{self, BuildOptions};
-use topology::{PluginRef, Topology};
+use topology::{Operation, PluginRef, Topology};
 
-/// Loads every step's plugin of `topology`, in step order. A step that
-/// names a crate directory is built first (cargo decides whether anything
-/// changed).
+/// Loads every step's plugin of `topology`, in step order (`None` for a
+/// step without one, such as the built-in count). A step that names a
+/// crate directory is built first (cargo decides whether anything changed).
+/// A plugin of the wrong kind for its step (an aggregator under `plugin`,
+/// a processor under `aggregate`) is refused.
 pub fn load_plugins(
     engine: &wasmtime::Engine,
     topology: &Topology,
     build: &BuildOptions,
-) -> Result<Vec<plugin::Plugin>, PluginError> {
+) -> Result<Vec<Option<plugin::Plugin>>, PluginError> {
     topology
         .steps
         .iter()
         .map(|step| {
-            let path = match &step.plugin {
+            let Some(plugin_ref) = step.plugin() else {
+                return Ok(None);
+            };
+            let path = match plugin_ref {
                 PluginRef::Component(p) => p.clone(),
                 PluginRef::Crate(dir) => {
                     if !dir.exists() {
@@ -56,8 +63,23 @@ pub fn load_plugins(
                 }
             };
             let plugin = plugin::Plugin::load(engine, &step.name, &path)?;
+            let wanted = match step.op {
+                Operation::Process(_) => PluginKind::Processor,
+                Operation::Aggregate { .. } => PluginKind::Aggregator,
+            };
+            if plugin.kind() != wanted {
+                let (found, hint) = match plugin.kind() {
+                    PluginKind::Aggregator => ("an aggregator", "use it as `aggregate = ...`"),
+                    PluginKind::Processor => ("a record processor", "use it as `plugin = ...`"),
+                };
+                return Err(PluginError::WrongWorld {
+                    plugin: step.name.clone(),
+                    expected: wanted.interface().to_owned(),
+                    found: format!("{} is {found}; {hint}", path.display()),
+                });
+            }
             tracing::info!(step = %step.name, digest = %&plugin.digest()[..12], path = %path.display(), "plugin loaded");
-            Ok(plugin)
+            Ok(Some(plugin))
         })
         .collect()
 }

@@ -13,11 +13,13 @@ use sluice::topology::{Topology, render};
 
 /// Stream processing on Kafka with WebAssembly plugins.
 ///
-/// A pipeline file (TOML) names the source topics, the plugin steps (Wasm
-/// components, or plugin crates built on demand) and the sink topics.
-/// Sluice consumes the sources, calls each plugin with batches of records,
-/// produces the results, and commits offsets only after the results are
-/// acknowledged (at-least-once).
+/// A pipeline file (TOML) names the source topics, the steps — plugins
+/// (Wasm components, or plugin crates built on demand) and aggregations by
+/// key — and the sink topics. Sluice consumes the sources, calls each
+/// plugin with batches of records, keeps aggregates in local state stores
+/// (RocksDB, backed by compacted changelog topics), produces the results,
+/// and commits offsets only after the results are acknowledged
+/// (at-least-once; aggregates are exact even so).
 ///
 /// Start with `sluice dev <pipeline> --input <sample.jsonl>`: it needs no
 /// Kafka. Logs go to standard error; set RUST_LOG (e.g. RUST_LOG=debug)
@@ -47,6 +49,11 @@ enum Command {
         /// giving up with an error.
         #[arg(long, default_value_t = 30, value_name = "SECONDS")]
         connect_timeout: u64,
+        /// Where local state stores live, instead of the pipeline's
+        /// `[state] dir`. Each instance on one machine needs its own. A
+        /// lost or corrupt directory is rebuilt from the changelog topics.
+        #[arg(long, env = "SLUICE_STATE_DIR", value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Run a pipeline on an embedded Kafka with sample input, and print
     /// every output record.
@@ -129,8 +136,12 @@ fn run(cli: Cli) -> Result<()> {
             pipeline,
             brokers,
             connect_timeout,
+            state_dir,
         } => {
-            let (topology, plugins) = load(&pipeline)?;
+            let (mut topology, plugins) = load(&pipeline)?;
+            if let Some(dir) = state_dir {
+                Arc::make_mut(&mut topology).state.dir = dir;
+            }
             let stop = stop_on_signals()?;
             let summary = runner::run(
                 topology,
@@ -172,7 +183,9 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-fn load(pipeline: &Path) -> Result<(Arc<Topology>, Vec<sluice::plugin::Plugin>)> {
+type Plugins = Vec<Option<sluice::plugin::Plugin>>;
+
+fn load(pipeline: &Path) -> Result<(Arc<Topology>, Plugins)> {
     let topology = Topology::load(pipeline)?;
     let engine = sluice::plugin::engine();
     let plugins = sluice::load_plugins(&engine, &topology, &BuildOptions::default())

@@ -8,4 +8,5 @@ mod guest_toolchains;
 mod large_orders;
 mod rebalance;
 mod state_restore;
+mod stock_stats;
 mod support;

@@ -10,7 +10,7 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use sluice::kafka::client_config::ClientSettings;
 use sluice::state::changelog::{self, Applied};
-use sluice::state::restore::restore_from_kafka;
+use sluice::state::restore::{RESTORE_CHUNK, restore_from_kafka};
 use sluice::state::rocksdb::RocksDbStore;
 use sluice::state::{KeyValueStore, store_dir};
 
@@ -103,7 +103,7 @@ fn restore_is_exact_resumable_and_rebuilds_a_lost_directory() {
     let path = store_dir(dir.path(), "stats", 0, "by-ticker");
     let first = {
         let mut store = RocksDbStore::open(&path, "by-ticker").unwrap();
-        let r = restore_from_kafka(&settings, &topic, 0, &mut store).unwrap();
+        let r = restore_from_kafka(&settings, &topic, 0, &mut store, RESTORE_CHUNK).unwrap();
         assert_eq!(contents(&store), expected, "complete commits only");
         r
     };
@@ -118,7 +118,7 @@ fn restore_is_exact_resumable_and_rebuilds_a_lost_directory() {
     // The local directory is lost: a full replay gives the same state.
     std::fs::remove_dir_all(&path).unwrap();
     let mut store = RocksDbStore::open(&path, "by-ticker").unwrap();
-    let again = restore_from_kafka(&settings, &topic, 0, &mut store).unwrap();
+    let again = restore_from_kafka(&settings, &topic, 0, &mut store, RESTORE_CHUNK).unwrap();
     assert_eq!(contents(&store), expected);
     assert_eq!(again, first);
 
@@ -128,7 +128,7 @@ fn restore_is_exact_resumable_and_rebuilds_a_lost_directory() {
     let mut all = incomplete;
     all.append(&mut extra);
     apply(&mut expected, all);
-    let tail = restore_from_kafka(&settings, &topic, 0, &mut store).unwrap();
+    let tail = restore_from_kafka(&settings, &topic, 0, &mut store, RESTORE_CHUNK).unwrap();
     assert_eq!(
         tail.records, 4_001,
         "from the position on, not from the start"

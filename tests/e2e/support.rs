@@ -332,8 +332,21 @@ pub struct SluiceRun {
 impl SluiceRun {
     /// Starts `sluice run <pipeline> --brokers <brokers>`.
     pub fn start(pipeline: &Path, brokers: &str, log: PathBuf) -> SluiceRun {
+        Self::start_with(pipeline, brokers, log, &[], &[])
+    }
+
+    /// As [`SluiceRun::start`], with extra arguments and environment.
+    pub fn start_with(
+        pipeline: &Path,
+        brokers: &str,
+        log: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> SluiceRun {
         let child = std::process::Command::new(sluice_bin())
             .args(["run", pipeline.to_str().unwrap(), "--brokers", brokers])
+            .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info,librdkafka=off")
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

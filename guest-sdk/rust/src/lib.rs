@@ -27,16 +27,22 @@
 //!   policy applies). A panic is a trap: the host discards the instance.
 //! - [`Processor`]: a stateful processor configured from the pipeline file,
 //!   exported with `export_processor!(type MyProcessor)`.
+//! - [`Aggregator`]: a keyed aggregation (the host stores the aggregates),
+//!   exported with `export_aggregator!(type MyAggregator)`.
 //! - [`log`]: log lines that the host prints with the plugin's name.
 //! - [`testing`]: run a processor on the host target, through the same
 //!   frame encoding the host uses.
 
+#[cfg(feature = "json")]
+mod aggregate;
 mod record;
 mod runtime;
 
 pub mod log;
 pub mod testing;
 
+#[cfg(feature = "json")]
+pub use aggregate::Aggregator;
 pub use record::{Config, Emitter, Error, Header, Record};
 pub use runtime::Processor;
 
@@ -51,9 +57,25 @@ pub mod bindings {
     });
 }
 
+#[cfg(feature = "json")]
+#[doc(hidden)]
+pub mod bindings_aggregator {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "record-aggregator",
+        pub_export_macro: true,
+        default_bindings_module: "sluice_sdk::bindings_aggregator",
+        export_macro_name: "export_record_aggregator",
+    });
+}
+
 #[doc(hidden)]
 pub mod __rt {
     pub use crate::runtime::{guest_init, guest_process};
+    #[cfg(feature = "json")]
+    pub mod aggregate {
+        pub use crate::aggregate::{guest_add, guest_init, guest_merge};
+    }
 }
 
 /// Exports a processor as the plugin's `sluice:plugin/processor@0.1.0`.

@@ -48,6 +48,43 @@ where
     decode_output(&output).expect("frame written by the SDK")
 }
 
+/// Builds an [`Aggregator`](crate::Aggregator) from `config` and adds
+/// `records` (keys starting with no aggregate) in one call, through the
+/// same frames the host uses; returns, per record, the key's aggregate
+/// after it, or the rejection.
+#[cfg(feature = "json")]
+pub fn run_aggregator<A: crate::Aggregator>(
+    config: &[(&str, &str)],
+    records: Vec<Record<'_>>,
+) -> Result<Vec<Result<A::Aggregate, Error>>, Error> {
+    let config = Config(
+        config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let mut aggregator = A::init(&config)?;
+    let mut w = Writer::input(Vec::new(), records.len() as u32);
+    for r in &records {
+        r.write(&mut w);
+    }
+    let batch = w.finish();
+    let none = Writer::input(Vec::new(), 0).finish();
+    let output = crate::aggregate::add_batch(&mut aggregator, &none, &batch)?;
+    let results = decode_output(&output).map_err(|e| Error::new("bad-frame", e.to_string()))?;
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(records) => {
+                let [one] = <[Record<'static>; 1]>::try_from(records)
+                    .map_err(|_| Error::new("bad-frame", "an ok status holds one aggregate"))?;
+                Ok(one.json::<A::Aggregate>())
+            }
+            Err(e) => Ok(Err(e)),
+        })
+        .collect()
+}
+
 fn decode_output(
     frame: &[u8],
 ) -> Result<Vec<Result<Vec<Record<'static>>, Error>>, sluice_frame::FrameError> {

@@ -4,8 +4,8 @@
 //! checks that nothing failed, so offsets are only committed for inputs
 //! whose outputs were all acknowledged.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
@@ -20,6 +20,7 @@ use crate::record::RecordRef;
 /// Counts deliveries and keeps the first failure.
 #[derive(Debug, Default)]
 pub struct DeliveryTracker {
+    no_receipt: Receipt,
     delivered: AtomicU64,
     failed: AtomicU64,
     first_failure: Mutex<Option<String>>,
@@ -27,12 +28,21 @@ pub struct DeliveryTracker {
 
 impl ClientContext for DeliveryTracker {}
 
-impl ProducerContext for DeliveryTracker {
-    type DeliveryOpaque = ();
+/// Filled in with the offset a record was written at, once it is
+/// acknowledged (`-1` until then).
+pub type Receipt = Arc<AtomicI64>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+impl ProducerContext for DeliveryTracker {
+    // librdkafka carries one pointer per record: ordinary records share
+    // `no_receipt` (an atomic increment, no allocation).
+    type DeliveryOpaque = Receipt;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, receipt: Receipt) {
         match result {
-            Ok(_) => {
+            Ok(m) => {
+                if !Arc::ptr_eq(&receipt, &self.no_receipt) {
+                    receipt.store(m.offset(), Ordering::Release);
+                }
                 self.delivered.fetch_add(1, Ordering::Relaxed);
             }
             Err((e, msg)) => {
@@ -82,7 +92,8 @@ impl OutputProducer {
     /// Queues one record for `topic`; waits while librdkafka's queue is full.
     pub fn send(&self, topic: &str, record: RecordRef<'_>) -> Result<(), RunError> {
         let headers_in = record.headers.iter();
-        let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        let mut base: BaseRecord<'_, [u8], [u8], Receipt> =
+            BaseRecord::with_opaque_to(topic, self.no_receipt());
         if headers_in.len() > 0 {
             let mut headers = OwnedHeaders::new_with_capacity(headers_in.len());
             for (key, value) in headers_in {
@@ -99,6 +110,50 @@ impl OutputProducer {
         if let Some(ts) = record.timestamp {
             base = base.timestamp(ts);
         }
+        self.enqueue(topic, base)
+    }
+
+    /// Queues one record for partition `partition` of `topic` (changelog
+    /// records go to their task's partition, whatever their key).
+    pub fn send_to(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), RunError> {
+        let mut base = BaseRecord::with_opaque_to(topic, self.no_receipt())
+            .partition(partition)
+            .key(key);
+        if let Some(v) = value {
+            base = base.payload(v);
+        }
+        self.enqueue(topic, base)
+    }
+
+    /// As [`OutputProducer::send_to`]; the receipt gets the record's offset
+    /// once it is acknowledged (after a successful [`OutputProducer::flush`]).
+    pub fn send_with_receipt(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Receipt, RunError> {
+        let receipt = Arc::new(AtomicI64::new(-1));
+        let base = BaseRecord::with_opaque_to(topic, Arc::clone(&receipt))
+            .partition(partition)
+            .key(key)
+            .payload(value);
+        self.enqueue(topic, base)?;
+        Ok(receipt)
+    }
+
+    fn enqueue(
+        &self,
+        topic: &str,
+        mut base: BaseRecord<'_, [u8], [u8], Receipt>,
+    ) -> Result<(), RunError> {
         loop {
             match self.inner.send(base) {
                 Ok(()) => return Ok(()),
@@ -125,6 +180,10 @@ impl OutputProducer {
             )));
         }
         Ok(())
+    }
+
+    fn no_receipt(&self) -> Receipt {
+        Arc::clone(&self.inner.context().no_receipt)
     }
 
     /// Records acknowledged so far.

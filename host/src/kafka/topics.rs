@@ -42,6 +42,18 @@ pub fn ensure(
     specs: &[TopicSpec],
     timeout: Duration,
 ) -> Result<Ensured, KafkaError> {
+    let mut out = create_missing(settings, specs, timeout)?;
+    out.warnings = check_compaction(settings, specs, timeout)?;
+    Ok(out)
+}
+
+/// The first half of [`ensure`]: creates missing topics and checks
+/// partition counts, without reading topic configs.
+pub fn create_missing(
+    settings: &ClientSettings,
+    specs: &[TopicSpec],
+    timeout: Duration,
+) -> Result<Ensured, KafkaError> {
     let brokers = settings.brokers().to_owned();
     let consumer: BaseConsumer = settings
         .plain()
@@ -108,6 +120,25 @@ pub fn ensure(
             }
         }
     }
+    Ok(out)
+}
+
+/// Reads the `cleanup.policy` of the compacted topics of `specs` and
+/// returns (and logs) a warning for each that is not compacted. A broker
+/// that cannot describe configs (the embedded one) gives one warning.
+pub fn check_compaction(
+    settings: &ClientSettings,
+    specs: &[TopicSpec],
+    timeout: Duration,
+) -> Result<Vec<String>, KafkaError> {
+    let mut warnings = Vec::new();
+    let admin: AdminClient<DefaultClientContext> = settings
+        .plain()
+        .create()
+        .map_err(KafkaError::client("creating an admin client"))?;
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(timeout))
+        .request_timeout(Some(timeout));
     let compacted: Vec<ResourceSpecifier<'_>> = specs
         .iter()
         .filter(|s| s.compacted)
@@ -130,7 +161,7 @@ pub fn ensure(
                             "changelog topic `{topic}` has cleanup.policy={policy}, not compact: it will grow without bound and old state may be deleted by retention"
                         );
                         tracing::warn!("{w}");
-                        out.warnings.push(w);
+                        warnings.push(w);
                     }
                 }
             }
@@ -139,9 +170,9 @@ pub fn ensure(
                     "cannot read the configs of the changelog topics ({e}); their cleanup policy is unchecked"
                 );
                 tracing::warn!("{w}");
-                out.warnings.push(w);
+                warnings.push(w);
             }
         }
     }
-    Ok(out)
+    Ok(warnings)
 }

@@ -8,8 +8,23 @@ wasmtime::component::bindgen!({
     world: "record-processor",
 });
 
+/// The aggregator world; it shares `types` and `log` with the processor's.
+pub mod aggregator {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "record-aggregator",
+        with: {
+            "sluice:plugin/types": super::sluice::plugin::types,
+            "sluice:plugin/log": super::sluice::plugin::log,
+        },
+    });
+}
+
 /// The versioned name of the processor interface, as components export it.
 pub const PROCESSOR_INTERFACE: &str = "sluice:plugin/processor@0.1.0";
+
+/// The versioned name of the aggregator interface.
+pub const AGGREGATOR_INTERFACE: &str = "sluice:plugin/aggregator@0.1.0";
 
 /// What a plugin may import. Anything else (WASI included) is refused.
 pub const ALLOWED_IMPORTS: &[&str] = &["sluice:plugin/log@0.1.0", "sluice:plugin/types@0.1.0"];

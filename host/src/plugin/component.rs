@@ -7,12 +7,40 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
-use super::bindings::{ALLOWED_IMPORTS, PROCESSOR_INTERFACE, RecordProcessor, RecordProcessorPre};
-use super::instance::{HostState, InitOutcome, PluginInstance};
+use super::bindings::aggregator::RecordAggregatorPre;
+use super::bindings::{
+    AGGREGATOR_INTERFACE, ALLOWED_IMPORTS, PROCESSOR_INTERFACE, RecordProcessor, RecordProcessorPre,
+};
+use super::instance::{Bindings, HostState, InitOutcome, PluginInstance};
 use crate::error::PluginError;
 
 /// Default cap on one instance's linear memory.
 pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
+
+/// Which world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// `record-processor`: map, filter, flat-map.
+    Processor,
+    /// `record-aggregator`: keyed aggregation.
+    Aggregator,
+}
+
+impl PluginKind {
+    /// The versioned interface a plugin of this kind exports.
+    pub fn interface(self) -> &'static str {
+        match self {
+            PluginKind::Processor => PROCESSOR_INTERFACE,
+            PluginKind::Aggregator => AGGREGATOR_INTERFACE,
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Pre {
+    Processor(RecordProcessorPre<HostState>),
+    Aggregator(RecordAggregatorPre<HostState>),
+}
 
 /// A checked, compiled plugin, ready to be instantiated for each task.
 #[derive(Clone)]
@@ -21,7 +49,7 @@ pub struct Plugin {
     path: PathBuf,
     digest: String,
     engine: Engine,
-    pre: RecordProcessorPre<HostState>,
+    pre: Pre,
     max_memory: usize,
 }
 
@@ -36,8 +64,9 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    /// Reads a component file, checks it is a record processor of
-    /// `sluice:plugin@0.1.0` that imports nothing else, and compiles it.
+    /// Reads a component file, checks it is a record processor or an
+    /// aggregator of `sluice:plugin@0.1.0` that imports nothing else, and
+    /// compiles it.
     pub fn load(engine: &Engine, name: &str, path: &Path) -> Result<Plugin, PluginError> {
         let bytes = std::fs::read(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => PluginError::NotFound {
@@ -80,18 +109,26 @@ impl Plugin {
             plugin: name.to_owned(),
             message: format!("{e:#}"),
         })?;
-        check_imports_and_exports(engine, name, &component)?;
+        let kind = check_imports_and_exports(engine, name, &component)?;
 
         let mut linker = Linker::new(engine);
+        // Both worlds import the same `log` and `types`.
         RecordProcessor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .expect("fresh linker has no conflicting definitions");
         let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
             plugin: name.to_owned(),
-            expected: PROCESSOR_INTERFACE.to_owned(),
+            expected: kind.interface().to_owned(),
             found: format!("{e:#}"),
         };
         let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
-        let pre = RecordProcessorPre::new(pre).map_err(wrong_world)?;
+        let pre = match kind {
+            PluginKind::Processor => {
+                Pre::Processor(RecordProcessorPre::new(pre).map_err(wrong_world)?)
+            }
+            PluginKind::Aggregator => {
+                Pre::Aggregator(RecordAggregatorPre::new(pre).map_err(wrong_world)?)
+            }
+        };
         Ok(Plugin {
             name: name.into(),
             path: path.to_owned(),
@@ -100,6 +137,14 @@ impl Plugin {
             pre,
             max_memory: DEFAULT_MAX_MEMORY,
         })
+    }
+
+    /// Which world it implements.
+    pub fn kind(&self) -> PluginKind {
+        match self.pre {
+            Pre::Processor(_) => PluginKind::Processor,
+            Pre::Aggregator(_) => PluginKind::Aggregator,
+        }
     }
 
     /// The name this plugin was loaded under (usually the step name).
@@ -128,10 +173,11 @@ impl Plugin {
             plugin: self.name.to_string(),
             message,
         };
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| trapped(format!("{e:#}")))?;
+        let bindings = match &self.pre {
+            Pre::Processor(pre) => pre.instantiate(&mut store).map(Bindings::Processor),
+            Pre::Aggregator(pre) => pre.instantiate(&mut store).map(Bindings::Aggregator),
+        }
+        .map_err(|e| trapped(format!("{e:#}")))?;
         match PluginInstance::start(store, bindings, config) {
             InitOutcome::Ready(instance) => Ok(instance),
             InitOutcome::Refused { code, message } => Err(PluginError::Init {
@@ -148,7 +194,7 @@ fn check_imports_and_exports(
     engine: &Engine,
     name: &str,
     component: &Component,
-) -> Result<(), PluginError> {
+) -> Result<PluginKind, PluginError> {
     let ty = component.component_type();
     let forbidden: Vec<String> = ty
         .imports(engine)
@@ -163,14 +209,16 @@ fn check_imports_and_exports(
         });
     }
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
-    if exports.iter().any(|e| e == PROCESSOR_INTERFACE) {
-        return Ok(());
+    for kind in [PluginKind::Processor, PluginKind::Aggregator] {
+        if exports.iter().any(|e| e == kind.interface()) {
+            return Ok(kind);
+        }
     }
-    let unversioned = PROCESSOR_INTERFACE.split('@').next().expect("has a name");
-    let found = match exports
-        .iter()
-        .find(|e| e.starts_with(&format!("{unversioned}@")))
-    {
+    let versionless = |i: &str| format!("{}@", i.split('@').next().expect("has a name"));
+    let found = match exports.iter().find(|e| {
+        e.starts_with(&versionless(PROCESSOR_INTERFACE))
+            || e.starts_with(&versionless(AGGREGATOR_INTERFACE))
+    }) {
         Some(other) => format!(
             "it exports `{other}`, a version this host does not speak; rebuild it against sluice:plugin@0.1.0"
         ),
@@ -186,7 +234,7 @@ fn check_imports_and_exports(
     };
     Err(PluginError::WrongWorld {
         plugin: name.to_owned(),
-        expected: PROCESSOR_INTERFACE.to_owned(),
+        expected: format!("{PROCESSOR_INTERFACE}` or `{AGGREGATOR_INTERFACE}"),
         found,
     })
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 
 use super::bindings::RecordProcessor;
+use super::bindings::aggregator::RecordAggregator;
 use super::bindings::sluice::plugin::log::{self, Level};
 use super::bindings::sluice::plugin::types;
 
@@ -65,10 +66,21 @@ impl Trap {
     }
 }
 
-/// A live instance of a record-processor plugin.
+/// An instance's exports, by world.
+pub(crate) enum Bindings {
+    Processor(RecordProcessor),
+    Aggregator(RecordAggregator),
+}
+
+/// What a call returned: `Ok(Ok(frame))` is the output frame;
+/// `Ok(Err((code, message)))` is the plugin refusing the whole call;
+/// `Err(trap)` means the instance is broken and must be dropped.
+pub type CallResult = Result<Result<Vec<u8>, (String, String)>, Trap>;
+
+/// A live instance of a plugin.
 pub struct PluginInstance {
     store: Store<HostState>,
-    bindings: RecordProcessor,
+    bindings: Bindings,
 }
 
 impl std::fmt::Debug for PluginInstance {
@@ -90,13 +102,14 @@ pub(crate) enum InitOutcome {
 impl PluginInstance {
     pub(crate) fn start(
         mut store: Store<HostState>,
-        bindings: RecordProcessor,
+        bindings: Bindings,
         config: &[(String, String)],
     ) -> InitOutcome {
-        match bindings
-            .sluice_plugin_processor()
-            .call_init(&mut store, config)
-        {
+        let result = match &bindings {
+            Bindings::Processor(b) => b.sluice_plugin_processor().call_init(&mut store, config),
+            Bindings::Aggregator(b) => b.sluice_plugin_aggregator().call_init(&mut store, config),
+        };
+        match result {
             Ok(Ok(())) => InitOutcome::Ready(PluginInstance { store, bindings }),
             Ok(Err(e)) => InitOutcome::Refused {
                 code: e.code,
@@ -106,18 +119,42 @@ impl PluginInstance {
         }
     }
 
-    /// Calls `process` with an input frame. `Ok(Ok(frame))` is the output
-    /// frame; `Ok(Err((code, message)))` is the plugin refusing the whole
-    /// call; `Err(trap)` means the instance is broken and must be dropped.
-    pub fn process(&mut self, frame: &[u8]) -> Result<Result<Vec<u8>, (String, String)>, Trap> {
-        match self
-            .bindings
-            .sluice_plugin_processor()
-            .call_process(&mut self.store, frame)
-        {
-            Ok(Ok(out)) => Ok(Ok(out)),
-            Ok(Err(e)) => Ok(Err((e.code, e.message))),
-            Err(e) => Err(Trap::from_wasmtime(&e)),
-        }
+    /// Calls a processor's `process` with an input frame.
+    ///
+    /// # Panics
+    /// If the plugin is not a processor (the topology checks kinds at load).
+    pub fn process(&mut self, frame: &[u8]) -> CallResult {
+        let Bindings::Processor(b) = &self.bindings else {
+            panic!("`process` called on an aggregator plugin");
+        };
+        lift(
+            b.sluice_plugin_processor()
+                .call_process(&mut self.store, frame),
+        )
+    }
+
+    /// Calls an aggregator's `add` with the current aggregates of the
+    /// batch's keys and the batch (both input frames).
+    ///
+    /// # Panics
+    /// If the plugin is not an aggregator (the topology checks kinds at load).
+    pub fn add(&mut self, aggregates: &[u8], batch: &[u8]) -> CallResult {
+        let Bindings::Aggregator(b) = &self.bindings else {
+            panic!("`add` called on a processor plugin");
+        };
+        lift(
+            b.sluice_plugin_aggregator()
+                .call_add(&mut self.store, aggregates, batch),
+        )
+    }
+}
+
+fn lift(
+    result: wasmtime::Result<Result<Vec<u8>, super::bindings::sluice::plugin::types::Error>>,
+) -> CallResult {
+    match result {
+        Ok(Ok(out)) => Ok(Ok(out)),
+        Ok(Err(e)) => Ok(Err((e.code, e.message))),
+        Err(e) => Err(Trap::from_wasmtime(&e)),
     }
 }

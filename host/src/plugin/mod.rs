@@ -14,7 +14,7 @@ pub mod component;
 pub mod frame;
 pub mod instance;
 
-pub use component::Plugin;
+pub use component::{Plugin, PluginKind};
 pub use instance::{PluginInstance, Trap};
 
 /// Creates the wasmtime engine every plugin of a process shares.

@@ -6,6 +6,11 @@
 //! only after every output of it has been handed to the producer; a commit
 //! flushes the producer (every output acknowledged) and only then commits
 //! the offsets of batches reported done.
+//!
+//! With state stores, a commit first waits for every batch in flight, then
+//! runs the store phases on every stream thread — changelog records, flush,
+//! applied markers, flush, local write (see [`crate::state::task_state`]) —
+//! and only then commits the offsets, which the markers cover exactly.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -15,8 +20,9 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::error::{KafkaError, RunError};
+use crate::fault;
 use crate::kafka::producer::OutputProducer;
-use crate::task::stream_thread::{Done, StreamThread, Work};
+use crate::task::stream_thread::{Done, Phase, StreamThread, Work};
 use crate::task::{Counts, InputRecord};
 
 /// State shared by the poll loop and the rebalance callback.
@@ -25,6 +31,8 @@ pub struct Coordinator {
     done: Receiver<Done>,
     producer: Arc<OutputProducer>,
     max_batch: usize,
+    /// Whether tasks keep state (commits then run the store phases).
+    stateful: bool,
     pending: BTreeMap<i32, Vec<InputRecord>>,
     in_flight: usize,
     /// Next offset to commit, per (topic, partition), of finished batches.
@@ -52,12 +60,14 @@ impl Coordinator {
         done: Receiver<Done>,
         producer: Arc<OutputProducer>,
         max_batch: usize,
+        stateful: bool,
     ) -> Self {
         Coordinator {
             threads,
             done,
             producer,
             max_batch,
+            stateful,
             pending: BTreeMap::new(),
             in_flight: 0,
             processed: HashMap::new(),
@@ -145,10 +155,24 @@ impl Coordinator {
     }
 
     /// Flushes the producer, then commits the offsets of finished batches.
+    /// With stores, first waits for the batches in flight and commits the
+    /// stores (changelogs, then local state).
     pub(super) fn commit<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), RunError> {
+        if self.stateful {
+            self.drain();
+            if self.store_phase(Phase::Prepare)? {
+                fault::point("changelog-sent");
+                self.producer.flush()?;
+                self.store_phase(Phase::Mark)?;
+                self.producer.flush()?;
+                fault::point("changelog-acked");
+                self.store_phase(Phase::Persist)?;
+                fault::point("state-written");
+            }
+        }
         self.producer.flush()?;
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), &next) in &self.processed {
@@ -167,6 +191,29 @@ impl Coordinator {
         self.committed
             .extend(self.processed.iter().map(|(k, v)| (k.clone(), *v)));
         Ok(())
+    }
+
+    /// Runs one store phase on every stream thread and waits for all;
+    /// returns whether any task had something to commit.
+    fn store_phase(&mut self, phase: Phase) -> Result<bool, RunError> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut asked = 0;
+        for t in &self.threads {
+            if t.work.send(Work::Commit(phase, tx.clone())).is_ok() {
+                asked += 1;
+            }
+        }
+        drop(tx);
+        if asked < self.threads.len() {
+            return Err(RunError::Thread("a stream thread stopped".into()));
+        }
+        let mut any = false;
+        for _ in 0..asked {
+            any |= rx
+                .recv()
+                .map_err(|_| RunError::Thread("a stream thread stopped".into()))??;
+        }
+        Ok(any)
     }
 
     /// Finishes and commits everything of `partitions` before they go.

@@ -21,8 +21,11 @@ use crate::error::{KafkaError, RunError};
 use crate::kafka::client_config::ClientSettings;
 use crate::kafka::connect;
 use crate::kafka::producer::OutputProducer;
+use crate::kafka::topics::{self, TopicSpec};
 use crate::plugin::Plugin;
 use crate::record::Record;
+use crate::state::changelog;
+use crate::state::task_state::StateContext;
 use crate::task::stream_thread::StreamThread;
 use crate::task::{Counts, InputRecord};
 use crate::topology::Topology;
@@ -58,14 +61,24 @@ pub struct RunSummary {
 /// everything processed before it.
 pub fn run(
     topology: Arc<Topology>,
-    plugins: Vec<Plugin>,
+    plugins: Vec<Option<Plugin>>,
     opts: RunOptions,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let settings = ClientSettings::new(&opts.brokers, &topology.kafka);
     let metadata = connect::wait_for_brokers(&settings, opts.connect_timeout)?;
     let topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
-    connect::partition_counts(&metadata, &opts.brokers, &topics)?;
+    let counts = connect::partition_counts(&metadata, &opts.brokers, &topics)?;
+    let state = if topology.is_stateful() {
+        Some(Arc::new(prepare_state(
+            &topology,
+            &settings,
+            &counts,
+            opts.connect_timeout,
+        )?))
+    } else {
+        None
+    };
 
     let producer = Arc::new(OutputProducer::new(&settings, &topology.application_id)?);
     let plugins = Arc::new(plugins);
@@ -76,6 +89,7 @@ pub fn run(
                 i,
                 Arc::clone(&topology),
                 Arc::clone(&plugins),
+                state.clone(),
                 Arc::clone(&producer),
                 done_tx.clone(),
             )
@@ -87,6 +101,7 @@ pub fn run(
         done_rx,
         Arc::clone(&producer),
         topology.processing.max_batch_records,
+        state.is_some(),
     )));
     let consumer: BaseConsumer<RebalanceHandler> = settings
         .consumer(&topology.application_id)
@@ -209,10 +224,60 @@ pub fn run(
         rejected = counts.rejected,
         trapped = counts.trapped,
         dead_letters = counts.dead_letters,
+        skipped = counts.skipped,
         delivered = producer.delivered(),
         "stopped cleanly"
     );
     Ok(summary)
+}
+
+/// Checks that the sources are co-partitioned (task `p` covers partition
+/// `p` of each, and owns partition `p` of each changelog), and makes sure
+/// every store's changelog exists, compacted, with that many partitions.
+fn prepare_state(
+    topology: &Topology,
+    settings: &ClientSettings,
+    counts: &[(String, usize)],
+    timeout: Duration,
+) -> Result<StateContext, RunError> {
+    let partitions = counts.first().map_or(1, |(_, n)| *n as i32);
+    if let Some((topic, n)) = counts.iter().find(|(_, n)| *n as i32 != partitions) {
+        return Err(KafkaError::PartitionMismatch {
+            topic: topic.clone(),
+            expected: partitions,
+            found: *n as i32,
+        }
+        .into());
+    }
+    let specs: Vec<TopicSpec> = topology
+        .stores()
+        .map(|(store, _)| TopicSpec {
+            name: changelog::topic(&topology.application_id, store),
+            partitions,
+            compacted: true,
+        })
+        .collect();
+    let ensured = topics::create_missing(settings, &specs, timeout)?;
+    for created in &ensured.created {
+        tracing::info!(topic = %created, partitions, "changelog topic created");
+    }
+    // Only a warning can come of it, and a broker that cannot describe
+    // configs (the embedded one) would hold the start up until a timeout.
+    {
+        let settings = settings.clone();
+        std::thread::spawn(move || topics::check_compaction(&settings, &specs, timeout));
+    }
+    tracing::info!(
+        dir = %topology.state.dir.display(),
+        kind = ?topology.state.kind,
+        stores = topology.stores().count(),
+        "state stores"
+    );
+    Ok(StateContext {
+        application_id: topology.application_id.clone(),
+        settings: topology.state.clone(),
+        kafka: Some(settings.clone()),
+    })
 }
 
 fn caught_up(

@@ -173,9 +173,31 @@ pub fn restore(
         position: position(store)?,
         ..Restored::default()
     };
+    // Several commits are written together, up to `chunk` records. The
+    // batch's metadata is that of the last marker in it; records after
+    // that marker are "unsealed" and only written early when the batch is
+    // full (safe: values are absolute, and the position only moves at a
+    // marker).
     let mut batch = WriteBatch::default();
+    let mut sealed = 0usize;
+    let mut meta: Option<(Vec<Applied>, i64)> = None;
     let mut since_marker: Vec<Vec<u8>> = Vec::new();
     let mut flushed_since_marker = 0u64;
+    let mut write = |batch: &mut WriteBatch,
+                     meta: &mut Option<(Vec<Applied>, i64)>|
+     -> Result<(), StateError> {
+        if let Some((applied, position)) = meta.take() {
+            batch.put_meta(
+                META_APPLIED,
+                &serde_json::to_vec(&applied).expect("serializable"),
+            );
+            batch.put_meta(META_POSITION, &position.to_be_bytes());
+        }
+        store.write(batch)?;
+        *batch = WriteBatch::default();
+        crate::fault::point("restore-chunk");
+        Ok(())
+    };
     for record in records {
         let record = record?;
         out.records += 1;
@@ -187,28 +209,25 @@ pub fn restore(
                 }
                 since_marker.push(key);
                 if batch.len() >= chunk {
-                    // Safe to apply early: values are absolute, and the
-                    // position only moves at a marker.
-                    store.write(&batch)?;
-                    flushed_since_marker += batch.len() as u64;
-                    batch = WriteBatch::default();
+                    flushed_since_marker += (batch.len() - sealed) as u64;
+                    write(&mut batch, &mut meta)?;
+                    sealed = 0;
                 }
             }
             Change::Applied(applied) => {
-                batch.put_meta(
-                    META_APPLIED,
-                    &serde_json::to_vec(&applied).expect("serializable"),
-                );
-                batch.put_meta(META_POSITION, &(record.offset + 1).to_be_bytes());
-                store.write(&batch)?;
-                batch = WriteBatch::default();
                 since_marker.clear();
                 flushed_since_marker = 0;
-                out.applied = applied;
+                sealed = batch.len();
+                out.applied = applied.clone();
                 out.position = record.offset + 1;
+                meta = Some((applied, record.offset + 1));
             }
         }
         progress(out.records);
+    }
+    if meta.is_some() {
+        batch.truncate(sealed);
+        write(&mut batch, &mut meta)?;
     }
     since_marker.sort();
     since_marker.dedup();

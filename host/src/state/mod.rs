@@ -19,6 +19,7 @@ pub mod memory;
 pub mod restore;
 pub mod rocksdb;
 pub mod store;
+pub mod task_state;
 
 pub use store::{KeyValueStore, StoreBuffer, WriteBatch};
 

@@ -17,7 +17,7 @@ use super::store::KeyValueStore;
 use crate::error::{KafkaError, StateError};
 use crate::kafka::client_config::ClientSettings;
 
-/// Records applied per store write during a restore.
+/// The default number of changelog records a restore writes at a time.
 pub const RESTORE_CHUNK: usize = 10_000;
 
 /// Why a restore failed.
@@ -55,6 +55,7 @@ pub fn restore_from_kafka(
     topic: &str,
     partition: i32,
     store: &mut dyn KeyValueStore,
+    chunk: usize,
 ) -> Result<Restored, RestoreError> {
     let name = store.name().to_owned();
     let consumer: BaseConsumer = settings
@@ -84,7 +85,7 @@ pub fn restore_from_kafka(
         return Ok(changelog::restore(
             store,
             std::iter::empty(),
-            RESTORE_CHUNK,
+            chunk,
             |_| {},
         )?);
     }
@@ -138,7 +139,7 @@ pub fn restore_from_kafka(
         }
     });
     let mut read_last = 0;
-    let restored = changelog::restore(store, records, RESTORE_CHUNK, |n| {
+    let restored = changelog::restore(store, records, chunk, |n| {
         read_last = n;
         bar.set_position(n);
         if last_log.elapsed() >= Duration::from_secs(2) {

@@ -11,6 +11,13 @@ use crate::error::StateError;
 
 const META: &str = "sluice-meta";
 
+/// How long opening waits for a lock held by someone else.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn is_lock_error(message: &str) -> bool {
+    message.contains("LOCK") || message.contains("lock file")
+}
+
 /// A RocksDB-backed [`KeyValueStore`].
 pub struct RocksDbStore {
     name: String,
@@ -62,9 +69,41 @@ impl RocksDbStore {
     /// Opens the store in `dir`; if it cannot be opened (corrupt or
     /// unreadable), deletes it and starts empty, so that a restore from the
     /// changelog rebuilds it. Returns whether it was rebuilt.
+    ///
+    /// A store locked by another process (or by a task of this one that is
+    /// still closing) is never deleted: opening is retried for up to
+    /// `LOCK_WAIT`, then refused.
     pub fn open_or_rebuild(dir: &Path, name: &str) -> Result<(Self, bool), StateError> {
-        match Self::open(dir, name) {
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match Self::open(dir, name) {
+                Err(StateError::Open { message, .. })
+                    if is_lock_error(&message) && std::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!(store = name, path = %dir.display(), "{message}; waiting for its owner to close it");
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                other => return Self::rebuild_unless_locked(dir, name, other),
+            }
+        }
+    }
+
+    fn rebuild_unless_locked(
+        dir: &Path,
+        name: &str,
+        opened: Result<Self, StateError>,
+    ) -> Result<(Self, bool), StateError> {
+        match opened {
             Ok(s) => Ok((s, false)),
+            Err(StateError::Open { message, .. }) if is_lock_error(&message) => {
+                Err(StateError::Open {
+                    store: name.to_owned(),
+                    path: dir.to_owned(),
+                    message: format!(
+                        "{message}; another process holds it. Give each instance on one machine its own `state.dir` (or --state-dir)"
+                    ),
+                })
+            }
             Err(e) => {
                 tracing::warn!(store = name, path = %dir.display(), "{e}; deleting it to rebuild from the changelog");
                 let _ = DB::destroy(&options(), dir);

@@ -36,6 +36,11 @@ impl WriteBatch {
         self.meta.push((name.to_owned(), value.to_vec()));
     }
 
+    /// Keeps the first `len` data writes.
+    pub fn truncate(&mut self, len: usize) {
+        self.data.truncate(len);
+    }
+
     /// Data writes, in order (`None` deletes).
     pub fn data(&self) -> &[(Vec<u8>, Option<Vec<u8>>)] {
         &self.data
@@ -81,9 +86,15 @@ pub trait KeyValueStore: Send {
 /// Reads see the buffered writes; nothing reaches the store until
 /// [`StoreBuffer::take`] hands the writes over as one [`WriteBatch`], at
 /// commit. The same writes are what the changelog receives.
+///
+/// Writes go first to a *batch* layer: [`StoreBuffer::accept`] keeps them
+/// once the call batch that made them has succeeded, and
+/// [`StoreBuffer::discard`] drops them when it failed part-way, so that a
+/// failed batch leaves no partial effects to be applied twice.
 pub struct StoreBuffer {
     store: Box<dyn KeyValueStore>,
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    batch: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for StoreBuffer {
@@ -101,12 +112,13 @@ impl StoreBuffer {
         StoreBuffer {
             store,
             pending: BTreeMap::new(),
+            batch: BTreeMap::new(),
         }
     }
 
     /// The value of `key`, buffered writes first.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        match self.pending.get(key) {
+        match self.batch.get(key).or_else(|| self.pending.get(key)) {
             Some(v) => Ok(v.clone()),
             None => self.store.get(key),
         }
@@ -114,12 +126,23 @@ impl StoreBuffer {
 
     /// Buffers `key = value`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.pending.insert(key.to_vec(), Some(value.to_vec()));
+        self.batch.insert(key.to_vec(), Some(value.to_vec()));
     }
 
     /// Buffers the deletion of `key`.
     pub fn delete(&mut self, key: &[u8]) {
-        self.pending.insert(key.to_vec(), None);
+        self.batch.insert(key.to_vec(), None);
+    }
+
+    /// Keeps the writes of the batch that just succeeded.
+    pub fn accept(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        self.pending.extend(batch);
+    }
+
+    /// Drops the writes of the batch that failed.
+    pub fn discard(&mut self) {
+        self.batch.clear();
     }
 
     /// Entries with `from <= key < to`, buffered writes applied, in order.
@@ -131,11 +154,13 @@ impl StoreBuffer {
         }
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
-        for (k, v) in self.pending.range::<[u8], _>((lower, upper)) {
-            match v {
-                Some(v) => merged.insert(k.clone(), v.clone()),
-                None => merged.remove(k),
-            };
+        for layer in [&self.pending, &self.batch] {
+            for (k, v) in layer.range::<[u8], _>((lower, upper)) {
+                match v {
+                    Some(v) => merged.insert(k.clone(), v.clone()),
+                    None => merged.remove(k),
+                };
+            }
         }
         Ok(merged.into_iter().collect())
     }
@@ -148,6 +173,10 @@ impl StoreBuffer {
     /// Hands over the buffered writes as one batch (in key order) and
     /// clears the buffer. The caller adds metadata and writes it.
     pub fn take(&mut self) -> WriteBatch {
+        debug_assert!(
+            self.batch.is_empty(),
+            "a batch is accepted or discarded before a commit"
+        );
         WriteBatch {
             data: std::mem::take(&mut self.pending).into_iter().collect(),
             meta: Vec::new(),
@@ -232,6 +261,20 @@ mod tests {
         buf.put(b"c", b"3");
         buf.delete(b"a");
         buf.put(b"b", b"22");
+        buf.accept();
+        buf.put(b"x", b"failed batch");
+        buf.delete(b"c");
+        assert_eq!(
+            buf.get(b"x").unwrap().as_deref(),
+            Some(&b"failed batch"[..])
+        );
+        assert_eq!(buf.range(None, None).unwrap().len(), 2);
+        buf.discard();
+        assert_eq!(
+            buf.get(b"x").unwrap(),
+            None,
+            "a failed batch leaves nothing"
+        );
         assert_eq!(buf.get(b"a").unwrap(), None);
         assert_eq!(buf.get(b"b").unwrap().as_deref(), Some(&b"22"[..]));
         assert_eq!(

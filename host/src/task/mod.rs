@@ -6,11 +6,14 @@
 //! each step is called with at most `max.batch.records` records at a time.
 //!
 //! - [`Task`]: runs batches through the DAG.
+//! - [`aggregate`]: aggregation steps (a plugin, or the built-in count)
+//!   over the task's stores.
 //! - [`Output`]: where sink and dead-letter records go (the shared
 //!   producer, or a `Vec` in tests).
 //! - [`dead_letter`]: the headers a dead letter carries.
 //! - [`stream_thread`]: the worker threads tasks run on.
 
+pub mod aggregate;
 pub mod dead_letter;
 pub mod stream_thread;
 
@@ -20,7 +23,8 @@ use crate::error::{PluginError, RunError};
 use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::plugin::{Plugin, PluginInstance};
 use crate::record::{Record, RecordRef};
-use crate::topology::{ErrorPolicy, NodeId, Topology};
+use crate::state::task_state::{StateContext, TaskStores};
+use crate::topology::{Aggregation, ErrorPolicy, NodeId, Operation, Topology};
 use dead_letter::{Failure, Kind, Origin};
 
 /// A record read from a source topic.
@@ -62,6 +66,8 @@ pub struct Counts {
     pub trapped: u64,
     /// Records written to the dead-letter topic.
     pub dead_letters: u64,
+    /// Source records not processed again: their effects were restored.
+    pub skipped: u64,
 }
 
 impl Counts {
@@ -72,30 +78,41 @@ impl Counts {
         self.rejected += other.rejected;
         self.trapped += other.trapped;
         self.dead_letters += other.dead_letters;
+        self.skipped += other.skipped;
     }
 }
 
 struct StepRuntime {
-    plugin: Plugin,
+    /// `None` for a step without a plugin (the built-in count).
+    plugin: Option<Plugin>,
     config: Vec<(String, String)>,
     instance: Option<PluginInstance>,
+    /// The step's store, as an index into the task's stores.
+    store: Option<usize>,
 }
 
 impl StepRuntime {
     fn instance(&mut self) -> Result<&mut PluginInstance, PluginError> {
         if self.instance.is_none() {
-            self.instance = Some(self.plugin.instantiate(&self.config)?);
+            let plugin = self.plugin.as_ref().expect("only plugin steps are called");
+            self.instance = Some(plugin.instantiate(&self.config)?);
         }
         Ok(self.instance.as_mut().expect("set above"))
     }
+
+    fn digest(&self) -> &str {
+        self.plugin.as_ref().map_or("built-in", |p| p.digest())
+    }
 }
 
-/// One partition's processing: plugin instances and the DAG walk.
+/// One partition's processing: plugin instances, stores, and the DAG walk.
 pub struct Task {
     id: i32,
     topology: Arc<Topology>,
     steps: Vec<StepRuntime>,
+    stores: Option<TaskStores>,
     frame_buf: Vec<u8>,
+    aggregates_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for Task {
@@ -109,6 +126,9 @@ impl std::fmt::Debug for Task {
 /// The batch being processed, where its records go, and its counts.
 struct BatchContext<'a> {
     batch: &'a [InputRecord],
+    /// Per record of `batch`: false when every store already holds its
+    /// effects (restored), so it is not processed again.
+    live: Vec<bool>,
     out: &'a mut dyn Output,
     counts: Counts,
 }
@@ -147,25 +167,53 @@ impl StepOut {
 }
 
 impl Task {
-    /// Creates the task for partition `id`, instantiating every step's
-    /// plugin (`plugins` is in the topology's step order).
-    pub fn new(id: i32, topology: Arc<Topology>, plugins: &[Plugin]) -> Result<Task, PluginError> {
+    /// Creates the task for partition `id`: instantiates every step's
+    /// plugin (`plugins` is in the topology's step order), and opens and
+    /// restores the stores of a stateful topology (`state` is needed then).
+    pub fn new(
+        id: i32,
+        topology: Arc<Topology>,
+        plugins: &[Option<Plugin>],
+        state: Option<&StateContext>,
+    ) -> Result<Task, RunError> {
+        let names: Vec<&str> = topology.stores().map(|(name, _)| name).collect();
+        let stores = match (names.is_empty(), state) {
+            (true, _) => None,
+            (false, Some(ctx)) => Some(TaskStores::open(ctx, id, &names)?),
+            (false, None) => {
+                return Err(RunError::Thread(
+                    "a stateful topology needs a state context".into(),
+                ));
+            }
+        };
         let mut steps = Vec::with_capacity(plugins.len());
         for (plugin, step) in plugins.iter().zip(&topology.steps) {
             let mut rt = StepRuntime {
                 plugin: plugin.clone(),
                 config: step.config.clone(),
                 instance: None,
+                store: step
+                    .store()
+                    .and_then(|name| stores.as_ref().and_then(|s| s.index(name))),
             };
-            rt.instance()?;
+            if rt.plugin.is_some() {
+                rt.instance()?;
+            }
             steps.push(rt);
         }
         Ok(Task {
             id,
             topology,
             steps,
+            stores,
             frame_buf: Vec::new(),
+            aggregates_buf: Vec::new(),
         })
+    }
+
+    /// The task's stores, if its topology keeps state.
+    pub fn stores(&mut self) -> Option<&mut TaskStores> {
+        self.stores.as_mut()
     }
 
     /// The partition number this task covers.
@@ -177,17 +225,46 @@ impl Task {
     /// reaches the sinks (and dead letters) to `out`. An error means a
     /// `fail` policy was met or a plugin broke the protocol; nothing after
     /// the failing record was sent.
+    ///
+    /// In a stateful task, the batch's store writes are kept only if it
+    /// succeeds; input whose effects every store already holds (restored
+    /// from a changelog) is skipped.
     pub fn process(
         &mut self,
         batch: &[InputRecord],
         out: &mut dyn Output,
     ) -> Result<Counts, RunError> {
+        let result = self.process_inner(batch, out);
+        if let Some(stores) = &mut self.stores {
+            match &result {
+                Ok(_) => stores.accept(stream_thread::next_offsets(batch)),
+                Err(_) => stores.discard(),
+            }
+        }
+        result
+    }
+
+    fn process_inner(
+        &mut self,
+        batch: &[InputRecord],
+        out: &mut dyn Output,
+    ) -> Result<Counts, RunError> {
         let topology = Arc::clone(&self.topology);
+        let live: Vec<bool> = match &self.stores {
+            None => vec![true; batch.len()],
+            Some(stores) => batch
+                .iter()
+                .map(|r| !stores.all_applied(&r.topic, r.partition, r.offset))
+                .collect(),
+        };
+        let skipped = live.iter().filter(|l| !**l).count() as u64;
         let mut ctx = BatchContext {
             batch,
+            live,
             out,
             counts: Counts {
-                records_in: batch.len() as u64,
+                records_in: batch.len() as u64 - skipped,
+                skipped,
                 ..Counts::default()
             },
         };
@@ -197,15 +274,25 @@ impl Task {
                 let inputs: Vec<(usize, RecordRef<'_>)> = step
                     .inputs
                     .iter()
-                    .flat_map(|&n| node_records(&topology, batch, &outs, n))
+                    .flat_map(|&n| node_records(&topology, batch, &ctx.live, &outs, n))
                     .collect();
-                self.run_step(i, &inputs, &mut ctx)?
+                match &step.op {
+                    Operation::Process(_) => self.run_step(i, &inputs, &mut ctx)?,
+                    Operation::Aggregate {
+                        logic: Aggregation::Plugin(_),
+                        ..
+                    } => self.run_aggregate(i, inputs, &mut ctx)?,
+                    Operation::Aggregate {
+                        logic: Aggregation::Count,
+                        ..
+                    } => self.run_count(i, inputs, &mut ctx)?,
+                }
             };
             outs.push(produced);
         }
         for sink in &topology.sinks {
             for &node in &sink.inputs {
-                for (_, record) in node_records(&topology, batch, &outs, node) {
+                for (_, record) in node_records(&topology, batch, &ctx.live, &outs, node) {
                     ctx.out.send(&sink.topic, record)?;
                     ctx.counts.records_out += 1;
                 }
@@ -214,6 +301,8 @@ impl Task {
         Ok(ctx.counts)
     }
 
+    /// Runs a plugin step over `inputs` in call batches, replaying a call
+    /// batch that trapped one record at a time.
     fn run_step(
         &mut self,
         step: usize,
@@ -268,21 +357,33 @@ impl Task {
         step: usize,
         chunk: &[(usize, RecordRef<'_>)],
     ) -> Result<Result<Decoded, crate::plugin::Trap>, RunError> {
-        let name = &self.topology.steps[step].name;
+        let topology = Arc::clone(&self.topology);
+        let name = &topology.steps[step].name;
         let records: Vec<RecordRef<'_>> = chunk.iter().map(|(_, r)| *r).collect();
         let buf = std::mem::take(&mut self.frame_buf);
         let input = frame::encode(buf, records.iter().copied());
-        let rt = &mut self.steps[step];
-        let result = rt.instance()?.process(&input);
+        let aggregating = self.steps[step].store.is_some();
+        let result = if aggregating {
+            let aggregates = self.aggregates_frame(step, &records)?;
+            let result = self.steps[step].instance()?.add(&aggregates, &input);
+            self.aggregates_buf = aggregates;
+            result
+        } else {
+            self.steps[step].instance()?.process(&input)
+        };
         self.frame_buf = input;
+        let rt = &mut self.steps[step];
         match result {
             Ok(Ok(output)) => {
-                frame::decode(output, &records)
-                    .map(Ok)
-                    .map_err(|message| RunError::Protocol {
+                let decoded =
+                    frame::decode(output, &records).map_err(|message| RunError::Protocol {
                         step: name.clone(),
                         message,
-                    })
+                    })?;
+                if aggregating {
+                    self.store_aggregates(step, &records, &decoded)?;
+                }
+                Ok(Ok(decoded))
             }
             Ok(Err((code, message))) => Err(RunError::Protocol {
                 step: name.clone(),
@@ -329,7 +430,7 @@ impl Task {
                         code,
                         message,
                         step: step_name,
-                        digest: self.steps[step].plugin.digest(),
+                        digest: self.steps[step].digest(),
                     },
                     &Origin {
                         topic: &source.topic,
@@ -361,6 +462,7 @@ impl Task {
 fn node_records<'a>(
     topology: &'a Topology,
     batch: &'a [InputRecord],
+    live: &[bool],
     steps: &'a [StepOut],
     node: NodeId,
 ) -> Vec<(usize, RecordRef<'a>)> {
@@ -370,7 +472,7 @@ fn node_records<'a>(
             batch
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| &*r.topic == topic)
+                .filter(|(i, r)| live[*i] && &*r.topic == topic)
                 .map(|(i, r)| (i, r.record.as_ref()))
                 .collect()
         }

@@ -16,6 +16,7 @@ use crate::error::RunError;
 use crate::kafka::producer::OutputProducer;
 use crate::plugin::Plugin;
 use crate::record::RecordRef;
+use crate::state::task_state::StateContext;
 use crate::topology::Topology;
 
 /// Work for a stream thread.
@@ -30,6 +31,21 @@ pub enum Work {
     },
     /// Drop these tasks: their partitions were revoked.
     Revoke(Vec<i32>),
+    /// Run one phase of a commit on every task with stores, then reply.
+    /// The reply says whether any task had something to commit.
+    Commit(Phase, Sender<Result<bool, RunError>>),
+}
+
+/// The phases of a commit of stateful tasks; the coordinator flushes the
+/// producer between them (see [`crate::state::task_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Send buffered store writes to the changelogs.
+    Prepare,
+    /// Send the applied markers.
+    Mark,
+    /// Write the committed batches to the local stores.
+    Persist,
 }
 
 /// What a stream thread reports after a batch.
@@ -62,7 +78,8 @@ impl StreamThread {
     pub fn spawn(
         index: usize,
         topology: Arc<Topology>,
-        plugins: Arc<Vec<Plugin>>,
+        plugins: Arc<Vec<Option<Plugin>>>,
+        state: Option<Arc<StateContext>>,
         producer: Arc<OutputProducer>,
         done: Sender<Done>,
     ) -> StreamThread {
@@ -70,7 +87,18 @@ impl StreamThread {
         let (work, rx) = crossbeam_channel::bounded(4);
         let handle = std::thread::Builder::new()
             .name(format!("stream-{index}"))
-            .spawn(move || run(rx, done, topology, plugins, producer))
+            .spawn(move || {
+                run(
+                    rx,
+                    done,
+                    Shared {
+                        topology,
+                        plugins,
+                        state,
+                        producer,
+                    },
+                )
+            })
             .expect("spawning a thread");
         StreamThread { work, handle }
     }
@@ -87,17 +115,30 @@ impl StreamThread {
 enum Slot {
     Live(Box<Task>),
     /// A batch of this task failed; later batches are not processed, so
-    /// their offsets are never committed past the failure.
-    Failed,
+    /// their offsets are never committed past the failure. The task (if it
+    /// started) is kept so that the state of the batches before the
+    /// failure is committed with their offsets.
+    Failed(Option<Box<Task>>),
 }
 
-fn run(
-    rx: Receiver<Work>,
-    done: Sender<Done>,
+impl Slot {
+    fn task(&mut self) -> Option<&mut Task> {
+        match self {
+            Slot::Live(t) | Slot::Failed(Some(t)) => Some(t),
+            Slot::Failed(None) => None,
+        }
+    }
+}
+
+/// What every task of a thread shares.
+struct Shared {
     topology: Arc<Topology>,
-    plugins: Arc<Vec<Plugin>>,
+    plugins: Arc<Vec<Option<Plugin>>>,
+    state: Option<Arc<StateContext>>,
     producer: Arc<OutputProducer>,
-) {
+}
+
+fn run(rx: Receiver<Work>, done: Sender<Done>, shared: Shared) {
     let mut tasks: HashMap<i32, Slot> = HashMap::new();
     for work in rx {
         match work {
@@ -106,31 +147,41 @@ fn run(
                     tasks.remove(&id);
                 }
             }
+            Work::Commit(phase, reply) => {
+                let _ = reply.send(commit_phase(&mut tasks, phase, &shared.producer));
+            }
             Work::Batch { task, records } => {
                 let slot = tasks.entry(task).or_insert_with(|| {
-                    match Task::new(task, Arc::clone(&topology), &plugins) {
+                    match Task::new(
+                        task,
+                        Arc::clone(&shared.topology),
+                        &shared.plugins,
+                        shared.state.as_deref(),
+                    ) {
                         Ok(t) => Slot::Live(Box::new(t)),
                         Err(e) => {
                             let _ = done.send(Done {
                                 task,
                                 offsets: Vec::new(),
-                                result: Err(e.into()),
+                                result: Err(e),
                             });
-                            Slot::Failed
+                            Slot::Failed(None)
                         }
                     }
                 });
                 let result = match slot {
                     Slot::Live(t) => {
-                        let mut out: &OutputProducer = &producer;
+                        let mut out: &OutputProducer = &shared.producer;
                         t.process(&records, &mut out)
                     }
-                    Slot::Failed => Err(RunError::Thread(format!(
+                    Slot::Failed(_) => Err(RunError::Thread(format!(
                         "task {task} stopped after an earlier failure"
                     ))),
                 };
-                if result.is_err() {
-                    *slot = Slot::Failed;
+                if result.is_err()
+                    && let Slot::Live(t) = std::mem::replace(slot, Slot::Failed(None))
+                {
+                    *slot = Slot::Failed(Some(t));
                 }
                 let offsets = if result.is_ok() {
                     next_offsets(&records)
@@ -152,8 +203,28 @@ fn run(
     }
 }
 
+/// Runs one commit phase on every task that has stores.
+fn commit_phase(
+    tasks: &mut HashMap<i32, Slot>,
+    phase: Phase,
+    producer: &OutputProducer,
+) -> Result<bool, RunError> {
+    let mut any = false;
+    for slot in tasks.values_mut() {
+        let Some(stores) = slot.task().and_then(Task::stores) else {
+            continue;
+        };
+        match phase {
+            Phase::Prepare => any |= stores.prepare(producer)?,
+            Phase::Mark => stores.mark(producer)?,
+            Phase::Persist => stores.persist()?,
+        }
+    }
+    Ok(any)
+}
+
 /// The offset after the last record of each (topic, partition).
-fn next_offsets(records: &[InputRecord]) -> Vec<(Arc<str>, i32, i64)> {
+pub(crate) fn next_offsets(records: &[InputRecord]) -> Vec<(Arc<str>, i32, i64)> {
     let mut next: Vec<(Arc<str>, i32, i64)> = Vec::new();
     for r in records {
         match next

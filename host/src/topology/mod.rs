@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use pipeline_file::ErrorPolicy;
+pub use pipeline_file::{ErrorPolicy, StoreKind};
 use pipeline_file::{PipelineFile, Scalar, flatten};
 
 use crate::error::PipelineError;
@@ -54,17 +54,87 @@ pub struct Source {
     pub partitions: i32,
 }
 
-/// A plugin step.
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// Runs a record-processor plugin on each record.
+    Process(PluginRef),
+    /// Folds records by key into `store`, and emits each updated aggregate.
+    Aggregate {
+        /// How a record changes an aggregate.
+        logic: Aggregation,
+        /// The key-value store that holds the aggregates.
+        store: String,
+    },
+}
+
+/// The logic of an aggregation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aggregation {
+    /// An aggregator plugin.
+    Plugin(PluginRef),
+    /// The built-in count: the aggregate is the number of records of the
+    /// key, as decimal text.
+    Count,
+}
+
+/// A step.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// Node name.
     pub name: String,
-    /// The plugin.
-    pub plugin: PluginRef,
+    /// What it does.
+    pub op: Operation,
     /// Nodes that feed it.
     pub inputs: Vec<NodeId>,
     /// Passed to the plugin's `init`.
     pub config: Vec<(String, String)>,
+}
+
+impl Step {
+    /// The plugin it runs, if any (the built-in count has none).
+    pub fn plugin(&self) -> Option<&PluginRef> {
+        match &self.op {
+            Operation::Process(p)
+            | Operation::Aggregate {
+                logic: Aggregation::Plugin(p),
+                ..
+            } => Some(p),
+            Operation::Aggregate {
+                logic: Aggregation::Count,
+                ..
+            } => None,
+        }
+    }
+
+    /// The state store it keeps, if any.
+    pub fn store(&self) -> Option<&str> {
+        match &self.op {
+            Operation::Process(_) => None,
+            Operation::Aggregate { store, .. } => Some(store),
+        }
+    }
+}
+
+/// Where state stores are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSettings {
+    /// Root directory; a store lives in `<dir>/<application.id>/<task>/<store>`.
+    pub dir: PathBuf,
+    /// RocksDB or in-memory.
+    pub kind: StoreKind,
+    /// Changelog records a restore writes at a time.
+    pub restore_chunk: usize,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            dir: std::env::temp_dir().join("sluice-state"),
+            kind: StoreKind::Rocksdb,
+            restore_chunk: 10_000,
+        }
+    }
 }
 
 /// A sink topic.
@@ -129,6 +199,8 @@ pub struct Topology {
     pub sinks: Vec<Sink>,
     /// Extra librdkafka properties.
     pub kafka: Vec<(String, String)>,
+    /// State stores.
+    pub state: StateSettings,
 }
 
 const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads";
@@ -244,15 +316,64 @@ impl Topology {
                 .collect()
         };
 
+        let plugin_ref = |path: &Path| {
+            let path = base.join(path);
+            if path.extension().is_some_and(|e| e == "wasm") {
+                PluginRef::Component(path)
+            } else {
+                PluginRef::Crate(path)
+            }
+        };
         let mut steps = Vec::with_capacity(order.len());
+        let mut store_owners: HashMap<String, &str> = HashMap::new();
         for name in &order {
             let def = &file.steps[name];
             let owner = format!("[steps.{name}]");
-            let plugin_path = base.join(&def.plugin);
-            let plugin = if plugin_path.extension().is_some_and(|e| e == "wasm") {
-                PluginRef::Component(plugin_path)
-            } else {
-                PluginRef::Crate(plugin_path)
+            let inputs = resolve(&owner, &def.inputs)?;
+            let op = match (&def.plugin, &def.aggregate) {
+                (Some(plugin), None) => {
+                    if def.store.is_some() {
+                        return Err(invalid(format!(
+                            "{owner} has a `store` but is not an aggregation; a `plugin` step keeps no store"
+                        )));
+                    }
+                    Operation::Process(plugin_ref(plugin))
+                }
+                (None, Some(aggregate)) => {
+                    if let Some(NodeId::Step(i)) =
+                        inputs.iter().find(|n| matches!(n, NodeId::Step(_)))
+                    {
+                        return Err(invalid(format!(
+                            "{owner} aggregates the output of step `{}`, which may have changed the keys; \
+                             grouping by a new key needs a repartition topic, which Sluice does not make yet. \
+                             Aggregate a source directly, or write the step's output to a topic keyed as you need and aggregate that",
+                            order[*i]
+                        )));
+                    }
+                    let store = def.store.clone().unwrap_or_else(|| name.clone());
+                    check_name(&store).map_err(|m| invalid(format!("{owner} `store` {m}")))?;
+                    if let Some(other) = store_owners.insert(store.clone(), name) {
+                        return Err(invalid(format!(
+                            "the store `{store}` is used by steps `{other}` and `{name}`; \
+                             a store belongs to one step (give each its own `store` name)"
+                        )));
+                    }
+                    let logic = match aggregate.as_str() {
+                        "count" => Aggregation::Count,
+                        path => Aggregation::Plugin(plugin_ref(Path::new(path))),
+                    };
+                    Operation::Aggregate { logic, store }
+                }
+                (Some(_), Some(_)) => {
+                    return Err(invalid(format!(
+                        "{owner} has both `plugin` and `aggregate`; a step is either a processor (`plugin`) or an aggregation (`aggregate`)"
+                    )));
+                }
+                (None, None) => {
+                    return Err(invalid(format!(
+                        "{owner} needs `plugin = \"<crate dir or .wasm>\"` (a processor) or `aggregate = \"<crate dir, .wasm or count>\"` (an aggregation)"
+                    )));
+                }
             };
             let config = flatten(&def.config, &format!("{owner} config"))
                 .map_err(invalid)?
@@ -261,8 +382,8 @@ impl Topology {
                 .collect();
             steps.push(Step {
                 name: name.clone(),
-                plugin,
-                inputs: resolve(&owner, &def.inputs)?,
+                op,
+                inputs,
                 config,
             });
         }
@@ -299,6 +420,22 @@ impl Topology {
             steps,
             sinks,
             kafka,
+            state: StateSettings {
+                dir: file
+                    .state
+                    .dir
+                    .as_ref()
+                    .map(|d| base.join(d))
+                    .unwrap_or_else(|| StateSettings::default().dir),
+                kind: file.state.store.unwrap_or_default(),
+                restore_chunk: match file.state.restore_chunk {
+                    Some(0) => {
+                        return Err(invalid("[state] `restore-chunk` must be at least 1".into()));
+                    }
+                    Some(n) => n,
+                    None => StateSettings::default().restore_chunk,
+                },
+            },
         };
         // A step whose output goes nowhere is almost certainly a mistake.
         for (i, step) in topology.steps.iter().enumerate() {
@@ -347,6 +484,19 @@ impl Topology {
     }
 
     /// True if either policy is `dlq`.
+    /// The state stores, with the index of the step that owns each.
+    pub fn stores(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.store().map(|store| (store, i)))
+    }
+
+    /// Whether any step keeps state.
+    pub fn is_stateful(&self) -> bool {
+        self.stores().next().is_some()
+    }
+
     pub fn uses_dlq(&self) -> bool {
         self.errors.rejected == ErrorPolicy::Dlq || self.errors.trap == ErrorPolicy::Dlq
     }
@@ -499,8 +649,8 @@ mod tests {
             "a feeds b and c, so it comes first: {names:?}"
         );
         assert_eq!(
-            t.steps[0].plugin,
-            PluginRef::Crate(PathBuf::from("/p/../plugins/a"))
+            t.steps[0].op,
+            Operation::Process(PluginRef::Crate(PathBuf::from("/p/../plugins/a")))
         );
         assert_eq!(
             t.steps[0].config,
@@ -561,5 +711,82 @@ mod tests {
             assert!(e.contains(expected), "expected {expected:?} in: {e}");
             assert!(e.contains("/p/pipeline.toml"), "{e}");
         }
+    }
+
+    const AGGREGATE: &str = r#"
+        application.id = "app"
+        [state]
+        dir = "state"
+        store = "memory"
+        restore-chunk = 500
+        [sources.trades]
+        partitions = 3
+        [steps.stats]
+        aggregate = "../plugins/stock-stats"
+        inputs = ["trades"]
+        [steps.counts]
+        aggregate = "count"
+        store = "per-ticker"
+        inputs = ["trades"]
+        [sinks.out]
+        inputs = ["stats", "counts"]
+    "#;
+
+    #[test]
+    fn aggregations_name_their_stores_and_state_settings_resolve() {
+        let t = load(AGGREGATE).unwrap();
+        let mut stores: Vec<(&str, &str)> = t
+            .stores()
+            .map(|(store, step)| (store, t.steps[step].name.as_str()))
+            .collect();
+        stores.sort();
+        assert_eq!(stores, vec![("per-ticker", "counts"), ("stats", "stats")]);
+        assert!(t.is_stateful());
+        let step = |name: &str| t.steps.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(
+            step("stats").op,
+            Operation::Aggregate {
+                logic: Aggregation::Plugin(PluginRef::Crate(PathBuf::from(
+                    "/p/../plugins/stock-stats"
+                ))),
+                store: "stats".into()
+            }
+        );
+        assert!(step("counts").plugin().is_none(), "the count has no plugin");
+        assert_eq!(t.state.dir, PathBuf::from("/p/state"));
+        assert_eq!(t.state.kind, StoreKind::Memory);
+        assert_eq!(t.state.restore_chunk, 500);
+        assert!(!load(BRANCHING).unwrap().is_stateful());
+    }
+
+    #[test]
+    fn aggregations_that_cannot_work_are_refused_with_the_reason() {
+        let e =
+            load(&AGGREGATE.replace("store = \"per-ticker\"", "store = \"stats\"")).unwrap_err();
+        assert!(
+            e.contains("the store `stats` is used by steps `stats` and `counts`"),
+            "{e}"
+        );
+        let rekeyed = AGGREGATE.replace(
+            "[steps.counts]\n        aggregate = \"count\"\n        store = \"per-ticker\"\n        inputs = [\"trades\"]",
+            "[steps.rekey]\n        plugin = \"rekey.wasm\"\n        inputs = [\"trades\"]\n        [steps.counts]\n        aggregate = \"count\"\n        inputs = [\"rekey\"]",
+        );
+        assert_ne!(rekeyed, AGGREGATE);
+        let e = load(&rekeyed).unwrap_err();
+        assert!(
+            e.contains("[steps.counts] aggregates the output of step `rekey`")
+                && e.contains("repartition"),
+            "{e}"
+        );
+        let e = load(&AGGREGATE.replace(
+            "aggregate = \"count\"",
+            "aggregate = \"count\"\n        plugin = \"x.wasm\"",
+        ))
+        .unwrap_err();
+        assert!(e.contains("has both `plugin` and `aggregate`"), "{e}");
+        let e = load(&AGGREGATE.replace("aggregate = \"count\"", "")).unwrap_err();
+        assert!(e.contains("[steps.counts] needs `plugin = "), "{e}");
+        let e = load(&AGGREGATE.replace("restore-chunk = 500", "restore-chunk = 0")).unwrap_err();
+        assert!(e.contains("`restore-chunk` must be at least 1"), "{e}");
     }
 }

@@ -72,6 +72,35 @@ pub struct PipelineFile {
     /// Extra librdkafka properties for every client, by dotted name.
     #[serde(default)]
     pub kafka: toml::Table,
+    /// Where and how state stores are kept.
+    #[serde(default)]
+    pub state: StateDef,
+}
+
+/// The `[state]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateDef {
+    /// Directory of the local stores (`state.dir` in Kafka Streams).
+    pub dir: Option<PathBuf>,
+    /// `"rocksdb"` (default) or `"memory"` (rebuilt from the changelog at
+    /// every start).
+    pub store: Option<StoreKind>,
+    /// Changelog records a restore writes to the local store at a time
+    /// (default 10000).
+    #[serde(rename = "restore-chunk")]
+    pub restore_chunk: Option<usize>,
+}
+
+/// Where a task's stores live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// RocksDB, one directory per application, task and store.
+    #[default]
+    Rocksdb,
+    /// In memory; restored in full from the changelog at every start.
+    Memory,
 }
 
 /// The `[application]` table (usually written `application.id = "…"`).
@@ -124,13 +153,20 @@ pub struct SourceDef {
     pub partitions: Option<i32>,
 }
 
-/// A `[steps.<name>]` table.
+/// A `[steps.<name>]` table: `plugin = …` for a record processor, or
+/// `aggregate = …` for a keyed aggregation.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepDef {
-    /// A plugin crate directory or a built component (`.wasm`), relative to
-    /// the pipeline file.
-    pub plugin: PathBuf,
+    /// A processor plugin: a crate directory or a built component
+    /// (`.wasm`), relative to the pipeline file.
+    pub plugin: Option<PathBuf>,
+    /// An aggregation by key: an aggregator plugin (crate directory or
+    /// `.wasm`), or the built-in `"count"`.
+    pub aggregate: Option<String>,
+    /// The state store an aggregation keeps its aggregates in; defaults to
+    /// the step name.
+    pub store: Option<String>,
     /// Nodes (sources or steps) whose records this step receives.
     pub inputs: Vec<String>,
     /// Passed to the plugin's `init`, as dotted-name/string pairs.
@@ -283,8 +319,8 @@ mod tests {
 
     #[test]
     fn missing_field_is_named() {
-        let e = parse(&MINIMAL.replace("plugin = \"x.wasm\"", "")).unwrap_err();
-        assert!(e.contains("missing field `plugin`"), "{e}");
+        let e = parse(&MINIMAL.replace("inputs = [\"in\"]", "")).unwrap_err();
+        assert!(e.contains("missing field `inputs`"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,24 @@
 
 use std::fmt::Write;
 
-use super::{ErrorPolicy, NodeId, Topology};
+use super::{Aggregation, ErrorPolicy, NodeId, Operation, Step, Topology};
+
+/// What a step does, in a few words: its plugin, or its aggregation and store.
+fn describe(t: &Topology, s: &Step) -> String {
+    match &s.op {
+        Operation::Process(p) => p.path().display().to_string(),
+        Operation::Aggregate { logic, store } => {
+            let logic = match logic {
+                Aggregation::Plugin(p) => format!("aggregate {}", p.path().display()),
+                Aggregation::Count => "count".to_owned(),
+            };
+            format!(
+                "{logic}; store {store} (changelog {})",
+                crate::state::changelog::topic(&t.application_id, store)
+            )
+        }
+    }
+}
 
 /// An indented tree, one line per edge, readable in a terminal.
 pub fn text(t: &Topology) -> String {
@@ -35,12 +52,7 @@ fn tree(t: &Topology, node: NodeId, depth: usize, out: &mut String) {
     let pad = "    ".repeat(depth);
     for step in t.consumers_of(node) {
         let s = &t.steps[step];
-        let _ = writeln!(
-            out,
-            "{pad}└─> step {} [{}]",
-            s.name,
-            s.plugin.path().display()
-        );
+        let _ = writeln!(out, "{pad}└─> step {} [{}]", s.name, describe(t, s));
         tree(t, NodeId::Step(step), depth + 1, out);
     }
     for sink in t.sinks.iter().filter(|s| s.inputs.contains(&node)) {
@@ -66,8 +78,16 @@ pub fn dot(t: &Topology) -> String {
             out,
             "  \"step:{0}\" [shape=box, style=rounded, label=\"{0}\\n{1}\"];",
             esc(&s.name),
-            esc(&s.plugin.path().display().to_string())
+            esc(&describe(t, s))
         );
+        if let Some(store) = s.store() {
+            let _ = writeln!(
+                out,
+                "  \"store:{0}\" [shape=folder, label=\"store {0}\\n(RocksDB + changelog)\"];\n  \"step:{1}\" -> \"store:{0}\" [dir=both, style=dotted];",
+                esc(store),
+                esc(&s.name)
+            );
+        }
     }
     for s in &t.sinks {
         let _ = writeln!(

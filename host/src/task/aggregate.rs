@@ -1,0 +1,285 @@
+//! Aggregation steps: records grouped by key (the input key; a new key
+//! would need a repartition), each key's aggregate kept in the step's
+//! store, every updated aggregate sent downstream.
+//!
+//! - An aggregator plugin gets, per call batch, the current aggregate of
+//!   each distinct key and the records, and returns the aggregate after
+//!   each record (`wit/FRAME.md`); the host writes the last one per key.
+//! - The built-in count needs no plugin: the aggregate is the number of
+//!   the key's records, as decimal text.
+//!
+//! A record without a key cannot be grouped: it is rejected (`null-key`)
+//! and meets the `rejected` policy. A record whose effect the store already
+//! holds (restored from the changelog) is not added again.
+
+use sluice_frame::Writer;
+
+use super::dead_letter::Kind;
+use super::{BatchContext, StepOut, Task};
+use crate::error::{RunError, StateError};
+use crate::plugin::frame::{self, Decoded, Outcome};
+use crate::record::RecordRef;
+
+const NULL_KEY: &str = "an aggregation groups records by key, and this record has a null key";
+
+impl Task {
+    /// The inputs an aggregation still has to add: not already in its
+    /// store, and keyed (null keys go to the error policy).
+    fn aggregation_inputs<'r>(
+        &self,
+        step: usize,
+        inputs: Vec<(usize, RecordRef<'r>)>,
+        ctx: &mut BatchContext<'_>,
+    ) -> Result<Vec<(usize, RecordRef<'r>)>, RunError> {
+        let store = self.steps[step].store.expect("an aggregation has a store");
+        let stores = self.stores.as_ref().expect("a stateful task has stores");
+        let mut keep = Vec::with_capacity(inputs.len());
+        for (origin, record) in inputs {
+            let source = &ctx.batch[origin];
+            if stores.has_applied(store, &source.topic, source.partition, source.offset) {
+                continue;
+            }
+            if record.key.is_none() {
+                self.dead(
+                    step,
+                    Kind::Rejected,
+                    "null-key",
+                    NULL_KEY,
+                    (origin, record),
+                    ctx,
+                )?;
+                continue;
+            }
+            keep.push((origin, record));
+        }
+        Ok(keep)
+    }
+
+    /// Runs an aggregator plugin step.
+    pub(super) fn run_aggregate(
+        &mut self,
+        step: usize,
+        inputs: Vec<(usize, RecordRef<'_>)>,
+        ctx: &mut BatchContext<'_>,
+    ) -> Result<StepOut, RunError> {
+        let inputs = self.aggregation_inputs(step, inputs, ctx)?;
+        self.run_step(step, &inputs, ctx)
+    }
+
+    /// Runs the built-in count.
+    pub(super) fn run_count(
+        &mut self,
+        step: usize,
+        inputs: Vec<(usize, RecordRef<'_>)>,
+        ctx: &mut BatchContext<'_>,
+    ) -> Result<StepOut, RunError> {
+        let inputs = self.aggregation_inputs(step, inputs, ctx)?;
+        let store = self.steps[step].store.expect("an aggregation has a store");
+        let name = &self.topology.steps[step].name;
+        let stores = self.stores.as_mut().expect("a stateful task has stores");
+        let buffer = stores.buffer(store);
+        let mut w = Writer::output(Vec::new(), inputs.len() as u32);
+        for (_, record) in &inputs {
+            let key = record.key.expect("null keys were filtered out");
+            let count = match buffer.get(key)? {
+                None => 0u64,
+                Some(v) => std::str::from_utf8(&v)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| StateError::Corrupt {
+                        store: name.clone(),
+                        message: format!("the count of key {key:?} is not a decimal number"),
+                    })?,
+            } + 1;
+            let text = count.to_string();
+            buffer.put(key, text.as_bytes());
+            w.begin_ok();
+            w.record(Some(key), Some(text.as_bytes()), None, std::iter::empty());
+        }
+        let records: Vec<RecordRef<'_>> = inputs.iter().map(|(_, r)| *r).collect();
+        let decoded =
+            frame::decode(w.finish(), &records).map_err(|message| RunError::Protocol {
+                step: name.clone(),
+                message,
+            })?;
+        let mut out = StepOut::default();
+        let rejected = out.absorb(decoded, &inputs);
+        debug_assert!(rejected.is_empty(), "the count rejects nothing");
+        Ok(out)
+    }
+
+    /// The `aggregates` frame of a call: each distinct key of `records`
+    /// with its current aggregate (null when it has none).
+    pub(super) fn aggregates_frame(
+        &mut self,
+        step: usize,
+        records: &[RecordRef<'_>],
+    ) -> Result<Vec<u8>, RunError> {
+        let store = self.steps[step].store.expect("an aggregation has a store");
+        let stores = self.stores.as_ref().expect("a stateful task has stores");
+        let mut keys: Vec<&[u8]> = records.iter().filter_map(|r| r.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut w = Writer::input(std::mem::take(&mut self.aggregates_buf), keys.len() as u32);
+        for key in keys {
+            let current = stores.get(store, key)?;
+            w.record(Some(key), current.as_deref(), None, std::iter::empty());
+        }
+        Ok(w.finish())
+    }
+
+    /// Checks an aggregator's answer (one record per accepted input, with
+    /// the input's key) and writes each new aggregate to the store; a null
+    /// aggregate deletes the key.
+    pub(super) fn store_aggregates(
+        &mut self,
+        step: usize,
+        records: &[RecordRef<'_>],
+        decoded: &Decoded,
+    ) -> Result<(), RunError> {
+        let store = self.steps[step].store.expect("an aggregation has a store");
+        let protocol = |message: String| RunError::Protocol {
+            step: self.topology.steps[step].name.clone(),
+            message,
+        };
+        let buffer = self
+            .stores
+            .as_mut()
+            .expect("a stateful task has stores")
+            .buffer(store);
+        for (j, (input, outcome)) in records.iter().zip(&decoded.outcomes).enumerate() {
+            let Outcome::Ok(range) = outcome else {
+                continue;
+            };
+            if range.len() != 1 {
+                return Err(protocol(format!(
+                    "an aggregator returns one aggregate per accepted record; record {j} of the call got {}",
+                    range.len()
+                )));
+            }
+            let out = decoded.record(range.start);
+            if out.key != input.key {
+                return Err(protocol(format!(
+                    "an aggregator keeps the record's key; record {j} of the call changed it"
+                )));
+            }
+            let key = input.key.expect("null keys were filtered out");
+            match out.value {
+                Some(v) => buffer.put(key, v),
+                None => buffer.delete(key),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use crate::record::Record;
+    use crate::state::task_state::StateContext;
+    use crate::state::task_state::testing::MemoryChangelog;
+    use crate::task::{InputRecord, Task};
+    use crate::topology::pipeline_file::PipelineFile;
+    use crate::topology::{StoreKind, Topology};
+
+    fn topology(state_dir: &Path) -> Arc<Topology> {
+        let text = r#"
+            application.id = "app"
+            [sources.clicks]
+            [steps.counts]
+            aggregate = "count"
+            inputs = ["clicks"]
+            [sinks.out]
+            inputs = ["counts"]
+        "#;
+        let path = Path::new("/p/pipeline.toml");
+        let mut t = Topology::from_file(path, PipelineFile::parse(path, text).unwrap()).unwrap();
+        t.state.dir = state_dir.to_owned();
+        t.state.kind = StoreKind::Rocksdb;
+        Arc::new(t)
+    }
+
+    fn input(offset: i64, key: Option<&str>) -> InputRecord {
+        InputRecord {
+            topic: Arc::from("clicks"),
+            partition: 0,
+            offset,
+            record: Record {
+                key: key.map(|k| bytes::Bytes::copy_from_slice(k.as_bytes())),
+                value: Some(bytes::Bytes::from_static(b"{}")),
+                timestamp: Some(offset),
+                headers: Vec::new(),
+            },
+        }
+    }
+
+    fn values(out: &[(String, Record)]) -> Vec<(String, String, String)> {
+        out.iter()
+            .map(|(topic, r)| {
+                let text = |b: &Option<bytes::Bytes>| {
+                    String::from_utf8_lossy(b.as_deref().unwrap_or(b"null")).into_owned()
+                };
+                (topic.clone(), text(&r.key), text(&r.value))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn count_adds_each_record_once_even_when_its_input_is_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = topology(dir.path());
+        let ctx = StateContext {
+            application_id: "app".into(),
+            settings: t.state.clone(),
+            kafka: None,
+        };
+        let log = MemoryChangelog::default();
+        let first = vec![
+            input(0, Some("a")),
+            input(1, Some("b")),
+            input(2, None),
+            input(3, Some("a")),
+        ];
+        {
+            let mut task = Task::new(0, Arc::clone(&t), &[None], Some(&ctx)).unwrap();
+            let mut out: Vec<(String, Record)> = Vec::new();
+            let counts = task.process(&first, &mut out).unwrap();
+            assert_eq!(counts.records_in, 4);
+            assert_eq!(counts.rejected, 1);
+            assert_eq!(
+                values(&out),
+                vec![
+                    ("app-dlq".into(), "null".into(), "{}".into()),
+                    ("out".into(), "a".into(), "1".into()),
+                    ("out".into(), "b".into(), "1".into()),
+                    ("out".into(), "a".into(), "2".into()),
+                ]
+            );
+            assert_eq!(out[0].1.headers[1].0, "sluice.error.code");
+            let stores = task.stores().unwrap();
+            assert!(stores.prepare(&log).unwrap());
+            stores.mark(&log).unwrap();
+            stores.persist().unwrap();
+        }
+        // Restarted: the committed input comes again (at-least-once) with
+        // new records after it; only the new ones count.
+        let mut task = Task::new(0, Arc::clone(&t), &[None], Some(&ctx)).unwrap();
+        let mut again = first.clone();
+        again.push(input(4, Some("a")));
+        again.push(input(5, Some("c")));
+        let mut out: Vec<(String, Record)> = Vec::new();
+        let counts = task.process(&again, &mut out).unwrap();
+        assert_eq!(counts.skipped, 4);
+        assert_eq!(counts.records_in, 2);
+        assert_eq!(
+            values(&out),
+            vec![
+                ("out".into(), "a".into(), "3".into()),
+                ("out".into(), "c".into(), "1".into()),
+            ]
+        );
+    }
+}

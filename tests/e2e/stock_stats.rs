@@ -1,0 +1,368 @@
+//! `stock-stats` end to end: per-ticker min, max, average and count over
+//! 100,000 trades on 3 partitions, kept in RocksDB stores with changelogs.
+//! The final aggregates are checked against a reference computed here from
+//! the input, after a clean run, after the local state is deleted, and
+//! after a run killed again and again at fixed points of the commit
+//! protocol and of a restore.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use sluice::kafka::embedded::EmbeddedKafka;
+use sluice::runner::{self, RunOptions, RunSummary};
+use sluice::state::changelog;
+use sluice::topology::Topology;
+
+use crate::support::{self, Read, Rng, SluiceRun, wait_until};
+
+const PARTITIONS: i32 = 3;
+
+/// `(key, value, timestamp)` input records.
+type Input = Vec<(Option<String>, Vec<u8>, i64)>;
+
+/// Trades over `tickers` tickers; one in 211 has no price, one in 503 has
+/// no key. Prices are whole cents.
+fn trades(n: usize, tickers: u64, seed: u64) -> Input {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|i| {
+            let t = rng.below(tickers);
+            let ticker = format!("T{t:04}");
+            let base = 1_000 + t * 37 % 50_000;
+            let cents = base + rng.below(2_000);
+            let value = if i % 211 == 7 {
+                r#"{"price":"n/a","qty":1}"#.to_owned()
+            } else {
+                format!(
+                    r#"{{"price":{}.{:02},"qty":{}}}"#,
+                    cents / 100,
+                    cents % 100,
+                    1 + rng.below(900)
+                )
+            };
+            let key = (i % 503 != 11).then_some(ticker);
+            (key, value.into_bytes(), 1_767_225_600_000 + i as i64)
+        })
+        .collect()
+}
+
+/// One ticker's statistics, as the reference computes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stats {
+    min: f64,
+    max: f64,
+    avg: f64,
+    count: u64,
+}
+
+/// The statistics of every ticker, in input order per ticker (all of a
+/// ticker's trades are in one partition, in produce order).
+fn reference(input: &[(Option<String>, Vec<u8>, i64)]) -> BTreeMap<String, Stats> {
+    let mut out: BTreeMap<String, Stats> = BTreeMap::new();
+    for (key, value, _) in input {
+        let Some(key) = key else { continue };
+        let v: serde_json::Value = serde_json::from_slice(value).unwrap();
+        let Some(price) = v["price"].as_f64() else {
+            continue;
+        };
+        out.entry(key.clone())
+            .and_modify(|s| {
+                s.count += 1;
+                s.min = s.min.min(price);
+                s.max = s.max.max(price);
+                s.avg += (price - s.avg) / s.count as f64;
+            })
+            .or_insert(Stats {
+                min: price,
+                max: price,
+                avg: price,
+                count: 1,
+            });
+    }
+    out
+}
+
+fn parse(value: &[u8]) -> Stats {
+    let v: serde_json::Value = serde_json::from_slice(value).unwrap();
+    Stats {
+        min: v["min"].as_f64().unwrap(),
+        max: v["max"].as_f64().unwrap(),
+        avg: v["avg"].as_f64().unwrap(),
+        count: v["count"].as_u64().unwrap(),
+    }
+}
+
+/// The last sink record of each ticker (one ticker, one output partition).
+fn last_per_ticker(sink: &[Read]) -> BTreeMap<String, Stats> {
+    let mut sorted: Vec<&Read> = sink.iter().collect();
+    sorted.sort_by_key(|r| (r.partition, r.offset));
+    sorted
+        .into_iter()
+        .map(|r| {
+            (
+                String::from_utf8(r.key.clone().unwrap()).unwrap(),
+                parse(r.value.as_deref().unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn assert_same(what: &str, got: &BTreeMap<String, Stats>, want: &BTreeMap<String, Stats>) {
+    let differing: Vec<_> = want
+        .iter()
+        .filter(|(k, w)| got.get(*k) != Some(w))
+        .map(|(k, w)| (k, w, got.get(k)))
+        .take(5)
+        .collect();
+    assert!(
+        differing.is_empty() && got.len() == want.len(),
+        "{what}: {} tickers, {} expected; differing (ticker, want, got): {differing:?}",
+        got.len(),
+        want.len()
+    );
+}
+
+/// Every store entry of every task, read from the RocksDB directories.
+fn stores(state_dir: &Path, app: &str) -> BTreeMap<String, Stats> {
+    use sluice::state::KeyValueStore;
+    let mut out = BTreeMap::new();
+    for task in 0..PARTITIONS {
+        let dir = sluice::state::store_dir(state_dir, app, task, "stats");
+        let store = sluice::state::rocksdb::RocksDbStore::open(&dir, "stats").unwrap();
+        for entry in store.range(None, None).unwrap() {
+            let (k, v) = entry.unwrap();
+            out.insert(String::from_utf8(k).unwrap(), parse(&v));
+        }
+    }
+    out
+}
+
+struct Names {
+    app: String,
+    source: String,
+    sink: String,
+    dlq: String,
+}
+
+fn setup(kafka: &EmbeddedKafka, prefix: &str) -> Names {
+    let app = support::unique(prefix);
+    let names = Names {
+        source: format!("{app}-trades"),
+        sink: format!("{app}-stats"),
+        dlq: format!("{app}-dlq"),
+        app,
+    };
+    for t in [
+        &names.source,
+        &names.sink,
+        &names.dlq,
+        &changelog::topic(&names.app, "stats"),
+    ] {
+        kafka.create_topic(t, PARTITIONS).unwrap();
+    }
+    names
+}
+
+fn pipeline(dir: &Path, n: &Names, state_dir: &Path, extra: &str) -> std::path::PathBuf {
+    let component = support::component("plugins/stock-stats");
+    support::write_pipeline(
+        dir,
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+max.batch.records = 256
+commit.interval.ms = 100
+[errors]
+rejected = "dlq"
+trap = "fail"
+dlq-topic = "{dlq}"
+[state]
+dir = "{state}"
+{extra}
+[sources.trades]
+topic = "{source}"
+[steps.stats]
+aggregate = "{component}"
+inputs = ["trades"]
+store = "stats"
+[sinks.out]
+topic = "{sink}"
+inputs = ["stats"]
+"#,
+            app = n.app,
+            dlq = n.dlq,
+            source = n.source,
+            sink = n.sink,
+            state = state_dir.display(),
+            component = component.display(),
+        ),
+    )
+}
+
+fn run_until_drained(pipeline: &Path, brokers: &str, source: &str) -> RunSummary {
+    let topology = Arc::new(Topology::load(pipeline).expect("pipeline"));
+    let engine = sluice::plugin::engine();
+    let plugins = sluice::load_plugins(&engine, &topology, &Default::default()).expect("plugins");
+    let ends = support::high_watermarks(brokers, source, PARTITIONS);
+    let stop_at = ends
+        .iter()
+        .enumerate()
+        .map(|(p, &e)| ((source.to_owned(), p as i32), e))
+        .collect();
+    runner::run(
+        topology,
+        plugins,
+        RunOptions {
+            brokers: brokers.to_owned(),
+            connect_timeout: Duration::from_secs(30),
+            stop: Arc::new(AtomicBool::new(false)),
+            stop_at: Some(stop_at),
+        },
+    )
+    .expect("run")
+}
+
+#[test]
+fn hundred_thousand_trades_give_exact_stats_and_a_lost_state_dir_is_rebuilt() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let n = setup(&kafka, "stock-stats");
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let pipeline = pipeline(dir.path(), &n, &state_dir, "");
+
+    let input = trades(100_000, 400, 3);
+    support::produce(&brokers, &n.source, &input);
+    let summary = run_until_drained(&pipeline, &brokers, &n.source);
+    let want = reference(&input);
+    let rejected = input.len() as u64 - want.values().map(|s| s.count).sum::<u64>();
+    assert_eq!(summary.counts.records_in, 100_000);
+    assert_eq!(summary.counts.rejected, rejected);
+    assert_eq!(summary.counts.dead_letters, rejected);
+    let sink = support::read_all(&brokers, &n.sink, PARTITIONS);
+    assert_eq!(
+        sink.len() as u64,
+        100_000 - rejected,
+        "one updated aggregate per accepted trade"
+    );
+    assert_same("sink after the first run", &last_per_ticker(&sink), &want);
+    assert_same(
+        "local stores after the first run",
+        &stores(&state_dir, &n.app),
+        &want,
+    );
+    let dead = support::read_all(&brokers, &n.dlq, PARTITIONS);
+    let mut codes: Vec<&str> = dead
+        .iter()
+        .map(|r| r.header("sluice.error.code").unwrap())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes, ["bad-json", "null-key"]);
+
+    // The local state is lost; more trades arrive. The stores are rebuilt
+    // from the changelog, and the new trades add to them.
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    let more = trades(10_000, 400, 4);
+    support::produce(&brokers, &n.source, &more);
+    let summary = run_until_drained(&pipeline, &brokers, &n.source);
+    assert_eq!(summary.counts.records_in, 10_000);
+    let all: Input = input.iter().chain(&more).cloned().collect();
+    let want = reference(&all);
+    let sink = support::read_all(&brokers, &n.sink, PARTITIONS);
+    assert_same("sink after the restore", &last_per_ticker(&sink), &want);
+    assert_same("rebuilt stores", &stores(&state_dir, &n.app), &want);
+}
+
+/// Starts a run that kills itself at `point`, and waits until it is dead.
+fn crash_at(pipeline: &Path, brokers: &str, log: std::path::PathBuf, point: &str) -> String {
+    let mut run = SluiceRun::start_with(pipeline, brokers, log, &[], &[("SLUICE_CRASH_AT", point)]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = run.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not reach {point}; log:\n{}",
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = run.log();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "killed at {point} by SIGKILL; log:\n{log}"
+    );
+    assert!(log.contains("SLUICE_CRASH_AT reached"), "{log}");
+    log
+}
+
+#[test]
+fn killed_at_every_point_of_the_commit_protocol_and_of_a_restore_the_stats_stay_exact() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let n = setup(&kafka, "stock-crash");
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    // A short session lets each run take over the killed one's partitions
+    // quickly; small restore chunks make a restore take several writes.
+    let pipeline = pipeline(
+        dir.path(),
+        &n,
+        &state_dir,
+        "restore-chunk = 200\n[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
+    );
+    let input = trades(100_000, 2_000, 5);
+    let (first, rest) = input.split_at(40_000);
+    let (second, third) = rest.split_at(30_000);
+    let log = |name: &str| dir.path().join(format!("{name}.log"));
+    support::produce(&brokers, &n.source, first);
+
+    // After a store write, before the changelog acknowledged it.
+    crash_at(&pipeline, &brokers, log("1"), "changelog-sent:3");
+    // Between the changelog's acknowledgement and the local write.
+    crash_at(&pipeline, &brokers, log("2"), "changelog-acked:3");
+    support::produce(&brokers, &n.source, second);
+    // Between the local write and the offset commit.
+    crash_at(&pipeline, &brokers, log("3"), "state-written:3");
+    support::produce(&brokers, &n.source, third);
+    // In the middle of a restore of the whole changelog.
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    let restoring = crash_at(&pipeline, &brokers, log("4"), "restore-chunk:4");
+    assert!(restoring.contains("restoring"), "{restoring}");
+    // And once more between the changelog and the local write, with the
+    // restore above only partly done.
+    crash_at(&pipeline, &brokers, log("5"), "changelog-acked:2");
+
+    let ends = support::high_watermarks(&brokers, &n.source, PARTITIONS);
+    let mut last = SluiceRun::start(&pipeline, &brokers, log("6"));
+    wait_until(
+        "the last run to commit everything",
+        &mut [&mut last],
+        || support::committed(&brokers, &n.app, &n.source, PARTITIONS) == ends,
+    );
+    last.terminate();
+
+    let want = reference(&input);
+    let sink = support::read_all(&brokers, &n.sink, PARTITIONS);
+    let accepted = want.values().map(|s| s.count).sum::<u64>() as usize;
+    eprintln!(
+        "{} sink records for {accepted} accepted trades ({} duplicates from the crashes)",
+        sink.len(),
+        sink.len() - accepted
+    );
+    assert!(sink.len() >= accepted, "at least once");
+    assert_same("sink after the crashes", &last_per_ticker(&sink), &want);
+    assert_same(
+        "stores after the crashes",
+        &stores(&state_dir, &n.app),
+        &want,
+    );
+}
