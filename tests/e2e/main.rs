@@ -10,3 +10,4 @@ mod rebalance;
 mod state_restore;
 mod stock_stats;
 mod support;
+mod tables_and_state;

@@ -366,3 +366,138 @@ fn killed_at_every_point_of_the_commit_protocol_and_of_a_restore_the_stats_stay_
         &want,
     );
 }
+
+#[test]
+fn on_real_kafka_the_changelog_is_created_compacted_and_restores_exactly() {
+    let Some(kafka) = support::RealKafka::start(19398) else {
+        return;
+    };
+    let brokers = kafka.brokers.clone();
+    let app = support::unique("stock-real");
+    let n = Names {
+        source: format!("{app}-trades"),
+        sink: format!("{app}-stats"),
+        dlq: format!("{app}-dlq"),
+        app,
+    };
+    // The changelog is left to Sluice to create.
+    support::create_topics(
+        &brokers,
+        &[
+            (&n.source, PARTITIONS),
+            (&n.sink, PARTITIONS),
+            (&n.dlq, PARTITIONS),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let pipeline = pipeline(dir.path(), &n, &state_dir, "");
+    let input = trades(20_000, 300, 8);
+    support::produce(&brokers, &n.source, &input);
+    run_until_drained(&pipeline, &brokers, &n.source);
+    assert_same(
+        "sink on real Kafka",
+        &last_per_ticker(&support::read_all(&brokers, &n.sink, PARTITIONS)),
+        &reference(&input),
+    );
+
+    use sluice::kafka::topics::{TopicSpec, ensure};
+    let settings = sluice::kafka::client_config::ClientSettings::new(&brokers, &[]);
+    let checked = ensure(
+        &settings,
+        &[TopicSpec {
+            name: changelog::topic(&n.app, "stats"),
+            partitions: PARTITIONS,
+            compacted: true,
+        }],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(checked.created.is_empty(), "the run created the changelog");
+    assert!(
+        checked.warnings.is_empty(),
+        "the changelog is compacted: {:?}",
+        checked.warnings
+    );
+
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    let more = trades(2_000, 300, 9);
+    support::produce(&brokers, &n.source, &more);
+    run_until_drained(&pipeline, &brokers, &n.source);
+    let all: Input = input.iter().chain(&more).cloned().collect();
+    assert_same(
+        "stores rebuilt from the real changelog",
+        &stores(&state_dir, &n.app),
+        &reference(&all),
+    );
+}
+
+#[test]
+fn a_task_moved_to_another_instance_restores_there_and_stays_exact() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let n = setup(&kafka, "stock-move");
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = pipeline(
+        dir.path(),
+        &n,
+        &dir.path().join("unused"),
+        "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
+    );
+    let input = trades(60_000, 500, 12);
+    let (first, rest) = input.split_at(20_000);
+    let (second, third) = rest.split_at(20_000);
+    let state = |name: &str| dir.path().join(name);
+    let start = |name: &str| {
+        SluiceRun::start_with(
+            &pipeline,
+            &brokers,
+            dir.path().join(format!("{name}.log")),
+            &["--state-dir", state(name).to_str().unwrap()],
+            &[],
+        )
+    };
+    support::produce(&brokers, &n.source, first);
+    let mut a = start("a");
+    let committed_all = |upto: &[i64]| {
+        support::committed(&brokers, &n.app, &n.source, PARTITIONS)
+            .iter()
+            .zip(upto)
+            .all(|(c, e)| c == e)
+    };
+    let ends = support::high_watermarks(&brokers, &n.source, PARTITIONS);
+    wait_until("a to process the first part", &mut [&mut a], || {
+        committed_all(&ends)
+    });
+    // b joins: some tasks move to it and are restored from the changelog.
+    let mut b = start("b");
+    support::produce(&brokers, &n.source, second);
+    let ends = support::high_watermarks(&brokers, &n.source, PARTITIONS);
+    wait_until(
+        "a and b to process the second part",
+        &mut [&mut a, &mut b],
+        || {
+            committed_all(&ends)
+                && std::fs::read_to_string(dir.path().join("b.log"))
+                    .unwrap_or_default()
+                    .contains("restored")
+        },
+    );
+    // a leaves: its tasks move to b, which restores them too.
+    a.terminate();
+    support::produce(&brokers, &n.source, third);
+    let ends = support::high_watermarks(&brokers, &n.source, PARTITIONS);
+    wait_until("b to process the rest", &mut [&mut b], || {
+        committed_all(&ends)
+    });
+    let log = b.terminate();
+    assert!(log.contains("partitions assigned"), "{log}");
+
+    let want = reference(&input);
+    assert_same(
+        "sink after the moves",
+        &last_per_ticker(&support::read_all(&brokers, &n.sink, PARTITIONS)),
+        &want,
+    );
+    assert_same("b's stores", &stores(&state("b"), &n.app), &want);
+}

@@ -101,6 +101,22 @@ pub fn produce(brokers: &str, topic: &str, records: &[(Option<String>, Vec<u8>, 
         .expect("flush input");
 }
 
+/// Produces a tombstone (a null value) for `key` to `topic`.
+pub fn produce_tombstone(brokers: &str, topic: &str, key: &str) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("partitioner", "murmur2_random")
+        .create()
+        .expect("producer");
+    producer
+        .send(BaseRecord::<str, [u8]>::to(topic).key(key))
+        .map_err(|(e, _)| e)
+        .expect("send");
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("flush tombstone");
+}
+
 /// High watermark of every partition of `topic`.
 pub fn high_watermarks(brokers: &str, topic: &str, partitions: i32) -> Vec<i64> {
     let c: BaseConsumer = ClientConfig::new()

@@ -29,6 +29,7 @@
 //!   exported with `export_processor!(type MyProcessor)`.
 //! - [`Aggregator`]: a keyed aggregation (the host stores the aggregates),
 //!   exported with `export_aggregator!(type MyAggregator)`.
+//! - [`state`]: task-local stores a processor declares (`stores = [...]`).
 //! - [`log`]: log lines that the host prints with the plugin's name.
 //! - [`testing`]: run a processor on the host target, through the same
 //!   frame encoding the host uses.
@@ -39,6 +40,7 @@ mod record;
 mod runtime;
 
 pub mod log;
+pub mod state;
 pub mod testing;
 
 #[cfg(feature = "json")]

@@ -85,6 +85,13 @@ pub fn run_aggregator<A: crate::Aggregator>(
         .collect()
 }
 
+/// Empties the in-memory stores that [`crate::state`] uses in native
+/// tests (they are per thread, and outlive one `run`).
+pub fn clear_state() {
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::state::imp::STORES.with(|s| s.borrow_mut().clear());
+}
+
 fn decode_output(
     frame: &[u8],
 ) -> Result<Vec<Result<Vec<Record<'static>>, Error>>, sluice_frame::FrameError> {

@@ -27,4 +27,8 @@ pub const PROCESSOR_INTERFACE: &str = "sluice:plugin/processor@0.1.0";
 pub const AGGREGATOR_INTERFACE: &str = "sluice:plugin/aggregator@0.1.0";
 
 /// What a plugin may import. Anything else (WASI included) is refused.
-pub const ALLOWED_IMPORTS: &[&str] = &["sluice:plugin/log@0.1.0", "sluice:plugin/types@0.1.0"];
+pub const ALLOWED_IMPORTS: &[&str] = &[
+    "sluice:plugin/log@0.1.0",
+    "sluice:plugin/state@0.1.0",
+    "sluice:plugin/types@0.1.0",
+];

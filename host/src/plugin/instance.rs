@@ -7,12 +7,25 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use super::bindings::RecordProcessor;
 use super::bindings::aggregator::RecordAggregator;
 use super::bindings::sluice::plugin::log::{self, Level};
-use super::bindings::sluice::plugin::types;
+use super::bindings::sluice::plugin::{state, types};
+use crate::state::StoreBuffer;
+
+/// A task store lent to an instance for the length of one call.
+pub struct LentStore {
+    /// The store's name, as the plugin asks for it.
+    pub name: String,
+    /// The task's buffer over the store.
+    pub buffer: StoreBuffer,
+    /// False for a table's store.
+    pub writable: bool,
+}
 
 /// Per-instance state the host keeps in the wasmtime `Store`.
 pub struct HostState {
     plugin: Arc<str>,
     limits: StoreLimits,
+    /// The task stores the step declared, during a call.
+    stores: Vec<LentStore>,
 }
 
 impl HostState {
@@ -23,6 +36,7 @@ impl HostState {
                 .memory_size(max_memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
+            stores: Vec::new(),
         }
     }
 }
@@ -47,6 +61,70 @@ impl log::Host for HostState {
 }
 
 impl types::Host for HostState {}
+
+fn state_error(code: &str, message: String) -> types::Error {
+    types::Error {
+        code: code.to_owned(),
+        message,
+    }
+}
+
+impl HostState {
+    fn lent(&mut self, store: &str, write: bool) -> Result<&mut StoreBuffer, types::Error> {
+        let declared: Vec<String> = self.stores.iter().map(|s| s.name.clone()).collect();
+        match self.stores.iter_mut().find(|s| s.name == store) {
+            Some(s) if write && !s.writable => Err(state_error(
+                "read-only",
+                format!("store `{store}` is a table's store; it can be read, not written"),
+            )),
+            Some(s) => Ok(&mut s.buffer),
+            None => Err(state_error(
+                "unknown-store",
+                format!(
+                    "store `{store}` is not declared by this step (declared: {})",
+                    if declared.is_empty() {
+                        "none; add `stores = [...]` to the step".to_owned()
+                    } else {
+                        declared.join(", ")
+                    }
+                ),
+            )),
+        }
+    }
+}
+
+impl state::Host for HostState {
+    fn get(&mut self, store: String, key: Vec<u8>) -> Result<Option<Vec<u8>>, types::Error> {
+        self.lent(&store, false)?
+            .get(&key)
+            .map_err(|e| state_error("state", e.to_string()))
+    }
+
+    fn put(&mut self, store: String, key: Vec<u8>, value: Vec<u8>) -> Result<(), types::Error> {
+        self.lent(&store, true)?.put(&key, &value);
+        Ok(())
+    }
+
+    fn delete(&mut self, store: String, key: Vec<u8>) -> Result<(), types::Error> {
+        self.lent(&store, true)?.delete(&key);
+        Ok(())
+    }
+
+    fn range(
+        &mut self,
+        store: String,
+        start: Option<Vec<u8>>,
+        end: Option<Vec<u8>>,
+        limit: u32,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, types::Error> {
+        let mut entries = self
+            .lent(&store, false)?
+            .range(start.as_deref(), end.as_deref())
+            .map_err(|e| state_error("state", e.to_string()))?;
+        entries.truncate(limit as usize);
+        Ok(entries)
+    }
+}
 
 /// The plugin trapped: the instance is broken and has been discarded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +195,16 @@ impl PluginInstance {
             },
             Err(e) => InitOutcome::Trapped(Trap::from_wasmtime(&e)),
         }
+    }
+
+    /// Lends the task's stores to the instance for the next call.
+    pub fn lend(&mut self, stores: Vec<LentStore>) {
+        self.store.data_mut().stores = stores;
+    }
+
+    /// Takes the lent stores back (after a call, trapped or not).
+    pub fn take_back(&mut self) -> Vec<LentStore> {
+        std::mem::take(&mut self.store.data_mut().stores)
     }
 
     /// Calls a processor's `process` with an input frame.

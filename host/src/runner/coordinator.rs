@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Receiver;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::error::{KafkaError, RunError};
@@ -184,9 +185,32 @@ impl Coordinator {
         if tpl.count() == 0 {
             return Ok(());
         }
-        consumer
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(KafkaError::client("committing offsets"))?;
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {}
+            // The group is rebalancing and this member's generation is
+            // over: the partitions' next owner starts from the last
+            // committed offsets. Its stores skip what their changelogs
+            // already hold, and outputs are at-least-once, so this is not
+            // an error.
+            Err(rdkafka::error::KafkaError::ConsumerCommit(
+                code @ (RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::IllegalGeneration),
+            )) => {
+                tracing::warn!(
+                    partitions = tpl.count(),
+                    "offsets not committed ({code}): the group is rebalancing; the next owner resumes from the last commit"
+                );
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(KafkaError::Client {
+                    context: "committing offsets".into(),
+                    source: e,
+                }
+                .into());
+            }
+        }
         tracing::debug!(partitions = tpl.count(), "committed");
         self.committed
             .extend(self.processed.iter().map(|(k, v)| (k.clone(), *v)));

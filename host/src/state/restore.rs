@@ -107,10 +107,15 @@ pub fn restore_from_kafka(
     let started = Instant::now();
     let mut last_log = Instant::now();
     let mut failure: Option<KafkaError> = None;
+    let mut next = start;
     let records = std::iter::from_fn(|| {
         loop {
+            if next >= high {
+                return None;
+            }
             match consumer.poll(Duration::from_millis(500)) {
                 Some(Ok(m)) if m.offset() < high => {
+                    next = m.offset() + 1;
                     return Some(Ok(ChangelogRecord {
                         offset: m.offset(),
                         key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),

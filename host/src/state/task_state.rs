@@ -91,12 +91,27 @@ pub type Offsets = BTreeMap<(Arc<str>, i32), i64>;
 struct TaskStore {
     name: String,
     changelog: String,
-    buffer: StoreBuffer,
+    /// `None` only while lent to a plugin instance for a call.
+    buffer: Option<StoreBuffer>,
     /// Inputs below these offsets are already in the store (restored).
     applied: HashMap<(String, i32), i64>,
     /// The batch of the commit in progress.
     prepared: Option<WriteBatch>,
     receipt: Option<Receipt>,
+}
+
+impl TaskStore {
+    fn buffer(&self) -> &StoreBuffer {
+        self.buffer
+            .as_ref()
+            .expect("a lent store is back before the task goes on")
+    }
+
+    fn buffer_mut(&mut self) -> &mut StoreBuffer {
+        self.buffer
+            .as_mut()
+            .expect("a lent store is back before the task goes on")
+    }
 }
 
 /// The stores of one task.
@@ -163,7 +178,7 @@ impl TaskStores {
             stores.push(TaskStore {
                 name: name.to_owned(),
                 changelog: changelog_topic,
-                buffer,
+                buffer: Some(buffer),
                 applied: restored
                     .applied
                     .iter()
@@ -197,7 +212,23 @@ impl TaskStores {
 
     /// Store `i`, to read and write through its buffer.
     pub fn buffer(&mut self, i: usize) -> &mut StoreBuffer {
-        &mut self.stores[i].buffer
+        self.stores[i].buffer.as_mut().expect("not lent")
+    }
+
+    /// Lends store `i` out (to a plugin instance, for one call).
+    pub fn lend(&mut self, i: usize) -> StoreBuffer {
+        self.stores[i].buffer.take().expect("lent once at a time")
+    }
+
+    /// Takes back a store lent with [`TaskStores::lend`].
+    pub fn give_back(&mut self, i: usize, buffer: StoreBuffer) {
+        debug_assert!(self.stores[i].buffer.is_none());
+        self.stores[i].buffer = Some(buffer);
+    }
+
+    /// The name of store `i`.
+    pub fn name(&self, i: usize) -> &str {
+        &self.stores[i].name
     }
 
     /// Whether store `i` already holds the effect of input `offset` of
@@ -219,7 +250,7 @@ impl TaskStores {
     /// Keeps the writes of a call batch that succeeded, and its offsets.
     pub fn accept(&mut self, next: impl IntoIterator<Item = (Arc<str>, i32, i64)>) {
         for s in &mut self.stores {
-            s.buffer.accept();
+            s.buffer_mut().accept();
         }
         for (topic, partition, offset) in next {
             let e = self.next.entry((topic, partition)).or_insert(offset);
@@ -230,19 +261,20 @@ impl TaskStores {
     /// Drops the writes of a call batch that failed part-way.
     pub fn discard(&mut self) {
         for s in &mut self.stores {
-            s.buffer.discard();
+            s.buffer_mut().discard();
         }
     }
 
     /// Phase 1: sends the buffered writes to the changelogs. Returns false
     /// when there is nothing to commit.
     pub fn prepare(&mut self, w: &dyn ChangelogWriter) -> Result<bool, RunError> {
-        let idle = self.next == self.marked && self.stores.iter().all(|s| s.buffer.pending() == 0);
+        let idle =
+            self.next == self.marked && self.stores.iter().all(|s| s.buffer().pending() == 0);
         if idle {
             return Ok(false);
         }
         for s in &mut self.stores {
-            let batch = s.buffer.take();
+            let batch = s.buffer_mut().take();
             for (key, value) in batch.data() {
                 let (k, v) = changelog::data_record(key, value.as_deref());
                 w.send(&s.changelog, self.task, &k, v.as_deref())?;
@@ -283,7 +315,7 @@ impl TaskStores {
             }
             batch.put_meta(META_APPLIED, &applied);
             batch.put_meta(META_POSITION, &(offset + 1).to_be_bytes());
-            s.buffer.store().write(&batch)?;
+            s.buffer_mut().store().write(&batch)?;
         }
         self.marked = self.next.clone();
         Ok(())
@@ -303,7 +335,7 @@ impl TaskStores {
     /// Reads a key of store `i` as the task sees it (buffered writes
     /// included).
     pub fn get(&self, i: usize, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        self.stores[i].buffer.get(key)
+        self.stores[i].buffer().get(key)
     }
 }
 

@@ -19,6 +19,7 @@ use super::{BatchContext, StepOut, Task};
 use crate::error::{RunError, StateError};
 use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::record::RecordRef;
+use crate::topology::NodeId;
 
 const NULL_KEY: &str = "an aggregation groups records by key, and this record has a null key";
 
@@ -31,17 +32,12 @@ impl Task {
         inputs: Vec<(usize, RecordRef<'r>)>,
         ctx: &mut BatchContext<'_>,
     ) -> Result<Vec<(usize, RecordRef<'r>)>, RunError> {
-        let store = self.steps[step].store.expect("an aggregation has a store");
-        let stores = self.stores.as_ref().expect("a stateful task has stores");
+        let inputs = self.unapplied(step, inputs, ctx);
         let mut keep = Vec::with_capacity(inputs.len());
         for (origin, record) in inputs {
-            let source = &ctx.batch[origin];
-            if stores.has_applied(store, &source.topic, source.partition, source.offset) {
-                continue;
-            }
             if record.key.is_none() {
                 self.dead(
-                    step,
+                    NodeId::Step(step),
                     Kind::Rejected,
                     "null-key",
                     NULL_KEY,

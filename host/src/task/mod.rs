@@ -10,12 +10,14 @@
 //!   over the task's stores.
 //! - [`Output`]: where sink and dead-letter records go (the shared
 //!   producer, or a `Vec` in tests).
+//! - [`table`]: sources read as tables, materialized into stores.
 //! - [`dead_letter`]: the headers a dead letter carries.
 //! - [`stream_thread`]: the worker threads tasks run on.
 
 pub mod aggregate;
 pub mod dead_letter;
 pub mod stream_thread;
+pub mod table;
 
 use std::sync::Arc;
 
@@ -87,8 +89,10 @@ struct StepRuntime {
     plugin: Option<Plugin>,
     config: Vec<(String, String)>,
     instance: Option<PluginInstance>,
-    /// The step's store, as an index into the task's stores.
+    /// An aggregation's store, as an index into the task's stores.
     store: Option<usize>,
+    /// The stores a processor declared: (index, writable).
+    state: Vec<(usize, bool)>,
 }
 
 impl StepRuntime {
@@ -142,6 +146,14 @@ struct StepOut {
 }
 
 impl StepOut {
+    /// Its records, with their source index.
+    fn records(&self) -> Vec<(usize, RecordRef<'_>)> {
+        self.items
+            .iter()
+            .map(|&(origin, f, k)| (origin, self.frames[f as usize].record(k as usize)))
+            .collect()
+    }
+
     /// Takes one call's output: records of accepted inputs are kept;
     /// rejected inputs are returned as (position in `chunk`, code, message).
     fn absorb(
@@ -195,6 +207,14 @@ impl Task {
                 store: step
                     .store()
                     .and_then(|name| stores.as_ref().and_then(|s| s.index(name))),
+                state: step
+                    .state
+                    .iter()
+                    .filter_map(|u| {
+                        let i = stores.as_ref()?.index(&u.name)?;
+                        Some((i, u.writable))
+                    })
+                    .collect(),
             };
             if rt.plugin.is_some() {
                 rt.instance()?;
@@ -268,15 +288,31 @@ impl Task {
                 ..Counts::default()
             },
         };
+        // Tables first: their changes are what their consumers see.
+        let mut tables: Vec<Option<StepOut>> = Vec::with_capacity(topology.sources.len());
+        for (i, source) in topology.sources.iter().enumerate() {
+            tables.push(match source.table {
+                None => None,
+                Some(_) => {
+                    let inputs =
+                        node_records(&topology, batch, &ctx.live, &[], &[], NodeId::Source(i));
+                    Some(self.materialize(i, inputs, &mut ctx)?)
+                }
+            });
+        }
         let mut outs: Vec<StepOut> = Vec::with_capacity(self.steps.len());
         for (i, step) in topology.steps.iter().enumerate() {
             let produced = {
                 let inputs: Vec<(usize, RecordRef<'_>)> = step
                     .inputs
                     .iter()
-                    .flat_map(|&n| node_records(&topology, batch, &ctx.live, &outs, n))
+                    .flat_map(|&n| node_records(&topology, batch, &ctx.live, &tables, &outs, n))
                     .collect();
                 match &step.op {
+                    Operation::Process(_) if !self.steps[i].state.is_empty() => {
+                        let inputs = self.unapplied(i, inputs, &ctx);
+                        self.run_step(i, &inputs, &mut ctx)?
+                    }
                     Operation::Process(_) => self.run_step(i, &inputs, &mut ctx)?,
                     Operation::Aggregate {
                         logic: Aggregation::Plugin(_),
@@ -292,7 +328,7 @@ impl Task {
         }
         for sink in &topology.sinks {
             for &node in &sink.inputs {
-                for (_, record) in node_records(&topology, batch, &ctx.live, &outs, node) {
+                for (_, record) in node_records(&topology, batch, &ctx.live, &tables, &outs, node) {
                     ctx.out.send(&sink.topic, record)?;
                     ctx.counts.records_out += 1;
                 }
@@ -323,7 +359,7 @@ impl Task {
             );
             for one in chunk.chunks(1) {
                 if let Some(trap) = self.call_and_absorb(step, one, &mut produced, ctx)? {
-                    self.dead(step, Kind::Trap, "trap", &trap.0, one[0], ctx)?;
+                    self.dead(NodeId::Step(step), Kind::Trap, "trap", &trap.0, one[0], ctx)?;
                 }
             }
         }
@@ -342,7 +378,14 @@ impl Task {
         match self.call(step, chunk)? {
             Ok(decoded) => {
                 for (j, code, message) in produced.absorb(decoded, chunk) {
-                    self.dead(step, Kind::Rejected, &code, &message, chunk[j], ctx)?;
+                    self.dead(
+                        NodeId::Step(step),
+                        Kind::Rejected,
+                        &code,
+                        &message,
+                        chunk[j],
+                        ctx,
+                    )?;
                 }
                 Ok(None)
             }
@@ -368,8 +411,10 @@ impl Task {
             let result = self.steps[step].instance()?.add(&aggregates, &input);
             self.aggregates_buf = aggregates;
             result
-        } else {
+        } else if self.steps[step].state.is_empty() {
             self.steps[step].instance()?.process(&input)
+        } else {
+            self.process_with_state(step, &input)?
         };
         self.frame_buf = input;
         let rt = &mut self.steps[step];
@@ -396,10 +441,70 @@ impl Task {
         }
     }
 
-    /// Applies the error policy to a record the step rejected or trapped on.
-    fn dead(
+    /// Calls a processor with the stores it declared lent to its instance.
+    fn process_with_state(
+        &mut self,
+        step: usize,
+        input: &[u8],
+    ) -> Result<crate::plugin::instance::CallResult, RunError> {
+        let Task { steps, stores, .. } = self;
+        let rt = &mut steps[step];
+        let stores = stores.as_mut().expect("a step with state has stores");
+        let state = rt.state.clone();
+        let instance = rt.instance()?;
+        instance.lend(
+            state
+                .iter()
+                .map(|&(i, writable)| crate::plugin::instance::LentStore {
+                    name: stores.name(i).to_owned(),
+                    buffer: stores.lend(i),
+                    writable,
+                })
+                .collect(),
+        );
+        let result = instance.process(input);
+        for (lent, &(i, _)) in instance.take_back().into_iter().zip(&state) {
+            stores.give_back(i, lent.buffer);
+        }
+        Ok(result)
+    }
+
+    /// The inputs of `step` whose effects its stores do not all hold yet
+    /// (restored from the changelog); the others are not applied again.
+    fn unapplied<'r>(
         &self,
         step: usize,
+        inputs: Vec<(usize, RecordRef<'r>)>,
+        ctx: &BatchContext<'_>,
+    ) -> Vec<(usize, RecordRef<'r>)> {
+        let rt = &self.steps[step];
+        let written: Vec<usize> = rt
+            .store
+            .into_iter()
+            .chain(rt.state.iter().filter(|(_, w)| *w).map(|(i, _)| *i))
+            .collect();
+        let Some(stores) = self.stores.as_ref() else {
+            return inputs;
+        };
+        if written.is_empty() {
+            return inputs;
+        }
+        inputs
+            .into_iter()
+            .filter(|(origin, _)| {
+                let r = &ctx.batch[*origin];
+                !written
+                    .iter()
+                    .all(|&i| stores.has_applied(i, &r.topic, r.partition, r.offset))
+            })
+            .collect()
+    }
+
+    /// Applies the error policy to a record the step rejected or trapped on.
+    /// `node` is the step, or the table source, that refused the record.
+    fn dead(
+        &self,
+        node: NodeId,
         kind: Kind,
         code: &str,
         message: &str,
@@ -416,7 +521,11 @@ impl Task {
             Kind::Rejected => (t.errors.rejected, "rejected"),
             Kind::Trap => (t.errors.trap, "trap"),
         };
-        let step_name = &t.steps[step].name;
+        let step_name = t.node_name(node);
+        let digest = match node {
+            NodeId::Step(i) => self.steps[i].digest(),
+            NodeId::Source(_) => "built-in",
+        };
         match policy {
             ErrorPolicy::Skip => {
                 tracing::debug!(step = %step_name, topic = %source.topic, partition = source.partition, offset = source.offset, "{policy_name}: {code}: {message}; skipped");
@@ -430,7 +539,7 @@ impl Task {
                         code,
                         message,
                         step: step_name,
-                        digest: self.steps[step].digest(),
+                        digest,
                     },
                     &Origin {
                         topic: &source.topic,
@@ -443,7 +552,7 @@ impl Task {
                 Ok(())
             }
             ErrorPolicy::Fail => Err(RunError::RecordFailed {
-                step: step_name.clone(),
+                step: step_name.to_owned(),
                 outcome: match kind {
                     Kind::Rejected => "rejected",
                     Kind::Trap => "trapped on",
@@ -458,15 +567,21 @@ impl Task {
     }
 }
 
-/// The records a node emits in this batch, with their source index.
+/// The records a node emits in this batch, with their source index: a
+/// table's changes (once materialized), a stream source's live records, or
+/// a step's outputs.
 fn node_records<'a>(
     topology: &'a Topology,
     batch: &'a [InputRecord],
     live: &[bool],
+    tables: &'a [Option<StepOut>],
     steps: &'a [StepOut],
     node: NodeId,
 ) -> Vec<(usize, RecordRef<'a>)> {
     match node {
+        NodeId::Source(i) if tables.get(i).is_some_and(Option::is_some) => {
+            tables[i].as_ref().expect("checked").records()
+        }
         NodeId::Source(i) => {
             let topic = topology.sources[i].topic.as_str();
             batch
@@ -476,12 +591,6 @@ fn node_records<'a>(
                 .map(|(i, r)| (i, r.record.as_ref()))
                 .collect()
         }
-        NodeId::Step(i) => {
-            let s = &steps[i];
-            s.items
-                .iter()
-                .map(|&(origin, f, k)| (origin, s.frames[f as usize].record(k as usize)))
-                .collect()
-        }
+        NodeId::Step(i) => steps[i].records(),
     }
 }

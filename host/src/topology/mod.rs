@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use pipeline_file::{ErrorPolicy, StoreKind};
+pub use pipeline_file::{ErrorPolicy, StoreKind, TableFormat};
 use pipeline_file::{PipelineFile, Scalar, flatten};
 
 use crate::error::PipelineError;
@@ -52,6 +52,17 @@ pub struct Source {
     pub topic: String,
     /// Partitions `sluice dev` creates the topic with.
     pub partitions: i32,
+    /// Set when the topic is read as a table.
+    pub table: Option<Table>,
+}
+
+/// A source read as a table: the latest value per key, in a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// The key-value store it is materialized into.
+    pub store: String,
+    /// How its records are written.
+    pub format: TableFormat,
 }
 
 /// What a step does.
@@ -78,6 +89,15 @@ pub enum Aggregation {
     Count,
 }
 
+/// A store a processor declared, to use through the WIT `state` import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreUse {
+    /// The store.
+    pub name: String,
+    /// False for a table's store: the table owns its rows.
+    pub writable: bool,
+}
+
 /// A step.
 #[derive(Debug, Clone)]
 pub struct Step {
@@ -85,6 +105,8 @@ pub struct Step {
     pub name: String,
     /// What it does.
     pub op: Operation,
+    /// The stores a processor uses through the `state` import.
+    pub state: Vec<StoreUse>,
     /// Nodes that feed it.
     pub inputs: Vec<NodeId>,
     /// Passed to the plugin's `init`.
@@ -107,7 +129,7 @@ impl Step {
         }
     }
 
-    /// The state store it keeps, if any.
+    /// The state store an aggregation keeps, if this is one.
     pub fn store(&self) -> Option<&str> {
         match &self.op {
             Operation::Process(_) => None,
@@ -272,10 +294,28 @@ impl Topology {
                         "[sources.{name}] `partitions` must be at least 1, got {partitions}"
                     )));
                 }
+                let table = match (def.table, &def.store, &def.format) {
+                    (true, store, format) => {
+                        let store = store.clone().unwrap_or_else(|| name.clone());
+                        check_name(&store)
+                            .map_err(|m| invalid(format!("[sources.{name}] `store` {m}")))?;
+                        Some(Table {
+                            store,
+                            format: format.unwrap_or_default(),
+                        })
+                    }
+                    (false, None, None) => None,
+                    (false, _, _) => {
+                        return Err(invalid(format!(
+                            "[sources.{name}] has a `store` or `format` but is not a table; add `table = true`"
+                        )));
+                    }
+                };
                 Ok(Source {
                     name: name.clone(),
                     topic,
                     partitions,
+                    table,
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -325,7 +365,24 @@ impl Topology {
             }
         };
         let mut steps = Vec::with_capacity(order.len());
-        let mut store_owners: HashMap<String, &str> = HashMap::new();
+        let mut store_owners: HashMap<String, &str> = sources
+            .iter()
+            .filter_map(|s| s.table.as_ref().map(|t| (t.store.clone(), s.name.as_str())))
+            .collect();
+        if let Some((a, b)) = sources.iter().enumerate().find_map(|(i, a)| {
+            let store = &a.table.as_ref()?.store;
+            sources[i + 1..]
+                .iter()
+                .find(|b| b.table.as_ref().is_some_and(|t| &t.store == store))
+                .map(|b| (a, b))
+        }) {
+            return Err(invalid(format!(
+                "the store `{}` is used by tables `{}` and `{}`; a store belongs to one node",
+                a.table.as_ref().expect("found as a table").store,
+                a.name,
+                b.name
+            )));
+        }
         for name in &order {
             let def = &file.steps[name];
             let owner = format!("[steps.{name}]");
@@ -334,7 +391,7 @@ impl Topology {
                 (Some(plugin), None) => {
                     if def.store.is_some() {
                         return Err(invalid(format!(
-                            "{owner} has a `store` but is not an aggregation; a `plugin` step keeps no store"
+                            "{owner} has a `store` but is not an aggregation; a processor declares the stores it uses with `stores = [...]`"
                         )));
                     }
                     Operation::Process(plugin_ref(plugin))
@@ -350,12 +407,23 @@ impl Topology {
                             order[*i]
                         )));
                     }
+                    if let Some(NodeId::Source(i)) = inputs
+                        .iter()
+                        .find(|n| matches!(n, NodeId::Source(i) if sources[*i].table.is_some()))
+                    {
+                        return Err(invalid(format!(
+                            "{owner} aggregates table `{}`; a table's records replace each other, \
+                             so aggregating them needs a subtractor, which Sluice does not have yet. \
+                             Aggregate a stream source",
+                            sources[*i].name
+                        )));
+                    }
                     let store = def.store.clone().unwrap_or_else(|| name.clone());
                     check_name(&store).map_err(|m| invalid(format!("{owner} `store` {m}")))?;
                     if let Some(other) = store_owners.insert(store.clone(), name) {
                         return Err(invalid(format!(
-                            "the store `{store}` is used by steps `{other}` and `{name}`; \
-                             a store belongs to one step (give each its own `store` name)"
+                            "the store `{store}` is used by `{other}` and `{name}`; \
+                             a store belongs to one node (give each its own `store` name)"
                         )));
                     }
                     let logic = match aggregate.as_str() {
@@ -380,9 +448,44 @@ impl Topology {
                 .into_iter()
                 .map(|(k, v)| (k, v.to_text()))
                 .collect();
+            let mut state = Vec::with_capacity(def.stores.len());
+            if !def.stores.is_empty() && !matches!(op, Operation::Process(_)) {
+                return Err(invalid(format!(
+                    "{owner} has `stores`, but only a processor (`plugin`) declares stores; an aggregation names its one `store`"
+                )));
+            }
+            for store in &def.stores {
+                check_name(store).map_err(|m| invalid(format!("{owner} `stores` {m}")))?;
+                if state.iter().any(|u: &StoreUse| &u.name == store) {
+                    return Err(invalid(format!(
+                        "{owner} declares the store `{store}` twice"
+                    )));
+                }
+                let table = sources
+                    .iter()
+                    .find(|s| s.table.as_ref().is_some_and(|t| &t.store == store));
+                let writable = match (table, store_owners.get(store.as_str())) {
+                    (Some(_), _) => false,
+                    (None, Some(other)) => {
+                        return Err(invalid(format!(
+                            "{owner} declares the store `{store}`, which belongs to `{other}`; \
+                             a processor may read a table's store, or own a store of its own"
+                        )));
+                    }
+                    (None, None) => {
+                        store_owners.insert(store.clone(), name);
+                        true
+                    }
+                };
+                state.push(StoreUse {
+                    name: store.clone(),
+                    writable,
+                });
+            }
             steps.push(Step {
                 name: name.clone(),
                 op,
+                state,
                 inputs,
                 config,
             });
@@ -484,12 +587,26 @@ impl Topology {
     }
 
     /// True if either policy is `dlq`.
-    /// The state stores, with the index of the step that owns each.
-    pub fn stores(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
-        self.steps
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.store().map(|store| (store, i)))
+    /// The state stores, with the node that owns each: a table source or
+    /// an aggregation step.
+    pub fn stores(&self) -> impl Iterator<Item = (&str, NodeId)> + '_ {
+        let tables = self.sources.iter().enumerate().filter_map(|(i, s)| {
+            s.table
+                .as_ref()
+                .map(|t| (t.store.as_str(), NodeId::Source(i)))
+        });
+        let steps = self.steps.iter().enumerate().flat_map(|(i, s)| {
+            s.store()
+                .into_iter()
+                .chain(
+                    s.state
+                        .iter()
+                        .filter(|u| u.writable)
+                        .map(|u| u.name.as_str()),
+                )
+                .map(move |store| (store, NodeId::Step(i)))
+        });
+        tables.chain(steps)
     }
 
     /// Whether any step keeps state.
@@ -737,7 +854,7 @@ mod tests {
         let t = load(AGGREGATE).unwrap();
         let mut stores: Vec<(&str, &str)> = t
             .stores()
-            .map(|(store, step)| (store, t.steps[step].name.as_str()))
+            .map(|(store, node)| (store, t.node_name(node)))
             .collect();
         stores.sort();
         assert_eq!(stores, vec![("per-ticker", "counts"), ("stats", "stats")]);
@@ -764,7 +881,7 @@ mod tests {
         let e =
             load(&AGGREGATE.replace("store = \"per-ticker\"", "store = \"stats\"")).unwrap_err();
         assert!(
-            e.contains("the store `stats` is used by steps `stats` and `counts`"),
+            e.contains("the store `stats` is used by `stats` and `counts`"),
             "{e}"
         );
         let rekeyed = AGGREGATE.replace(

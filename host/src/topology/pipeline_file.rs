@@ -151,6 +151,28 @@ pub struct SourceDef {
     pub topic: Option<String>,
     /// Partition count `sluice dev` creates the topic with (default 1).
     pub partitions: Option<i32>,
+    /// Read the topic as a table: the latest value per key, materialized
+    /// into a store (a null value deletes the key).
+    #[serde(default)]
+    pub table: bool,
+    /// The table's store; defaults to the source name.
+    pub store: Option<String>,
+    /// How table records are written: `"plain"` (default) or `"debezium"`
+    /// (a `{before, after, op}` change event).
+    pub format: Option<TableFormat>,
+}
+
+/// The shape of a table topic's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    /// The value is the row; a null value (tombstone) deletes the key.
+    #[default]
+    Plain,
+    /// A Debezium change event, `{before, after, op}` (optionally inside
+    /// `{schema, payload}`): ops `c`, `r` and `u` set the row to `after`,
+    /// `d` deletes it; a tombstone deletes it too.
+    Debezium,
 }
 
 /// A `[steps.<name>]` table: `plugin = …` for a record processor, or
@@ -167,6 +189,10 @@ pub struct StepDef {
     /// The state store an aggregation keeps its aggregates in; defaults to
     /// the step name.
     pub store: Option<String>,
+    /// Stores a processor reads and writes through the WIT `state` import
+    /// (a table's store is read-only).
+    #[serde(default)]
+    pub stores: Vec<String>,
     /// Nodes (sources or steps) whose records this step receives.
     pub inputs: Vec<String>,
     /// Passed to the plugin's `init`, as dotted-name/string pairs.

@@ -23,7 +23,8 @@ fn describe(t: &Topology, s: &Step) -> String {
 }
 
 /// An indented tree, one line per edge, readable in a terminal.
-pub fn text(t: &Topology) -> String {
+pub fn text(tp: &Topology) -> String {
+    let t = tp;
     let mut out = String::new();
     let p = &t.processing;
     let _ = writeln!(
@@ -35,7 +36,19 @@ pub fn text(t: &Topology) -> String {
         p.num_stream_threads
     );
     for (i, s) in t.sources.iter().enumerate() {
-        let _ = writeln!(out, "source {} <- topic {}", s.name, s.topic);
+        let table = match &s.table {
+            None => String::new(),
+            Some(t) => format!(
+                "  [table, {} rows; store {} (changelog {})]",
+                match t.format {
+                    super::TableFormat::Plain => "plain",
+                    super::TableFormat::Debezium => "debezium",
+                },
+                t.store,
+                crate::state::changelog::topic(&tp.application_id, &t.store)
+            ),
+        };
+        let _ = writeln!(out, "source {} <- topic {}{table}", s.name, s.topic);
         tree(t, NodeId::Source(i), 1, &mut out);
     }
     let policy = |p: ErrorPolicy| match p {
@@ -68,10 +81,19 @@ pub fn dot(t: &Topology) -> String {
     for s in &t.sources {
         let _ = writeln!(
             out,
-            "  \"src:{0}\" [shape=cylinder, label=\"{1}\\n(source {0})\"];",
+            "  \"src:{0}\" [shape=cylinder, label=\"{1}\\n({2} {0})\"];",
             esc(&s.name),
-            esc(&s.topic)
+            esc(&s.topic),
+            if s.table.is_some() { "table" } else { "source" }
         );
+        if let Some(table) = &s.table {
+            let _ = writeln!(
+                out,
+                "  \"store:{0}\" [shape=folder, label=\"store {0}\\n(RocksDB + changelog)\"];\n  \"src:{1}\" -> \"store:{0}\" [style=dotted];",
+                esc(&table.store),
+                esc(&s.name)
+            );
+        }
     }
     for s in &t.steps {
         let _ = writeln!(

@@ -1,0 +1,361 @@
+//! Keyed aggregation with state, and restore, in records per second.
+//!
+//! - **aggregate**: `plugins/stock-stats` over 1,000 tickers on one task
+//!   and one core: call batches of 500, the RocksDB store, the changelog,
+//!   a commit (changelog records, applied markers, local write) every
+//!   10,000 records, and every updated aggregate produced to a sink. The
+//!   baselines, measured in the same run on the same records: the same
+//!   pipeline with the in-memory store, and a native Rust closure that
+//!   keeps the statistics in a `HashMap` and produces the same outputs
+//!   (no Wasm, no store, no changelog).
+//! - **restore**: the changelog written above, into an empty RocksDB store,
+//!   against reading the same changelog partition with a bare consumer.
+//!
+//! The broker is `SLUICE_BENCH_BROKERS` when set (a real Kafka), else the
+//! embedded mock cluster. Run: `cargo bench -p sluice --bench state`.
+//! Under `cargo test` (no `--bench` argument) it runs once on a few
+//! thousand records, as a smoke test.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use sluice::kafka::client_config::ClientSettings;
+use sluice::kafka::embedded::EmbeddedKafka;
+use sluice::kafka::producer::OutputProducer;
+use sluice::plugin::builder::{self, BuildOptions};
+use sluice::plugin::{Plugin, engine};
+use sluice::record::{Record, RecordRef};
+use sluice::state::KeyValueStore;
+use sluice::state::changelog;
+use sluice::state::restore::restore_from_kafka;
+use sluice::state::rocksdb::RocksDbStore;
+use sluice::state::task_state::StateContext;
+use sluice::task::{InputRecord, Task};
+use sluice::topology::pipeline_file::PipelineFile;
+use sluice::topology::{StoreKind, Topology};
+
+const TICKERS: u64 = 1_000;
+const BATCH: usize = 500;
+const COMMIT_EVERY: usize = 10_000;
+
+fn trades(n: usize) -> Vec<InputRecord> {
+    let topic: Arc<str> = Arc::from("trades");
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ticker = format!("T{:04}", x % TICKERS);
+            let cents = 1_000 + (x >> 20) % 50_000;
+            let value = format!(
+                r#"{{"price":{}.{:02},"qty":{}}}"#,
+                cents / 100,
+                cents % 100,
+                1 + (x >> 40) % 900
+            );
+            InputRecord {
+                topic: Arc::clone(&topic),
+                partition: 0,
+                offset: i as i64,
+                record: Record::new(
+                    Some(ticker.as_bytes()),
+                    Some(value.as_bytes()),
+                    Some(1_767_225_600_000 + i as i64),
+                ),
+            }
+        })
+        .collect()
+}
+
+fn topology(app: &str, dir: &Path, kind: StoreKind) -> Arc<Topology> {
+    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/stock-stats");
+    let text = format!(
+        r#"
+application.id = "{app}"
+[sources.trades]
+[steps.stats]
+aggregate = "{}"
+inputs = ["trades"]
+[sinks.out]
+topic = "{app}-out"
+inputs = ["stats"]
+"#,
+        plugin.display()
+    );
+    let path = Path::new("bench.toml");
+    let mut t = Topology::from_file(path, PipelineFile::parse(path, &text).expect("parses"))
+        .expect("valid");
+    t.state.dir = dir.to_owned();
+    t.state.kind = kind;
+    Arc::new(t)
+}
+
+/// Runs the records through a stateful task, committing as `sluice run`
+/// does; returns the elapsed time.
+fn sluice_aggregate(
+    records: &[InputRecord],
+    topology: Arc<Topology>,
+    plugin: &Plugin,
+    settings: &ClientSettings,
+    producer: &OutputProducer,
+) -> Duration {
+    let ctx = StateContext {
+        application_id: topology.application_id.clone(),
+        settings: topology.state.clone(),
+        kafka: Some(settings.clone()),
+    };
+    let started = Instant::now();
+    let mut task = Task::new(0, topology, &[Some(plugin.clone())], Some(&ctx)).expect("task");
+    let mut since_commit = 0;
+    let commit = |task: &mut Task| {
+        let stores = task.stores().expect("stateful");
+        if stores.prepare(producer).expect("prepare") {
+            producer.flush().expect("flush");
+            stores.mark(producer).expect("mark");
+            producer.flush().expect("flush");
+            stores.persist().expect("persist");
+        }
+    };
+    for chunk in records.chunks(BATCH) {
+        let mut out: &OutputProducer = producer;
+        let counts = task.process(chunk, &mut out).expect("process");
+        assert_eq!(counts.records_out, chunk.len() as u64);
+        since_commit += chunk.len();
+        if since_commit >= COMMIT_EVERY {
+            commit(&mut task);
+            since_commit = 0;
+        }
+    }
+    commit(&mut task);
+    producer.flush().expect("flush");
+    started.elapsed()
+}
+
+#[derive(Serialize, Deserialize)]
+struct Trade {
+    price: f64,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct Stats {
+    min: f64,
+    max: f64,
+    avg: f64,
+    count: u64,
+}
+
+/// The same statistics in a native closure over a `HashMap`, producing
+/// every updated aggregate.
+fn native_aggregate(records: &[InputRecord], producer: &OutputProducer, sink: &str) -> Duration {
+    let started = Instant::now();
+    let mut stats: HashMap<Vec<u8>, Stats> = HashMap::new();
+    let mut add = |key: &[u8], value: &[u8]| -> Vec<u8> {
+        let price = serde_json::from_slice::<Trade>(value).expect("trade").price;
+        let s = stats
+            .entry(key.to_vec())
+            .and_modify(|s| {
+                s.count += 1;
+                s.min = s.min.min(price);
+                s.max = s.max.max(price);
+                s.avg += (price - s.avg) / s.count as f64;
+            })
+            .or_insert(Stats {
+                min: price,
+                max: price,
+                avg: price,
+                count: 1,
+            });
+        serde_json::to_vec(s).expect("json")
+    };
+    for (i, r) in records.iter().enumerate() {
+        let key = r.record.key.as_deref().expect("keyed");
+        let out = add(key, r.record.value.as_deref().expect("value"));
+        producer
+            .send(
+                sink,
+                RecordRef {
+                    key: Some(key),
+                    value: Some(&out),
+                    timestamp: r.record.timestamp,
+                    headers: sluice::record::HeadersRef::Owned(&[]),
+                },
+            )
+            .expect("send");
+        if (i + 1) % COMMIT_EVERY == 0 {
+            producer.flush().expect("flush");
+        }
+    }
+    producer.flush().expect("flush");
+    started.elapsed()
+}
+
+/// Reads partition 0 of `topic` to its end with a bare consumer.
+fn raw_read(settings: &ClientSettings, topic: &str) -> (u64, Duration) {
+    let consumer: BaseConsumer = settings
+        .plain()
+        .set("group.id", "bench-raw")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .expect("watermarks");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("offset");
+    let started = Instant::now();
+    consumer.assign(&tpl).expect("assign");
+    let mut n = 0u64;
+    while let Some(m) = consumer.poll(Duration::from_secs(5)) {
+        let m = m.expect("read");
+        n += 1;
+        if rdkafka::Message::offset(&m) + 1 >= high {
+            break;
+        }
+    }
+    (n, started.elapsed())
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let n = if full { 300_000 } else { 3_000 };
+    let embedded = match std::env::var("SLUICE_BENCH_BROKERS") {
+        Ok(_) => None,
+        Err(_) => Some(EmbeddedKafka::start(1).expect("embedded kafka")),
+    };
+    let brokers = match &embedded {
+        Some(k) => k.bootstrap_servers(),
+        None => std::env::var("SLUICE_BENCH_BROKERS").expect("set"),
+    };
+    let run = format!("bench-{}", std::process::id());
+    let apps = [
+        format!("{run}-rocksdb"),
+        format!("{run}-memory"),
+        format!("{run}-native"),
+    ];
+    let settings = ClientSettings::new(&brokers, &[]);
+    let specs: Vec<sluice::kafka::topics::TopicSpec> = apps
+        .iter()
+        .flat_map(|app| {
+            [
+                (format!("{app}-out"), false),
+                (changelog::topic(app, "stats"), true),
+            ]
+        })
+        .map(|(name, compacted)| sluice::kafka::topics::TopicSpec {
+            name,
+            partitions: 1,
+            compacted,
+        })
+        .collect();
+    if let Some(kafka) = &embedded {
+        for s in &specs {
+            kafka.create_topic(&s.name, 1).expect("topic");
+        }
+    } else {
+        sluice::kafka::topics::create_missing(&settings, &specs, Duration::from_secs(30))
+            .expect("topics");
+    }
+
+    let component = builder::build(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/stock-stats"),
+        &BuildOptions {
+            quiet: true,
+            ..BuildOptions::default()
+        },
+    )
+    .expect("building plugins/stock-stats");
+    let plugin = Plugin::load(&engine(), "stats", &component).expect("loading stock-stats");
+    let records = trades(n);
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let producer = OutputProducer::new(&settings, &run).expect("producer");
+    let rocks = sluice_aggregate(
+        &records,
+        topology(&apps[0], dir.path(), StoreKind::Rocksdb),
+        &plugin,
+        &settings,
+        &producer,
+    );
+    let memory = sluice_aggregate(
+        &records,
+        topology(&apps[1], dir.path(), StoreKind::Memory),
+        &plugin,
+        &settings,
+        &producer,
+    );
+    let native = native_aggregate(&records, &producer, &format!("{}-out", apps[2]));
+
+    // Restore the RocksDB run's changelog into an empty store.
+    let changelog_topic = changelog::topic(&apps[0], "stats");
+    let mut store = RocksDbStore::open(&dir.path().join("restored"), "stats").expect("store");
+    let started = Instant::now();
+    let restored =
+        restore_from_kafka(&settings, &changelog_topic, 0, &mut store, 10_000).expect("restore");
+    let restore = started.elapsed();
+    let tickers: std::collections::HashSet<&[u8]> = records
+        .iter()
+        .filter_map(|r| r.record.key.as_deref())
+        .collect();
+    assert_eq!(
+        store.range(None, None).expect("scan").count(),
+        tickers.len(),
+        "every ticker restored"
+    );
+    let (raw_n, raw) = raw_read(&settings, &changelog_topic);
+    assert_eq!(raw_n, restored.records);
+
+    let rate = |count: u64, d: Duration| count as f64 / d.as_secs_f64();
+    let (r, m, x) = (
+        rate(n as u64, rocks),
+        rate(n as u64, memory),
+        rate(n as u64, native),
+    );
+    let broker = if embedded.is_some() {
+        "embedded mock cluster"
+    } else {
+        "SLUICE_BENCH_BROKERS"
+    };
+    println!(
+        "\nkeyed aggregate, stock-stats, {n} trades over {TICKERS} tickers, one task, broker: {broker}"
+    );
+    println!("{:<44} {:>12} {:>8}", "variant", "records/s", "ratio");
+    println!(
+        "{:<44} {:>12.0} {:>7.2}x",
+        "native closure + HashMap (baseline)", x, 1.0
+    );
+    println!(
+        "{:<44} {:>12.0} {:>7.2}x",
+        "sluice: Wasm + in-memory store + changelog",
+        m,
+        m / x
+    );
+    println!(
+        "{:<44} {:>12.0} {:>7.2}x",
+        "sluice: Wasm + RocksDB + changelog",
+        r,
+        r / x
+    );
+    let (rr, raw_rate) = (rate(restored.records, restore), rate(raw_n, raw));
+    println!(
+        "\nrestore, {} changelog records into an empty RocksDB store",
+        restored.records
+    );
+    println!("{:<44} {:>12} {:>8}", "variant", "records/s", "ratio");
+    println!(
+        "{:<44} {:>12.0} {:>7.2}x",
+        "bare consumer read (baseline)", raw_rate, 1.0
+    );
+    println!(
+        "{:<44} {:>12.0} {:>7.2}x",
+        "sluice restore",
+        rr,
+        rr / raw_rate
+    );
+}

@@ -1,0 +1,284 @@
+//! Tables from topics: a source declared `table = true` is the latest value
+//! per key, materialized into its store as its records arrive. This is the
+//! table side of the stream–table duality, and what stream–table joins
+//! will look up.
+//!
+//! - `format = "plain"`: the value is the row; a tombstone deletes the key.
+//! - `format = "debezium"`: the value is a change event `{before, after,
+//!   op}` (optionally wrapped as `{schema, payload}` by Kafka Connect's
+//!   JSON converter). `c`, `r` (snapshot) and `u` set the row to `after`;
+//!   `d` and a tombstone delete it.
+//!
+//! Downstream nodes see the table's changes: the key with the new row, or
+//! a tombstone. A record without a key, or a change event that cannot be
+//! read, is rejected and meets the `rejected` policy; an update the store
+//! already holds (restored) is not applied again.
+
+use serde_json::Value;
+use sluice_frame::Writer;
+
+use super::dead_letter::Kind;
+use super::{BatchContext, StepOut, Task};
+use crate::error::RunError;
+use crate::plugin::frame;
+use crate::record::RecordRef;
+use crate::topology::{NodeId, TableFormat};
+
+/// The row a Debezium change event leaves: `Some(after)`, or `None` for a
+/// deletion. An error says why the event cannot be read.
+pub fn debezium_row(value: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let v: Value =
+        serde_json::from_slice(value).map_err(|e| format!("the change event is not JSON: {e}"))?;
+    let event = match (v.get("schema"), v.get("payload")) {
+        (Some(_), Some(payload)) if payload.is_object() => payload,
+        _ => &v,
+    };
+    let op = event
+        .get("op")
+        .and_then(Value::as_str)
+        .ok_or("the change event has no string `op` (expected c, r, u or d)")?;
+    match op {
+        "c" | "r" | "u" => match event.get("after") {
+            Some(after) if !after.is_null() => Ok(Some(
+                serde_json::to_vec(after).expect("a JSON value serializes"),
+            )),
+            _ => Err(format!("op `{op}` without an `after` row")),
+        },
+        "d" => Ok(None),
+        other => Err(format!(
+            "op `{other}` is not a row change (expected c, r, u or d)"
+        )),
+    }
+}
+
+impl Task {
+    /// Applies a table source's records of this batch to its store and
+    /// returns the changes for downstream nodes.
+    pub(super) fn materialize(
+        &mut self,
+        source: usize,
+        inputs: Vec<(usize, RecordRef<'_>)>,
+        ctx: &mut BatchContext<'_>,
+    ) -> Result<StepOut, RunError> {
+        let topology = std::sync::Arc::clone(&self.topology);
+        let table = topology.sources[source]
+            .table
+            .as_ref()
+            .expect("materialize is called for tables");
+        let node = NodeId::Source(source);
+        let stores = self.stores.as_mut().expect("a stateful task has stores");
+        let store = stores.index(&table.store).expect("opened with the task");
+        let mut accepted: Vec<(usize, RecordRef<'_>)> = Vec::with_capacity(inputs.len());
+        let mut rows: Vec<Option<Vec<u8>>> = Vec::with_capacity(inputs.len());
+        let mut refused = Vec::new();
+        for (origin, record) in inputs {
+            let source_record = &ctx.batch[origin];
+            if stores.has_applied(
+                store,
+                &source_record.topic,
+                source_record.partition,
+                source_record.offset,
+            ) {
+                continue;
+            }
+            let Some(key) = record.key else {
+                refused.push((
+                    "null-key",
+                    "a table is keyed, and this record has a null key".to_owned(),
+                    (origin, record),
+                ));
+                continue;
+            };
+            let row = match (table.format, record.value) {
+                (_, None) => None,
+                (TableFormat::Plain, Some(v)) => Some(v.to_vec()),
+                (TableFormat::Debezium, Some(v)) => match debezium_row(v) {
+                    Ok(row) => row,
+                    Err(message) => {
+                        refused.push(("bad-change-event", message, (origin, record)));
+                        continue;
+                    }
+                },
+            };
+            let buffer = stores.buffer(store);
+            match &row {
+                Some(v) => buffer.put(key, v),
+                None => buffer.delete(key),
+            }
+            accepted.push((origin, record));
+            rows.push(row);
+        }
+        for (code, message, at) in refused {
+            self.dead(node, Kind::Rejected, code, &message, at, ctx)?;
+        }
+        let mut w = Writer::output(Vec::new(), accepted.len() as u32);
+        for ((_, record), row) in accepted.iter().zip(&rows) {
+            w.begin_ok();
+            w.record(record.key, row.as_deref(), None, record.headers.iter());
+        }
+        let records: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
+        let decoded =
+            frame::decode(w.finish(), &records).map_err(|message| RunError::Protocol {
+                step: topology.sources[source].name.clone(),
+                message,
+            })?;
+        let mut out = StepOut::default();
+        out.absorb(decoded, &accepted);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::debezium_row;
+    use crate::record::Record;
+    use crate::state::task_state::StateContext;
+    use crate::task::{InputRecord, Task};
+    use crate::topology::Topology;
+    use crate::topology::pipeline_file::PipelineFile;
+
+    fn change(offset: i64, key: Option<&str>, value: Option<&str>) -> InputRecord {
+        InputRecord {
+            topic: Arc::from("customers"),
+            partition: 0,
+            offset,
+            record: Record {
+                key: key.map(|k| bytes::Bytes::copy_from_slice(k.as_bytes())),
+                value: value.map(|v| bytes::Bytes::copy_from_slice(v.as_bytes())),
+                timestamp: Some(offset),
+                headers: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_debezium_table_keeps_the_latest_row_per_key_and_passes_changes_on() {
+        let text = r#"
+            application.id = "app"
+            [state]
+            store = "memory"
+            [sources.customers]
+            table = true
+            format = "debezium"
+            [sinks.changes]
+            inputs = ["customers"]
+        "#;
+        let path = Path::new("/p/pipeline.toml");
+        let t =
+            Arc::new(Topology::from_file(path, PipelineFile::parse(path, text).unwrap()).unwrap());
+        let ctx = StateContext {
+            application_id: "app".into(),
+            settings: t.state.clone(),
+            kafka: None,
+        };
+        let mut task = Task::new(0, Arc::clone(&t), &[], Some(&ctx)).unwrap();
+        let batch = vec![
+            change(
+                0,
+                Some("1"),
+                Some(r#"{"before":null,"after":{"name":"Ada"},"op":"r"}"#),
+            ),
+            change(
+                1,
+                Some("2"),
+                Some(r#"{"before":null,"after":{"name":"Bo"},"op":"c"}"#),
+            ),
+            change(
+                2,
+                Some("1"),
+                Some(r#"{"before":{"name":"Ada"},"after":{"name":"Ada L."},"op":"u"}"#),
+            ),
+            change(
+                3,
+                Some("2"),
+                Some(r#"{"before":{"name":"Bo"},"after":null,"op":"d"}"#),
+            ),
+            change(4, Some("2"), None),
+            change(5, None, Some(r#"{"after":{"name":"x"},"op":"c"}"#)),
+            change(6, Some("3"), Some("garbage")),
+        ];
+        let mut out: Vec<(String, Record)> = Vec::new();
+        let counts = task.process(&batch, &mut out).unwrap();
+        assert_eq!(counts.rejected, 2);
+        let changes: Vec<(String, Option<String>)> = out
+            .iter()
+            .filter(|(topic, _)| topic == "changes")
+            .map(|(_, r)| {
+                (
+                    String::from_utf8(r.key.as_deref().unwrap().to_vec()).unwrap(),
+                    r.value
+                        .as_deref()
+                        .map(|v| String::from_utf8(v.to_vec()).unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            vec![
+                ("1".into(), Some(r#"{"name":"Ada"}"#.into())),
+                ("2".into(), Some(r#"{"name":"Bo"}"#.into())),
+                ("1".into(), Some(r#"{"name":"Ada L."}"#.into())),
+                ("2".into(), None),
+                ("2".into(), None),
+            ]
+        );
+        let codes: Vec<&str> = out
+            .iter()
+            .filter(|(topic, _)| topic == "app-dlq")
+            .map(|(_, r)| {
+                r.headers
+                    .iter()
+                    .find(|(k, _)| k == "sluice.error.code")
+                    .and_then(|(_, v)| v.as_deref())
+                    .map(|v| std::str::from_utf8(v).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(codes, ["null-key", "bad-change-event"]);
+        let stores = task.stores().unwrap();
+        let i = stores.index("customers").unwrap();
+        assert_eq!(
+            stores.get(i, b"1").unwrap().as_deref(),
+            Some(&br#"{"name":"Ada L."}"#[..])
+        );
+        assert_eq!(stores.get(i, b"2").unwrap(), None);
+    }
+
+    #[test]
+    fn debezium_events_become_rows_or_deletions_and_bad_ones_say_why() {
+        let row = |s: &str| debezium_row(s.as_bytes());
+        assert_eq!(
+            row(r#"{"before":null,"after":{"id":1,"name":"a"},"op":"c"}"#).unwrap(),
+            Some(br#"{"id":1,"name":"a"}"#.to_vec())
+        );
+        assert_eq!(
+            row(r#"{"schema":{"type":"struct"},"payload":{"before":{"id":1},"after":{"id":1,"v":2},"op":"u"}}"#)
+                .unwrap(),
+            Some(br#"{"id":1,"v":2}"#.to_vec()),
+            "unwrapped from Kafka Connect's {{schema, payload}}"
+        );
+        assert_eq!(
+            row(r#"{"before":{"id":1},"after":null,"op":"d"}"#).unwrap(),
+            None
+        );
+        assert!(
+            row(r#"{"after":{"id":1},"op":"r"}"#).unwrap().is_some(),
+            "snapshot rows"
+        );
+        assert!(row("nope").unwrap_err().contains("not JSON"));
+        assert!(
+            row(r#"{"after":{}}"#)
+                .unwrap_err()
+                .contains("no string `op`")
+        );
+        assert!(
+            row(r#"{"after":null,"op":"u"}"#)
+                .unwrap_err()
+                .contains("without an `after`")
+        );
+        assert!(row(r#"{"op":"t"}"#).unwrap_err().contains("op `t`"));
+    }
+}
