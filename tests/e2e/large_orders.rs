@@ -173,10 +173,20 @@ pub fn run_until_drained(
     brokers: &str,
     source: &str,
 ) -> sluice::runner::RunSummary {
+    run_until_drained_on(pipeline, brokers, source, PARTITIONS)
+}
+
+/// As [`run_until_drained`], for a source of `partitions` partitions.
+pub fn run_until_drained_on(
+    pipeline: &std::path::Path,
+    brokers: &str,
+    source: &str,
+    partitions: i32,
+) -> sluice::runner::RunSummary {
     let topology = Arc::new(Topology::load(pipeline).expect("pipeline"));
     let engine = sluice::plugin::engine();
     let plugins = sluice::load_plugins(&engine, &topology, &Default::default()).expect("plugins");
-    let ends = support::high_watermarks(brokers, source, PARTITIONS);
+    let ends = support::high_watermarks(brokers, source, partitions);
     let stop_at = ends
         .iter()
         .enumerate()

@@ -1,6 +1,7 @@
 //! End-to-end tests: real pipelines, real plugins built from `plugins/`,
 //! against the embedded broker and a real Apache Kafka broker.
 
+mod aggregations;
 mod bad_input;
 mod crash;
 mod dead_letters;

@@ -7,14 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use sluice::kafka::embedded::EmbeddedKafka;
-use sluice::runner::{self, RunOptions, RunSummary};
+use sluice::runner::RunSummary;
 use sluice::state::changelog;
-use sluice::topology::Topology;
 
 use crate::support::{self, Read, Rng, SluiceRun, wait_until};
 
@@ -204,26 +201,7 @@ inputs = ["stats"]
 }
 
 fn run_until_drained(pipeline: &Path, brokers: &str, source: &str) -> RunSummary {
-    let topology = Arc::new(Topology::load(pipeline).expect("pipeline"));
-    let engine = sluice::plugin::engine();
-    let plugins = sluice::load_plugins(&engine, &topology, &Default::default()).expect("plugins");
-    let ends = support::high_watermarks(brokers, source, PARTITIONS);
-    let stop_at = ends
-        .iter()
-        .enumerate()
-        .map(|(p, &e)| ((source.to_owned(), p as i32), e))
-        .collect();
-    runner::run(
-        topology,
-        plugins,
-        RunOptions {
-            brokers: brokers.to_owned(),
-            connect_timeout: Duration::from_secs(30),
-            stop: Arc::new(AtomicBool::new(false)),
-            stop_at: Some(stop_at),
-        },
-    )
-    .expect("run")
+    crate::large_orders::run_until_drained_on(pipeline, brokers, source, PARTITIONS)
 }
 
 #[test]
@@ -278,32 +256,6 @@ fn hundred_thousand_trades_give_exact_stats_and_a_lost_state_dir_is_rebuilt() {
     assert_same("rebuilt stores", &stores(&state_dir, &n.app), &want);
 }
 
-/// Starts a run that kills itself at `point`, and waits until it is dead.
-fn crash_at(pipeline: &Path, brokers: &str, log: std::path::PathBuf, point: &str) -> String {
-    let mut run = SluiceRun::start_with(pipeline, brokers, log, &[], &[("SLUICE_CRASH_AT", point)]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = run.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run did not reach {point}; log:\n{}",
-            run.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let log = run.log();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        status.signal(),
-        Some(9),
-        "killed at {point} by SIGKILL; log:\n{log}"
-    );
-    assert!(log.contains("SLUICE_CRASH_AT reached"), "{log}");
-    log
-}
-
 #[test]
 fn killed_at_every_point_of_the_commit_protocol_and_of_a_restore_the_stats_stay_exact() {
     let kafka = EmbeddedKafka::start(1).unwrap();
@@ -326,20 +278,20 @@ fn killed_at_every_point_of_the_commit_protocol_and_of_a_restore_the_stats_stay_
     support::produce(&brokers, &n.source, first);
 
     // After a store write, before the changelog acknowledged it.
-    crash_at(&pipeline, &brokers, log("1"), "changelog-sent:3");
+    support::crash_at(&pipeline, &brokers, log("1"), "changelog-sent:3");
     // Between the changelog's acknowledgement and the local write.
-    crash_at(&pipeline, &brokers, log("2"), "changelog-acked:3");
+    support::crash_at(&pipeline, &brokers, log("2"), "changelog-acked:3");
     support::produce(&brokers, &n.source, second);
     // Between the local write and the offset commit.
-    crash_at(&pipeline, &brokers, log("3"), "state-written:3");
+    support::crash_at(&pipeline, &brokers, log("3"), "state-written:3");
     support::produce(&brokers, &n.source, third);
     // In the middle of a restore of the whole changelog.
     std::fs::remove_dir_all(&state_dir).unwrap();
-    let restoring = crash_at(&pipeline, &brokers, log("4"), "restore-chunk:4");
+    let restoring = support::crash_at(&pipeline, &brokers, log("4"), "restore-chunk:4");
     assert!(restoring.contains("restoring"), "{restoring}");
     // And once more between the changelog and the local write, with the
     // restore above only partly done.
-    crash_at(&pipeline, &brokers, log("5"), "changelog-acked:2");
+    support::crash_at(&pipeline, &brokers, log("5"), "changelog-acked:2");
 
     let ends = support::high_watermarks(&brokers, &n.source, PARTITIONS);
     let mut last = SluiceRun::start(&pipeline, &brokers, log("6"));
@@ -469,19 +421,24 @@ fn a_task_moved_to_another_instance_restores_there_and_stays_exact() {
     wait_until("a to process the first part", &mut [&mut a], || {
         committed_all(&ends)
     });
-    // b joins: some tasks move to it and are restored from the changelog.
+    // b joins: some tasks move to it, and are restored from the
+    // changelog when their next records arrive.
     let mut b = start("b");
+    let b_log = dir.path().join("b.log");
+    let b_has = |what: &str| {
+        std::fs::read_to_string(&b_log)
+            .unwrap_or_default()
+            .contains(what)
+    };
+    wait_until("b to get partitions", &mut [&mut a, &mut b], || {
+        b_has("partitions assigned")
+    });
     support::produce(&brokers, &n.source, second);
     let ends = support::high_watermarks(&brokers, &n.source, PARTITIONS);
     wait_until(
         "a and b to process the second part",
         &mut [&mut a, &mut b],
-        || {
-            committed_all(&ends)
-                && std::fs::read_to_string(dir.path().join("b.log"))
-                    .unwrap_or_default()
-                    .contains("restored")
-        },
+        || committed_all(&ends) && b_has("restored"),
     );
     // a leaves: its tasks move to b, which restores them too.
     a.terminate();
@@ -500,4 +457,42 @@ fn a_task_moved_to_another_instance_restores_there_and_stays_exact() {
         &want,
     );
     assert_same("b's stores", &stores(&state("b"), &n.app), &want);
+}
+
+#[test]
+fn the_sample_gives_the_expected_output_in_sluice_dev() {
+    let dir = support::repo().join("plugins/stock-stats");
+    let out = std::process::Command::new(support::sluice_bin())
+        .args(["dev", "pipeline.toml", "--input", "trades.jsonl"])
+        .current_dir(&dir)
+        .env("RUST_LOG", "warn,librdkafka=off")
+        .output()
+        .expect("sluice dev");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `ticker-stats[p]@o  key=K  ts=T  {json}`, in arrival order per ticker.
+    let mut last: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for line in stdout.lines().filter(|l| l.starts_with("ticker-stats[")) {
+        let fields: Vec<&str> = line.splitn(4, "  ").collect();
+        let key = fields[1].strip_prefix("key=").unwrap().to_owned();
+        last.insert(key, serde_json::from_str(fields[3]).unwrap());
+    }
+    let expected: BTreeMap<String, serde_json::Value> =
+        std::fs::read_to_string(dir.join("expected.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["key"].as_str().unwrap().to_owned(), v["value"].clone())
+            })
+            .collect();
+    assert_eq!(last, expected);
+    assert!(
+        stdout.contains("rejected 2") && stdout.contains("dead letters 2"),
+        "{stdout}"
+    );
 }

@@ -397,6 +397,42 @@ impl SluiceRun {
     }
 }
 
+impl Drop for SluiceRun {
+    /// A test that fails while a run is up must not leave it running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Starts a run that kills itself at `point`, and waits until it is dead.
+pub fn crash_at(pipeline: &Path, brokers: &str, log: std::path::PathBuf, point: &str) -> String {
+    let mut run = SluiceRun::start_with(pipeline, brokers, log, &[], &[("SLUICE_CRASH_AT", point)]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = run.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not reach {point}; log:\n{}",
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = run.log();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "killed at {point} by SIGKILL; log:\n{log}"
+    );
+    assert!(log.contains("SLUICE_CRASH_AT reached"), "{log}");
+    log
+}
+
 /// Waits (three minutes at most) until `done`; fails at once if one of
 /// `runs` exits, showing the logs.
 pub fn wait_until(what: &str, runs: &mut [&mut SluiceRun], mut done: impl FnMut() -> bool) {

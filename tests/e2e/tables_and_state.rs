@@ -249,21 +249,20 @@ inputs = ["dedup"]
             )
         })
         .collect();
-    support::produce(&brokers, &events, &input);
-    for (n, point) in ["changelog-acked:2", "state-written:3", "changelog-sent:2"]
-        .iter()
-        .enumerate()
-    {
-        let mut run = SluiceRun::start_with(
+    // Each killed run gets fresh input, so that it has commits to die in.
+    let points = ["changelog-acked:2", "state-written:3", "changelog-sent:2"];
+    let parts: Vec<&[(Option<String>, Vec<u8>, i64)]> = input.chunks(input.len() / 4).collect();
+    for (n, point) in points.iter().enumerate() {
+        support::produce(&brokers, &events, parts[n]);
+        support::crash_at(
             &pipeline,
             &brokers,
             dir.path().join(format!("{n}.log")),
-            &[],
-            &[("SLUICE_CRASH_AT", point)],
+            point,
         );
-        let status = run.child.wait().unwrap();
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(9), "{point}: {}", run.log());
+    }
+    for part in &parts[points.len()..] {
+        support::produce(&brokers, &events, part);
     }
     run_to_end(
         &pipeline,

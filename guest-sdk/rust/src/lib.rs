@@ -28,13 +28,13 @@
 //! - [`Processor`]: a stateful processor configured from the pipeline file,
 //!   exported with `export_processor!(type MyProcessor)`.
 //! - [`Aggregator`]: a keyed aggregation (the host stores the aggregates),
-//!   exported with `export_aggregator!(type MyAggregator)`.
+//!   exported with `export_aggregator!(type MyAggregator)`; [`Reducer`]:
+//!   the same for a value combined with the next (`export_reducer!`).
 //! - [`state`]: task-local stores a processor declares (`stores = [...]`).
 //! - [`log`]: log lines that the host prints with the plugin's name.
 //! - [`testing`]: run a processor on the host target, through the same
 //!   frame encoding the host uses.
 
-#[cfg(feature = "json")]
 mod aggregate;
 mod record;
 mod runtime;
@@ -45,6 +45,7 @@ pub mod testing;
 
 #[cfg(feature = "json")]
 pub use aggregate::Aggregator;
+pub use aggregate::Reducer;
 pub use record::{Config, Emitter, Error, Header, Record};
 pub use runtime::Processor;
 
@@ -59,7 +60,6 @@ pub mod bindings {
     });
 }
 
-#[cfg(feature = "json")]
 #[doc(hidden)]
 pub mod bindings_aggregator {
     wit_bindgen::generate!({
@@ -74,9 +74,10 @@ pub mod bindings_aggregator {
 #[doc(hidden)]
 pub mod __rt {
     pub use crate::runtime::{guest_init, guest_process};
-    #[cfg(feature = "json")]
     pub mod aggregate {
-        pub use crate::aggregate::{guest_add, guest_init, guest_merge};
+        #[cfg(feature = "json")]
+        pub use crate::aggregate::AggregatorFold;
+        pub use crate::aggregate::{ReducerFold, guest_add, guest_init, guest_merge};
     }
 }
 

@@ -92,6 +92,42 @@ pub fn clear_state() {
     crate::state::imp::STORES.with(|s| s.borrow_mut().clear());
 }
 
+/// Runs a [`Reducer`](crate::Reducer) over `records` (keys starting with
+/// no value) in one call; returns, per record, the key's value after it, or
+/// the rejection.
+pub fn run_reducer<R: crate::Reducer>(
+    config: &[(&str, &str)],
+    records: Vec<Record<'_>>,
+) -> Result<Vec<Result<Vec<u8>, Error>>, Error> {
+    use crate::aggregate::Fold;
+    let config = Config(
+        config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let mut fold = crate::aggregate::ReducerFold::<R>::init(&config)?;
+    let mut w = Writer::input(Vec::new(), records.len() as u32);
+    for r in &records {
+        r.write(&mut w);
+    }
+    let batch = w.finish();
+    let none = Writer::input(Vec::new(), 0).finish();
+    let output = fold.add_batch(&none, &batch)?;
+    let results = decode_output(&output).map_err(|e| Error::new("bad-frame", e.to_string()))?;
+    Ok(results
+        .into_iter()
+        .map(|r| {
+            r.map(|mut records| {
+                records
+                    .pop()
+                    .and_then(|r| r.value.map(|v| v.into_owned()))
+                    .unwrap_or_default()
+            })
+        })
+        .collect())
+}
+
 fn decode_output(
     frame: &[u8],
 ) -> Result<Vec<Result<Vec<Record<'static>>, Error>>, sluice_frame::FrameError> {
