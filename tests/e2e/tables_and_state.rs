@@ -10,6 +10,9 @@ use sluice::state::changelog;
 
 use crate::support::{self, SluiceRun, wait_until};
 
+/// A record to produce: key, value, timestamp.
+type Produced = (Option<String>, Vec<u8>, i64);
+
 fn run_to_end(
     pipeline: &Path,
     brokers: &str,
@@ -251,7 +254,7 @@ inputs = ["dedup"]
         .collect();
     // Each killed run gets fresh input, so that it has commits to die in.
     let points = ["changelog-acked:2", "state-written:3", "changelog-sent:2"];
-    let parts: Vec<&[(Option<String>, Vec<u8>, i64)]> = input.chunks(input.len() / 4).collect();
+    let parts: Vec<&[Produced]> = input.chunks(input.len() / 4).collect();
     for (n, point) in points.iter().enumerate() {
         support::produce(&brokers, &events, parts[n]);
         support::crash_at(

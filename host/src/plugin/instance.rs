@@ -117,12 +117,9 @@ impl state::Host for HostState {
         end: Option<Vec<u8>>,
         limit: u32,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, types::Error> {
-        let mut entries = self
-            .lent(&store, false)?
-            .range(start.as_deref(), end.as_deref())
-            .map_err(|e| state_error("state", e.to_string()))?;
-        entries.truncate(limit as usize);
-        Ok(entries)
+        self.lent(&store, false)?
+            .range_limited(start.as_deref(), end.as_deref(), limit as usize)
+            .map_err(|e| state_error("state", e.to_string()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The store abstraction: an ordered key-value map, written atomically.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -147,22 +148,55 @@ impl StoreBuffer {
 
     /// Entries with `from <= key < to`, buffered writes applied, in order.
     pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StateError> {
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        for e in self.store.range(from, to)? {
-            let (k, v) = e?;
-            merged.insert(k, v);
-        }
+        self.range_limited(from, to, usize::MAX)
+    }
+
+    /// As [`StoreBuffer::range`], stopping after `limit` entries: the store
+    /// is read lazily, merged with the buffered writes, so a short scan of
+    /// a large store reads little of it.
+    pub fn range_limited(
+        &self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StateError> {
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
+        // The buffered writes in range; the batch layer wins over pending.
+        let mut overlay: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
         for layer in [&self.pending, &self.batch] {
             for (k, v) in layer.range::<[u8], _>((lower, upper)) {
-                match v {
-                    Some(v) => merged.insert(k.clone(), v.clone()),
-                    None => merged.remove(k),
-                };
+                overlay.insert(k, v.as_deref());
             }
         }
-        Ok(merged.into_iter().collect())
+        let mut base = self.store.range(from, to)?.peekable();
+        let mut over = overlay.into_iter().peekable();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            // Which comes next: the overlay's key (Less), the store's
+            // (Greater), or the same key in both (Equal: the overlay wins).
+            let next = match (base.peek(), over.peek()) {
+                (None, None) => break,
+                (Some(Err(_)), _) => {
+                    return Err(base.next().expect("peeked").expect_err("peeked an error"));
+                }
+                (Some(Ok((bk, _))), Some((ok, _))) => (*ok).cmp(bk.as_slice()),
+                (None, Some(_)) => Ordering::Less,
+                (Some(Ok(_)), None) => Ordering::Greater,
+            };
+            if next == Ordering::Greater {
+                out.push(base.next().expect("peeked")?);
+                continue;
+            }
+            if next == Ordering::Equal {
+                base.next();
+            }
+            let (k, v) = over.next().expect("peeked");
+            if let Some(v) = v {
+                out.push((k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// Number of buffered writes.
@@ -269,6 +303,11 @@ mod tests {
             Some(&b"failed batch"[..])
         );
         assert_eq!(buf.range(None, None).unwrap().len(), 2);
+        assert_eq!(
+            buf.range_limited(Some(b"b"), None, 1).unwrap(),
+            vec![(b"b".to_vec(), b"22".to_vec())],
+            "limited, from the middle"
+        );
         buf.discard();
         assert_eq!(
             buf.get(b"x").unwrap(),
