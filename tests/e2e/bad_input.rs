@@ -65,11 +65,20 @@ fn pipeline_file_errors_name_file_field_and_expectation() {
     let missing = pipeline(
         dir.path(),
         "missing.toml",
-        &GOOD.replace("plugin = \"PLUGIN\"\n", ""),
+        &GOOD.replace("inputs = [\"in\"]\n", ""),
     );
     fails_with(
         &["topology", &missing],
-        &["missing.toml", "missing field `plugin`", "line"],
+        &["missing.toml", "missing field `inputs`", "line"],
+    );
+    let neither = pipeline(
+        dir.path(),
+        "neither.toml",
+        &GOOD.replace("plugin = \"PLUGIN\"\n", ""),
+    );
+    fails_with(
+        &["topology", &neither],
+        &["neither.toml", "[steps.s] needs `plugin = ", "`aggregate = "],
     );
 
     let unknown = pipeline(
