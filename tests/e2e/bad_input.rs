@@ -78,7 +78,11 @@ fn pipeline_file_errors_name_file_field_and_expectation() {
     );
     fails_with(
         &["topology", &neither],
-        &["neither.toml", "[steps.s] needs `plugin = ", "`aggregate = "],
+        &[
+            "neither.toml",
+            "[steps.s] needs `plugin = ",
+            "`aggregate = ",
+        ],
     );
 
     let unknown = pipeline(
