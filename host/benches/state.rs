@@ -63,6 +63,7 @@ fn trades(n: usize) -> Vec<InputRecord> {
                 topic: Arc::clone(&topic),
                 partition: 0,
                 offset: i as i64,
+                timestamp_kind: sluice::time::TimestampKind::CreateTime,
                 record: Record::new(
                     Some(ticker.as_bytes()),
                     Some(value.as_bytes()),

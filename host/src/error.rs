@@ -259,6 +259,23 @@ pub enum RunError {
     /// Kafka failed.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    /// A source record has no valid event time and the source's
+    /// `invalid-timestamp` policy is `fail`. Its offset was not committed.
+    #[error(
+        "record {topic}/{partition}@{offset} of source `{source_name}` has no valid timestamp and `invalid-timestamp` is `fail`: {reason}; set `invalid-timestamp = \"skip\"` or `\"use-partition-time\"` to go on"
+    )]
+    InvalidTimestamp {
+        /// The source node.
+        source_name: String,
+        /// Its topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset.
+        offset: i64,
+        /// Why the timestamp is not valid.
+        reason: String,
+    },
     /// A record met a `fail` policy. Its offset was not committed.
     #[error(
         "step `{step}` {outcome} record {topic}/{partition}@{offset} and the `{policy}` policy is `fail`: {reason}"

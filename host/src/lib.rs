@@ -9,6 +9,7 @@
 //! - [`plugin`]: loading, building and calling plugins.
 //! - [`task`]: per-partition tasks and the stream threads they run on.
 //! - [`runner`]: the poll / dispatch / commit loop.
+//! - [`time`]: timestamp extractors and stream time.
 //! - [`state`]: task-local stores (RocksDB, in-memory), key layouts, changelogs.
 //! - [`kafka`]: client settings, connection checks, the embedded broker.
 //! - [`dev`]: `sluice dev`, a pipeline on an embedded broker with sample input.
@@ -23,6 +24,7 @@ pub mod record;
 pub mod runner;
 pub mod state;
 pub mod task;
+pub mod time;
 pub mod topology;
 
 use error::PluginError;

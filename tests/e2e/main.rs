@@ -12,3 +12,4 @@ mod state_restore;
 mod stock_stats;
 mod support;
 mod tables_and_state;
+mod time;

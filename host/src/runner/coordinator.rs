@@ -25,6 +25,10 @@ use crate::fault;
 use crate::kafka::producer::OutputProducer;
 use crate::task::stream_thread::{Done, Phase, StreamThread, Work};
 use crate::task::{Counts, InputRecord};
+use crate::time::StreamTime;
+
+/// How long reading committed offsets at assignment may take.
+const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// State shared by the poll loop and the rebalance callback.
 pub struct Coordinator {
@@ -40,6 +44,8 @@ pub struct Coordinator {
     processed: HashMap<(Arc<str>, i32), i64>,
     /// What the last commit committed.
     committed: HashMap<(Arc<str>, i32), i64>,
+    /// Each task's stream time, committed with its offsets.
+    stream_times: HashMap<i32, i64>,
     /// Totals over the run.
     pub(super) counts: Counts,
     /// The first fatal error; once set, nothing more is dispatched.
@@ -73,6 +79,7 @@ impl Coordinator {
             in_flight: 0,
             processed: HashMap::new(),
             committed: HashMap::new(),
+            stream_times: HashMap::new(),
             counts: Counts::default(),
             failure: None,
         }
@@ -129,6 +136,9 @@ impl Coordinator {
                 }
             };
             self.in_flight -= 1;
+            if let Some(t) = done.stream_time {
+                self.stream_times.insert(done.task, t);
+            }
             match done.result {
                 Ok(c) => {
                     self.counts.add(&c);
@@ -178,8 +188,10 @@ impl Coordinator {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), &next) in &self.processed {
             if self.committed.get(&(Arc::clone(topic), *partition)) != Some(&next) {
-                tpl.add_partition_offset(topic, *partition, Offset::Offset(next))
-                    .expect("valid offset");
+                let mut e = tpl.add_partition(topic, *partition);
+                e.set_offset(Offset::Offset(next)).expect("valid offset");
+                let time = StreamTime::starting_at(self.stream_times.get(partition).copied());
+                e.set_metadata(time.to_metadata());
             }
         }
         if tpl.count() == 0 {
@@ -265,9 +277,42 @@ impl Coordinator {
             let key = (Arc::<str>::from(e.topic()), e.partition());
             self.processed.remove(&key);
             self.committed.remove(&key);
+            self.stream_times.remove(&e.partition());
         }
         for t in &self.threads {
             let _ = t.work.send(Work::Revoke(tasks.clone()));
+        }
+    }
+
+    /// Reads the stream times committed with the assigned partitions and
+    /// hands each task its own (the largest over its partitions) before its
+    /// first batch.
+    fn resume_stream_times<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        assigned: &TopicPartitionList,
+    ) {
+        let committed = match consumer.committed_offsets(assigned.clone(), COMMITTED_TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read the committed stream times ({e}); tasks start without one"
+                );
+                return;
+            }
+        };
+        let mut times: HashMap<i32, i64> = HashMap::new();
+        for e in committed.elements() {
+            if let Some(t) = StreamTime::from_metadata(e.metadata()) {
+                let at = times.entry(e.partition()).or_insert(t);
+                *at = (*at).max(t);
+            }
+        }
+        for (task, stream_time) in times {
+            tracing::debug!(task, stream_time, "stream time resumed");
+            self.stream_times.insert(task, stream_time);
+            let thread = &self.threads[task as usize % self.threads.len()];
+            let _ = thread.work.send(Work::Resume { task, stream_time });
         }
     }
 
@@ -301,6 +346,10 @@ impl ConsumerContext for RebalanceHandler {
                     .map(|e| format!("{}/{}", e.topic(), e.partition()))
                     .collect();
                 tracing::info!(partitions = %parts.join(","), "partitions assigned");
+                self.coordinator
+                    .lock()
+                    .expect("not poisoned")
+                    .resume_stream_times(consumer, tpl);
             }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
         }

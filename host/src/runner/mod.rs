@@ -28,6 +28,7 @@ use crate::state::changelog;
 use crate::state::task_state::StateContext;
 use crate::task::stream_thread::StreamThread;
 use crate::task::{Counts, InputRecord};
+use crate::time::TimestampKind;
 use crate::topology::Topology;
 use coordinator::{Coordinator, RebalanceHandler};
 
@@ -156,6 +157,11 @@ pub fn run(
                         topic,
                         partition: m.partition(),
                         offset: m.offset(),
+                        timestamp_kind: match m.timestamp() {
+                            rdkafka::Timestamp::NotAvailable => TimestampKind::NotAvailable,
+                            rdkafka::Timestamp::CreateTime(_) => TimestampKind::CreateTime,
+                            rdkafka::Timestamp::LogAppendTime(_) => TimestampKind::LogAppendTime,
+                        },
                         record: to_record(&m),
                     });
                     polled += 1;
@@ -225,6 +231,8 @@ pub fn run(
         trapped = counts.trapped,
         dead_letters = counts.dead_letters,
         skipped = counts.skipped,
+        out_of_order = counts.out_of_order,
+        invalid_timestamps = counts.invalid_timestamps,
         delivered = producer.delivered(),
         "stopped cleanly"
     );

@@ -203,6 +203,7 @@ mod tests {
             topic: Arc::from("clicks"),
             partition: 0,
             offset,
+            timestamp_kind: crate::time::TimestampKind::CreateTime,
             record: Record {
                 key: key.map(|k| bytes::Bytes::copy_from_slice(k.as_bytes())),
                 value: Some(bytes::Bytes::from_static(b"{}")),

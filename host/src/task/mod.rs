@@ -26,6 +26,7 @@ use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::plugin::{Plugin, PluginInstance};
 use crate::record::{Record, RecordRef};
 use crate::state::task_state::{StateContext, TaskStores};
+use crate::time::{InvalidTimestamp, StreamTime, TimestampKind};
 use crate::topology::{Aggregation, ErrorPolicy, NodeId, Operation, Topology};
 use dead_letter::{Failure, Kind, Origin};
 
@@ -38,6 +39,8 @@ pub struct InputRecord {
     pub partition: i32,
     /// Source offset.
     pub offset: i64,
+    /// Who set `record.timestamp`: the producer or the broker.
+    pub timestamp_kind: TimestampKind,
     /// The record.
     pub record: Record,
 }
@@ -70,6 +73,11 @@ pub struct Counts {
     pub dead_letters: u64,
     /// Source records not processed again: their effects were restored.
     pub skipped: u64,
+    /// Source records whose event time was below the stream time.
+    pub out_of_order: u64,
+    /// Source records without a valid timestamp (dropped, or given the
+    /// stream time, by the `invalid-timestamp` policy).
+    pub invalid_timestamps: u64,
 }
 
 impl Counts {
@@ -81,6 +89,8 @@ impl Counts {
         self.trapped += other.trapped;
         self.dead_letters += other.dead_letters;
         self.skipped += other.skipped;
+        self.out_of_order += other.out_of_order;
+        self.invalid_timestamps += other.invalid_timestamps;
     }
 }
 
@@ -115,6 +125,7 @@ pub struct Task {
     topology: Arc<Topology>,
     steps: Vec<StepRuntime>,
     stores: Option<TaskStores>,
+    stream_time: StreamTime,
     frame_buf: Vec<u8>,
     aggregates_buf: Vec<u8>,
 }
@@ -131,8 +142,11 @@ impl std::fmt::Debug for Task {
 struct BatchContext<'a> {
     batch: &'a [InputRecord],
     /// Per record of `batch`: false when every store already holds its
-    /// effects (restored), so it is not processed again.
+    /// effects (restored), or its timestamp was invalid and skipped, so it
+    /// is not processed.
     live: Vec<bool>,
+    /// Per record of `batch`: its event time.
+    times: Vec<i64>,
     out: &'a mut dyn Output,
     counts: Counts,
 }
@@ -226,9 +240,20 @@ impl Task {
             topology,
             steps,
             stores,
+            stream_time: StreamTime::default(),
             frame_buf: Vec::new(),
             aggregates_buf: Vec::new(),
         })
+    }
+
+    /// Starts stream time where the task's last commit left it.
+    pub fn resume_stream_time(&mut self, time: Option<i64>) {
+        self.stream_time = StreamTime::starting_at(time);
+    }
+
+    /// The task's stream time: the largest event time seen.
+    pub fn stream_time(&self) -> Option<i64> {
+        self.stream_time.get()
     }
 
     /// The task's stores, if its topology keeps state.
@@ -281,6 +306,7 @@ impl Task {
         let mut ctx = BatchContext {
             batch,
             live,
+            times: Vec::with_capacity(batch.len()),
             out,
             counts: Counts {
                 records_in: batch.len() as u64 - skipped,
@@ -288,14 +314,22 @@ impl Task {
                 ..Counts::default()
             },
         };
+        self.event_times(&topology, &mut ctx)?;
         // Tables first: their changes are what their consumers see.
         let mut tables: Vec<Option<StepOut>> = Vec::with_capacity(topology.sources.len());
         for (i, source) in topology.sources.iter().enumerate() {
             tables.push(match source.table {
                 None => None,
                 Some(_) => {
-                    let inputs =
-                        node_records(&topology, batch, &ctx.live, &[], &[], NodeId::Source(i));
+                    let inputs = node_records(
+                        &topology,
+                        batch,
+                        &ctx.live,
+                        &ctx.times,
+                        &[],
+                        &[],
+                        NodeId::Source(i),
+                    );
                     Some(self.materialize(i, inputs, &mut ctx)?)
                 }
             });
@@ -306,7 +340,9 @@ impl Task {
                 let inputs: Vec<(usize, RecordRef<'_>)> = step
                     .inputs
                     .iter()
-                    .flat_map(|&n| node_records(&topology, batch, &ctx.live, &tables, &outs, n))
+                    .flat_map(|&n| {
+                        node_records(&topology, batch, &ctx.live, &ctx.times, &tables, &outs, n)
+                    })
                     .collect();
                 match &step.op {
                     Operation::Process(_) if !self.steps[i].state.is_empty() => {
@@ -328,7 +364,9 @@ impl Task {
         }
         for sink in &topology.sinks {
             for &node in &sink.inputs {
-                for (_, record) in node_records(&topology, batch, &ctx.live, &tables, &outs, node) {
+                for (_, record) in node_records(
+                    &topology, batch, &ctx.live, &ctx.times, &tables, &outs, node,
+                ) {
                     ctx.out.send(&sink.topic, record)?;
                     ctx.counts.records_out += 1;
                 }
@@ -439,6 +477,70 @@ impl Task {
                 Ok(Err(trap))
             }
         }
+    }
+
+    /// Finds each record's event time, advances stream time (records
+    /// skipped as already applied too, so that a restart counts the same
+    /// records as out of order), and applies the `invalid-timestamp` policy.
+    fn event_times(
+        &mut self,
+        topology: &Topology,
+        ctx: &mut BatchContext<'_>,
+    ) -> Result<(), RunError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        for (i, r) in ctx.batch.iter().enumerate() {
+            let Some(source) = topology.sources.iter().find(|s| *s.topic == *r.topic) else {
+                ctx.times.push(r.record.timestamp.unwrap_or(0));
+                continue;
+            };
+            let extracted = source.timestamp.extract(
+                r.record.timestamp,
+                r.timestamp_kind,
+                r.record.value.as_deref(),
+                now,
+            );
+            let time = match extracted {
+                Ok(t) => {
+                    if self.stream_time.observe(t) && ctx.live[i] {
+                        ctx.counts.out_of_order += 1;
+                    }
+                    Some(t)
+                }
+                Err(reason) => {
+                    let fallback = match source.invalid_timestamp {
+                        InvalidTimestamp::Fail => {
+                            return Err(RunError::InvalidTimestamp {
+                                source_name: source.name.clone(),
+                                topic: r.topic.to_string(),
+                                partition: r.partition,
+                                offset: r.offset,
+                                reason,
+                            });
+                        }
+                        InvalidTimestamp::Skip => None,
+                        InvalidTimestamp::UsePartitionTime => self.stream_time.get(),
+                    };
+                    if ctx.live[i] {
+                        ctx.counts.invalid_timestamps += 1;
+                        tracing::debug!(topic = %r.topic, partition = r.partition, offset = r.offset, "invalid timestamp: {reason}");
+                    }
+                    fallback
+                }
+            };
+            match time {
+                Some(t) => ctx.times.push(t),
+                None => {
+                    if ctx.live[i] {
+                        ctx.live[i] = false;
+                        ctx.counts.records_in -= 1;
+                    }
+                    ctx.times.push(0);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Calls a processor with the stores it declared lent to its instance.
@@ -574,6 +676,7 @@ fn node_records<'a>(
     topology: &'a Topology,
     batch: &'a [InputRecord],
     live: &[bool],
+    times: &[i64],
     tables: &'a [Option<StepOut>],
     steps: &'a [StepOut],
     node: NodeId,
@@ -588,7 +691,11 @@ fn node_records<'a>(
                 .iter()
                 .enumerate()
                 .filter(|(i, r)| live[*i] && &*r.topic == topic)
-                .map(|(i, r)| (i, r.record.as_ref()))
+                .map(|(i, r)| {
+                    let mut record = r.record.as_ref();
+                    record.timestamp = Some(times[i]);
+                    (i, record)
+                })
                 .collect()
         }
         NodeId::Step(i) => steps[i].records(),

@@ -31,6 +31,13 @@ pub enum Work {
     },
     /// Drop these tasks: their partitions were revoked.
     Revoke(Vec<i32>),
+    /// The stream time task `task` committed last; it starts there.
+    Resume {
+        /// The task.
+        task: i32,
+        /// Its committed stream time.
+        stream_time: i64,
+    },
     /// Run one phase of a commit on every task with stores, then reply.
     /// The reply says whether any task had something to commit.
     Commit(Phase, Sender<Result<bool, RunError>>),
@@ -57,6 +64,8 @@ pub struct Done {
     pub offsets: Vec<(Arc<str>, i32, i64)>,
     /// Counts, or why the batch failed.
     pub result: Result<Counts, RunError>,
+    /// The task's stream time after the batch.
+    pub stream_time: Option<i64>,
 }
 
 impl Output for &OutputProducer {
@@ -140,12 +149,17 @@ struct Shared {
 
 fn run(rx: Receiver<Work>, done: Sender<Done>, shared: Shared) {
     let mut tasks: HashMap<i32, Slot> = HashMap::new();
+    let mut resume: HashMap<i32, i64> = HashMap::new();
     for work in rx {
         match work {
             Work::Revoke(ids) => {
                 for id in ids {
                     tasks.remove(&id);
+                    resume.remove(&id);
                 }
+            }
+            Work::Resume { task, stream_time } => {
+                resume.insert(task, stream_time);
             }
             Work::Commit(phase, reply) => {
                 let _ = reply.send(commit_phase(&mut tasks, phase, &shared.producer));
@@ -158,12 +172,16 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, shared: Shared) {
                         &shared.plugins,
                         shared.state.as_deref(),
                     ) {
-                        Ok(t) => Slot::Live(Box::new(t)),
+                        Ok(mut t) => {
+                            t.resume_stream_time(resume.remove(&task));
+                            Slot::Live(Box::new(t))
+                        }
                         Err(e) => {
                             let _ = done.send(Done {
                                 task,
                                 offsets: Vec::new(),
                                 result: Err(e),
+                                stream_time: None,
                             });
                             Slot::Failed(None)
                         }
@@ -188,11 +206,13 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, shared: Shared) {
                 } else {
                     Vec::new()
                 };
+                let stream_time = slot.task().and_then(|t| t.stream_time());
                 if done
                     .send(Done {
                         task,
                         offsets,
                         result,
+                        stream_time,
                     })
                     .is_err()
                 {

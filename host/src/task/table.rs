@@ -145,6 +145,7 @@ mod tests {
             topic: Arc::from("customers"),
             partition: 0,
             offset,
+            timestamp_kind: crate::time::TimestampKind::CreateTime,
             record: Record {
                 key: key.map(|k| bytes::Bytes::copy_from_slice(k.as_bytes())),
                 value: value.map(|v| bytes::Bytes::copy_from_slice(v.as_bytes())),

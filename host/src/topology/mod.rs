@@ -15,6 +15,7 @@ pub use pipeline_file::{ErrorPolicy, StoreKind, TableFormat};
 use pipeline_file::{PipelineFile, Scalar, flatten};
 
 use crate::error::PipelineError;
+use crate::time::{Extractor, InvalidTimestamp};
 
 /// A node that can feed another: a source topic or a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +55,10 @@ pub struct Source {
     pub partitions: i32,
     /// Set when the topic is read as a table.
     pub table: Option<Table>,
+    /// Where its records' event time comes from.
+    pub timestamp: Extractor,
+    /// What to do with a record without a valid event time.
+    pub invalid_timestamp: InvalidTimestamp,
 }
 
 /// A source read as a table: the latest value per key, in a store.
@@ -311,11 +316,18 @@ impl Topology {
                         )));
                     }
                 };
+                let timestamp = Extractor::parse(
+                    def.timestamp.as_deref().unwrap_or("record"),
+                    def.timestamp_field.as_deref(),
+                )
+                .map_err(|m| invalid(format!("[sources.{name}] {m}")))?;
                 Ok(Source {
                     name: name.clone(),
                     topic,
                     partitions,
                     table,
+                    timestamp,
+                    invalid_timestamp: def.invalid_timestamp.unwrap_or_default(),
                 })
             })
             .collect::<Result<_, _>>()?;

@@ -160,6 +160,16 @@ pub struct SourceDef {
     /// How table records are written: `"plain"` (default) or `"debezium"`
     /// (a `{before, after, op}` change event).
     pub format: Option<TableFormat>,
+    /// Where event time comes from: `record` (default), `log-append`,
+    /// `wall-clock` or `field`.
+    pub timestamp: Option<String>,
+    /// With `timestamp = "field"`: a dotted path into the JSON value.
+    #[serde(rename = "timestamp-field")]
+    pub timestamp_field: Option<String>,
+    /// A record without a valid timestamp: `fail` (default), `skip` or
+    /// `use-partition-time`.
+    #[serde(rename = "invalid-timestamp")]
+    pub invalid_timestamp: Option<crate::time::InvalidTimestamp>,
 }
 
 /// The shape of a table topic's records.

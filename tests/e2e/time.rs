@@ -1,0 +1,127 @@
+//! Event time end to end: a JSON-field extractor, the `invalid-timestamp`
+//! policies, out-of-order counting, and stream time surviving a restart
+//! through the committed offsets.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use sluice::kafka::embedded::EmbeddedKafka;
+use sluice::runner::{self, RunOptions};
+use sluice::topology::Topology;
+
+use crate::large_orders::run_until_drained_on;
+use crate::support;
+
+fn pipeline(dir: &Path, app: &str, source: &str, sink: &str, invalid: &str) -> std::path::PathBuf {
+    support::write_pipeline(
+        dir,
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+commit.interval.ms = 100
+[sources.events]
+topic = "{source}"
+timestamp = "field"
+timestamp-field = "event.at"
+invalid-timestamp = "{invalid}"
+[steps.identity]
+plugin = "{}"
+inputs = ["events"]
+[sinks.out]
+topic = "{sink}"
+inputs = ["identity"]
+[kafka]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+"#,
+            support::component("plugins/identity").display()
+        ),
+    )
+}
+
+fn event(at: Option<&str>) -> (Option<String>, Vec<u8>, i64) {
+    let value = match at {
+        Some(at) => format!(r#"{{"event":{{"at":{at}}}}}"#),
+        None => r#"{"event":{}}"#.to_owned(),
+    };
+    // The record timestamp is deliberately unrelated to the event time.
+    (Some("k".into()), value.into_bytes(), 99)
+}
+
+#[test]
+fn event_time_comes_from_a_field_and_stream_time_survives_a_restart() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("time");
+    let (source, sink) = (format!("{app}-events"), format!("{app}-out"));
+    for t in [&source, &sink] {
+        kafka.create_topic(t, 1).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let skip = pipeline(dir.path(), &app, &source, &sink, "skip");
+
+    support::produce(
+        &brokers,
+        &source,
+        &[
+            event(Some("1000")),
+            event(Some("3000")),
+            event(Some("2000")), // out of order
+            event(None),         // no event time: skipped
+            event(Some(r#""1970-01-01T00:00:05Z""#)),
+        ],
+    );
+    let first = run_until_drained_on(&skip, &brokers, &source, 1);
+    assert_eq!(first.counts.out_of_order, 1);
+    assert_eq!(first.counts.invalid_timestamps, 1);
+    assert_eq!(first.counts.records_out, 4);
+    let times: Vec<Option<i64>> = support::read_all(&brokers, &sink, 1)
+        .iter()
+        .map(|r| r.timestamp)
+        .collect();
+    assert_eq!(
+        times,
+        [Some(1000), Some(3000), Some(2000), Some(5000)],
+        "outputs carry the extracted event time"
+    );
+
+    // A new run starts from the committed stream time (5000): 4000 is
+    // still out of order after the restart.
+    support::produce(
+        &brokers,
+        &source,
+        &[event(Some("4000")), event(Some("6000"))],
+    );
+    let second = run_until_drained_on(&skip, &brokers, &source, 1);
+    assert_eq!(second.counts.records_in, 2);
+    assert_eq!(second.counts.out_of_order, 1, "stream time was restored");
+
+    // Under `fail`, the record without an event time stops the pipeline
+    // with an error that names it.
+    let strict_app = format!("{app}-strict");
+    let strict = pipeline(dir.path(), &strict_app, &source, &sink, "fail");
+    let topology = Arc::new(Topology::load(&strict).unwrap());
+    let plugins =
+        sluice::load_plugins(&sluice::plugin::engine(), &topology, &Default::default()).unwrap();
+    let e = runner::run(
+        topology,
+        plugins,
+        RunOptions {
+            brokers: brokers.clone(),
+            connect_timeout: Duration::from_secs(30),
+            stop: Arc::new(AtomicBool::new(false)),
+            stop_at: None,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&format!("record {source}/0@3"))
+            && e.contains("`invalid-timestamp` is `fail`")
+            && e.contains("no `event.at`"),
+        "{e}"
+    );
+}
