@@ -10,6 +10,7 @@
 //! - [`task`]: per-partition tasks and the stream threads they run on.
 //! - [`runner`]: the poll / dispatch / commit loop.
 //! - [`time`]: timestamp extractors and stream time.
+//! - [`window`]: window arithmetic (tumbling, hopping) and when windows close.
 //! - [`state`]: task-local stores (RocksDB, in-memory), key layouts, changelogs.
 //! - [`kafka`]: client settings, connection checks, the embedded broker.
 //! - [`dev`]: `sluice dev`, a pipeline on an embedded broker with sample input.
@@ -26,6 +27,7 @@ pub mod state;
 pub mod task;
 pub mod time;
 pub mod topology;
+pub mod window;
 
 use error::PluginError;
 use plugin::PluginKind;
