@@ -21,12 +21,24 @@ use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::record::RecordRef;
 use crate::topology::NodeId;
 
+/// Where the aggregate of `key` lives: the key itself, or during a
+/// windowed aggregation's call, the window's entry (see [`super::windowed`]).
+pub(super) fn store_key(
+    window: Option<crate::window::Window>,
+    key: &[u8],
+) -> std::borrow::Cow<'_, [u8]> {
+    match window {
+        None => std::borrow::Cow::Borrowed(key),
+        Some(w) => std::borrow::Cow::Owned(super::windowed::aggregate_key(key, w)),
+    }
+}
+
 const NULL_KEY: &str = "an aggregation groups records by key, and this record has a null key";
 
 impl Task {
     /// The inputs an aggregation still has to add: not already in its
     /// store, and keyed (null keys go to the error policy).
-    fn aggregation_inputs<'r>(
+    pub(super) fn aggregation_inputs<'r>(
         &self,
         step: usize,
         inputs: Vec<(usize, RecordRef<'r>)>,
@@ -70,14 +82,25 @@ impl Task {
         ctx: &mut BatchContext<'_>,
     ) -> Result<StepOut, RunError> {
         let inputs = self.aggregation_inputs(step, inputs, ctx)?;
+        self.count(step, &inputs)
+    }
+
+    /// Counts `inputs` (keyed, not yet applied) into the step's store.
+    pub(super) fn count(
+        &mut self,
+        step: usize,
+        inputs: &[(usize, RecordRef<'_>)],
+    ) -> Result<StepOut, RunError> {
         let store = self.steps[step].store.expect("an aggregation has a store");
         let name = &self.topology.steps[step].name;
+        let window = self.window;
         let stores = self.stores.as_mut().expect("a stateful task has stores");
         let buffer = stores.buffer(store);
         let mut w = Writer::output(Vec::new(), inputs.len() as u32);
-        for (_, record) in &inputs {
+        for (_, record) in inputs {
             let key = record.key.expect("null keys were filtered out");
-            let count = match buffer.get(key)? {
+            let stored = store_key(window, key);
+            let count = match buffer.get(&stored)? {
                 None => 0u64,
                 Some(v) => std::str::from_utf8(&v)
                     .ok()
@@ -88,7 +111,7 @@ impl Task {
                     })?,
             } + 1;
             let text = count.to_string();
-            buffer.put(key, text.as_bytes());
+            buffer.put(&stored, text.as_bytes());
             w.begin_ok();
             w.record(Some(key), Some(text.as_bytes()), None, std::iter::empty());
         }
@@ -99,7 +122,7 @@ impl Task {
                 message,
             })?;
         let mut out = StepOut::default();
-        let rejected = out.absorb(decoded, &inputs);
+        let rejected = out.absorb(decoded, inputs);
         debug_assert!(rejected.is_empty(), "the count rejects nothing");
         Ok(out)
     }
@@ -118,7 +141,7 @@ impl Task {
         keys.dedup();
         let mut w = Writer::input(std::mem::take(&mut self.aggregates_buf), keys.len() as u32);
         for key in keys {
-            let current = stores.get(store, key)?;
+            let current = stores.get(store, &store_key(self.window, key))?;
             w.record(Some(key), current.as_deref(), None, std::iter::empty());
         }
         Ok(w.finish())
@@ -138,6 +161,7 @@ impl Task {
             step: self.topology.steps[step].name.clone(),
             message,
         };
+        let window = self.window;
         let buffer = self
             .stores
             .as_mut()
@@ -159,10 +183,10 @@ impl Task {
                     "an aggregator keeps the record's key; record {j} of the call changed it"
                 )));
             }
-            let key = input.key.expect("null keys were filtered out");
+            let key = store_key(window, input.key.expect("null keys were filtered out"));
             match out.value {
-                Some(v) => buffer.put(key, v),
-                None => buffer.delete(key),
+                Some(v) => buffer.put(&key, v),
+                None => buffer.delete(&key),
             }
         }
         Ok(())

@@ -2,7 +2,8 @@
 //! and its origin in headers.
 //!
 //! Headers added (all values UTF-8):
-//! - `sluice.error.kind`: `rejected` or `trap`
+//! - `sluice.error.kind`: `rejected`, `trap`, or `late` (a windowed
+//!   aggregation's record after its windows closed)
 //! - `sluice.error.code`: the plugin's code (`trap` for traps)
 //! - `sluice.error`: the message
 //! - `sluice.step`: the step whose plugin failed
@@ -21,6 +22,8 @@ pub enum Kind {
     Rejected,
     /// The plugin trapped on it.
     Trap,
+    /// It came after every window it falls into had closed.
+    Late,
 }
 
 impl Kind {
@@ -29,6 +32,7 @@ impl Kind {
         match self {
             Kind::Rejected => "rejected",
             Kind::Trap => "trap",
+            Kind::Late => "late",
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`Output`]: where sink and dead-letter records go (the shared
 //!   producer, or a `Vec` in tests).
 //! - [`table`]: sources read as tables, materialized into stores.
+//! - [`windowed`]: aggregations per time window, with grace and emit modes.
 //! - [`dead_letter`]: the headers a dead letter carries.
 //! - [`stream_thread`]: the worker threads tasks run on.
 
@@ -18,6 +19,7 @@ pub mod aggregate;
 pub mod dead_letter;
 pub mod stream_thread;
 pub mod table;
+pub mod windowed;
 
 use std::sync::Arc;
 
@@ -78,6 +80,9 @@ pub struct Counts {
     /// Source records without a valid timestamp (dropped, or given the
     /// stream time, by the `invalid-timestamp` policy).
     pub invalid_timestamps: u64,
+    /// Records a windowed aggregation dropped: every window they fall into
+    /// had closed (stream time at or past end + grace).
+    pub late: u64,
 }
 
 impl Counts {
@@ -91,6 +96,7 @@ impl Counts {
         self.skipped += other.skipped;
         self.out_of_order += other.out_of_order;
         self.invalid_timestamps += other.invalid_timestamps;
+        self.late += other.late;
     }
 }
 
@@ -126,6 +132,9 @@ pub struct Task {
     steps: Vec<StepRuntime>,
     stores: Option<TaskStores>,
     stream_time: StreamTime,
+    /// During a windowed aggregation's call: the window whose aggregates
+    /// are read and written.
+    window: Option<crate::window::Window>,
     frame_buf: Vec<u8>,
     aggregates_buf: Vec<u8>,
 }
@@ -147,6 +156,8 @@ struct BatchContext<'a> {
     live: Vec<bool>,
     /// Per record of `batch`: its event time.
     times: Vec<i64>,
+    /// Per record of `batch`: the stream time once it was seen.
+    stream_at: Vec<i64>,
     out: &'a mut dyn Output,
     counts: Counts,
 }
@@ -241,6 +252,7 @@ impl Task {
             steps,
             stores,
             stream_time: StreamTime::default(),
+            window: None,
             frame_buf: Vec::new(),
             aggregates_buf: Vec::new(),
         })
@@ -307,6 +319,7 @@ impl Task {
             batch,
             live,
             times: Vec::with_capacity(batch.len()),
+            stream_at: Vec::with_capacity(batch.len()),
             out,
             counts: Counts {
                 records_in: batch.len() as u64 - skipped,
@@ -350,6 +363,9 @@ impl Task {
                         self.run_step(i, &inputs, &mut ctx)?
                     }
                     Operation::Process(_) => self.run_step(i, &inputs, &mut ctx)?,
+                    Operation::Aggregate {
+                        window: Some(_), ..
+                    } => self.run_windowed(i, inputs, &mut ctx)?,
                     Operation::Aggregate {
                         logic: Aggregation::Plugin(_),
                         ..
@@ -492,7 +508,9 @@ impl Task {
             .map_or(0, |d| d.as_millis() as i64);
         for (i, r) in ctx.batch.iter().enumerate() {
             let Some(source) = topology.sources.iter().find(|s| *s.topic == *r.topic) else {
-                ctx.times.push(r.record.timestamp.unwrap_or(0));
+                let t = r.record.timestamp.unwrap_or(0);
+                ctx.times.push(t);
+                ctx.stream_at.push(t);
                 continue;
             };
             let extracted = source.timestamp.extract(
@@ -539,6 +557,8 @@ impl Task {
                     ctx.times.push(0);
                 }
             }
+            ctx.stream_at
+                .push(self.stream_time.get().unwrap_or(ctx.times[i]));
         }
         Ok(())
     }
@@ -617,11 +637,14 @@ impl Task {
         match kind {
             Kind::Rejected => ctx.counts.rejected += 1,
             Kind::Trap => ctx.counts.trapped += 1,
+            Kind::Late => {}
         }
         let t = &self.topology;
         let (policy, policy_name) = match kind {
             Kind::Rejected => (t.errors.rejected, "rejected"),
             Kind::Trap => (t.errors.trap, "trap"),
+            // Only dead-lettered when the step's `late` policy is `dlq`.
+            Kind::Late => (ErrorPolicy::Dlq, "late"),
         };
         let step_name = t.node_name(node);
         let digest = match node {
@@ -658,6 +681,7 @@ impl Task {
                 outcome: match kind {
                     Kind::Rejected => "rejected",
                     Kind::Trap => "trapped on",
+                    Kind::Late => "was too late for",
                 },
                 policy: policy_name,
                 topic: source.topic.to_string(),

@@ -11,11 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use pipeline_file::{ErrorPolicy, StoreKind, TableFormat};
+pub use pipeline_file::{EmitMode, ErrorPolicy, LatePolicy, StoreKind, TableFormat};
 use pipeline_file::{PipelineFile, Scalar, flatten};
 
 use crate::error::PipelineError;
 use crate::time::{Extractor, InvalidTimestamp};
+use crate::window::hopping::Hopping;
 
 /// A node that can feed another: a source topic or a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,7 +82,22 @@ pub enum Operation {
         logic: Aggregation,
         /// The key-value store that holds the aggregates.
         store: String,
+        /// Set to aggregate per time window of each key.
+        window: Option<Windowing>,
     },
+}
+
+/// A windowed aggregation's windows and emit rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windowing {
+    /// The windows a record falls into (tumbling is hopping by its size).
+    pub windows: Hopping,
+    /// How long after its end a window still takes records, in ms.
+    pub grace: i64,
+    /// When results are emitted.
+    pub emit: EmitMode,
+    /// What happens to a record too late for all its windows.
+    pub late: LatePolicy,
 }
 
 /// The logic of an aggregation.
@@ -442,7 +458,18 @@ impl Topology {
                         "count" => Aggregation::Count,
                         path => Aggregation::Plugin(plugin_ref(Path::new(path))),
                     };
-                    Operation::Aggregate { logic, store }
+                    let window = match &def.window {
+                        None => None,
+                        Some(w) => Some(
+                            windowing(w, def.emit, def.late)
+                                .map_err(|m| invalid(format!("{owner} `window`: {m}")))?,
+                        ),
+                    };
+                    Operation::Aggregate {
+                        logic,
+                        store,
+                        window,
+                    }
                 }
                 (Some(_), Some(_)) => {
                     return Err(invalid(format!(
@@ -460,6 +487,16 @@ impl Topology {
                 .into_iter()
                 .map(|(k, v)| (k, v.to_text()))
                 .collect();
+            if def.window.is_none() && (def.emit.is_some() || def.late.is_some()) {
+                return Err(invalid(format!(
+                    "{owner} has `emit` or `late`, which only a windowed aggregation (`window = {{...}}`) reads"
+                )));
+            }
+            if def.window.is_some() && !matches!(op, Operation::Aggregate { .. }) {
+                return Err(invalid(format!(
+                    "{owner} has a `window`, but only an aggregation (`aggregate = ...`) is windowed"
+                )));
+            }
             let mut state = Vec::with_capacity(def.stores.len());
             if !def.stores.is_empty() && !matches!(op, Operation::Process(_)) {
                 return Err(invalid(format!(
@@ -629,6 +666,65 @@ impl Topology {
     pub fn uses_dlq(&self) -> bool {
         self.errors.rejected == ErrorPolicy::Dlq || self.errors.trap == ErrorPolicy::Dlq
     }
+}
+
+/// Reads a step's `window` table.
+fn windowing(
+    def: &pipeline_file::WindowDef,
+    emit: Option<EmitMode>,
+    late: Option<LatePolicy>,
+) -> Result<Windowing, String> {
+    let duration = |name: &str, v: &toml::Value| -> Result<i64, String> {
+        match v {
+            toml::Value::Integer(ms) if *ms > 0 => Ok(*ms),
+            toml::Value::String(s) => crate::window::duration::parse(s)
+                .and_then(|ms| {
+                    if ms > 0 {
+                        Ok(ms)
+                    } else {
+                        Err(format!("`{name}` must be positive"))
+                    }
+                })
+                .map_err(|m| format!("`{name}`: {m}")),
+            other => Err(format!(
+                "`{name}` must be a positive number of milliseconds or a duration such as \"5m\", got {other}"
+            )),
+        }
+    };
+    let size = duration("size", &def.size)?;
+    let grace = match &def.grace {
+        None => 0,
+        Some(toml::Value::Integer(0)) => 0,
+        Some(v) => duration("grace", v)?,
+    };
+    let windows = match def.kind.as_str() {
+        "tumbling" => {
+            if def.advance.is_some() {
+                return Err("tumbling windows have no `advance` (use `type = \"hopping\"`)".into());
+            }
+            crate::window::tumbling::tumbling(size)?
+        }
+        "hopping" => {
+            let advance = def
+                .advance
+                .as_ref()
+                .ok_or("hopping windows need `advance`")?;
+            Hopping::new(size, duration("advance", advance)?)?
+        }
+        "sliding" | "session" => {
+            return Err(format!(
+                "`type = \"{}\"` windows are not built yet; use tumbling or hopping",
+                def.kind
+            ));
+        }
+        other => return Err(format!("`type` = {other:?}: expected tumbling or hopping")),
+    };
+    Ok(Windowing {
+        windows,
+        grace,
+        emit: emit.unwrap_or_default(),
+        late: late.unwrap_or_default(),
+    })
 }
 
 fn known(sources: &HashMap<&str, usize>, steps: &HashMap<&str, usize>) -> String {
@@ -878,7 +974,8 @@ mod tests {
                 logic: Aggregation::Plugin(PluginRef::Crate(PathBuf::from(
                     "/p/../plugins/stock-stats"
                 ))),
-                store: "stats".into()
+                store: "stats".into(),
+                window: None,
             }
         );
         assert!(step("counts").plugin().is_none(), "the count has no plugin");

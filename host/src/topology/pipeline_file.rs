@@ -203,11 +203,56 @@ pub struct StepDef {
     /// (a table's store is read-only).
     #[serde(default)]
     pub stores: Vec<String>,
+    /// Aggregations: aggregate per time window instead of per key.
+    pub window: Option<WindowDef>,
+    /// Windowed aggregations: `on-update` (default) or `on-window-close`.
+    pub emit: Option<EmitMode>,
+    /// Windowed aggregations: a record too late for every window it falls
+    /// into is dropped and counted (`skip`, default) or also dead-lettered
+    /// (`dlq`).
+    pub late: Option<LatePolicy>,
     /// Nodes (sources or steps) whose records this step receives.
     pub inputs: Vec<String>,
     /// Passed to the plugin's `init`, as dotted-name/string pairs.
     #[serde(default)]
     pub config: toml::Table,
+}
+
+/// A step's `window` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowDef {
+    /// `tumbling` or `hopping`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Window size: milliseconds, or a duration such as `"5m"`.
+    pub size: toml::Value,
+    /// Hopping windows: how far each window starts after the previous one.
+    pub advance: Option<toml::Value>,
+    /// How long after its end a window still takes late records (default 0).
+    pub grace: Option<toml::Value>,
+}
+
+/// When a windowed aggregation emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmitMode {
+    /// Every change of a window's aggregate.
+    #[default]
+    OnUpdate,
+    /// One final result per window, once stream time passes end + grace.
+    OnWindowClose,
+}
+
+/// What happens to a record too late for all its windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatePolicy {
+    /// Drop and count it.
+    #[default]
+    Skip,
+    /// Drop, count, and write it to the dead-letter topic (kind `late`).
+    Dlq,
 }
 
 /// A `[sinks.<name>]` table.

@@ -9,13 +9,33 @@ use super::{Aggregation, ErrorPolicy, NodeId, Operation, Step, Topology};
 fn describe(t: &Topology, s: &Step) -> String {
     match &s.op {
         Operation::Process(p) => p.path().display().to_string(),
-        Operation::Aggregate { logic, store } => {
+        Operation::Aggregate {
+            logic,
+            store,
+            window,
+        } => {
             let logic = match logic {
                 Aggregation::Plugin(p) => format!("aggregate {}", p.path().display()),
                 Aggregation::Count => "count".to_owned(),
             };
             format!(
-                "{logic}; store {store} (changelog {})",
+                "{logic}{}; store {store} (changelog {})",
+                window.map_or(String::new(), |w| {
+                    let (size, advance) = (w.windows.size(), w.windows.advance());
+                    let kind = if size == advance {
+                        format!("tumbling {size} ms")
+                    } else {
+                        format!("hopping {size} ms every {advance} ms")
+                    };
+                    format!(
+                        " per {kind} window, grace {} ms, emit {}",
+                        w.grace,
+                        match w.emit {
+                            super::EmitMode::OnUpdate => "on-update",
+                            super::EmitMode::OnWindowClose => "on-window-close",
+                        }
+                    )
+                }),
                 crate::state::changelog::topic(&t.application_id, store)
             )
         }
