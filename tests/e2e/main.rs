@@ -13,3 +13,4 @@ mod stock_stats;
 mod support;
 mod tables_and_state;
 mod time;
+mod windows;

@@ -1,0 +1,209 @@
+//! Windowed aggregations end to end: a reference model replays every
+//! partition of the input in offset order, with its own stream time, and
+//! the engine's results must equal it, for both emit modes, on the
+//! embedded broker with 4 partitions; and the page-views sample gives its
+//! expected output.
+
+use std::collections::BTreeMap;
+
+use sluice::kafka::embedded::EmbeddedKafka;
+use sluice::state::changelog;
+
+use crate::large_orders::run_until_drained_on;
+use crate::support::{self, Read, Rng};
+
+const PARTITIONS: i32 = 4;
+
+/// (key, start, end) -> count.
+type Results = BTreeMap<(String, i64, i64), u64>;
+
+/// Hopping windows of `size` every `advance`, grace `grace`, over one
+/// partition's (key, event time) in offset order. Returns every window's
+/// count and the windows closed by the end.
+fn reference(records: &[(String, i64)], size: i64, advance: i64, grace: i64) -> (Results, Results) {
+    let mut counts = Results::new();
+    let mut stream = i64::MIN;
+    for (key, t) in records {
+        stream = stream.max(*t);
+        let mut start = t - t.rem_euclid(advance);
+        while start + size > *t {
+            if stream < start + size + grace {
+                *counts
+                    .entry((key.clone(), start, start + size))
+                    .or_default() += 1;
+            }
+            start -= advance;
+        }
+    }
+    let closed = counts
+        .iter()
+        .filter(|((_, _, end), _)| end + grace <= stream)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    (counts, closed)
+}
+
+fn parse_output(r: &Read) -> ((String, i64, i64), u64) {
+    let key = String::from_utf8(r.key.clone().unwrap()).unwrap();
+    let (k, w) = key.rsplit_once('@').unwrap();
+    let (s, e) = w.split_once('/').unwrap();
+    let count = String::from_utf8(r.value.clone().unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
+    (
+        (k.to_owned(), s.parse().unwrap(), e.parse().unwrap()),
+        count,
+    )
+}
+
+#[test]
+fn windowed_counts_on_four_partitions_equal_the_reference_in_both_emit_modes() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let base = support::unique("windows");
+    let source = format!("{base}-clicks");
+    kafka.create_topic(&source, PARTITIONS).unwrap();
+    // Bounded disorder: time moves on by 0-30 ms a record; a record is
+    // late by up to 150 ms (a record more than 90 ms behind misses even
+    // the newest window it falls into).
+    let mut rng = Rng::new(17);
+    let mut now = 10_000i64;
+    let input: Vec<(Option<String>, Vec<u8>, i64)> = (0..8_000)
+        .map(|_| {
+            now += rng.below(4) as i64 * 10;
+            let at = now - rng.below(16) as i64 * 10;
+            let key = format!("k{}", rng.below(40));
+            (Some(key), format!(r#"{{"at":{at}}}"#).into_bytes(), 1)
+        })
+        .collect();
+    support::produce(&brokers, &source, &input);
+
+    // The reference, per partition, in the order the broker holds.
+    let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
+    let mut read = support::read_all(&brokers, &source, PARTITIONS);
+    read.sort_by_key(|r| (r.partition, r.offset));
+    for r in &read {
+        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+        per_partition.entry(r.partition).or_default().push((
+            String::from_utf8(r.key.clone().unwrap()).unwrap(),
+            v["at"].as_i64().unwrap(),
+        ));
+    }
+    let (mut all, mut closed) = (Results::new(), Results::new());
+    for records in per_partition.values() {
+        let (a, c) = reference(records, 100, 30, 20);
+        all.extend(a);
+        closed.extend(c);
+    }
+    assert!(closed.len() > 1_000 && all.len() > closed.len());
+
+    for emit in ["on-update", "on-window-close"] {
+        let app = format!("{base}-{emit}");
+        let sink = format!("{app}-out");
+        kafka.create_topic(&sink, PARTITIONS).unwrap();
+        kafka
+            .create_topic(&changelog::topic(&app, "counts"), PARTITIONS)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = support::write_pipeline(
+            dir.path(),
+            &format!(
+                r#"
+application.id = "{app}"
+[processing]
+max.batch.records = 128
+commit.interval.ms = 100
+[state]
+dir = "{state}"
+[sources.clicks]
+topic = "{source}"
+timestamp = "field"
+timestamp-field = "at"
+[steps.counts]
+aggregate = "count"
+inputs = ["clicks"]
+window = {{ type = "hopping", size = 100, advance = 30, grace = 20 }}
+emit = "{emit}"
+[sinks.out]
+topic = "{sink}"
+inputs = ["counts"]
+"#,
+                state = dir.path().join("state").display(),
+            ),
+        );
+        let summary = run_until_drained_on(&pipeline, &brokers, &source, PARTITIONS);
+        let out = support::read_all(&brokers, &sink, PARTITIONS);
+        let mut results = Results::new();
+        if emit == "on-update" {
+            assert_eq!(
+                out.len() as u64,
+                all.values().sum::<u64>(),
+                "one update per (record, window)"
+            );
+            let mut sorted: Vec<&Read> = out.iter().collect();
+            sorted.sort_by_key(|r| (r.partition, r.offset));
+            for r in sorted {
+                let (w, c) = parse_output(r);
+                let prev = results.insert(w.clone(), c).unwrap_or(0);
+                assert_eq!(prev + 1, c, "{w:?}: counts go up by one, in order");
+            }
+            assert_eq!(results, all, "on-update: final counts");
+        } else {
+            for r in &out {
+                let (w, c) = parse_output(r);
+                assert!(
+                    results.insert(w.clone(), c).is_none(),
+                    "{w:?} emitted twice"
+                );
+            }
+            assert_eq!(
+                results, closed,
+                "on-window-close: one final result per closed window"
+            );
+        }
+        assert!(summary.counts.late > 0, "some records missed their windows");
+    }
+}
+
+#[test]
+fn the_page_views_sample_gives_the_expected_windows() {
+    let dir = support::repo().join("plugins/page-views");
+    let out = std::process::Command::new(support::sluice_bin())
+        .args(["dev", "pipeline.toml", "--input", "views.jsonl"])
+        .current_dir(&dir)
+        .env("RUST_LOG", "warn,librdkafka=off")
+        .output()
+        .expect("sluice dev");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for line in stdout.lines().filter(|l| l.starts_with("page-stats[")) {
+        let fields: Vec<&str> = line.splitn(5, "  ").collect();
+        let key = fields[1].strip_prefix("key=").unwrap().to_owned();
+        let value = serde_json::from_str(fields[3]).unwrap();
+        assert!(
+            got.insert(key.clone(), value).is_none(),
+            "{key} emitted twice"
+        );
+    }
+    let expected: BTreeMap<String, serde_json::Value> =
+        std::fs::read_to_string(dir.join("expected.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["key"].as_str().unwrap().to_owned(), v["value"].clone())
+            })
+            .collect();
+    assert_eq!(got, expected);
+    let late = stdout
+        .lines()
+        .filter(|l| l.starts_with("page-views-dlq[") && l.contains("sluice.error.kind=late"))
+        .count();
+    assert_eq!(late, 4, "{stdout}");
+}
