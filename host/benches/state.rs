@@ -76,18 +76,36 @@ fn trades(n: usize) -> Vec<InputRecord> {
 
 fn topology(app: &str, dir: &Path, kind: StoreKind) -> Arc<Topology> {
     let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/stock-stats");
+    pipeline(
+        app,
+        dir,
+        kind,
+        &format!("aggregate = \"{}\"", plugin.display()),
+    )
+}
+
+/// A windowed count of trades per ticker.
+fn windowed(app: &str, dir: &Path, window: &str) -> Arc<Topology> {
+    pipeline(
+        app,
+        dir,
+        StoreKind::Rocksdb,
+        &format!("aggregate = \"count\"\nwindow = {window}"),
+    )
+}
+
+fn pipeline(app: &str, dir: &Path, kind: StoreKind, step: &str) -> Arc<Topology> {
     let text = format!(
         r#"
 application.id = "{app}"
 [sources.trades]
 [steps.stats]
-aggregate = "{}"
+{step}
 inputs = ["trades"]
 [sinks.out]
 topic = "{app}-out"
 inputs = ["stats"]
-"#,
-        plugin.display()
+"#
     );
     let path = Path::new("bench.toml");
     let mut t = Topology::from_file(path, PipelineFile::parse(path, &text).expect("parses"))
@@ -102,17 +120,18 @@ inputs = ["stats"]
 fn sluice_aggregate(
     records: &[InputRecord],
     topology: Arc<Topology>,
-    plugin: &Plugin,
+    plugin: Option<&Plugin>,
     settings: &ClientSettings,
     producer: &OutputProducer,
-) -> Duration {
+) -> (Duration, u64) {
     let ctx = StateContext {
         application_id: topology.application_id.clone(),
         settings: topology.state.clone(),
         kafka: Some(settings.clone()),
     };
     let started = Instant::now();
-    let mut task = Task::new(0, topology, &[Some(plugin.clone())], Some(&ctx)).expect("task");
+    let mut task = Task::new(0, topology, &[plugin.cloned()], Some(&ctx)).expect("task");
+    let mut outputs = 0;
     let mut since_commit = 0;
     let commit = |task: &mut Task| {
         let stores = task.stores().expect("stateful");
@@ -126,7 +145,8 @@ fn sluice_aggregate(
     for chunk in records.chunks(BATCH) {
         let mut out: &OutputProducer = producer;
         let counts = task.process(chunk, &mut out).expect("process");
-        assert_eq!(counts.records_out, chunk.len() as u64);
+        assert_eq!(counts.late + counts.rejected, 0);
+        outputs += counts.records_out;
         since_commit += chunk.len();
         if since_commit >= COMMIT_EVERY {
             commit(&mut task);
@@ -135,7 +155,7 @@ fn sluice_aggregate(
     }
     commit(&mut task);
     producer.flush().expect("flush");
-    started.elapsed()
+    (started.elapsed(), outputs)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -196,6 +216,50 @@ fn native_aggregate(records: &[InputRecord], producer: &OutputProducer, sink: &s
     started.elapsed()
 }
 
+/// A native windowed count: a `HashMap` per (key, window start), every
+/// update produced keyed `key@start/end`, as Sluice does.
+fn native_windowed_count(
+    records: &[InputRecord],
+    producer: &OutputProducer,
+    sink: &str,
+    size: i64,
+    advance: i64,
+) -> (Duration, u64) {
+    let started = Instant::now();
+    let mut counts: HashMap<(Vec<u8>, i64), u64> = HashMap::new();
+    let mut outputs = 0;
+    for (i, r) in records.iter().enumerate() {
+        let key = r.record.key.as_deref().expect("keyed");
+        let t = r.record.timestamp.expect("timestamped");
+        let mut start = t - t.rem_euclid(advance);
+        while start + size > t {
+            let n = counts.entry((key.to_vec(), start)).or_default();
+            *n += 1;
+            let mut out_key = key.to_vec();
+            out_key.extend_from_slice(format!("@{start}/{}", start + size).as_bytes());
+            let value = n.to_string();
+            producer
+                .send(
+                    sink,
+                    RecordRef {
+                        key: Some(&out_key),
+                        value: Some(value.as_bytes()),
+                        timestamp: Some(t),
+                        headers: sluice::record::HeadersRef::Owned(&[]),
+                    },
+                )
+                .expect("send");
+            outputs += 1;
+            start -= advance;
+        }
+        if (i + 1) % COMMIT_EVERY == 0 {
+            producer.flush().expect("flush");
+        }
+    }
+    producer.flush().expect("flush");
+    (started.elapsed(), outputs)
+}
+
 /// Reads partition 0 of `topic` to its end with a bare consumer.
 fn raw_read(settings: &ClientSettings, topic: &str) -> (u64, Duration) {
     let consumer: BaseConsumer = settings
@@ -239,6 +303,9 @@ fn main() {
         format!("{run}-rocksdb"),
         format!("{run}-memory"),
         format!("{run}-native"),
+        format!("{run}-tumbling"),
+        format!("{run}-hopping"),
+        format!("{run}-native-windows"),
     ];
     let settings = ClientSettings::new(&brokers, &[]);
     let specs: Vec<sluice::kafka::topics::TopicSpec> = apps
@@ -277,21 +344,48 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
 
     let producer = OutputProducer::new(&settings, &run).expect("producer");
-    let rocks = sluice_aggregate(
+    let (rocks, _) = sluice_aggregate(
         &records,
         topology(&apps[0], dir.path(), StoreKind::Rocksdb),
-        &plugin,
+        Some(&plugin),
         &settings,
         &producer,
     );
-    let memory = sluice_aggregate(
+    let (memory, _) = sluice_aggregate(
         &records,
         topology(&apps[1], dir.path(), StoreKind::Memory),
-        &plugin,
+        Some(&plugin),
+        &settings,
+        &producer,
+    );
+    let (tumbling, tumbling_out) = sluice_aggregate(
+        &records,
+        windowed(
+            &apps[3],
+            dir.path(),
+            r#"{ type = "tumbling", size = "1m" }"#,
+        ),
+        None,
+        &settings,
+        &producer,
+    );
+    let (hopping, hopping_out) = sluice_aggregate(
+        &records,
+        windowed(
+            &apps[4],
+            dir.path(),
+            r#"{ type = "hopping", size = "5m", advance = "1m" }"#,
+        ),
+        None,
         &settings,
         &producer,
     );
     let native = native_aggregate(&records, &producer, &format!("{}-out", apps[2]));
+    let native_sink = format!("{}-out", apps[5]);
+    let (native_tumbling, _) =
+        native_windowed_count(&records, &producer, &native_sink, 60_000, 60_000);
+    let (native_hopping, _) =
+        native_windowed_count(&records, &producer, &native_sink, 300_000, 60_000);
 
     // Restore the RocksDB run's changelog into an empty store.
     let changelog_topic = changelog::topic(&apps[0], "stats");
@@ -343,6 +437,32 @@ fn main() {
         r,
         r / x
     );
+    println!(
+        "\nwindowed count per ticker, the same trades (1 ms apart), built-in count, RocksDB + changelog, on-update"
+    );
+    println!(
+        "{:<44} {:>12} {:>12} {:>8}",
+        "windows", "records/s", "outputs/s", "ratio"
+    );
+    for (name, d, outs, baseline) in [
+        ("tumbling 1m", tumbling, tumbling_out, native_tumbling),
+        ("hopping 5m every 1m", hopping, hopping_out, native_hopping),
+    ] {
+        println!(
+            "{:<44} {:>12.0} {:>12.0} {:>7.2}x",
+            format!("{name}: native HashMap (baseline)"),
+            rate(n as u64, baseline),
+            rate(outs, baseline),
+            1.0
+        );
+        println!(
+            "{:<44} {:>12.0} {:>12.0} {:>7.2}x",
+            format!("{name}: Sluice"),
+            rate(n as u64, d),
+            rate(outs, d),
+            baseline.as_secs_f64() / d.as_secs_f64()
+        );
+    }
     let (rr, raw_rate) = (rate(restored.records, restore), rate(raw_n, raw));
     println!(
         "\nrestore, {} changelog records into an empty RocksDB store",

@@ -207,3 +207,136 @@ fn the_page_views_sample_gives_the_expected_windows() {
         .count();
     assert_eq!(late, 4, "{stdout}");
 }
+
+#[test]
+fn windows_killed_mid_run_give_the_results_of_an_uninterrupted_run() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let base = support::unique("win-crash");
+    let mut rng = Rng::new(29);
+    let mut now = 10_000i64;
+    let input: Vec<(Option<String>, Vec<u8>, i64)> = (0..40_000)
+        .map(|_| {
+            now += rng.below(3) as i64 * 10;
+            let at = now - rng.below(16) as i64 * 10;
+            (
+                Some(format!("k{}", rng.below(50))),
+                format!(r#"{{"at":{at}}}"#).into_bytes(),
+                1,
+            )
+        })
+        .collect();
+    let (first, rest) = input.split_at(10_000);
+    let (second, third) = rest.split_at(10_000);
+
+    for (emit, points) in [
+        // Before the changelog is acknowledged, outputs may go out twice.
+        ("on-update", ["changelog-sent:3", "state-written:3"]),
+        // After it, a closed window is never emitted again.
+        ("on-window-close", ["changelog-acked:3", "state-written:3"]),
+    ] {
+        let app = format!("{base}-{emit}");
+        let (topic, sink) = (format!("{app}-in"), format!("{app}-out"));
+        for t in [&topic, &sink, &changelog::topic(&app, "counts")] {
+            kafka.create_topic(t, PARTITIONS).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = support::write_pipeline(
+            dir.path(),
+            &format!(
+                r#"
+application.id = "{app}"
+[processing]
+max.batch.records = 128
+commit.interval.ms = 100
+[state]
+dir = "{state}"
+[sources.clicks]
+topic = "{topic}"
+timestamp = "field"
+timestamp-field = "at"
+[steps.counts]
+aggregate = "count"
+inputs = ["clicks"]
+window = {{ type = "hopping", size = 100, advance = 30, grace = 20 }}
+emit = "{emit}"
+[sinks.out]
+topic = "{sink}"
+inputs = ["counts"]
+[kafka]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+"#,
+                state = dir.path().join("state").display(),
+            ),
+        );
+        let log = |n: &str| dir.path().join(format!("{n}.log"));
+        support::produce(&brokers, &topic, first);
+        support::crash_at(&pipeline, &brokers, log("1"), points[0]);
+        support::produce(&brokers, &topic, second);
+        support::crash_at(&pipeline, &brokers, log("2"), points[1]);
+        support::produce(&brokers, &topic, third);
+        let ends = support::high_watermarks(&brokers, &topic, PARTITIONS);
+        let mut last = support::SluiceRun::start(&pipeline, &brokers, log("3"));
+        support::wait_until(
+            "the last run to commit everything",
+            &mut [&mut last],
+            || support::committed(&brokers, &app, &topic, PARTITIONS) == ends,
+        );
+        last.terminate();
+
+        let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
+        let mut read = support::read_all(&brokers, &topic, PARTITIONS);
+        read.sort_by_key(|r| (r.partition, r.offset));
+        for r in &read {
+            let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+            per_partition.entry(r.partition).or_default().push((
+                String::from_utf8(r.key.clone().unwrap()).unwrap(),
+                v["at"].as_i64().unwrap(),
+            ));
+        }
+        let (mut all, mut closed) = (Results::new(), Results::new());
+        for records in per_partition.values() {
+            let (a, c) = reference(records, 100, 30, 20);
+            all.extend(a);
+            closed.extend(c);
+        }
+        let mut out = support::read_all(&brokers, &sink, PARTITIONS);
+        out.sort_by_key(|r| (r.partition, r.offset));
+        let mut results = Results::new();
+        if emit == "on-update" {
+            for r in &out {
+                let (w, c) = parse_output(r);
+                results.insert(w, c);
+            }
+            assert!(
+                out.len() as u64 >= all.values().sum::<u64>(),
+                "at least once"
+            );
+            let differing: Vec<_> = all
+                .iter()
+                .filter(|(w, c)| results.get(*w) != Some(c))
+                .map(|(w, c)| (w, c, results.get(w)))
+                .take(10)
+                .collect();
+            let extra: Vec<_> = results
+                .keys()
+                .filter(|w| !all.contains_key(*w))
+                .take(10)
+                .collect();
+            assert!(
+                differing.is_empty() && extra.is_empty(),
+                "on-update after kills: (window, want, got) {differing:?}; unexpected {extra:?}"
+            );
+        } else {
+            for r in &out {
+                let (w, c) = parse_output(r);
+                assert!(
+                    results.insert(w.clone(), c).is_none(),
+                    "{w:?} emitted twice"
+                );
+            }
+            assert_eq!(results, closed, "on-window-close after kills");
+        }
+    }
+}

@@ -153,9 +153,6 @@ pub struct Restored {
     /// Keys written after the last marker (an incomplete commit): not
     /// applied; the task writes their true values in its next commit.
     pub incomplete_keys: Vec<Vec<u8>>,
-    /// Records of the incomplete commit that had to be applied already,
-    /// because it was larger than a restore chunk.
-    pub incomplete_applied: u64,
 }
 
 /// Applies changelog `records` (read from the store's position onward) to
@@ -173,28 +170,32 @@ pub fn restore(
         position: position(store)?,
         ..Restored::default()
     };
-    // Several commits are written together, up to `chunk` records. The
-    // batch's metadata is that of the last marker in it; records after
-    // that marker are "unsealed" and only written early when the batch is
-    // full (safe: values are absolute, and the position only moves at a
-    // marker).
+    // Complete commits are written together, about `chunk` records at a
+    // time, with the metadata of the last marker among them. Records after
+    // the last marker so far are *unsealed*: they are never written before
+    // their marker arrives, since an unfinished commit's records would
+    // apply inputs that are going to be processed again. (So one commit is
+    // held in memory until its marker, however large.)
     let mut batch = WriteBatch::default();
     let mut sealed = 0usize;
     let mut meta: Option<(Vec<Applied>, i64)> = None;
     let mut since_marker: Vec<Vec<u8>> = Vec::new();
-    let mut flushed_since_marker = 0u64;
-    let mut write = |batch: &mut WriteBatch,
-                     meta: &mut Option<(Vec<Applied>, i64)>|
+    let mut write_sealed = |batch: &mut WriteBatch,
+                            sealed: &mut usize,
+                            meta: &mut Option<(Vec<Applied>, i64)>|
      -> Result<(), StateError> {
-        if let Some((applied, position)) = meta.take() {
-            batch.put_meta(
-                META_APPLIED,
-                &serde_json::to_vec(&applied).expect("serializable"),
-            );
-            batch.put_meta(META_POSITION, &position.to_be_bytes());
-        }
+        let Some((applied, position)) = meta.take() else {
+            return Ok(());
+        };
+        let unsealed = batch.split_off(*sealed);
+        batch.put_meta(
+            META_APPLIED,
+            &serde_json::to_vec(&applied).expect("serializable"),
+        );
+        batch.put_meta(META_POSITION, &position.to_be_bytes());
         store.write(batch)?;
-        *batch = WriteBatch::default();
+        *batch = unsealed;
+        *sealed = 0;
         crate::fault::point("restore-chunk");
         Ok(())
     };
@@ -209,37 +210,26 @@ pub fn restore(
                 }
                 since_marker.push(key);
                 if batch.len() >= chunk {
-                    flushed_since_marker += (batch.len() - sealed) as u64;
-                    write(&mut batch, &mut meta)?;
-                    sealed = 0;
+                    write_sealed(&mut batch, &mut sealed, &mut meta)?;
                 }
             }
             Change::Applied(applied) => {
                 since_marker.clear();
-                flushed_since_marker = 0;
                 sealed = batch.len();
                 out.applied = applied.clone();
                 out.position = record.offset + 1;
                 meta = Some((applied, record.offset + 1));
+                if sealed >= chunk {
+                    write_sealed(&mut batch, &mut sealed, &mut meta)?;
+                }
             }
         }
         progress(out.records);
     }
-    if meta.is_some() {
-        batch.truncate(sealed);
-        write(&mut batch, &mut meta)?;
-    }
+    write_sealed(&mut batch, &mut sealed, &mut meta)?;
     since_marker.sort();
     since_marker.dedup();
     out.incomplete_keys = since_marker;
-    out.incomplete_applied = flushed_since_marker;
-    if flushed_since_marker > 0 {
-        tracing::warn!(
-            store = %name,
-            records = flushed_since_marker,
-            "the changelog ends with an incomplete commit larger than a restore chunk; its keys will be rewritten from the store at the next commit"
-        );
-    }
     Ok(out)
 }
 
@@ -322,8 +312,31 @@ mod tests {
         let r = restore(&mut store, tail, 2, |_| {}).unwrap();
         assert_eq!(r.position, 8);
         assert!(r.incomplete_keys.is_empty());
-        assert_eq!(r.incomplete_applied, 0);
         assert_eq!(store.range(None, None).unwrap().count(), 6);
+    }
+
+    #[test]
+    fn an_unfinished_commit_is_never_written_even_across_a_chunk_boundary() {
+        // Complete commits fill most of a chunk; the unfinished one after
+        // them would cross it. Its records must not reach the store.
+        let records = log(vec![
+            data("a", Some("1")),
+            data("b", Some("1")),
+            marker(10),
+            data("a", Some("99")),
+            data("c", Some("99")),
+            data("d", Some("99")),
+        ]);
+        let mut store = MemoryStore::new("s");
+        let r = restore(&mut store, records, 3, |_| {}).unwrap();
+        assert_eq!(store.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(store.get(b"c").unwrap(), None);
+        assert_eq!(store.get(b"d").unwrap(), None);
+        assert_eq!(r.position, 3);
+        assert_eq!(
+            r.incomplete_keys,
+            vec![b"a".to_vec(), b"c".to_vec(), b"d".to_vec()]
+        );
     }
 
     #[test]

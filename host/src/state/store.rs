@@ -37,9 +37,13 @@ impl WriteBatch {
         self.meta.push((name.to_owned(), value.to_vec()));
     }
 
-    /// Keeps the first `len` data writes.
-    pub fn truncate(&mut self, len: usize) {
-        self.data.truncate(len);
+    /// Splits off the data writes from `at` on into a new batch (without
+    /// metadata).
+    pub fn split_off(&mut self, at: usize) -> WriteBatch {
+        WriteBatch {
+            data: self.data.split_off(at),
+            meta: Vec::new(),
+        }
     }
 
     /// Data writes, in order (`None` deletes).
