@@ -664,7 +664,20 @@ impl Topology {
     }
 
     pub fn uses_dlq(&self) -> bool {
-        self.errors.rejected == ErrorPolicy::Dlq || self.errors.trap == ErrorPolicy::Dlq
+        self.errors.rejected == ErrorPolicy::Dlq
+            || self.errors.trap == ErrorPolicy::Dlq
+            || self.steps.iter().any(|s| {
+                matches!(
+                    s.op,
+                    Operation::Aggregate {
+                        window: Some(Windowing {
+                            late: LatePolicy::Dlq,
+                            ..
+                        }),
+                        ..
+                    }
+                )
+            })
     }
 }
 
@@ -983,6 +996,60 @@ mod tests {
         assert_eq!(t.state.kind, StoreKind::Memory);
         assert_eq!(t.state.restore_chunk, 500);
         assert!(!load(BRANCHING).unwrap().is_stateful());
+    }
+
+    #[test]
+    fn windows_are_read_and_checked() {
+        let windowed = |window: &str, extra: &str| {
+            load(&format!(
+                r#"
+                application.id = "app"
+                [errors]
+                rejected = "skip"
+                [sources.views]
+                [steps.w]
+                aggregate = "count"
+                inputs = ["views"]
+                window = {window}
+                {extra}
+                [sinks.out]
+                inputs = ["w"]
+            "#
+            ))
+        };
+        let t = windowed(
+            r#"{ type = "hopping", size = "5m", advance = "1m", grace = "30s" }"#,
+            "late = \"dlq\"\nemit = \"on-window-close\"",
+        )
+        .unwrap();
+        let Operation::Aggregate {
+            window: Some(w), ..
+        } = &t.steps[0].op
+        else {
+            panic!("windowed")
+        };
+        assert_eq!(
+            (w.windows.size(), w.windows.advance(), w.grace),
+            (300_000, 60_000, 30_000)
+        );
+        assert_eq!((w.emit, w.late), (EmitMode::OnWindowClose, LatePolicy::Dlq));
+        assert!(t.uses_dlq(), "late records go to the DLQ");
+        let e = windowed(r#"{ type = "tumbling", size = 100, advance = 10 }"#, "").unwrap_err();
+        assert!(e.contains("tumbling windows have no `advance`"), "{e}");
+        let e = windowed(r#"{ type = "session", size = 100 }"#, "").unwrap_err();
+        assert!(e.contains("not built yet"), "{e}");
+        let e = windowed(
+            r#"{ type = "hopping", size = "5 fortnights", advance = 1 }"#,
+            "",
+        )
+        .unwrap_err();
+        assert!(e.contains("`size`") && e.contains("unit"), "{e}");
+        let e = load(&AGGREGATE.replace(
+            "aggregate = \"count\"",
+            "aggregate = \"count\"\n        emit = \"on-update\"",
+        ))
+        .unwrap_err();
+        assert!(e.contains("only a windowed aggregation"), "{e}");
     }
 
     #[test]
