@@ -130,7 +130,11 @@ fn sluice_aggregate(
         kafka: Some(settings.clone()),
     };
     let started = Instant::now();
-    let mut task = Task::new(0, topology, &[plugin.cloned()], Some(&ctx)).expect("task");
+    let plugins = sluice::Plugins {
+        steps: vec![plugin.cloned()],
+        extractors: vec![None],
+    };
+    let mut task = Task::new(0, topology, &plugins, Some(&ctx)).expect("task");
     let mut outputs = 0;
     let mut since_commit = 0;
     let commit = |task: &mut Task| {

@@ -20,7 +20,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::error::{KafkaError, RunError};
 use crate::kafka::client_config::ClientSettings;
 use crate::kafka::embedded::EmbeddedKafka;
-use crate::plugin::Plugin;
 use crate::runner::{self, RunOptions, RunSummary};
 use crate::topology::Topology;
 
@@ -186,7 +185,7 @@ impl From<KafkaError> for DevError {
 /// the run early, cleanly.
 pub fn run(
     topology: Arc<Topology>,
-    plugins: Vec<Option<Plugin>>,
+    plugins: crate::Plugins,
     input: &Path,
     stop: Arc<AtomicBool>,
     mut print: impl FnMut(&Printed) + Send + 'static,

@@ -34,56 +34,108 @@ use plugin::PluginKind;
 use plugin::builder::{self, BuildOptions};
 use topology::{Operation, PluginRef, Topology};
 
-/// Loads every step's plugin of `topology`, in step order (`None` for a
-/// step without one, such as the built-in count). A step that names a
-/// crate directory is built first (cargo decides whether anything changed).
-/// A plugin of the wrong kind for its step (an aggregator under `plugin`,
-/// a processor under `aggregate`) is refused.
+/// The loaded plugins of a topology.
+#[derive(Debug, Clone, Default)]
+pub struct Plugins {
+    /// Per step, in step order; `None` for a step without a plugin (the
+    /// built-in count).
+    pub steps: Vec<Option<plugin::Plugin>>,
+    /// Per source, in source order: its timestamp-extractor plugin, if it
+    /// has one.
+    pub extractors: Vec<Option<plugin::Plugin>>,
+}
+
+impl Plugins {
+    /// No plugins at all, shaped for `topology` (for topologies without
+    /// plugin steps or extractors, and tests).
+    pub fn none(topology: &Topology) -> Plugins {
+        Plugins {
+            steps: vec![None; topology.steps.len()],
+            extractors: vec![None; topology.sources.len()],
+        }
+    }
+}
+
+/// Loads every plugin of `topology`: each step's (in step order) and each
+/// source's timestamp extractor. A plugin that names a crate directory is
+/// built first (cargo decides whether anything changed). A plugin of the
+/// wrong kind for its place (an aggregator under `plugin`, a processor
+/// under `aggregate`, …) is refused.
 pub fn load_plugins(
     engine: &wasmtime::Engine,
     topology: &Topology,
     build: &BuildOptions,
-) -> Result<Vec<Option<plugin::Plugin>>, PluginError> {
-    topology
+) -> Result<Plugins, PluginError> {
+    let steps = topology
         .steps
         .iter()
         .map(|step| {
             let Some(plugin_ref) = step.plugin() else {
                 return Ok(None);
             };
-            let path = match plugin_ref {
-                PluginRef::Component(p) => p.clone(),
-                PluginRef::Crate(dir) => {
-                    if !dir.exists() {
-                        return Err(PluginError::NotFound {
-                            plugin: step.name.clone(),
-                            path: dir.clone(),
-                        });
-                    }
-                    builder::build(dir, build).map_err(|source| PluginError::Build {
-                        plugin: step.name.clone(),
-                        source,
-                    })?
-                }
-            };
-            let plugin = plugin::Plugin::load(engine, &step.name, &path)?;
             let wanted = match step.op {
                 Operation::Process(_) => PluginKind::Processor,
                 Operation::Aggregate { .. } => PluginKind::Aggregator,
             };
-            if plugin.kind() != wanted {
-                let (found, hint) = match plugin.kind() {
-                    PluginKind::Aggregator => ("an aggregator", "use it as `aggregate = ...`"),
-                    PluginKind::Processor => ("a record processor", "use it as `plugin = ...`"),
-                };
-                return Err(PluginError::WrongWorld {
-                    plugin: step.name.clone(),
-                    expected: wanted.interface().to_owned(),
-                    found: format!("{} is {found}; {hint}", path.display()),
+            load_one(engine, &step.name, plugin_ref, wanted, build).map(Some)
+        })
+        .collect::<Result<_, _>>()?;
+    let extractors = topology
+        .sources
+        .iter()
+        .map(|source| match &source.timestamp {
+            time::Extractor::Plugin(plugin_ref) => load_one(
+                engine,
+                &source.name,
+                plugin_ref,
+                PluginKind::Extractor,
+                build,
+            )
+            .map(Some),
+            _ => Ok(None),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Plugins { steps, extractors })
+}
+
+fn load_one(
+    engine: &wasmtime::Engine,
+    name: &str,
+    plugin_ref: &PluginRef,
+    wanted: PluginKind,
+    build: &BuildOptions,
+) -> Result<plugin::Plugin, PluginError> {
+    let path = match plugin_ref {
+        PluginRef::Component(p) => p.clone(),
+        PluginRef::Crate(dir) => {
+            if !dir.exists() {
+                return Err(PluginError::NotFound {
+                    plugin: name.to_owned(),
+                    path: dir.clone(),
                 });
             }
-            tracing::info!(step = %step.name, digest = %&plugin.digest()[..12], path = %path.display(), "plugin loaded");
-            Ok(Some(plugin))
-        })
-        .collect()
+            builder::build(dir, build).map_err(|source| PluginError::Build {
+                plugin: name.to_owned(),
+                source,
+            })?
+        }
+    };
+    let plugin = plugin::Plugin::load(engine, name, &path)?;
+    if plugin.kind() != wanted {
+        let (found, hint) = match plugin.kind() {
+            PluginKind::Aggregator => ("an aggregator", "use it as a step's `aggregate = ...`"),
+            PluginKind::Processor => ("a record processor", "use it as a step's `plugin = ...`"),
+            PluginKind::Extractor => (
+                "a timestamp extractor",
+                "use it as a source's `timestamp-plugin = ...`",
+            ),
+        };
+        return Err(PluginError::WrongWorld {
+            plugin: name.to_owned(),
+            expected: wanted.interface().to_owned(),
+            found: format!("{} is {found}; {hint}", path.display()),
+        });
+    }
+    tracing::info!(plugin = %name, digest = %&plugin.digest()[..12], path = %path.display(), "plugin loaded");
+    Ok(plugin)
 }

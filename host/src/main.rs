@@ -183,7 +183,7 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-type Plugins = Vec<Option<sluice::plugin::Plugin>>;
+use sluice::Plugins;
 
 fn load(pipeline: &Path) -> Result<(Arc<Topology>, Plugins)> {
     let topology = Topology::load(pipeline)?;

@@ -125,3 +125,58 @@ fn event_time_comes_from_a_field_and_stream_time_survives_a_restart() {
         "{e}"
     );
 }
+
+#[test]
+fn a_wasm_extractor_gives_the_event_times() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("plugin-time");
+    let (source, sink) = (format!("{app}-events"), format!("{app}-out"));
+    for t in [&source, &sink] {
+        kafka.create_topic(t, 1).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+commit.interval.ms = 100
+[sources.events]
+topic = "{source}"
+timestamp = "plugin"
+timestamp-plugin = "{extractor}"
+timestamp-config.prefix = "at="
+invalid-timestamp = "skip"
+[steps.identity]
+plugin = "{identity}"
+inputs = ["events"]
+[sinks.out]
+topic = "{sink}"
+inputs = ["identity"]
+"#,
+            extractor = support::component("tests/plugins/text-time").display(),
+            identity = support::component("plugins/identity").display(),
+        ),
+    );
+    let record = |v: &str| (Some("k".to_owned()), v.as_bytes().to_vec(), 99);
+    support::produce(
+        &brokers,
+        &source,
+        &[
+            record("at=1000;a"),
+            record("at=3000;b"),
+            record("at=2000;c"),
+            record("no time"),
+        ],
+    );
+    let summary = run_until_drained_on(&pipeline, &brokers, &source, 1);
+    assert_eq!(summary.counts.invalid_timestamps, 1);
+    assert_eq!(summary.counts.out_of_order, 1);
+    let times: Vec<Option<i64>> = support::read_all(&brokers, &sink, 1)
+        .iter()
+        .map(|r| r.timestamp)
+        .collect();
+    assert_eq!(times, [Some(1000), Some(3000), Some(2000)]);
+}

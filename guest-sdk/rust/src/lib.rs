@@ -30,12 +30,15 @@
 //! - [`Aggregator`]: a keyed aggregation (the host stores the aggregates),
 //!   exported with `export_aggregator!(type MyAggregator)`; [`Reducer`]:
 //!   the same for a value combined with the next (`export_reducer!`).
+//! - [`TimestampExtractor`]: event times for a source declared with
+//!   `timestamp = "plugin"` (`export_extractor!`).
 //! - [`state`]: task-local stores a processor declares (`stores = [...]`).
 //! - [`log`]: log lines that the host prints with the plugin's name.
 //! - [`testing`]: run a processor on the host target, through the same
 //!   frame encoding the host uses.
 
 mod aggregate;
+mod extract;
 mod record;
 mod runtime;
 
@@ -46,6 +49,7 @@ pub mod testing;
 #[cfg(feature = "json")]
 pub use aggregate::Aggregator;
 pub use aggregate::Reducer;
+pub use extract::TimestampExtractor;
 pub use record::{Config, Emitter, Error, Header, Record};
 pub use runtime::Processor;
 
@@ -72,7 +76,21 @@ pub mod bindings_aggregator {
 }
 
 #[doc(hidden)]
+pub mod bindings_extractor {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "timestamp-extractor",
+        pub_export_macro: true,
+        default_bindings_module: "sluice_sdk::bindings_extractor",
+        export_macro_name: "export_timestamp_extractor",
+    });
+}
+
+#[doc(hidden)]
 pub mod __rt {
+    pub mod extract {
+        pub use crate::extract::{guest_extract, guest_init};
+    }
     pub use crate::runtime::{guest_init, guest_process};
     pub mod aggregate {
         #[cfg(feature = "json")]

@@ -85,6 +85,28 @@ pub fn run_aggregator<A: crate::Aggregator>(
         .collect()
 }
 
+/// Builds a [`TimestampExtractor`](crate::TimestampExtractor) from
+/// `config` and runs it over `records` through the frame encoding; returns
+/// each record's event time, or `None`.
+pub fn run_extractor<E: crate::TimestampExtractor>(
+    config: &[(&str, &str)],
+    records: Vec<Record<'_>>,
+) -> Result<Vec<Option<i64>>, Error> {
+    let config = Config(
+        config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let mut extractor = E::init(&config)?;
+    let mut w = Writer::input(Vec::new(), records.len() as u32);
+    for r in &records {
+        r.write(&mut w);
+    }
+    let times = crate::extract::extract_batch(&mut extractor, &w.finish())?;
+    Ok(times.into_iter().map(|t| (t >= 0).then_some(t)).collect())
+}
+
 /// Empties the in-memory stores that [`crate::state`] uses in native
 /// tests (they are per thread, and outlive one `run`).
 pub fn clear_state() {

@@ -20,11 +20,26 @@ pub mod aggregator {
     });
 }
 
+/// The timestamp-extractor world; it shares `types` and `log` too.
+pub mod extractor {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "timestamp-extractor",
+        with: {
+            "sluice:plugin/types": super::sluice::plugin::types,
+            "sluice:plugin/log": super::sluice::plugin::log,
+        },
+    });
+}
+
 /// The versioned name of the processor interface, as components export it.
 pub const PROCESSOR_INTERFACE: &str = "sluice:plugin/processor@0.1.0";
 
 /// The versioned name of the aggregator interface.
 pub const AGGREGATOR_INTERFACE: &str = "sluice:plugin/aggregator@0.1.0";
+
+/// The versioned name of the timestamp-extractor interface.
+pub const EXTRACTOR_INTERFACE: &str = "sluice:plugin/extractor@0.1.0";
 
 /// What a plugin may import. Anything else (WASI included) is refused.
 pub const ALLOWED_IMPORTS: &[&str] = &[

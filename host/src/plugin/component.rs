@@ -8,8 +8,10 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
 use super::bindings::aggregator::RecordAggregatorPre;
+use super::bindings::extractor::TimestampExtractorPre;
 use super::bindings::{
-    AGGREGATOR_INTERFACE, ALLOWED_IMPORTS, PROCESSOR_INTERFACE, RecordProcessor, RecordProcessorPre,
+    AGGREGATOR_INTERFACE, ALLOWED_IMPORTS, EXTRACTOR_INTERFACE, PROCESSOR_INTERFACE,
+    RecordProcessor, RecordProcessorPre,
 };
 use super::instance::{Bindings, HostState, InitOutcome, PluginInstance};
 use crate::error::PluginError;
@@ -24,6 +26,8 @@ pub enum PluginKind {
     Processor,
     /// `record-aggregator`: keyed aggregation.
     Aggregator,
+    /// `timestamp-extractor`: event times of a source's records.
+    Extractor,
 }
 
 impl PluginKind {
@@ -32,6 +36,7 @@ impl PluginKind {
         match self {
             PluginKind::Processor => PROCESSOR_INTERFACE,
             PluginKind::Aggregator => AGGREGATOR_INTERFACE,
+            PluginKind::Extractor => EXTRACTOR_INTERFACE,
         }
     }
 }
@@ -40,6 +45,7 @@ impl PluginKind {
 enum Pre {
     Processor(RecordProcessorPre<HostState>),
     Aggregator(RecordAggregatorPre<HostState>),
+    Extractor(TimestampExtractorPre<HostState>),
 }
 
 /// A checked, compiled plugin, ready to be instantiated for each task.
@@ -128,6 +134,9 @@ impl Plugin {
             PluginKind::Aggregator => {
                 Pre::Aggregator(RecordAggregatorPre::new(pre).map_err(wrong_world)?)
             }
+            PluginKind::Extractor => {
+                Pre::Extractor(TimestampExtractorPre::new(pre).map_err(wrong_world)?)
+            }
         };
         Ok(Plugin {
             name: name.into(),
@@ -144,6 +153,7 @@ impl Plugin {
         match self.pre {
             Pre::Processor(_) => PluginKind::Processor,
             Pre::Aggregator(_) => PluginKind::Aggregator,
+            Pre::Extractor(_) => PluginKind::Extractor,
         }
     }
 
@@ -176,6 +186,7 @@ impl Plugin {
         let bindings = match &self.pre {
             Pre::Processor(pre) => pre.instantiate(&mut store).map(Bindings::Processor),
             Pre::Aggregator(pre) => pre.instantiate(&mut store).map(Bindings::Aggregator),
+            Pre::Extractor(pre) => pre.instantiate(&mut store).map(Bindings::Extractor),
         }
         .map_err(|e| trapped(format!("{e:#}")))?;
         match PluginInstance::start(store, bindings, config) {
@@ -209,7 +220,11 @@ fn check_imports_and_exports(
         });
     }
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
-    for kind in [PluginKind::Processor, PluginKind::Aggregator] {
+    for kind in [
+        PluginKind::Processor,
+        PluginKind::Aggregator,
+        PluginKind::Extractor,
+    ] {
         if exports.iter().any(|e| e == kind.interface()) {
             return Ok(kind);
         }
@@ -218,6 +233,7 @@ fn check_imports_and_exports(
     let found = match exports.iter().find(|e| {
         e.starts_with(&versionless(PROCESSOR_INTERFACE))
             || e.starts_with(&versionless(AGGREGATOR_INTERFACE))
+            || e.starts_with(&versionless(EXTRACTOR_INTERFACE))
     }) {
         Some(other) => format!(
             "it exports `{other}`, a version this host does not speak; rebuild it against sluice:plugin@0.1.0"
@@ -234,7 +250,9 @@ fn check_imports_and_exports(
     };
     Err(PluginError::WrongWorld {
         plugin: name.to_owned(),
-        expected: format!("{PROCESSOR_INTERFACE}` or `{AGGREGATOR_INTERFACE}"),
+        expected: format!(
+            "{PROCESSOR_INTERFACE}`, `{AGGREGATOR_INTERFACE}` or `{EXTRACTOR_INTERFACE}"
+        ),
         found,
     })
 }

@@ -6,6 +6,7 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 
 use super::bindings::RecordProcessor;
 use super::bindings::aggregator::RecordAggregator;
+use super::bindings::extractor::TimestampExtractor;
 use super::bindings::sluice::plugin::log::{self, Level};
 use super::bindings::sluice::plugin::{state, types};
 use crate::state::StoreBuffer;
@@ -145,6 +146,7 @@ impl Trap {
 pub(crate) enum Bindings {
     Processor(RecordProcessor),
     Aggregator(RecordAggregator),
+    Extractor(TimestampExtractor),
 }
 
 /// What a call returned: `Ok(Ok(frame))` is the output frame;
@@ -183,6 +185,7 @@ impl PluginInstance {
         let result = match &bindings {
             Bindings::Processor(b) => b.sluice_plugin_processor().call_init(&mut store, config),
             Bindings::Aggregator(b) => b.sluice_plugin_aggregator().call_init(&mut store, config),
+            Bindings::Extractor(b) => b.sluice_plugin_extractor().call_init(&mut store, config),
         };
         match result {
             Ok(Ok(())) => InitOutcome::Ready(PluginInstance { store, bindings }),
@@ -231,6 +234,27 @@ impl PluginInstance {
             b.sluice_plugin_aggregator()
                 .call_add(&mut self.store, aggregates, batch),
         )
+    }
+}
+
+impl PluginInstance {
+    /// Calls an extractor's `extract` with an input frame: one event time
+    /// per record, -1 for none.
+    ///
+    /// # Panics
+    /// If the plugin is not an extractor (the topology checks kinds at load).
+    pub fn extract(&mut self, frame: &[u8]) -> Result<Result<Vec<i64>, (String, String)>, Trap> {
+        let Bindings::Extractor(b) = &self.bindings else {
+            panic!("`extract` called on a plugin that is not an extractor");
+        };
+        match b
+            .sluice_plugin_extractor()
+            .call_extract(&mut self.store, frame)
+        {
+            Ok(Ok(times)) => Ok(Ok(times)),
+            Ok(Err(e)) => Ok(Err((e.code, e.message))),
+            Err(e) => Err(Trap::from_wasmtime(&e)),
+        }
     }
 }
 

@@ -22,7 +22,6 @@ use crate::kafka::client_config::ClientSettings;
 use crate::kafka::connect;
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::topics::{self, TopicSpec};
-use crate::plugin::Plugin;
 use crate::record::Record;
 use crate::state::changelog;
 use crate::state::task_state::StateContext;
@@ -62,7 +61,7 @@ pub struct RunSummary {
 /// everything processed before it.
 pub fn run(
     topology: Arc<Topology>,
-    plugins: Vec<Option<Plugin>>,
+    plugins: crate::Plugins,
     opts: RunOptions,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();

@@ -265,7 +265,8 @@ mod tests {
             input(3, Some("a")),
         ];
         {
-            let mut task = Task::new(0, Arc::clone(&t), &[None], Some(&ctx)).unwrap();
+            let mut task =
+                Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
             let mut out: Vec<(String, Record)> = Vec::new();
             let counts = task.process(&first, &mut out).unwrap();
             assert_eq!(counts.records_in, 4);
@@ -287,7 +288,7 @@ mod tests {
         }
         // Restarted: the committed input comes again (at-least-once) with
         // new records after it; only the new ones count.
-        let mut task = Task::new(0, Arc::clone(&t), &[None], Some(&ctx)).unwrap();
+        let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
         let mut again = first.clone();
         again.push(input(4, Some("a")));
         again.push(input(5, Some("c")));

@@ -130,6 +130,8 @@ pub struct Task {
     id: i32,
     topology: Arc<Topology>,
     steps: Vec<StepRuntime>,
+    /// Per source: its timestamp-extractor plugin, if it has one.
+    extractors: Vec<Option<StepRuntime>>,
     stores: Option<TaskStores>,
     stream_time: StreamTime,
     /// During a windowed aggregation's call: the window whose aggregates
@@ -205,12 +207,12 @@ impl StepOut {
 
 impl Task {
     /// Creates the task for partition `id`: instantiates every step's
-    /// plugin (`plugins` is in the topology's step order), and opens and
-    /// restores the stores of a stateful topology (`state` is needed then).
+    /// plugin and every source's extractor plugin, and opens and restores
+    /// the stores of a stateful topology (`state` is needed then).
     pub fn new(
         id: i32,
         topology: Arc<Topology>,
-        plugins: &[Option<Plugin>],
+        plugins: &crate::Plugins,
         state: Option<&StateContext>,
     ) -> Result<Task, RunError> {
         let names: Vec<&str> = topology.stores().map(|(name, _)| name).collect();
@@ -223,8 +225,25 @@ impl Task {
                 ));
             }
         };
-        let mut steps = Vec::with_capacity(plugins.len());
-        for (plugin, step) in plugins.iter().zip(&topology.steps) {
+        let mut extractors = Vec::with_capacity(topology.sources.len());
+        for (plugin, source) in plugins.extractors.iter().zip(&topology.sources) {
+            extractors.push(match plugin {
+                None => None,
+                Some(p) => {
+                    let mut rt = StepRuntime {
+                        plugin: Some(p.clone()),
+                        config: source.timestamp_config.clone(),
+                        instance: None,
+                        store: None,
+                        state: Vec::new(),
+                    };
+                    rt.instance()?;
+                    Some(rt)
+                }
+            });
+        }
+        let mut steps = Vec::with_capacity(plugins.steps.len());
+        for (plugin, step) in plugins.steps.iter().zip(&topology.steps) {
             let mut rt = StepRuntime {
                 plugin: plugin.clone(),
                 config: step.config.clone(),
@@ -250,6 +269,7 @@ impl Task {
             id,
             topology,
             steps,
+            extractors,
             stores,
             stream_time: StreamTime::default(),
             window: None,
@@ -506,6 +526,7 @@ impl Task {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
+        let mut from_plugins = self.plugin_times(topology, ctx.batch)?;
         for (i, r) in ctx.batch.iter().enumerate() {
             let Some(source) = topology.sources.iter().find(|s| *s.topic == *r.topic) else {
                 let t = r.record.timestamp.unwrap_or(0);
@@ -513,12 +534,15 @@ impl Task {
                 ctx.stream_at.push(t);
                 continue;
             };
-            let extracted = source.timestamp.extract(
-                r.record.timestamp,
-                r.timestamp_kind,
-                r.record.value.as_deref(),
-                now,
-            );
+            let extracted = match from_plugins[i].take() {
+                Some(t) => t,
+                None => source.timestamp.extract(
+                    r.record.timestamp,
+                    r.timestamp_kind,
+                    r.record.value.as_deref(),
+                    now,
+                ),
+            };
             let time = match extracted {
                 Ok(t) => {
                     if self.stream_time.observe(t) && ctx.live[i] {
@@ -561,6 +585,66 @@ impl Task {
                 .push(self.stream_time.get().unwrap_or(ctx.times[i]));
         }
         Ok(())
+    }
+
+    /// Calls the extractor plugins, once per source that has one, with
+    /// that source's records of the batch; per batch record, the plugin's
+    /// answer (`None` for records of other sources).
+    #[allow(clippy::type_complexity)]
+    fn plugin_times(
+        &mut self,
+        topology: &Topology,
+        batch: &[InputRecord],
+    ) -> Result<Vec<Option<Result<i64, String>>>, RunError> {
+        let mut out: Vec<Option<Result<i64, String>>> = vec![None; batch.len()];
+        for (s, source) in topology.sources.iter().enumerate() {
+            let Some(rt) = self.extractors[s].as_mut() else {
+                continue;
+            };
+            let at: Vec<usize> = (0..batch.len())
+                .filter(|&i| *batch[i].topic == *source.topic)
+                .collect();
+            if at.is_empty() {
+                continue;
+            }
+            let input = frame::encode(
+                std::mem::take(&mut self.frame_buf),
+                at.iter().map(|&i| batch[i].record.as_ref()),
+            );
+            let protocol = |message: String| RunError::Protocol {
+                step: format!("{} (timestamp extractor)", source.name),
+                message,
+            };
+            let result = rt.instance()?.extract(&input);
+            self.frame_buf = input;
+            let times = match result {
+                Ok(Ok(times)) => times,
+                Ok(Err((code, message))) => {
+                    return Err(protocol(format!(
+                        "the extractor refused the whole call batch: {code}: {message}"
+                    )));
+                }
+                Err(trap) => {
+                    rt.instance = None;
+                    return Err(protocol(format!("the extractor trapped: {trap}")));
+                }
+            };
+            if times.len() != at.len() {
+                return Err(protocol(format!(
+                    "the extractor returned {} times for {} records",
+                    times.len(),
+                    at.len()
+                )));
+            }
+            for (&i, t) in at.iter().zip(times) {
+                out[i] = Some(if t >= 0 {
+                    Ok(t)
+                } else {
+                    Err("the extractor plugin found no valid time".to_owned())
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Calls a processor with the stores it declared lent to its instance.

@@ -14,7 +14,6 @@ use crossbeam_channel::{Receiver, Sender};
 use super::{Counts, InputRecord, Output, Task};
 use crate::error::RunError;
 use crate::kafka::producer::OutputProducer;
-use crate::plugin::Plugin;
 use crate::record::RecordRef;
 use crate::state::task_state::StateContext;
 use crate::topology::Topology;
@@ -87,7 +86,7 @@ impl StreamThread {
     pub fn spawn(
         index: usize,
         topology: Arc<Topology>,
-        plugins: Arc<Vec<Option<Plugin>>>,
+        plugins: Arc<crate::Plugins>,
         state: Option<Arc<StateContext>>,
         producer: Arc<OutputProducer>,
         done: Sender<Done>,
@@ -142,7 +141,7 @@ impl Slot {
 /// What every task of a thread shares.
 struct Shared {
     topology: Arc<Topology>,
-    plugins: Arc<Vec<Option<Plugin>>>,
+    plugins: Arc<crate::Plugins>,
     state: Option<Arc<StateContext>>,
     producer: Arc<OutputProducer>,
 }

@@ -175,7 +175,7 @@ mod tests {
             settings: t.state.clone(),
             kafka: None,
         };
-        let mut task = Task::new(0, Arc::clone(&t), &[], Some(&ctx)).unwrap();
+        let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
         let batch = vec![
             change(
                 0,

@@ -359,7 +359,7 @@ mod tests {
             settings: t.state.clone(),
             kafka: None,
         };
-        let mut task = Task::new(0, Arc::clone(&t), &[None], Some(&ctx)).unwrap();
+        let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
         let input: Vec<InputRecord> = records
             .iter()
             .enumerate()

@@ -40,6 +40,9 @@ pub enum Extractor {
     WallClock,
     /// A dotted path into the JSON value.
     Field(Vec<String>),
+    /// A timestamp-extractor plugin, called once per call batch by the
+    /// task (not through [`Extractor::extract`]).
+    Plugin(crate::topology::PluginRef),
 }
 
 impl Extractor {
@@ -63,7 +66,7 @@ impl Extractor {
             }
             other => {
                 return Err(format!(
-                    "`timestamp` = {other:?} is not one of record, log-append, wall-clock, field"
+                    "`timestamp` = {other:?} is not one of record, log-append, wall-clock, field, plugin"
                 ));
             }
         };
@@ -102,6 +105,7 @@ impl Extractor {
                 ),
             },
             Extractor::WallClock => Ok(now),
+            Extractor::Plugin(_) => Err("a plugin extractor is called per batch by the task".into()),
             Extractor::Field(path) => {
                 let value = value.ok_or("the record has no value to read a timestamp from")?;
                 let json: Value = serde_json::from_slice(value)

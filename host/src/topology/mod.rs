@@ -58,6 +58,8 @@ pub struct Source {
     pub table: Option<Table>,
     /// Where its records' event time comes from.
     pub timestamp: Extractor,
+    /// Passed to a timestamp-extractor plugin's `init`.
+    pub timestamp_config: Vec<(String, String)>,
     /// What to do with a record without a valid event time.
     pub invalid_timestamp: InvalidTimestamp,
 }
@@ -332,17 +334,43 @@ impl Topology {
                         )));
                     }
                 };
-                let timestamp = Extractor::parse(
-                    def.timestamp.as_deref().unwrap_or("record"),
-                    def.timestamp_field.as_deref(),
-                )
-                .map_err(|m| invalid(format!("[sources.{name}] {m}")))?;
+                let timestamp = match (def.timestamp.as_deref(), &def.timestamp_plugin) {
+                    (Some("plugin"), Some(path)) => {
+                        let path = base.join(path);
+                        Extractor::Plugin(if path.extension().is_some_and(|e| e == "wasm") {
+                            PluginRef::Component(path)
+                        } else {
+                            PluginRef::Crate(path)
+                        })
+                    }
+                    (Some("plugin"), None) => {
+                        return Err(invalid(format!(
+                            "[sources.{name}] `timestamp = \"plugin\"` needs `timestamp-plugin`, a crate directory or .wasm"
+                        )));
+                    }
+                    (kind, None) => Extractor::parse(
+                        kind.unwrap_or("record"),
+                        def.timestamp_field.as_deref(),
+                    )
+                    .map_err(|m| invalid(format!("[sources.{name}] {m}")))?,
+                    (_, Some(_)) => {
+                        return Err(invalid(format!(
+                            "[sources.{name}] has `timestamp-plugin`; add `timestamp = \"plugin\"`"
+                        )));
+                    }
+                };
+                let timestamp_config = flatten(&def.timestamp_config, &format!("[sources.{name}] timestamp-config"))
+                    .map_err(invalid)?
+                    .into_iter()
+                    .map(|(k, v)| (k, v.to_text()))
+                    .collect();
                 Ok(Source {
                     name: name.clone(),
                     topic,
                     partitions,
                     table,
                     timestamp,
+                    timestamp_config,
                     invalid_timestamp: def.invalid_timestamp.unwrap_or_default(),
                 })
             })

@@ -166,6 +166,13 @@ pub struct SourceDef {
     /// With `timestamp = "field"`: a dotted path into the JSON value.
     #[serde(rename = "timestamp-field")]
     pub timestamp_field: Option<String>,
+    /// With `timestamp = "plugin"`: a timestamp-extractor plugin (crate
+    /// directory or `.wasm`), relative to the pipeline file.
+    #[serde(rename = "timestamp-plugin")]
+    pub timestamp_plugin: Option<PathBuf>,
+    /// Passed to the extractor plugin's `init`.
+    #[serde(rename = "timestamp-config", default)]
+    pub timestamp_config: toml::Table,
     /// A record without a valid timestamp: `fail` (default), `skip` or
     /// `use-partition-time`.
     #[serde(rename = "invalid-timestamp")]
