@@ -293,14 +293,13 @@ fn killed_at_every_point_of_the_commit_protocol_and_of_a_restore_the_stats_stay_
     // restore above only partly done.
     support::crash_at(&pipeline, &brokers, log("5"), "changelog-acked:2");
 
-    let ends = support::high_watermarks(&brokers, &n.source, PARTITIONS);
-    let mut last = SluiceRun::start(&pipeline, &brokers, log("6"));
-    wait_until(
-        "the last run to commit everything",
-        &mut [&mut last],
-        || support::committed(&brokers, &n.app, &n.source, PARTITIONS) == ends,
+    support::run_to_end(
+        &pipeline,
+        &brokers,
+        &n.app,
+        &[(&n.source, PARTITIONS)],
+        log("6"),
     );
-    last.terminate();
 
     let want = reference(&input);
     let sink = support::read_all(&brokers, &n.sink, PARTITIONS);
@@ -462,35 +461,12 @@ fn a_task_moved_to_another_instance_restores_there_and_stays_exact() {
 #[test]
 fn the_sample_gives_the_expected_output_in_sluice_dev() {
     let dir = support::repo().join("plugins/stock-stats");
-    let out = std::process::Command::new(support::sluice_bin())
-        .args(["dev", "pipeline.toml", "--input", "trades.jsonl"])
-        .current_dir(&dir)
-        .env("RUST_LOG", "warn,librdkafka=off")
-        .output()
-        .expect("sluice dev");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // `ticker-stats[p]@o  key=K  ts=T  {json}`, in arrival order per ticker.
-    let mut last: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    for line in stdout.lines().filter(|l| l.starts_with("ticker-stats[")) {
-        let fields: Vec<&str> = line.splitn(4, "  ").collect();
-        let key = fields[1].strip_prefix("key=").unwrap().to_owned();
-        last.insert(key, serde_json::from_str(fields[3]).unwrap());
-    }
-    let expected: BTreeMap<String, serde_json::Value> =
-        std::fs::read_to_string(dir.join("expected.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (v["key"].as_str().unwrap().to_owned(), v["value"].clone())
-            })
-            .collect();
-    assert_eq!(last, expected);
+    let stdout = support::sluice_dev(&dir, "trades.jsonl");
+    // In arrival order per ticker: the last one is its final state.
+    let last: BTreeMap<String, serde_json::Value> = support::printed(&stdout, "ticker-stats")
+        .into_iter()
+        .collect();
+    assert_eq!(last, support::expected_jsonl(&dir.join("expected.jsonl")));
     assert!(
         stdout.contains("rejected 2") && stdout.contains("dead letters 2"),
         "{stdout}"

@@ -1,6 +1,6 @@
 //! Shared test support: plugin builds, brokers, producing and reading topics.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -48,6 +48,50 @@ pub fn component(crate_dir: &str) -> PathBuf {
             .unwrap_or_else(|e| panic!("building {crate_dir}: {e}"))
         })
         .clone()
+}
+
+/// Runs `sluice dev pipeline.toml --input <input>` in the example
+/// directory `dir`, checks that it succeeded, and returns what it printed.
+pub fn sluice_dev(dir: &Path, input: &str) -> String {
+    let out = std::process::Command::new(sluice_bin())
+        .args(["dev", "pipeline.toml", "--input", input])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn,librdkafka=off")
+        .output()
+        .expect("sluice dev");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The records `sluice dev` printed for `topic`, in order, as (key, value
+/// parsed as JSON): lines `topic[p]@o  key=K  ts=T  {json}[  headers: …]`.
+pub fn printed(stdout: &str, topic: &str) -> Vec<(String, serde_json::Value)> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with(&format!("{topic}[")))
+        .map(|line| {
+            let fields: Vec<&str> = line.splitn(5, "  ").collect();
+            let key = fields[1].strip_prefix("key=").unwrap().to_owned();
+            (key, serde_json::from_str(fields[3]).unwrap())
+        })
+        .collect()
+}
+
+/// An example's `expected.jsonl`: `{"key": …, "value": …}` lines, by key.
+pub fn expected_jsonl(path: &Path) -> BTreeMap<String, serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["key"].as_str().unwrap().to_owned(), v["value"].clone())
+        })
+        .collect()
 }
 
 /// A record read back from a topic.
@@ -431,6 +475,32 @@ pub fn crash_at(pipeline: &Path, brokers: &str, log: std::path::PathBuf, point: 
     );
     assert!(log.contains("SLUICE_CRASH_AT reached"), "{log}");
     log
+}
+
+/// Runs `sluice run` until the group has committed everything `sources`
+/// held when it started (`(topic, partitions)`; an empty partition needs no
+/// commit), then stops it with SIGTERM.
+pub fn run_to_end(
+    pipeline: &Path,
+    brokers: &str,
+    app: &str,
+    sources: &[(&str, i32)],
+    log: std::path::PathBuf,
+) {
+    let ends: Vec<Vec<i64>> = sources
+        .iter()
+        .map(|(t, p)| high_watermarks(brokers, t, *p))
+        .collect();
+    let mut run = SluiceRun::start(pipeline, brokers, log);
+    wait_until("the run to commit its input", &mut [&mut run], || {
+        sources.iter().zip(&ends).all(|((t, p), end)| {
+            committed(brokers, app, t, *p)
+                .iter()
+                .zip(end)
+                .all(|(c, e)| *e == 0 || c == e)
+        })
+    });
+    run.terminate();
 }
 
 /// Waits (three minutes at most) until `done`; fails at once if one of

@@ -3,38 +3,14 @@
 //! `state` import, and `plugins/dedup` keeping its own store across kills.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
 use sluice::kafka::embedded::EmbeddedKafka;
 use sluice::state::changelog;
 
-use crate::support::{self, SluiceRun, wait_until};
+use crate::support;
 
 /// A record to produce: key, value, timestamp.
 type Produced = (Option<String>, Vec<u8>, i64);
-
-fn run_to_end(
-    pipeline: &Path,
-    brokers: &str,
-    app: &str,
-    source: &[(&str, i32)],
-    log: std::path::PathBuf,
-) {
-    let ends: Vec<Vec<i64>> = source
-        .iter()
-        .map(|(t, p)| support::high_watermarks(brokers, t, *p))
-        .collect();
-    let mut run = SluiceRun::start(pipeline, brokers, log);
-    wait_until("the run to commit its input", &mut [&mut run], || {
-        source.iter().zip(&ends).all(|((t, p), end)| {
-            support::committed(brokers, app, t, *p)
-                .iter()
-                .zip(end)
-                .all(|(c, e)| *e == 0 || c == e)
-        })
-    });
-    run.terminate();
-}
 
 #[test]
 fn a_debezium_table_is_materialized_and_read_through_the_state_import() {
@@ -128,7 +104,7 @@ inputs = ["lookup"]
     }
     changes.push((Some("c9".into()), b"not an event".to_vec(), 4));
     support::produce(&brokers, &customers, &changes);
-    run_to_end(
+    support::run_to_end(
         &pipeline,
         &brokers,
         &app,
@@ -152,7 +128,7 @@ inputs = ["lookup"]
     }
     input.push((Some("c1".into()), b"COUNT".to_vec(), 100));
     support::produce(&brokers, &orders, &input);
-    run_to_end(
+    support::run_to_end(
         &pipeline,
         &brokers,
         &app,
@@ -267,7 +243,7 @@ inputs = ["dedup"]
     for part in &parts[points.len()..] {
         support::produce(&brokers, &events, part);
     }
-    run_to_end(
+    support::run_to_end(
         &pipeline,
         &brokers,
         &app,

@@ -5,6 +5,7 @@
 //! expected output.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use sluice::kafka::embedded::EmbeddedKafka;
 use sluice::state::changelog;
@@ -57,59 +58,36 @@ fn parse_output(r: &Read) -> ((String, i64, i64), u64) {
     )
 }
 
-#[test]
-fn windowed_counts_on_four_partitions_equal_the_reference_in_both_emit_modes() {
-    let kafka = EmbeddedKafka::start(1).unwrap();
-    let brokers = kafka.bootstrap_servers();
-    let base = support::unique("windows");
-    let source = format!("{base}-clicks");
-    kafka.create_topic(&source, PARTITIONS).unwrap();
-    // Bounded disorder: time moves on by 0-30 ms a record; a record is
-    // late by up to 150 ms (a record more than 90 ms behind misses even
-    // the newest window it falls into).
-    let mut rng = Rng::new(17);
+/// Clicks with bounded disorder: time moves on by 0 to `10 * (steps - 1)`
+/// ms a record; a record is late by up to 150 ms (more than 90 ms behind,
+/// it misses even the newest window it falls into).
+fn clicks(n: usize, seed: u64, keys: u64, steps: u64) -> Vec<(Option<String>, Vec<u8>, i64)> {
+    let mut rng = Rng::new(seed);
     let mut now = 10_000i64;
-    let input: Vec<(Option<String>, Vec<u8>, i64)> = (0..8_000)
+    (0..n)
         .map(|_| {
-            now += rng.below(4) as i64 * 10;
+            now += rng.below(steps) as i64 * 10;
             let at = now - rng.below(16) as i64 * 10;
-            let key = format!("k{}", rng.below(40));
+            let key = format!("k{}", rng.below(keys));
             (Some(key), format!(r#"{{"at":{at}}}"#).into_bytes(), 1)
         })
-        .collect();
-    support::produce(&brokers, &source, &input);
+        .collect()
+}
 
-    // The reference, per partition, in the order the broker holds.
-    let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
-    let mut read = support::read_all(&brokers, &source, PARTITIONS);
-    read.sort_by_key(|r| (r.partition, r.offset));
-    for r in &read {
-        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
-        per_partition.entry(r.partition).or_default().push((
-            String::from_utf8(r.key.clone().unwrap()).unwrap(),
-            v["at"].as_i64().unwrap(),
-        ));
-    }
-    let (mut all, mut closed) = (Results::new(), Results::new());
-    for records in per_partition.values() {
-        let (a, c) = reference(records, 100, 30, 20);
-        all.extend(a);
-        closed.extend(c);
-    }
-    assert!(closed.len() > 1_000 && all.len() > closed.len());
-
-    for emit in ["on-update", "on-window-close"] {
-        let app = format!("{base}-{emit}");
-        let sink = format!("{app}-out");
-        kafka.create_topic(&sink, PARTITIONS).unwrap();
-        kafka
-            .create_topic(&changelog::topic(&app, "counts"), PARTITIONS)
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let pipeline = support::write_pipeline(
-            dir.path(),
-            &format!(
-                r#"
+/// A windowed count of `source` (event time from `at`; hopping windows of
+/// 100 every 30, grace 20) into `sink`; `extra` goes at the end.
+fn windowed_count(
+    dir: &Path,
+    app: &str,
+    source: &str,
+    sink: &str,
+    emit: &str,
+    extra: &str,
+) -> PathBuf {
+    support::write_pipeline(
+        dir,
+        &format!(
+            r#"
 application.id = "{app}"
 [processing]
 max.batch.records = 128
@@ -128,10 +106,69 @@ emit = "{emit}"
 [sinks.out]
 topic = "{sink}"
 inputs = ["counts"]
+{extra}
 "#,
-                state = dir.path().join("state").display(),
-            ),
+            state = dir.join("state").display(),
+        ),
+    )
+}
+
+/// The reference over `topic` as the broker holds it, each partition
+/// replayed in offset order: every window's count, and the closed ones.
+fn reference_of(brokers: &str, topic: &str) -> (Results, Results) {
+    let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
+    let mut read = support::read_all(brokers, topic, PARTITIONS);
+    read.sort_by_key(|r| (r.partition, r.offset));
+    for r in &read {
+        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+        per_partition.entry(r.partition).or_default().push((
+            String::from_utf8(r.key.clone().unwrap()).unwrap(),
+            v["at"].as_i64().unwrap(),
+        ));
+    }
+    let (mut all, mut closed) = (Results::new(), Results::new());
+    for records in per_partition.values() {
+        let (a, c) = reference(records, 100, 30, 20);
+        all.extend(a);
+        closed.extend(c);
+    }
+    (all, closed)
+}
+
+/// `on-window-close` results, each window at most once.
+fn final_results(out: &[Read]) -> Results {
+    let mut results = Results::new();
+    for r in out {
+        let (w, c) = parse_output(r);
+        assert!(
+            results.insert(w.clone(), c).is_none(),
+            "{w:?} emitted twice"
         );
+    }
+    results
+}
+
+#[test]
+fn windowed_counts_on_four_partitions_equal_the_reference_in_both_emit_modes() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let base = support::unique("windows");
+    let source = format!("{base}-clicks");
+    kafka.create_topic(&source, PARTITIONS).unwrap();
+    let input = clicks(8_000, 17, 40, 4);
+    support::produce(&brokers, &source, &input);
+    let (all, closed) = reference_of(&brokers, &source);
+    assert!(closed.len() > 1_000 && all.len() > closed.len());
+
+    for emit in ["on-update", "on-window-close"] {
+        let app = format!("{base}-{emit}");
+        let sink = format!("{app}-out");
+        kafka.create_topic(&sink, PARTITIONS).unwrap();
+        kafka
+            .create_topic(&changelog::topic(&app, "counts"), PARTITIONS)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = windowed_count(dir.path(), &app, &source, &sink, emit, "");
         let summary = run_until_drained_on(&pipeline, &brokers, &source, PARTITIONS);
         let out = support::read_all(&brokers, &sink, PARTITIONS);
         let mut results = Results::new();
@@ -150,15 +187,9 @@ inputs = ["counts"]
             }
             assert_eq!(results, all, "on-update: final counts");
         } else {
-            for r in &out {
-                let (w, c) = parse_output(r);
-                assert!(
-                    results.insert(w.clone(), c).is_none(),
-                    "{w:?} emitted twice"
-                );
-            }
             assert_eq!(
-                results, closed,
+                final_results(&out),
+                closed,
                 "on-window-close: one final result per closed window"
             );
         }
@@ -169,38 +200,15 @@ inputs = ["counts"]
 #[test]
 fn the_page_views_sample_gives_the_expected_windows() {
     let dir = support::repo().join("plugins/page-views");
-    let out = std::process::Command::new(support::sluice_bin())
-        .args(["dev", "pipeline.toml", "--input", "views.jsonl"])
-        .current_dir(&dir)
-        .env("RUST_LOG", "warn,librdkafka=off")
-        .output()
-        .expect("sluice dev");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = support::sluice_dev(&dir, "views.jsonl");
     let mut got: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    for line in stdout.lines().filter(|l| l.starts_with("page-stats[")) {
-        let fields: Vec<&str> = line.splitn(5, "  ").collect();
-        let key = fields[1].strip_prefix("key=").unwrap().to_owned();
-        let value = serde_json::from_str(fields[3]).unwrap();
+    for (key, value) in support::printed(&stdout, "page-stats") {
         assert!(
             got.insert(key.clone(), value).is_none(),
             "{key} emitted twice"
         );
     }
-    let expected: BTreeMap<String, serde_json::Value> =
-        std::fs::read_to_string(dir.join("expected.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (v["key"].as_str().unwrap().to_owned(), v["value"].clone())
-            })
-            .collect();
-    assert_eq!(got, expected);
+    assert_eq!(got, support::expected_jsonl(&dir.join("expected.jsonl")));
     let late = stdout
         .lines()
         .filter(|l| l.starts_with("page-views-dlq[") && l.contains("sluice.error.kind=late"))
@@ -213,19 +221,7 @@ fn windows_killed_mid_run_give_the_results_of_an_uninterrupted_run() {
     let kafka = EmbeddedKafka::start(1).unwrap();
     let brokers = kafka.bootstrap_servers();
     let base = support::unique("win-crash");
-    let mut rng = Rng::new(29);
-    let mut now = 10_000i64;
-    let input: Vec<(Option<String>, Vec<u8>, i64)> = (0..40_000)
-        .map(|_| {
-            now += rng.below(3) as i64 * 10;
-            let at = now - rng.below(16) as i64 * 10;
-            (
-                Some(format!("k{}", rng.below(50))),
-                format!(r#"{{"at":{at}}}"#).into_bytes(),
-                1,
-            )
-        })
-        .collect();
+    let input = clicks(40_000, 29, 50, 3);
     let (first, rest) = input.split_at(10_000);
     let (second, third) = rest.split_at(10_000);
 
@@ -241,34 +237,13 @@ fn windows_killed_mid_run_give_the_results_of_an_uninterrupted_run() {
             kafka.create_topic(t, PARTITIONS).unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
-        let pipeline = support::write_pipeline(
+        let pipeline = windowed_count(
             dir.path(),
-            &format!(
-                r#"
-application.id = "{app}"
-[processing]
-max.batch.records = 128
-commit.interval.ms = 100
-[state]
-dir = "{state}"
-[sources.clicks]
-topic = "{topic}"
-timestamp = "field"
-timestamp-field = "at"
-[steps.counts]
-aggregate = "count"
-inputs = ["clicks"]
-window = {{ type = "hopping", size = 100, advance = 30, grace = 20 }}
-emit = "{emit}"
-[sinks.out]
-topic = "{sink}"
-inputs = ["counts"]
-[kafka]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "500"
-"#,
-                state = dir.path().join("state").display(),
-            ),
+            &app,
+            &topic,
+            &sink,
+            emit,
+            "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"",
         );
         let log = |n: &str| dir.path().join(format!("{n}.log"));
         support::produce(&brokers, &topic, first);
@@ -276,35 +251,13 @@ inputs = ["counts"]
         support::produce(&brokers, &topic, second);
         support::crash_at(&pipeline, &brokers, log("2"), points[1]);
         support::produce(&brokers, &topic, third);
-        let ends = support::high_watermarks(&brokers, &topic, PARTITIONS);
-        let mut last = support::SluiceRun::start(&pipeline, &brokers, log("3"));
-        support::wait_until(
-            "the last run to commit everything",
-            &mut [&mut last],
-            || support::committed(&brokers, &app, &topic, PARTITIONS) == ends,
-        );
-        last.terminate();
+        support::run_to_end(&pipeline, &brokers, &app, &[(&topic, PARTITIONS)], log("3"));
 
-        let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
-        let mut read = support::read_all(&brokers, &topic, PARTITIONS);
-        read.sort_by_key(|r| (r.partition, r.offset));
-        for r in &read {
-            let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
-            per_partition.entry(r.partition).or_default().push((
-                String::from_utf8(r.key.clone().unwrap()).unwrap(),
-                v["at"].as_i64().unwrap(),
-            ));
-        }
-        let (mut all, mut closed) = (Results::new(), Results::new());
-        for records in per_partition.values() {
-            let (a, c) = reference(records, 100, 30, 20);
-            all.extend(a);
-            closed.extend(c);
-        }
+        let (all, closed) = reference_of(&brokers, &topic);
         let mut out = support::read_all(&brokers, &sink, PARTITIONS);
         out.sort_by_key(|r| (r.partition, r.offset));
-        let mut results = Results::new();
         if emit == "on-update" {
+            let mut results = Results::new();
             for r in &out {
                 let (w, c) = parse_output(r);
                 results.insert(w, c);
@@ -329,14 +282,7 @@ inputs = ["counts"]
                 "on-update after kills: (window, want, got) {differing:?}; unexpected {extra:?}"
             );
         } else {
-            for r in &out {
-                let (w, c) = parse_output(r);
-                assert!(
-                    results.insert(w.clone(), c).is_none(),
-                    "{w:?} emitted twice"
-                );
-            }
-            assert_eq!(results, closed, "on-window-close after kills");
+            assert_eq!(final_results(&out), closed, "on-window-close after kills");
         }
     }
 }
