@@ -15,6 +15,7 @@
 use sluice_frame::Writer;
 
 use super::dead_letter::Kind;
+use super::windowed::OpenWindow;
 use super::{BatchContext, StepOut, Task};
 use crate::error::{RunError, StateError};
 use crate::plugin::frame::{self, Decoded, Outcome};
@@ -23,13 +24,10 @@ use crate::topology::NodeId;
 
 /// Where the aggregate of `key` lives: the key itself, or during a
 /// windowed aggregation's call, the window's entry (see [`super::windowed`]).
-pub(super) fn store_key(
-    window: Option<crate::window::Window>,
-    key: &[u8],
-) -> std::borrow::Cow<'_, [u8]> {
+pub(super) fn store_key(window: Option<OpenWindow>, key: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     match window {
         None => std::borrow::Cow::Borrowed(key),
-        Some(w) => std::borrow::Cow::Owned(super::windowed::aggregate_key(key, w)),
+        Some(open) => std::borrow::Cow::Owned(super::windowed::aggregate_key(key, open.window)),
     }
 }
 
@@ -100,7 +98,13 @@ impl Task {
         for (_, record) in inputs {
             let key = record.key.expect("null keys were filtered out");
             let stored = store_key(window, key);
-            let count = match buffer.get(&stored)? {
+            let current = buffer.get(&stored)?;
+            if current.is_none()
+                && let Some(open) = window
+            {
+                open.note_new(buffer, key);
+            }
+            let count = match current {
                 None => 0u64,
                 Some(v) => std::str::from_utf8(&v)
                     .ok()
@@ -135,13 +139,23 @@ impl Task {
         records: &[RecordRef<'_>],
     ) -> Result<Vec<u8>, RunError> {
         let store = self.steps[step].store.expect("an aggregation has a store");
-        let stores = self.stores.as_ref().expect("a stateful task has stores");
+        let window = self.window;
         let mut keys: Vec<&[u8]> = records.iter().filter_map(|r| r.key).collect();
         keys.sort_unstable();
         keys.dedup();
         let mut w = Writer::input(std::mem::take(&mut self.aggregates_buf), keys.len() as u32);
+        let buffer = self
+            .stores
+            .as_mut()
+            .expect("a stateful task has stores")
+            .buffer(store);
         for key in keys {
-            let current = stores.get(store, &store_key(self.window, key))?;
+            let current = buffer.get(&store_key(window, key))?;
+            if current.is_none()
+                && let Some(open) = window
+            {
+                open.note_new(buffer, key);
+            }
             w.record(Some(key), current.as_deref(), None, std::iter::empty());
         }
         Ok(w.finish())

@@ -135,8 +135,8 @@ pub struct Task {
     stores: Option<TaskStores>,
     stream_time: StreamTime,
     /// During a windowed aggregation's call: the window whose aggregates
-    /// are read and written.
-    window: Option<crate::window::Window>,
+    /// are read and written, and its grace.
+    window: Option<windowed::OpenWindow>,
     frame_buf: Vec<u8>,
     aggregates_buf: Vec<u8>,
 }

@@ -24,7 +24,7 @@
 //! `on-window-close` each window's final aggregate is emitted once, with
 //! the time `end - 1`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use sluice_frame::Writer;
 
@@ -33,6 +33,7 @@ use super::{BatchContext, StepOut, Task};
 use crate::error::RunError;
 use crate::plugin::frame;
 use crate::record::RecordRef;
+use crate::state::StoreBuffer;
 use crate::state::key_layout::{self, time_bytes};
 use crate::topology::{Aggregation, EmitMode, LatePolicy, NodeId, Operation};
 use crate::window::Window;
@@ -62,6 +63,23 @@ pub fn output_key(key: &[u8], w: Window) -> Vec<u8> {
     out
 }
 
+/// The window a windowed aggregation's call reads and writes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OpenWindow {
+    /// The window.
+    pub window: Window,
+    /// The step's grace, for the close index.
+    pub grace: i64,
+}
+
+impl OpenWindow {
+    /// `key` has no aggregate in this window yet: the window goes into the
+    /// close index. Called where the aggregate is read anyway.
+    pub fn note_new(&self, buffer: &mut StoreBuffer, key: &[u8]) {
+        buffer.put(&close_key(key, self.window, self.grace), b"");
+    }
+}
+
 /// One output of a windowed aggregation.
 struct Emitted {
     origin: usize,
@@ -88,7 +106,6 @@ impl Task {
         else {
             unreachable!("run_windowed runs windowed aggregations");
         };
-        let store = self.steps[step].store.expect("an aggregation has a store");
         let inputs = self.aggregation_inputs(step, inputs, ctx)?;
 
         let mut groups: BTreeMap<Window, Vec<(usize, RecordRef<'_>)>> = BTreeMap::new();
@@ -122,20 +139,12 @@ impl Task {
 
         let mut emitted: Vec<Emitted> = Vec::new();
         for (w, group) in groups {
-            // A window seen for the first time goes into the close index.
-            {
-                let stores = self.stores.as_mut().expect("a stateful task has stores");
-                let mut seen = HashSet::new();
-                for (_, r) in &group {
-                    let key = r.key.expect("null keys were filtered out");
-                    if seen.insert(key) && stores.get(store, &aggregate_key(key, w))?.is_none() {
-                        stores
-                            .buffer(store)
-                            .put(&close_key(key, w, spec.grace), b"");
-                    }
-                }
-            }
-            self.window = Some(w);
+            // Reading an aggregate that is not there yet puts the window
+            // into the close index (`OpenWindow::note_new`).
+            self.window = Some(OpenWindow {
+                window: w,
+                grace: spec.grace,
+            });
             let out = match logic {
                 Aggregation::Plugin(_) => self.run_step(step, &group, ctx),
                 Aggregation::Count => self.count(step, &group),
