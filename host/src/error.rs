@@ -308,6 +308,18 @@ pub enum RunError {
         /// What was wrong.
         message: String,
     },
+    /// An aggregator failed on aggregates rather than on a record: while
+    /// merging session windows, or rebuilding a new sliding window from
+    /// the records it covers. No record is to blame, so no policy applies.
+    #[error("step `{step}`: the aggregator failed while {doing}: {message}")]
+    Aggregator {
+        /// The step.
+        step: String,
+        /// What the host was doing.
+        doing: &'static str,
+        /// The plugin's error or the trap.
+        message: String,
+    },
     /// A worker thread died.
     #[error("stream thread failed: {0}")]
     Thread(String),

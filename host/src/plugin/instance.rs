@@ -235,6 +235,22 @@ impl PluginInstance {
                 .call_add(&mut self.store, aggregates, batch),
         )
     }
+
+    /// Calls an aggregator's `merge`: one aggregate from two of one key
+    /// (session windows that a record joins).
+    ///
+    /// # Panics
+    /// If the plugin is not an aggregator (the topology checks kinds at load).
+    pub fn merge(&mut self, key: &[u8], a: &[u8], b: &[u8]) -> CallResult {
+        let Bindings::Aggregator(bindings) = &self.bindings else {
+            panic!("`merge` called on a processor plugin");
+        };
+        lift(
+            bindings
+                .sluice_plugin_aggregator()
+                .call_merge(&mut self.store, Some(key), a, b),
+        )
+    }
 }
 
 impl PluginInstance {

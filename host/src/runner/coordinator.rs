@@ -46,6 +46,8 @@ pub struct Coordinator {
     committed: HashMap<(Arc<str>, i32), i64>,
     /// Each task's stream time, committed with its offsets.
     stream_times: HashMap<i32, i64>,
+    /// The stream time the last commit carried, per (topic, partition).
+    committed_times: HashMap<(Arc<str>, i32), i64>,
     /// Totals over the run.
     pub(super) counts: Counts,
     /// The first fatal error; once set, nothing more is dispatched.
@@ -80,6 +82,7 @@ impl Coordinator {
             processed: HashMap::new(),
             committed: HashMap::new(),
             stream_times: HashMap::new(),
+            committed_times: HashMap::new(),
             counts: Counts::default(),
             failure: None,
         }
@@ -186,12 +189,21 @@ impl Coordinator {
         }
         self.producer.flush()?;
         let mut tpl = TopicPartitionList::new();
+        let mut times = Vec::new();
         for ((topic, partition), &next) in &self.processed {
-            if self.committed.get(&(Arc::clone(topic), *partition)) != Some(&next) {
+            let key = (Arc::clone(topic), *partition);
+            let stream_time = self.stream_times.get(partition).copied();
+            // A stream time moved without input (windows closed for
+            // idleness) is committed too, with the same offset.
+            if self.committed.get(&key) != Some(&next)
+                || stream_time.is_some() && stream_time != self.committed_times.get(&key).copied()
+            {
                 let mut e = tpl.add_partition(topic, *partition);
                 e.set_offset(Offset::Offset(next)).expect("valid offset");
-                let time = StreamTime::starting_at(self.stream_times.get(partition).copied());
-                e.set_metadata(time.to_metadata());
+                e.set_metadata(StreamTime::starting_at(stream_time).to_metadata());
+                if let Some(t) = stream_time {
+                    times.push((key, t));
+                }
             }
         }
         if tpl.count() == 0 {
@@ -226,7 +238,30 @@ impl Coordinator {
         tracing::debug!(partitions = tpl.count(), "committed");
         self.committed
             .extend(self.processed.iter().map(|(k, v)| (k.clone(), *v)));
+        self.committed_times.extend(times);
         Ok(())
+    }
+
+    /// Has every stream thread close the windows of its idle tasks
+    /// (`close.idle.after`), and waits for them.
+    pub(super) fn tick(&mut self) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for t in &self.threads {
+            if t.work.send(Work::Tick(tx.clone())).is_err() {
+                self.fail(RunError::Thread("a stream thread stopped".into()));
+                return;
+            }
+        }
+        drop(tx);
+        for ticked in rx.iter().take(self.threads.len()).flatten() {
+            if let Some(t) = ticked.stream_time {
+                self.stream_times.insert(ticked.task, t);
+            }
+            match ticked.result {
+                Ok(c) => self.counts.add(&c),
+                Err(e) => self.fail(e),
+            }
+        }
     }
 
     /// Runs one store phase on every stream thread and waits for all;
@@ -277,6 +312,7 @@ impl Coordinator {
             let key = (Arc::<str>::from(e.topic()), e.partition());
             self.processed.remove(&key);
             self.committed.remove(&key);
+            self.committed_times.remove(&key);
             self.stream_times.remove(&e.partition());
         }
         for t in &self.threads {

@@ -129,6 +129,11 @@ pub fn run(
     let commit_every = topology.processing.commit_interval;
     let mut last_commit = Instant::now();
     let mut last_report = Instant::now();
+    // `close.idle.after`: how often tasks are asked whether they idled.
+    let tick_every = topology
+        .idle_close()
+        .map(|ms| Duration::from_millis((ms as u64 / 4).clamp(10, 1_000)));
+    let mut last_tick = Instant::now();
     let lock = || coordinator.lock().expect("not poisoned");
 
     let result = loop {
@@ -172,6 +177,12 @@ pub fn run(
             let mut c = lock();
             c.dispatch_all();
             c.collect(false);
+        }
+        if let Some(every) = tick_every
+            && last_tick.elapsed() >= every
+        {
+            lock().tick();
+            last_tick = Instant::now();
         }
         if last_commit.elapsed() >= commit_every {
             let mut c = lock();

@@ -50,6 +50,23 @@ pub fn session_key(key: &[u8], start: i64, end: i64) -> Vec<u8> {
     out
 }
 
+/// The store key of a record of `key` at time `t`; `id` tells apart
+/// records of one time. It sorts like a window key whose start is `t`, so
+/// [`window_scan`] bounds records by time too.
+pub fn record_key(key: &[u8], t: i64, id: &[u8]) -> Vec<u8> {
+    let mut out = prefix(key, 8 + id.len());
+    out.extend_from_slice(&time_bytes(t));
+    out.extend_from_slice(id);
+    out
+}
+
+/// The time of a [`record_key`]; `None` if it is not one.
+pub fn record_time(stored: &[u8]) -> Option<i64> {
+    let len = u32::from_be_bytes(stored.get(..4)?.try_into().ok()?) as usize;
+    let t = stored.get(4 + len..4 + len + 8)?;
+    Some(time_from_bytes(t.try_into().ok()?))
+}
+
 /// A decoded window or session store key: `(key, start, end)`.
 pub type TimedKey<'a> = (&'a [u8], i64, i64);
 
@@ -178,6 +195,16 @@ mod tests {
         assert_eq!(starts, vec![0, 60, 120]);
         let all_of_a = store.range(Some(&from), Some(&to)).unwrap().count();
         assert_eq!(all_of_a, 3, "no other key's windows in the range");
+
+        let r = record_key(b"a", 60, b"id");
+        assert_eq!(record_time(&r), Some(60));
+        let (from, to) = window_scan(b"a", 60, 60);
+        assert!(
+            from <= r && r < to,
+            "records are bounded like window starts"
+        );
+        let (_, to) = window_scan(b"a", 0, 59);
+        assert!(r >= to);
 
         let (from, to) = session_scan(b"a", 90);
         let sessions: Vec<(i64, i64)> = sessions_store

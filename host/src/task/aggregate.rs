@@ -15,19 +15,31 @@
 use sluice_frame::Writer;
 
 use super::dead_letter::Kind;
-use super::windowed::OpenWindow;
+use super::windowed::CallWindows;
 use super::{BatchContext, StepOut, Task};
 use crate::error::{RunError, StateError};
 use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::record::RecordRef;
+use crate::state::StoreBuffer;
 use crate::topology::NodeId;
 
 /// Where the aggregate of `key` lives: the key itself, or during a
-/// windowed aggregation's call, the window's entry (see [`super::windowed`]).
-pub(super) fn store_key(window: Option<OpenWindow>, key: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    match window {
+/// windowed aggregation's call, the entry of the key's window (see
+/// [`super::windowed`]).
+pub(super) fn store_key<'k>(
+    windows: Option<&CallWindows>,
+    key: &'k [u8],
+) -> std::borrow::Cow<'k, [u8]> {
+    match windows {
         None => std::borrow::Cow::Borrowed(key),
-        Some(open) => std::borrow::Cow::Owned(super::windowed::aggregate_key(key, open.window)),
+        Some(w) => std::borrow::Cow::Owned(w[key].store_key(key)),
+    }
+}
+
+/// A windowed call read no aggregate for `key`: its window is new.
+fn note_new(windows: Option<&CallWindows>, buffer: &mut StoreBuffer, key: &[u8]) {
+    if let Some(w) = windows {
+        w[key].note_new(buffer, key);
     }
 }
 
@@ -91,18 +103,16 @@ impl Task {
     ) -> Result<StepOut, RunError> {
         let store = self.steps[step].store.expect("an aggregation has a store");
         let name = &self.topology.steps[step].name;
-        let window = self.window;
+        let windows = self.window.clone();
         let stores = self.stores.as_mut().expect("a stateful task has stores");
         let buffer = stores.buffer(store);
         let mut w = Writer::output(Vec::new(), inputs.len() as u32);
         for (_, record) in inputs {
             let key = record.key.expect("null keys were filtered out");
-            let stored = store_key(window, key);
+            let stored = store_key(windows.as_deref(), key);
             let current = buffer.get(&stored)?;
-            if current.is_none()
-                && let Some(open) = window
-            {
-                open.note_new(buffer, key);
+            if current.is_none() {
+                note_new(windows.as_deref(), buffer, key);
             }
             let count = match current {
                 None => 0u64,
@@ -139,7 +149,7 @@ impl Task {
         records: &[RecordRef<'_>],
     ) -> Result<Vec<u8>, RunError> {
         let store = self.steps[step].store.expect("an aggregation has a store");
-        let window = self.window;
+        let windows = self.window.clone();
         let mut keys: Vec<&[u8]> = records.iter().filter_map(|r| r.key).collect();
         keys.sort_unstable();
         keys.dedup();
@@ -150,11 +160,9 @@ impl Task {
             .expect("a stateful task has stores")
             .buffer(store);
         for key in keys {
-            let current = buffer.get(&store_key(window, key))?;
-            if current.is_none()
-                && let Some(open) = window
-            {
-                open.note_new(buffer, key);
+            let current = buffer.get(&store_key(windows.as_deref(), key))?;
+            if current.is_none() {
+                note_new(windows.as_deref(), buffer, key);
             }
             w.record(Some(key), current.as_deref(), None, std::iter::empty());
         }
@@ -175,7 +183,7 @@ impl Task {
             step: self.topology.steps[step].name.clone(),
             message,
         };
-        let window = self.window;
+        let windows = self.window.clone();
         let buffer = self
             .stores
             .as_mut()
@@ -197,7 +205,10 @@ impl Task {
                     "an aggregator keeps the record's key; record {j} of the call changed it"
                 )));
             }
-            let key = store_key(window, input.key.expect("null keys were filtered out"));
+            let key = store_key(
+                windows.as_deref(),
+                input.key.expect("null keys were filtered out"),
+            );
             match out.value {
                 Some(v) => buffer.put(&key, v),
                 None => buffer.delete(&key),

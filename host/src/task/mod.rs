@@ -11,15 +11,21 @@
 //! - [`Output`]: where sink and dead-letter records go (the shared
 //!   producer, or a `Vec` in tests).
 //! - [`table`]: sources read as tables, materialized into stores.
-//! - [`windowed`]: aggregations per time window, with grace and emit modes.
+//! - [`windowed`]: aggregations per time window, with grace and emit modes;
+//!   [`sliding_window`] and [`session_window`] for the windows records define.
 //! - [`dead_letter`]: the headers a dead letter carries.
 //! - [`stream_thread`]: the worker threads tasks run on.
 
 pub mod aggregate;
 pub mod dead_letter;
+pub mod session_window;
+pub mod sliding_window;
 pub mod stream_thread;
 pub mod table;
 pub mod windowed;
+
+#[cfg(test)]
+mod window_tests;
 
 use std::sync::Arc;
 
@@ -28,7 +34,7 @@ use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::plugin::{Plugin, PluginInstance};
 use crate::record::{Record, RecordRef};
 use crate::state::task_state::{StateContext, TaskStores};
-use crate::time::{InvalidTimestamp, StreamTime, TimestampKind};
+use crate::time::{Clock, InvalidTimestamp, StreamTime, SystemClock, TimestampKind};
 use crate::topology::{Aggregation, ErrorPolicy, NodeId, Operation, Topology};
 use dead_letter::{Failure, Kind, Origin};
 
@@ -134,9 +140,15 @@ pub struct Task {
     extractors: Vec<Option<StepRuntime>>,
     stores: Option<TaskStores>,
     stream_time: StreamTime,
-    /// During a windowed aggregation's call: the window whose aggregates
-    /// are read and written, and its grace.
-    window: Option<windowed::OpenWindow>,
+    /// During a windowed aggregation's call: each key's window, whose
+    /// aggregate is read and written.
+    window: Option<Arc<windowed::CallWindows>>,
+    /// The wall clock (`close.idle.after`, wall-clock event times).
+    clock: Arc<dyn Clock>,
+    /// Wall-clock time of the last batch, and whether the windows have
+    /// been closed for idleness since.
+    last_input_at: Option<i64>,
+    idle_closed: bool,
     frame_buf: Vec<u8>,
     aggregates_buf: Vec<u8>,
 }
@@ -273,9 +285,17 @@ impl Task {
             stores,
             stream_time: StreamTime::default(),
             window: None,
+            clock: Arc::new(SystemClock),
+            last_input_at: None,
+            idle_closed: false,
             frame_buf: Vec::new(),
             aggregates_buf: Vec::new(),
         })
+    }
+
+    /// Gives the task a wall clock other than the system's.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
     }
 
     /// Starts stream time where the task's last commit left it.
@@ -311,7 +331,11 @@ impl Task {
         batch: &[InputRecord],
         out: &mut dyn Output,
     ) -> Result<Counts, RunError> {
-        let result = self.process_inner(batch, out);
+        if !batch.is_empty() {
+            self.last_input_at = Some(self.clock.now_ms());
+            self.idle_closed = false;
+        }
+        let result = self.process_inner(batch, false, out);
         if let Some(stores) = &mut self.stores {
             match &result {
                 Ok(_) => stores.accept(stream_thread::next_offsets(batch)),
@@ -321,20 +345,68 @@ impl Task {
         result
     }
 
+    /// With `close.idle.after` set, and no input for that long: closes
+    /// every open window (their results flow downstream to `out`) by moving
+    /// the stream time to the latest close time, as if a record had.
+    /// Records that arrive later for those windows are late. Returns
+    /// `None` when there was nothing to do.
+    pub fn close_idle(&mut self, out: &mut dyn Output) -> Result<Option<Counts>, RunError> {
+        let (Some(idle), Some(last)) = (self.topology.idle_close(), self.last_input_at) else {
+            return Ok(None);
+        };
+        if self.idle_closed || self.clock.now_ms().saturating_sub(last) < idle {
+            return Ok(None);
+        }
+        self.idle_closed = true;
+        if !self.close_all_windows()? {
+            return Ok(None);
+        }
+        tracing::info!(
+            task = self.id,
+            idle_ms = idle,
+            stream_time = self.stream_time.get(),
+            "no input for `close.idle.after`: closing every open window"
+        );
+        // One placeholder record gives the emitted results an origin; it
+        // is not live, so no source passes it on.
+        let tick = [InputRecord {
+            topic: Arc::from(""),
+            partition: self.id,
+            offset: -1,
+            timestamp_kind: TimestampKind::NotAvailable,
+            record: Record::default(),
+        }];
+        let result = self.process_inner(&tick, true, out);
+        if let Some(stores) = &mut self.stores {
+            match &result {
+                Ok(_) => stores.accept(std::iter::empty()),
+                Err(_) => stores.discard(),
+            }
+        }
+        result.map(Some)
+    }
+
     fn process_inner(
         &mut self,
         batch: &[InputRecord],
+        tick: bool,
         out: &mut dyn Output,
     ) -> Result<Counts, RunError> {
         let topology = Arc::clone(&self.topology);
         let live: Vec<bool> = match &self.stores {
+            _ if tick => vec![false; batch.len()],
             None => vec![true; batch.len()],
             Some(stores) => batch
                 .iter()
                 .map(|r| !stores.all_applied(&r.topic, r.partition, r.offset))
                 .collect(),
         };
-        let skipped = live.iter().filter(|l| !**l).count() as u64;
+        let skipped = if tick {
+            0
+        } else {
+            live.iter().filter(|l| !**l).count() as u64
+        };
+        let records_in = live.iter().filter(|l| **l).count() as u64;
         let mut ctx = BatchContext {
             batch,
             live,
@@ -342,7 +414,7 @@ impl Task {
             stream_at: Vec::with_capacity(batch.len()),
             out,
             counts: Counts {
-                records_in: batch.len() as u64 - skipped,
+                records_in,
                 skipped,
                 ..Counts::default()
             },
@@ -523,9 +595,7 @@ impl Task {
         topology: &Topology,
         ctx: &mut BatchContext<'_>,
     ) -> Result<(), RunError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = self.clock.now_ms();
         let mut from_plugins = self.plugin_times(topology, ctx.batch)?;
         for (i, r) in ctx.batch.iter().enumerate() {
             let Some(source) = topology.sources.iter().find(|s| *s.topic == *r.topic) else {

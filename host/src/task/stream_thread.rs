@@ -40,6 +40,20 @@ pub enum Work {
     /// Run one phase of a commit on every task with stores, then reply.
     /// The reply says whether any task had something to commit.
     Commit(Phase, Sender<Result<bool, RunError>>),
+    /// Close the windows of tasks idle for `close.idle.after`, then reply
+    /// with each closing task's counts and stream time.
+    Tick(Sender<Vec<Ticked>>),
+}
+
+/// A task that closed its windows for idleness.
+#[derive(Debug)]
+pub struct Ticked {
+    /// The task.
+    pub task: i32,
+    /// Its counts, or why closing failed.
+    pub result: Result<Counts, RunError>,
+    /// Its stream time after.
+    pub stream_time: Option<i64>,
 }
 
 /// The phases of a commit of stateful tasks; the coordinator flushes the
@@ -162,6 +176,32 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, shared: Shared) {
             }
             Work::Commit(phase, reply) => {
                 let _ = reply.send(commit_phase(&mut tasks, phase, &shared.producer));
+            }
+            Work::Tick(reply) => {
+                let mut ticked = Vec::new();
+                for (&task, slot) in &mut tasks {
+                    let Slot::Live(t) = slot else {
+                        continue;
+                    };
+                    let mut out: &OutputProducer = &shared.producer;
+                    let result = match t.close_idle(&mut out) {
+                        Ok(None) => continue,
+                        Ok(Some(counts)) => Ok(counts),
+                        Err(e) => Err(e),
+                    };
+                    let stream_time = t.stream_time();
+                    if result.is_err()
+                        && let Slot::Live(t) = std::mem::replace(slot, Slot::Failed(None))
+                    {
+                        *slot = Slot::Failed(Some(t));
+                    }
+                    ticked.push(Ticked {
+                        task,
+                        result,
+                        stream_time,
+                    });
+                }
+                let _ = reply.send(ticked);
             }
             Work::Batch { task, records } => {
                 let slot = tasks.entry(task).or_insert_with(|| {

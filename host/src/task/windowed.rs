@@ -1,59 +1,96 @@
-//! Windowed aggregations: each key's records are folded per time window
-//! (tumbling or hopping), with a grace period for late records.
+//! Windowed aggregations: each key's records are folded per time window,
+//! with a grace period for late records. The window types live in
+//! `crate::window`; this module runs them over the task's store.
 //!
-//! For each record, with `t` its event time and `st` the task's stream
-//! time once the record is seen, the record updates every window that
-//! contains `t` and is still open: `st < end + grace`. A record with no
-//! open window is *late*: dropped, counted, and with `late = "dlq"`
-//! dead-lettered (kind `late`).
+//! - Tumbling and hopping windows (here): a record updates every window
+//!   that contains its event time `t` and is still open: `st < end + grace`,
+//!   with `st` the task's stream time once the record is seen.
+//! - Sliding windows ([`super::sliding_window`]) and session windows
+//!   ([`super::session_window`]) are defined by the records themselves.
 //!
-//! The aggregator plugin (or the count) runs once per window of the call
-//! batch, so it sees the records' own keys and one aggregate per key.
+//! A record with no open window is *late*: dropped, counted, and with
+//! `late = "dlq"` dead-lettered (kind `late`).
+//!
+//! The aggregator plugin (or the count) is called once per *layer*: each
+//! key of the call batch appears in a layer at most once, with its own
+//! window, so a call reads and writes one aggregate per key
+//! ([`CallWindows`]).
 //!
 //! Store layout (one key-value store per step):
-//! - `0x00 ‖ window key` (key, start, end; `state::key_layout`) → the
-//!   window's aggregate;
-//! - `0x01 ‖ end + grace ‖ window key` → nothing: the close index. After
-//!   each batch the windows with `end + grace <= stream time` are read from
-//!   it in one range scan, emitted once (`on-window-close`), and deleted
-//!   with their aggregates: no record may change them any more.
+//! - `0x00 ‖ window key` (key, start, end; `state::key_layout`, the session
+//!   layout for sessions) → the window's aggregate;
+//! - `0x01 ‖ close time ‖ window key` → nothing: the close index. After
+//!   each batch the windows whose close time the stream time has reached
+//!   are read from it in one range scan, emitted once (`on-window-close`),
+//!   and deleted with their aggregates: no record may change them any more.
+//! - `0x02 ‖ key ‖ time ‖ source position` → a record (sliding windows:
+//!   the records a new window is built from);
+//! - `0x03 ‖ expiry time ‖ stored key` → nothing: entries to delete once
+//!   the stream time reaches the expiry time.
 //!
-//! Output records are keyed `key@start/end` (decimal milliseconds) and
-//! carry `sluice.window.start` and `sluice.window.end` headers. With
-//! `on-update` every change is emitted with its input's time; with
-//! `on-window-close` each window's final aggregate is emitted once, with
-//! the time `end - 1`.
+//! Output records are keyed `key@start/end` (decimal milliseconds, end
+//! exclusive) and carry `sluice.window.start` and `sluice.window.end`
+//! headers. With `on-update` every change is emitted with its input's
+//! time; with `on-window-close` each window's final aggregate is emitted
+//! once, with the time `end - 1`.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use sluice_frame::Writer;
 
 use super::dead_letter::Kind;
+use super::sliding_window::key_layers;
 use super::{BatchContext, StepOut, Task};
 use crate::error::RunError;
 use crate::plugin::frame;
 use crate::record::RecordRef;
 use crate::state::StoreBuffer;
 use crate::state::key_layout::{self, time_bytes};
-use crate::topology::{Aggregation, EmitMode, LatePolicy, NodeId, Operation};
-use crate::window::Window;
+use crate::topology::{Aggregation, EmitMode, LatePolicy, NodeId, Operation, Windowing};
+use crate::window::hopping::Hopping;
+use crate::window::{Window, Windows};
 
-const AGGREGATE: u8 = 0;
+pub(super) const AGGREGATE: u8 = 0;
 const CLOSE: u8 = 1;
+pub(super) const RECORD: u8 = 2;
+const EXPIRY: u8 = 3;
+
+/// How a store's window keys are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// Key, start, end: fixed and sliding windows.
+    Window,
+    /// Key, end, start: sessions, so that the sessions a record may join
+    /// are one scan.
+    Session,
+}
 
 /// The store key of `key`'s aggregate in window `w`.
-pub fn aggregate_key(key: &[u8], w: Window) -> Vec<u8> {
+pub(super) fn aggregate_key(layout: Layout, key: &[u8], w: Window) -> Vec<u8> {
     let mut out = vec![AGGREGATE];
+    out.extend_from_slice(&match layout {
+        Layout::Window => key_layout::window_key(key, w.start, w.end),
+        Layout::Session => key_layout::session_key(key, w.start, w.end),
+    });
+    out
+}
+
+/// The close-index key of `key`'s window `w`, closing at `close_at`.
+fn close_key(key: &[u8], w: Window, close_at: i64) -> Vec<u8> {
+    let mut out = vec![CLOSE];
+    out.extend_from_slice(&time_bytes(close_at));
     out.extend_from_slice(&key_layout::window_key(key, w.start, w.end));
     out
 }
 
-/// The close-index key of `key`'s window `w`.
-fn close_key(key: &[u8], w: Window, grace: i64) -> Vec<u8> {
-    let mut out = vec![CLOSE];
-    out.extend_from_slice(&time_bytes(w.end.saturating_add(grace)));
-    out.extend_from_slice(&key_layout::window_key(key, w.start, w.end));
-    out
+/// Schedules `stored` for deletion once the stream time reaches `at`.
+pub(super) fn expire(buffer: &mut StoreBuffer, stored: &[u8], at: i64) {
+    let mut out = Vec::with_capacity(9 + stored.len());
+    out.push(EXPIRY);
+    out.extend_from_slice(&time_bytes(at));
+    out.extend_from_slice(stored);
+    buffer.put(&out, b"");
 }
 
 /// The output key of `key`'s window `w`: `key@start/end`.
@@ -63,30 +100,53 @@ pub fn output_key(key: &[u8], w: Window) -> Vec<u8> {
     out
 }
 
-/// The window a windowed aggregation's call reads and writes.
-#[derive(Debug, Clone, Copy)]
+/// A window an aggregation call reads and writes, for one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct OpenWindow {
     /// The window.
     pub window: Window,
-    /// The step's grace, for the close index.
-    pub grace: i64,
+    /// The store's key layout.
+    pub layout: Layout,
+    /// The stream time at which it closes.
+    pub close_at: i64,
 }
 
 impl OpenWindow {
-    /// `key` has no aggregate in this window yet: the window goes into the
-    /// close index. Called where the aggregate is read anyway.
+    /// Where `key`'s aggregate in this window lives.
+    pub fn store_key(&self, key: &[u8]) -> Vec<u8> {
+        aggregate_key(self.layout, key, self.window)
+    }
+
+    /// Puts the window into the close index (idempotent). Called where an
+    /// aggregate is read and found missing, and when one is created.
     pub fn note_new(&self, buffer: &mut StoreBuffer, key: &[u8]) {
-        buffer.put(&close_key(key, self.window, self.grace), b"");
+        buffer.put(&close_key(key, self.window, self.close_at), b"");
+    }
+
+    /// Deletes `key`'s aggregate in this window and its close-index entry.
+    pub fn delete(&self, buffer: &mut StoreBuffer, key: &[u8]) {
+        buffer.delete(&self.store_key(key));
+        buffer.delete(&close_key(key, self.window, self.close_at));
     }
 }
 
+/// The windows of one aggregation call: each key's own.
+pub(super) type CallWindows = HashMap<Vec<u8>, OpenWindow>;
+
 /// One output of a windowed aggregation.
-struct Emitted {
-    origin: usize,
-    key: Vec<u8>,
-    window: Window,
-    value: Option<Vec<u8>>,
-    timestamp: Option<i64>,
+pub(super) struct Emitted {
+    pub origin: usize,
+    pub key: Vec<u8>,
+    pub window: Window,
+    /// `None`: the window is gone (a session merged into another).
+    pub value: Option<Vec<u8>>,
+    pub timestamp: Option<i64>,
+}
+
+/// Records to add to one key's window.
+pub(super) struct WindowAdd<'r> {
+    pub open: OpenWindow,
+    pub records: Vec<(usize, RecordRef<'r>)>,
 }
 
 impl Task {
@@ -97,86 +157,169 @@ impl Task {
         inputs: Vec<(usize, RecordRef<'_>)>,
         ctx: &mut BatchContext<'_>,
     ) -> Result<StepOut, RunError> {
-        let topology = std::sync::Arc::clone(&self.topology);
+        let topology = Arc::clone(&self.topology);
         let Operation::Aggregate {
-            logic,
-            window: Some(spec),
-            ..
+            window: Some(spec), ..
         } = &topology.steps[step].op
         else {
             unreachable!("run_windowed runs windowed aggregations");
         };
         let inputs = self.aggregation_inputs(step, inputs, ctx)?;
+        let (mut emitted, layout) = match spec.windows {
+            Windows::Hopping(h) => (
+                self.run_hopping(step, spec, h, inputs, ctx)?,
+                Layout::Window,
+            ),
+            Windows::Sliding(s) => (
+                self.run_sliding(step, spec, s, inputs, ctx)?,
+                Layout::Window,
+            ),
+            Windows::Session(s) => (
+                self.run_sessions(step, spec, s, inputs, ctx)?,
+                Layout::Session,
+            ),
+        };
+        if spec.emit == EmitMode::OnWindowClose {
+            emitted.clear();
+        }
+        if let Some(&last) = ctx.batch.len().checked_sub(1).as_ref() {
+            self.close_windows(step, layout, spec.emit, last, &mut emitted)?;
+        }
+        self.emit_windowed(step, &emitted, ctx)
+    }
 
-        let mut groups: BTreeMap<Window, Vec<(usize, RecordRef<'_>)>> = BTreeMap::new();
+    /// Tumbling and hopping windows.
+    fn run_hopping<'r>(
+        &mut self,
+        step: usize,
+        spec: &Windowing,
+        windows: Hopping,
+        inputs: Vec<(usize, RecordRef<'r>)>,
+        ctx: &mut BatchContext<'_>,
+    ) -> Result<Vec<Emitted>, RunError> {
+        let mut adds: Vec<WindowAdd<'r>> = Vec::new();
+        let mut index: HashMap<(&'r [u8], Window), usize> = HashMap::new();
         for (origin, record) in inputs {
             let (t, st) = (ctx.times[origin], ctx.stream_at[origin]);
+            let key = record.key.expect("null keys were filtered out");
             let mut any = false;
-            for w in spec.windows.windows_for(t) {
+            for w in windows.windows_for(t) {
                 if w.accepts_at(st, spec.grace) {
-                    groups.entry(w).or_default().push((origin, record));
+                    let at = *index.entry((key, w)).or_insert_with(|| {
+                        adds.push(WindowAdd {
+                            open: OpenWindow {
+                                window: w,
+                                layout: Layout::Window,
+                                close_at: w.end.saturating_add(spec.grace),
+                            },
+                            records: Vec::new(),
+                        });
+                        adds.len() - 1
+                    });
+                    adds[at].records.push((origin, record));
                     any = true;
                 }
             }
             if !any {
-                ctx.counts.late += 1;
-                if spec.late == LatePolicy::Dlq {
-                    let message = format!(
-                        "event time {t} is in no open window: stream time {st}, grace {} ms",
-                        spec.grace
-                    );
-                    self.dead(
-                        NodeId::Step(step),
-                        Kind::Late,
-                        "late",
-                        &message,
-                        (origin, record),
-                        ctx,
-                    )?;
-                }
+                self.late(step, spec, (origin, record), ctx)?;
             }
         }
+        self.add_in_layers(step, adds, ctx)
+    }
 
-        let mut emitted: Vec<Emitted> = Vec::new();
-        for (w, group) in groups {
-            // Reading an aggregate that is not there yet puts the window
-            // into the close index (`OpenWindow::note_new`).
-            self.window = Some(OpenWindow {
-                window: w,
-                grace: spec.grace,
-            });
-            let out = match logic {
-                Aggregation::Plugin(_) => self.run_step(step, &group, ctx),
-                Aggregation::Count => self.count(step, &group),
+    /// Drops a record that no open window takes: counted, and with
+    /// `late = "dlq"` dead-lettered.
+    pub(super) fn late(
+        &mut self,
+        step: usize,
+        spec: &Windowing,
+        (origin, record): (usize, RecordRef<'_>),
+        ctx: &mut BatchContext<'_>,
+    ) -> Result<(), RunError> {
+        ctx.counts.late += 1;
+        if spec.late == LatePolicy::Dlq {
+            let message = format!(
+                "event time {} is in no open window: stream time {}, grace {} ms",
+                ctx.times[origin], ctx.stream_at[origin], spec.grace
+            );
+            self.dead(
+                NodeId::Step(step),
+                Kind::Late,
+                "late",
+                &message,
+                (origin, record),
+                ctx,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Adds records to windows: one aggregation call per layer, where each
+    /// key has one window. Returns the aggregate after each record.
+    pub(super) fn add_in_layers(
+        &mut self,
+        step: usize,
+        adds: Vec<WindowAdd<'_>>,
+        ctx: &mut BatchContext<'_>,
+    ) -> Result<Vec<Emitted>, RunError> {
+        let adds: Vec<WindowAdd<'_>> = adds.into_iter().filter(|a| !a.records.is_empty()).collect();
+        fn key_of<'a>(a: &WindowAdd<'a>) -> &'a [u8] {
+            a.records[0].1.key.expect("null keys were filtered out")
+        }
+        let mut layers: Vec<(CallWindows, Vec<(usize, RecordRef<'_>)>)> = Vec::new();
+        for layer in key_layers(adds.iter().map(key_of)) {
+            let mut windows = CallWindows::with_capacity(layer.len());
+            let mut group = Vec::new();
+            for j in layer {
+                windows.insert(key_of(&adds[j]).to_vec(), adds[j].open);
+                group.extend_from_slice(&adds[j].records);
+            }
+            layers.push((windows, group));
+        }
+        let count = matches!(
+            self.topology.steps[step].op,
+            Operation::Aggregate {
+                logic: Aggregation::Count,
+                ..
+            }
+        );
+        let mut emitted = Vec::new();
+        for (windows, group) in layers {
+            let windows = Arc::new(windows);
+            self.window = Some(Arc::clone(&windows));
+            let out = if count {
+                self.count(step, &group)
+            } else {
+                self.run_step(step, &group, ctx)
             };
             self.window = None;
-            let out = out?;
-            if spec.emit == EmitMode::OnUpdate {
-                for (origin, r) in out.records() {
-                    emitted.push(Emitted {
-                        origin,
-                        key: r.key.expect("an aggregate keeps its key").to_vec(),
-                        window: w,
-                        value: r.value.map(<[u8]>::to_vec),
-                        timestamp: r.timestamp,
-                    });
-                }
+            for (origin, r) in out?.records() {
+                let key = r.key.expect("an aggregate keeps its key");
+                emitted.push(Emitted {
+                    origin,
+                    key: key.to_vec(),
+                    window: windows[key].window,
+                    value: r.value.map(<[u8]>::to_vec),
+                    timestamp: r.timestamp,
+                });
             }
         }
-        self.close_windows(
-            step,
-            spec.grace,
-            spec.emit,
-            ctx.batch.len() - 1,
-            &mut emitted,
-        )?;
+        Ok(emitted)
+    }
 
+    /// Builds the step's output records from what it emitted.
+    fn emit_windowed(
+        &mut self,
+        step: usize,
+        emitted: &[Emitted],
+        ctx: &BatchContext<'_>,
+    ) -> Result<StepOut, RunError> {
         let refs: Vec<(usize, RecordRef<'_>)> = emitted
             .iter()
             .map(|e| (e.origin, ctx.batch[e.origin].record.as_ref()))
             .collect();
         let mut w = Writer::output(Vec::new(), emitted.len() as u32);
-        for e in &emitted {
+        for e in emitted {
             let (start, end) = (e.window.start.to_string(), e.window.end.to_string());
             w.begin_ok();
             w.record(
@@ -192,7 +335,7 @@ impl Task {
         let records: Vec<RecordRef<'_>> = refs.iter().map(|(_, r)| *r).collect();
         let decoded =
             frame::decode(w.finish(), &records).map_err(|message| RunError::Protocol {
-                step: topology.steps[step].name.clone(),
+                step: self.topology.steps[step].name.clone(),
                 message,
             })?;
         let mut out = StepOut::default();
@@ -200,12 +343,12 @@ impl Task {
         Ok(out)
     }
 
-    /// Emits (`on-window-close`) and purges every window whose
-    /// `end + grace` the stream time has reached.
+    /// Emits (`on-window-close`) and purges every window whose close time
+    /// the stream time has reached, and deletes expired entries.
     fn close_windows(
         &mut self,
         step: usize,
-        grace: i64,
+        layout: Layout,
         emit: EmitMode,
         origin: usize,
         emitted: &mut Vec<Emitted>,
@@ -214,18 +357,22 @@ impl Task {
             return Ok(());
         };
         let store = self.steps[step].store.expect("an aggregation has a store");
-        let stores = self.stores.as_mut().expect("a stateful task has stores");
-        let mut upto = vec![CLOSE];
-        upto.extend_from_slice(&time_bytes(stream_time.saturating_add(1)));
-        let due = stores.buffer(store).range(Some(&[CLOSE]), Some(&upto))?;
-        for (close, _) in due {
+        let buffer = self
+            .stores
+            .as_mut()
+            .expect("a stateful task has stores")
+            .buffer(store);
+        let upto = |tag: u8| {
+            let mut upto = vec![tag];
+            upto.extend_from_slice(&time_bytes(stream_time.saturating_add(1)));
+            upto
+        };
+        for (close, _) in buffer.range(Some(&[CLOSE]), Some(&upto(CLOSE)))? {
             let Some((key, start, end)) = key_layout::decode_window_key(&close[9..]) else {
                 continue;
             };
             let w = Window { start, end };
-            debug_assert!(w.closed_at(stream_time, grace));
-            let aggregate = aggregate_key(key, w);
-            let buffer = stores.buffer(store);
+            let aggregate = aggregate_key(layout, key, w);
             if emit == EmitMode::OnWindowClose
                 && let Some(value) = buffer.get(&aggregate)?
             {
@@ -240,7 +387,45 @@ impl Task {
             buffer.delete(&aggregate);
             buffer.delete(&close);
         }
+        for (expiry, _) in buffer.range(Some(&[EXPIRY]), Some(&upto(EXPIRY)))? {
+            buffer.delete(&expiry[9..]);
+            buffer.delete(&expiry);
+        }
         Ok(())
+    }
+
+    /// Closes every open window of the task now: the stream time moves to
+    /// the latest close time in the close indexes, as if records had
+    /// brought it there. Returns whether it moved.
+    pub(super) fn close_all_windows(&mut self) -> Result<bool, RunError> {
+        let Some(stores) = self.stores.as_mut() else {
+            return Ok(false);
+        };
+        let mut latest: Option<i64> = None;
+        for (step, def) in self.topology.steps.iter().enumerate() {
+            let Operation::Aggregate {
+                window: Some(_), ..
+            } = def.op
+            else {
+                continue;
+            };
+            let store = self.steps[step].store.expect("an aggregation has a store");
+            let buffer = stores.buffer(store);
+            // A scan of every open window; it runs once per idle period.
+            if let Some((last, _)) = buffer.range(Some(&[CLOSE]), Some(&[CLOSE + 1]))?.pop() {
+                let at = key_layout::time_from_bytes(
+                    last[1..9].try_into().expect("close keys hold a time"),
+                );
+                latest = Some(latest.map_or(at, |l| l.max(at)));
+            }
+        }
+        Ok(match latest {
+            Some(t) if self.stream_time.get().is_none_or(|st| st < t) => {
+                self.stream_time.observe(t);
+                true
+            }
+            _ => false,
+        })
     }
 }
 
@@ -251,265 +436,17 @@ mod tests {
     #[test]
     fn keys_keep_windows_apart_and_the_close_index_sorts_by_close_time() {
         let (a, b) = (Window { start: 0, end: 10 }, Window { start: 5, end: 15 });
-        assert_ne!(aggregate_key(b"k", a), aggregate_key(b"k", b));
+        let w = |w| aggregate_key(Layout::Window, b"k", w);
+        assert_ne!(w(a), w(b));
+        assert_ne!(
+            aggregate_key(Layout::Session, b"k", b),
+            w(b),
+            "sessions sort by end"
+        );
         assert!(
-            close_key(b"zz", a, 0) < close_key(b"aa", b, 0),
+            close_key(b"zz", a, 0) < close_key(b"aa", b, 5),
             "by close time first"
         );
-        assert!(
-            close_key(b"k", a, 10) > close_key(b"k", b, 0),
-            "grace moves the close"
-        );
         assert_eq!(output_key(b"page", b), b"page@5/15");
-    }
-
-    use std::collections::BTreeMap;
-    use std::path::Path;
-    use std::sync::Arc;
-
-    use crate::record::Record;
-    use crate::state::task_state::StateContext;
-    use crate::task::{InputRecord, Task};
-    use crate::time::TimestampKind;
-    use crate::topology::Topology;
-    use crate::topology::pipeline_file::PipelineFile;
-
-    /// (key, start, end) -> count.
-    type Results = BTreeMap<(String, i64, i64), u64>;
-
-    /// The reference: plain arithmetic, sharing nothing with the engine.
-    /// Replays the partition in order with its own stream time; returns
-    /// the count of every window that took a record, the windows closed by
-    /// the end (with their counts), and the number of late records.
-    fn reference(
-        records: &[(String, i64)],
-        size: i64,
-        advance: i64,
-        grace: i64,
-    ) -> (Results, Results, u64) {
-        let mut counts: Results = BTreeMap::new();
-        let mut stream = i64::MIN;
-        let mut late = 0;
-        for (key, t) in records {
-            stream = stream.max(*t);
-            let mut any = false;
-            let mut start = t - t.rem_euclid(advance);
-            while start + size > *t {
-                if stream < start + size + grace {
-                    *counts
-                        .entry((key.clone(), start, start + size))
-                        .or_default() += 1;
-                    any = true;
-                }
-                start -= advance;
-            }
-            if !any {
-                late += 1;
-            }
-        }
-        let closed = counts
-            .iter()
-            .filter(|((_, _, end), _)| end + grace <= stream)
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        (counts, closed, late)
-    }
-
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
-
-    /// Records with bounded disorder: time moves forward in steps of 10,
-    /// and each record is late by up to three times the grace.
-    fn records(seed: u64, grace: i64) -> Vec<(String, i64)> {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let mut now = 1_000;
-        (0..400)
-            .map(|_| {
-                now += 10 * rng.below(4) as i64;
-                let lateness = 10 * rng.below((3 * grace / 10 + 2) as u64) as i64;
-                (format!("k{}", rng.below(3)), (now - lateness).max(0))
-            })
-            .collect()
-    }
-
-    fn run(
-        records: &[(String, i64)],
-        window: &str,
-        emit: &str,
-        seed: u64,
-    ) -> (Vec<(String, i64, i64, u64)>, u64) {
-        let text = format!(
-            r#"
-            application.id = "app"
-            [state]
-            store = "memory"
-            [sources.events]
-            [steps.counts]
-            aggregate = "count"
-            inputs = ["events"]
-            window = {window}
-            emit = "{emit}"
-            [sinks.out]
-            inputs = ["counts"]
-        "#
-        );
-        let path = Path::new("/p/pipeline.toml");
-        let t =
-            Arc::new(Topology::from_file(path, PipelineFile::parse(path, &text).unwrap()).unwrap());
-        let ctx = StateContext {
-            application_id: "app".into(),
-            settings: t.state.clone(),
-            kafka: None,
-        };
-        let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
-        let input: Vec<InputRecord> = records
-            .iter()
-            .enumerate()
-            .map(|(i, (key, time))| InputRecord {
-                topic: Arc::from("events"),
-                partition: 0,
-                offset: i as i64,
-                timestamp_kind: TimestampKind::CreateTime,
-                record: Record::new(Some(key.as_bytes()), Some(b"view"), Some(*time)),
-            })
-            .collect();
-        let mut rng = Rng(seed | 1);
-        let mut out: Vec<(String, Record)> = Vec::new();
-        let mut late = 0;
-        let mut at = 0;
-        while at < input.len() {
-            let n = (1 + rng.below(40) as usize).min(input.len() - at);
-            late += task.process(&input[at..at + n], &mut out).unwrap().late;
-            at += n;
-        }
-        let results = out
-            .iter()
-            .map(|(_, r)| {
-                let key = String::from_utf8(r.key.as_deref().unwrap().to_vec()).unwrap();
-                let (k, w) = key.split_once('@').unwrap();
-                let (start, end) = w.split_once('/').unwrap();
-                let header = |name: &str| {
-                    r.headers
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .and_then(|(_, v)| v.as_deref())
-                        .map(|v| std::str::from_utf8(v).unwrap().parse::<i64>().unwrap())
-                        .unwrap()
-                };
-                assert_eq!(header("sluice.window.start"), start.parse::<i64>().unwrap());
-                assert_eq!(header("sluice.window.end"), end.parse::<i64>().unwrap());
-                let count = std::str::from_utf8(r.value.as_deref().unwrap())
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                (
-                    k.to_owned(),
-                    start.parse().unwrap(),
-                    end.parse().unwrap(),
-                    count,
-                )
-            })
-            .collect();
-        (results, late)
-    }
-
-    /// 50 seeds for each window type and emit mode; a failure names its
-    /// seed, so `records(seed, grace)` replays it.
-    #[test]
-    fn windowed_counts_equal_the_reference_model_over_50_seeds_per_case() {
-        let cases = [
-            (
-                r#"{ type = "tumbling", size = 100, grace = 50 }"#,
-                100,
-                100,
-                50,
-            ),
-            (
-                r#"{ type = "hopping", size = "100ms", advance = 30, grace = 20 }"#,
-                100,
-                30,
-                20,
-            ),
-            (r#"{ type = "tumbling", size = 50 }"#, 50, 50, 0),
-        ];
-        for (window, size, advance, grace) in cases {
-            for seed in 1..=50u64 {
-                let input = records(seed, grace.max(10));
-                let (all, closed, late) = reference(&input, size, advance, grace);
-
-                let (updates, engine_late) = run(&input, window, "on-update", seed);
-                let what = format!("{window}, on-update, seed {seed}");
-                assert_eq!(engine_late, late, "{what}: late records");
-                assert_eq!(
-                    updates.len() as u64,
-                    all.values().sum::<u64>(),
-                    "{what}: one update per (record, window)"
-                );
-                let mut last: Results = BTreeMap::new();
-                for (k, s, e, c) in &updates {
-                    let prev = last.insert((k.clone(), *s, *e), *c);
-                    assert_eq!(prev.unwrap_or(0) + 1, *c, "{what}: counts go up by one");
-                }
-                assert_eq!(last, all, "{what}: final counts");
-
-                let (finals, _) = run(&input, window, "on-window-close", seed);
-                let what = format!("{window}, on-window-close, seed {seed}");
-                let mut emitted: Results = BTreeMap::new();
-                for (k, s, e, c) in finals {
-                    assert!(
-                        emitted.insert((k.clone(), s, e), c).is_none(),
-                        "{what}: window {k}@{s}/{e} emitted twice"
-                    );
-                }
-                assert_eq!(emitted, closed, "{what}: final results of closed windows");
-            }
-        }
-    }
-
-    #[test]
-    fn boundaries_are_exact() {
-        // Tumbling 100, grace 50: a record at 100 opens [100, 200); stream
-        // time 150 closes [0, 100), so a record at 99 then is late, and at
-        // 149 it was not.
-        let input: Vec<(String, i64)> = [(0, 100), (1, 99), (2, 149), (3, 99), (4, 150), (5, 99)]
-            .iter()
-            .map(|(_, t)| ("k".to_owned(), *t))
-            .collect();
-        let (updates, late) = run(
-            &input,
-            r#"{ type = "tumbling", size = 100, grace = 50 }"#,
-            "on-update",
-            1,
-        );
-        assert_eq!(late, 1, "only the record after stream time reached 150");
-        // Updates are in order per window (across windows of one call
-        // batch, grouped by window).
-        let per_window = |start: i64| -> Vec<u64> {
-            updates
-                .iter()
-                .filter(|(_, s, _, _)| *s == start)
-                .map(|(_, _, _, c)| *c)
-                .collect()
-        };
-        assert_eq!(per_window(0), vec![1, 2], "99 at stream time 100 and 149");
-        assert_eq!(per_window(100), vec![1, 2, 3], "100, 149 and 150");
-        let (finals, _) = run(
-            &input,
-            r#"{ type = "tumbling", size = 100, grace = 50 }"#,
-            "on-window-close",
-            1,
-        );
-        assert_eq!(
-            finals,
-            vec![("k".to_owned(), 0, 100, 2)],
-            "closed at exactly end + grace"
-        );
     }
 }

@@ -4,12 +4,15 @@
 //!   a JSON field) and the `invalid-timestamp` policy.
 //! - [`stream_time`]: the largest event time a task has seen, committed
 //!   with its offsets.
+//! - [`clock`]: the wall clock, injectable for tests.
 //!
 //! All times are UTC milliseconds since the epoch.
 
+pub mod clock;
 pub mod extractor;
 pub mod stream_time;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use extractor::{Extractor, TimestampKind};
 pub use stream_time::StreamTime;
 

@@ -16,7 +16,10 @@ use pipeline_file::{PipelineFile, Scalar, flatten};
 
 use crate::error::PipelineError;
 use crate::time::{Extractor, InvalidTimestamp};
+use crate::window::Windows;
 use crate::window::hopping::Hopping;
+use crate::window::session::Sessions;
+use crate::window::sliding::Sliding;
 
 /// A node that can feed another: a source topic or a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,13 +96,16 @@ pub enum Operation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Windowing {
     /// The windows a record falls into (tumbling is hopping by its size).
-    pub windows: Hopping,
+    pub windows: Windows,
     /// How long after its end a window still takes records, in ms.
     pub grace: i64,
     /// When results are emitted.
     pub emit: EmitMode,
     /// What happens to a record too late for all its windows.
     pub late: LatePolicy,
+    /// `close.idle.after`: after this long without input (wall clock, ms),
+    /// a task closes every open window.
+    pub idle_close: Option<i64>,
 }
 
 /// The logic of an aggregation.
@@ -489,7 +495,7 @@ impl Topology {
                     let window = match &def.window {
                         None => None,
                         Some(w) => Some(
-                            windowing(w, def.emit, def.late)
+                            windowing(w, def.emit, def.late, def.close.as_ref())
                                 .map_err(|m| invalid(format!("{owner} `window`: {m}")))?,
                         ),
                     };
@@ -515,9 +521,11 @@ impl Topology {
                 .into_iter()
                 .map(|(k, v)| (k, v.to_text()))
                 .collect();
-            if def.window.is_none() && (def.emit.is_some() || def.late.is_some()) {
+            if def.window.is_none()
+                && (def.emit.is_some() || def.late.is_some() || def.close.is_some())
+            {
                 return Err(invalid(format!(
-                    "{owner} has `emit` or `late`, which only a windowed aggregation (`window = {{...}}`) reads"
+                    "{owner} has `emit`, `late` or `close.idle.after`, which only a windowed aggregation (`window = {{...}}`) reads"
                 )));
             }
             if def.window.is_some() && !matches!(op, Operation::Aggregate { .. }) {
@@ -691,6 +699,19 @@ impl Topology {
         self.stores().next().is_some()
     }
 
+    /// The shortest `close.idle.after` of its windowed aggregations.
+    pub fn idle_close(&self) -> Option<i64> {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.op {
+                Operation::Aggregate {
+                    window: Some(w), ..
+                } => w.idle_close,
+                _ => None,
+            })
+            .min()
+    }
+
     pub fn uses_dlq(&self) -> bool {
         self.errors.rejected == ErrorPolicy::Dlq
             || self.errors.trap == ErrorPolicy::Dlq
@@ -714,6 +735,7 @@ fn windowing(
     def: &pipeline_file::WindowDef,
     emit: Option<EmitMode>,
     late: Option<LatePolicy>,
+    close: Option<&pipeline_file::CloseDef>,
 ) -> Result<Windowing, String> {
     let duration = |name: &str, v: &toml::Value| -> Result<i64, String> {
         match v {
@@ -732,39 +754,75 @@ fn windowing(
             )),
         }
     };
-    let size = duration("size", &def.size)?;
     let grace = match &def.grace {
         None => 0,
         Some(toml::Value::Integer(0)) => 0,
         Some(v) => duration("grace", v)?,
     };
-    let windows = match def.kind.as_str() {
-        "tumbling" => {
-            if def.advance.is_some() {
-                return Err("tumbling windows have no `advance` (use `type = \"hopping\"`)".into());
-            }
-            crate::window::tumbling::tumbling(size)?
-        }
-        "hopping" => {
-            let advance = def
-                .advance
-                .as_ref()
-                .ok_or("hopping windows need `advance`")?;
-            Hopping::new(size, duration("advance", advance)?)?
-        }
-        "sliding" | "session" => {
+    // Each type takes its own fields and no other's.
+    let fields = [
+        ("size", def.size.as_ref()),
+        ("advance", def.advance.as_ref()),
+        ("difference", def.difference.as_ref()),
+        ("gap", def.gap.as_ref()),
+    ];
+    let (wanted, optional): (&[&str], &[&str]) = match def.kind.as_str() {
+        "tumbling" => (&["size"], &[]),
+        "hopping" => (&["size", "advance"], &[]),
+        "sliding" => (&["difference"], &[]),
+        "session" => (&["gap"], &[]),
+        other => {
             return Err(format!(
-                "`type = \"{}\"` windows are not built yet; use tumbling or hopping",
-                def.kind
+                "`type` = {other:?}: expected tumbling, hopping, sliding or session"
             ));
         }
-        other => return Err(format!("`type` = {other:?}: expected tumbling or hopping")),
+    };
+    for (name, value) in fields {
+        match value {
+            Some(_) if !wanted.contains(&name) && !optional.contains(&name) => {
+                let hint = match (def.kind.as_str(), name) {
+                    ("tumbling", "advance") => " (use `type = \"hopping\"`)",
+                    _ => "",
+                };
+                return Err(format!(
+                    "{} windows have no `{name}`{hint}; they take {}",
+                    def.kind,
+                    wanted
+                        .iter()
+                        .map(|w| format!("`{w}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ));
+            }
+            None if wanted.contains(&name) => {
+                return Err(format!("{} windows need `{name}`", def.kind));
+            }
+            _ => {}
+        }
+    }
+    let field = |name: &str| -> Result<i64, String> {
+        let (_, v) = fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("a known field");
+        duration(name, v.expect("checked above"))
+    };
+    let windows = match def.kind.as_str() {
+        "tumbling" => Windows::Hopping(crate::window::tumbling::tumbling(field("size")?)?),
+        "hopping" => Windows::Hopping(Hopping::new(field("size")?, field("advance")?)?),
+        "sliding" => Windows::Sliding(Sliding::new(field("difference")?)?),
+        _ => Windows::Session(Sessions::new(field("gap")?)?),
+    };
+    let idle_close = match close {
+        None => None,
+        Some(c) => Some(duration("close.idle.after", &c.idle.after)?),
     };
     Ok(Windowing {
         windows,
         grace,
         emit: emit.unwrap_or_default(),
         late: late.unwrap_or_default(),
+        idle_close,
     })
 }
 
@@ -1057,15 +1115,59 @@ mod tests {
             panic!("windowed")
         };
         assert_eq!(
-            (w.windows.size(), w.windows.advance(), w.grace),
-            (300_000, 60_000, 30_000)
+            (w.windows, w.grace, w.idle_close),
+            (
+                Windows::Hopping(Hopping::new(300_000, 60_000).unwrap()),
+                30_000,
+                None
+            )
         );
         assert_eq!((w.emit, w.late), (EmitMode::OnWindowClose, LatePolicy::Dlq));
         assert!(t.uses_dlq(), "late records go to the DLQ");
         let e = windowed(r#"{ type = "tumbling", size = 100, advance = 10 }"#, "").unwrap_err();
         assert!(e.contains("tumbling windows have no `advance`"), "{e}");
         let e = windowed(r#"{ type = "session", size = 100 }"#, "").unwrap_err();
-        assert!(e.contains("not built yet"), "{e}");
+        assert!(
+            e.contains("session windows have no `size`; they take `gap`"),
+            "{e}"
+        );
+        let e = windowed(r#"{ type = "sliding" }"#, "").unwrap_err();
+        assert!(e.contains("sliding windows need `difference`"), "{e}");
+        let e = windowed(r#"{ type = "weekly", size = 1 }"#, "").unwrap_err();
+        assert!(
+            e.contains("expected tumbling, hopping, sliding or session"),
+            "{e}"
+        );
+        let window = |w: &str, extra: &str| {
+            let t = windowed(w, extra).unwrap();
+            let Operation::Aggregate {
+                window: Some(w), ..
+            } = &t.steps[0].op
+            else {
+                panic!("windowed")
+            };
+            *w
+        };
+        let w = window(
+            r#"{ type = "session", gap = "30m", grace = "1m" }"#,
+            "close.idle.after = \"10s\"",
+        );
+        assert_eq!(
+            (w.windows, w.grace, w.idle_close),
+            (
+                Windows::Session(Sessions::new(1_800_000).unwrap()),
+                60_000,
+                Some(10_000)
+            )
+        );
+        let w = window(r#"{ type = "sliding", difference = "10s" }"#, "");
+        assert_eq!(w.windows, Windows::Sliding(Sliding::new(10_000).unwrap()));
+        let e = windowed(
+            r#"{ type = "tumbling", size = 10 }"#,
+            "close.idle.after = \"soon\"",
+        )
+        .unwrap_err();
+        assert!(e.contains("`close.idle.after`"), "{e}");
         let e = windowed(
             r#"{ type = "hopping", size = "5 fortnights", advance = 1 }"#,
             "",

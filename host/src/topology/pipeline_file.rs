@@ -218,6 +218,9 @@ pub struct StepDef {
     /// into is dropped and counted (`skip`, default) or also dead-lettered
     /// (`dlq`).
     pub late: Option<LatePolicy>,
+    /// Windowed aggregations: `close.idle.after = "1m"` closes every open
+    /// window of a task that has had no input for that long (wall clock).
+    pub close: Option<CloseDef>,
     /// Nodes (sources or steps) whose records this step receives.
     pub inputs: Vec<String>,
     /// Passed to the plugin's `init`, as dotted-name/string pairs.
@@ -225,17 +228,39 @@ pub struct StepDef {
     pub config: toml::Table,
 }
 
+/// A step's `close` table: `close.idle.after = "<duration>"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseDef {
+    /// `close.idle.*`.
+    pub idle: IdleCloseDef,
+}
+
+/// `close.idle.after`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdleCloseDef {
+    /// How long a task may go without input before its windows close.
+    pub after: toml::Value,
+}
+
 /// A step's `window` table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowDef {
-    /// `tumbling` or `hopping`.
+    /// `tumbling`, `hopping`, `sliding` or `session`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Window size: milliseconds, or a duration such as `"5m"`.
-    pub size: toml::Value,
+    /// Tumbling and hopping windows: the size, in milliseconds or as a
+    /// duration such as `"5m"`.
+    pub size: Option<toml::Value>,
     /// Hopping windows: how far each window starts after the previous one.
     pub advance: Option<toml::Value>,
+    /// Sliding windows: the largest time difference between two records
+    /// of one window.
+    pub difference: Option<toml::Value>,
+    /// Session windows: the inactivity gap that ends a session.
+    pub gap: Option<toml::Value>,
     /// How long after its end a window still takes late records (default 0).
     pub grace: Option<toml::Value>,
 }

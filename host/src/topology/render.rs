@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use crate::window::Windows;
+
 use super::{Aggregation, ErrorPolicy, NodeId, Operation, Step, Topology};
 
 /// What a step does, in a few words: its plugin, or its aggregation and store.
@@ -21,11 +23,15 @@ fn describe(t: &Topology, s: &Step) -> String {
             format!(
                 "{logic}{}; store {store} (changelog {})",
                 window.map_or(String::new(), |w| {
-                    let (size, advance) = (w.windows.size(), w.windows.advance());
-                    let kind = if size == advance {
-                        format!("tumbling {size} ms")
-                    } else {
-                        format!("hopping {size} ms every {advance} ms")
+                    let kind = match w.windows {
+                        Windows::Hopping(h) if h.size() == h.advance() => {
+                            format!("tumbling {} ms", h.size())
+                        }
+                        Windows::Hopping(h) => {
+                            format!("hopping {} ms every {} ms", h.size(), h.advance())
+                        }
+                        Windows::Sliding(s) => format!("sliding {} ms", s.difference()),
+                        Windows::Session(s) => format!("session (gap {} ms)", s.gap()),
                     };
                     format!(
                         " per {kind} window, grace {} ms, emit {}",

@@ -8,14 +8,29 @@
 //! - [`tumbling`]: fixed size, no overlap.
 //! - [`hopping`]: fixed size, advancing by less than the size, so that a
 //!   record falls into several windows.
+//! - [`sliding`]: windows defined by the records (Kafka Streams' KIP-450).
+//! - [`session`]: a key's records joined while within an inactivity gap.
 //! - [`duration`]: `5m`, `30s`, `250ms` in pipeline files.
 //!
-//! This is the arithmetic the windowed aggregations (next) build on; it
-//! has no state of its own.
+//! This is the arithmetic the windowed aggregations (`task::windowed`)
+//! build on; it has no state of its own.
 
 pub mod duration;
 pub mod hopping;
+pub mod session;
+pub mod sliding;
 pub mod tumbling;
+
+/// The windows of a windowed aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Windows {
+    /// Fixed windows on the clock: tumbling or hopping.
+    Hopping(hopping::Hopping),
+    /// Windows defined by records at most a time difference apart.
+    Sliding(sliding::Sliding),
+    /// Sessions of activity separated by an inactivity gap.
+    Session(session::Sessions),
+}
 
 /// A window `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,0 +1,549 @@
+//! Windowed aggregations against independent reference models.
+//!
+//! Each reference is plain arithmetic over a list of records, sharing no
+//! code with the engine: it replays one partition in offset order with its
+//! own stream time, so it drops the same late records the engine must.
+//! Inputs have bounded disorder (some records later than the grace), and
+//! the engine gets them in random call batches. Every case runs 50 seeds;
+//! a failure names its seed, and `records(seed, spread)` replays it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::record::Record;
+use crate::state::task_state::StateContext;
+use crate::task::{InputRecord, Task};
+use crate::time::TimestampKind;
+use crate::topology::Topology;
+use crate::topology::pipeline_file::PipelineFile;
+
+/// (key, start, end) -> count. Ends are exclusive.
+type Results = BTreeMap<(String, i64, i64), u64>;
+
+/// What a reference computes: every window's final count, the windows
+/// closed by the end (their final results), and the late records.
+struct Reference {
+    all: Results,
+    closed: Results,
+    late: u64,
+}
+
+/// Tumbling and hopping windows.
+fn reference_hopping(records: &[(String, i64)], size: i64, advance: i64, grace: i64) -> Reference {
+    let mut all: Results = BTreeMap::new();
+    let mut stream = i64::MIN;
+    let mut late = 0;
+    for (key, t) in records {
+        stream = stream.max(*t);
+        let mut any = false;
+        let mut start = t - t.rem_euclid(advance);
+        while start + size > *t {
+            if stream < start + size + grace {
+                *all.entry((key.clone(), start, start + size)).or_default() += 1;
+                any = true;
+            }
+            start -= advance;
+        }
+        if !any {
+            late += 1;
+        }
+    }
+    let closed = all
+        .iter()
+        .filter(|((_, _, end), _)| end + grace <= stream)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    Reference { all, closed, late }
+}
+
+/// Sliding windows of difference `d` (KIP-450): a window `[s, s + d]`
+/// exists when a record ends it (a left window) or when one record is
+/// just before it and another inside it (a right window); it counts the
+/// records inside it that arrived while it was open.
+fn reference_sliding(records: &[(String, i64)], d: i64, grace: i64) -> Reference {
+    // key -> start -> count; key -> accepted times.
+    let mut windows: BTreeMap<String, BTreeMap<i64, u64>> = BTreeMap::new();
+    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut stream = i64::MIN;
+    let mut late = 0;
+    for (key, t) in records {
+        let t = *t;
+        stream = stream.max(t);
+        let open = |start: i64| stream < start + d + 1 + grace;
+        let ws = windows.entry(key.clone()).or_default();
+        let times = seen.entry(key.clone()).or_default();
+        let inside = |times: &[i64], from: i64, to: i64| {
+            times.iter().filter(|&&x| from <= x && x <= to).count() as u64
+        };
+        let mut into: Vec<i64> = ws
+            .keys()
+            .copied()
+            .filter(|&s| s <= t && t <= s + d && open(s))
+            .collect();
+        let mut new = Vec::new();
+        if !ws.contains_key(&(t - d)) && open(t - d) {
+            new.push(t - d);
+        }
+        if let Some(q) = times
+            .iter()
+            .copied()
+            .filter(|&x| x < t && x >= t - d - 1)
+            .max()
+        {
+            let s = q + 1;
+            if s != t - d && !ws.contains_key(&s) && open(s) {
+                new.push(s);
+            }
+        }
+        if into.is_empty() && new.is_empty() {
+            late += 1;
+            continue;
+        }
+        for s in new {
+            ws.insert(s, inside(times, s, s + d));
+            into.push(s);
+        }
+        if !ws.contains_key(&(t + 1)) && inside(times, t + 1, t + 1 + d) > 0 && open(t + 1) {
+            ws.insert(t + 1, inside(times, t + 1, t + 1 + d));
+        }
+        for s in into {
+            *ws.get_mut(&s).expect("created above") += 1;
+        }
+        times.push(t);
+    }
+    let mut all = Results::new();
+    for (key, ws) in windows {
+        for (s, c) in ws {
+            all.insert((key.clone(), s, s + d + 1), c);
+        }
+    }
+    let closed = all
+        .iter()
+        .filter(|((_, _, end), _)| end + grace <= stream)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    Reference { all, closed, late }
+}
+
+/// Session merges the reference has seen (a record joining two or more).
+static MERGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Session windows with inactivity `gap`: a record joins every open
+/// session it is within `gap` of, merging them; it is late when the
+/// merged session's end plus grace is at or before the stream time.
+fn reference_sessions(records: &[(String, i64)], gap: i64, grace: i64) -> Reference {
+    // key -> [(first, last, count)]
+    let mut sessions: BTreeMap<String, Vec<(i64, i64, u64)>> = BTreeMap::new();
+    let mut stream = i64::MIN;
+    let mut late = 0;
+    for (key, t) in records {
+        let t = *t;
+        stream = stream.max(t);
+        let list = sessions.entry(key.clone()).or_default();
+        let closed = |last: i64| last + 1 + gap + grace <= stream;
+        let joins = |&(first, last, _): &(i64, i64, u64)| {
+            last >= t - gap && first <= t + gap && !closed(last)
+        };
+        let (mut first, mut last, mut count) = (t, t, 1);
+        for s in list.iter().filter(|s| joins(s)) {
+            first = first.min(s.0);
+            last = last.max(s.1);
+            count += s.2;
+        }
+        if last + 1 + grace <= stream {
+            late += 1;
+            continue;
+        }
+        let before = list.len();
+        list.retain(|s| !joins(s));
+        if before - list.len() >= 2 {
+            MERGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        list.push((first, last, count));
+    }
+    let mut all = Results::new();
+    let mut closed = Results::new();
+    for (key, list) in sessions {
+        for (first, last, count) in list {
+            all.insert((key.clone(), first, last + 1), count);
+            if last + 1 + gap + grace <= stream {
+                closed.insert((key.clone(), first, last + 1), count);
+            }
+        }
+    }
+    Reference { all, closed, late }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Records with bounded disorder: time moves forward in steps of 10 (with
+/// an occasional long pause, so that sessions end), and each record is
+/// late by up to `spread`: chosen per case so that some records are beyond
+/// every window's grace.
+fn records(seed: u64, spread: i64) -> Vec<(String, i64)> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut now = 1_000;
+    (0..400)
+        .map(|_| {
+            now += 10 * rng.below(4) as i64;
+            if rng.below(40) == 0 {
+                now += 300;
+            }
+            let lateness = 10 * rng.below((spread / 10 + 1) as u64) as i64;
+            (format!("k{}", rng.below(3)), (now - lateness).max(0))
+        })
+        .collect()
+}
+
+/// One output: (key, start, end, count), `None` for a tombstone.
+type Emission = (String, i64, i64, Option<u64>);
+
+/// Runs the records through a one-step windowed count in random call
+/// batches; returns what it emitted and the late count.
+fn run(records: &[(String, i64)], window: &str, emit: &str, seed: u64) -> (Vec<Emission>, u64) {
+    let text = format!(
+        r#"
+        application.id = "app"
+        [state]
+        store = "memory"
+        [sources.events]
+        [steps.counts]
+        aggregate = "count"
+        inputs = ["events"]
+        window = {window}
+        emit = "{emit}"
+        [sinks.out]
+        inputs = ["counts"]
+    "#
+    );
+    let path = Path::new("/p/pipeline.toml");
+    let t = Arc::new(Topology::from_file(path, PipelineFile::parse(path, &text).unwrap()).unwrap());
+    let ctx = StateContext {
+        application_id: "app".into(),
+        settings: t.state.clone(),
+        kafka: None,
+    };
+    let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
+    let input: Vec<InputRecord> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, time))| InputRecord {
+            topic: Arc::from("events"),
+            partition: 0,
+            offset: i as i64,
+            timestamp_kind: TimestampKind::CreateTime,
+            record: Record::new(Some(key.as_bytes()), Some(b"view"), Some(*time)),
+        })
+        .collect();
+    let mut rng = Rng(seed | 1);
+    let mut out: Vec<(String, Record)> = Vec::new();
+    let mut late = 0;
+    let mut at = 0;
+    while at < input.len() {
+        let n = (1 + rng.below(40) as usize).min(input.len() - at);
+        late += task.process(&input[at..at + n], &mut out).unwrap().late;
+        at += n;
+    }
+    (out.iter().map(|(_, r)| emission(r)).collect(), late)
+}
+
+/// Reads an output record, checking its headers against its key.
+fn emission(r: &Record) -> Emission {
+    let key = String::from_utf8(r.key.as_deref().unwrap().to_vec()).unwrap();
+    let (k, w) = key.split_once('@').unwrap();
+    let (start, end) = w.split_once('/').unwrap();
+    let (start, end) = (start.parse().unwrap(), end.parse().unwrap());
+    let header = |name: &str| {
+        r.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+            .map(|v| std::str::from_utf8(v).unwrap().parse::<i64>().unwrap())
+            .unwrap()
+    };
+    assert_eq!(header("sluice.window.start"), start);
+    assert_eq!(header("sluice.window.end"), end);
+    let count = r
+        .value
+        .as_deref()
+        .map(|v| std::str::from_utf8(v).unwrap().parse().unwrap());
+    (k.to_owned(), start, end, count)
+}
+
+/// Checks both emit modes of `window` against `reference` over 50 seeds,
+/// with records up to `spread` ms out of order.
+fn check(window: &str, spread: i64, reference: impl Fn(&[(String, i64)]) -> Reference) {
+    let (mut late, mut closed) = (0, 0);
+    for seed in 1..=50u64 {
+        let input = records(seed, spread);
+        let expected = reference(&input);
+        late += expected.late;
+        closed += expected.closed.len();
+
+        let (updates, late) = run(&input, window, "on-update", seed);
+        let what = format!("{window}, on-update, seed {seed}");
+        assert_eq!(late, expected.late, "{what}: late records");
+        // Replayed as a table: the last update of each window, and a
+        // tombstone takes a window away (a session merged into another).
+        let mut table = Results::new();
+        for (k, s, e, c) in updates {
+            match c {
+                Some(c) => table.insert((k, s, e), c),
+                None => table.remove(&(k, s, e)),
+            };
+        }
+        assert_eq!(table, expected.all, "{what}: final results");
+
+        let (finals, _) = run(&input, window, "on-window-close", seed);
+        let what = format!("{window}, on-window-close, seed {seed}");
+        let mut emitted = Results::new();
+        for (k, s, e, c) in finals {
+            let c = c.unwrap_or_else(|| panic!("{what}: a tombstone for {k}@{s}/{e}"));
+            assert!(
+                emitted.insert((k.clone(), s, e), c).is_none(),
+                "{what}: window {k}@{s}/{e} emitted twice"
+            );
+        }
+        assert_eq!(
+            emitted, expected.closed,
+            "{what}: final results of closed windows"
+        );
+    }
+    // The inputs reach the cases that matter.
+    assert!(
+        late > 50,
+        "{window}: only {late} late records over 50 seeds"
+    );
+    assert!(closed > 500, "{window}: only {closed} closed windows");
+}
+
+#[test]
+fn tumbling_counts_equal_the_reference_over_50_seeds() {
+    check(
+        r#"{ type = "tumbling", size = 100, grace = 50 }"#,
+        200,
+        |r| reference_hopping(r, 100, 100, 50),
+    );
+    check(r#"{ type = "tumbling", size = 50 }"#, 60, |r| {
+        reference_hopping(r, 50, 50, 0)
+    });
+}
+
+#[test]
+fn hopping_counts_equal_the_reference_over_50_seeds() {
+    check(
+        r#"{ type = "hopping", size = "100ms", advance = 30, grace = 20 }"#,
+        180,
+        |r| reference_hopping(r, 100, 30, 20),
+    );
+}
+
+#[test]
+fn sliding_counts_equal_the_reference_over_50_seeds() {
+    check(
+        r#"{ type = "sliding", difference = 60, grace = 40 }"#,
+        150,
+        |r| reference_sliding(r, 60, 40),
+    );
+}
+
+#[test]
+fn session_counts_equal_the_reference_over_50_seeds() {
+    check(r#"{ type = "session", gap = 50, grace = 30 }"#, 80, |r| {
+        reference_sessions(r, 50, 30)
+    });
+    let merges = MERGES.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(merges > 50, "only {merges} session merges over 50 seeds");
+}
+
+#[test]
+fn hopping_boundaries_are_exact() {
+    // Tumbling 100, grace 50: a record at 100 opens [100, 200); stream
+    // time 150 closes [0, 100), so a record at 99 then is late, and at
+    // 149 it was not.
+    let input: Vec<(String, i64)> = [100, 99, 149, 99, 150, 99]
+        .iter()
+        .map(|t| ("k".to_owned(), *t))
+        .collect();
+    let window = r#"{ type = "tumbling", size = 100, grace = 50 }"#;
+    let (updates, late) = run(&input, window, "on-update", 1);
+    assert_eq!(late, 1, "only the record after stream time reached 150");
+    let per_window = |start: i64| -> Vec<u64> {
+        updates
+            .iter()
+            .filter(|(_, s, _, _)| *s == start)
+            .map(|(_, _, _, c)| c.unwrap())
+            .collect()
+    };
+    assert_eq!(per_window(0), vec![1, 2], "99 at stream time 100 and 149");
+    assert_eq!(per_window(100), vec![1, 2, 3], "100, 149 and 150");
+    let (finals, _) = run(&input, window, "on-window-close", 1);
+    assert_eq!(
+        finals,
+        vec![("k".to_owned(), 0, 100, Some(2))],
+        "closed at exactly end + grace"
+    );
+}
+
+#[test]
+fn sliding_windows_follow_kip_450_at_the_edges() {
+    let at = |times: &[i64]| -> Vec<(String, i64)> {
+        times.iter().map(|t| ("k".to_owned(), *t)).collect()
+    };
+    let window = r#"{ type = "sliding", difference = 10, grace = 100 }"#;
+    // 0 and 10 are exactly the difference apart: one window holds both.
+    // 10's left window [0, 10] has both; 0's right window [1, 11] has 10.
+    let (updates, late) = run(&at(&[0, 10]), window, "on-update", 1);
+    assert_eq!(late, 0);
+    let finals: Results = updates
+        .into_iter()
+        .map(|(k, s, e, c)| ((k, s, e), c.unwrap()))
+        .collect();
+    let k = |s: i64, e: i64, c: u64| (("k".to_owned(), s, e), c);
+    assert_eq!(
+        finals,
+        Results::from([k(-10, 1, 1), k(0, 11, 2), k(1, 12, 1)]),
+        "[-10, 0], [0, 10] and [1, 11], ends exclusive"
+    );
+    // 11 apart: no window holds both.
+    let (updates, _) = run(&at(&[0, 11]), window, "on-update", 1);
+    assert!(
+        updates.iter().all(|(_, _, _, c)| *c == Some(1)),
+        "{updates:?}"
+    );
+    // An out-of-order record between two others lands in both their
+    // windows, and creates its own.
+    let (updates, _) = run(&at(&[0, 10, 5]), window, "on-update", 1);
+    let finals: Results = updates
+        .into_iter()
+        .map(|(k, s, e, c)| ((k, s, e), c.unwrap()))
+        .collect();
+    assert_eq!(
+        finals,
+        Results::from([
+            k(-10, 1, 1),
+            k(-5, 6, 2),
+            k(0, 11, 3),
+            k(1, 12, 2),
+            k(6, 17, 1)
+        ]),
+    );
+}
+
+#[test]
+fn a_late_record_that_bridges_two_sessions_merges_them() {
+    let input: Vec<(String, i64)> = [0, 100, 50].iter().map(|t| ("u".to_owned(), *t)).collect();
+    let window = r#"{ type = "session", gap = 60, grace = 100 }"#;
+    let (updates, late) = run(&input, window, "on-update", 7);
+    assert_eq!(late, 0);
+    let last = updates.last().unwrap();
+    assert_eq!(last, &("u".to_owned(), 0, 101, Some(3)), "{updates:?}");
+    // Every earlier session emitted was retracted.
+    let mut table = Results::new();
+    for (k, s, e, c) in updates.iter().cloned() {
+        match c {
+            Some(c) => table.insert((k, s, e), c),
+            None => table.remove(&(k, s, e)),
+        };
+    }
+    assert_eq!(
+        table,
+        Results::from([(("u".to_owned(), 0, 101), 3)]),
+        "{updates:?}"
+    );
+    // The same bridge after the first session closed (stream time 0 + 1 +
+    // 60 + 0 reached) cannot reopen it.
+    let window = r#"{ type = "session", gap = 60 }"#;
+    let (finals, _) = run(
+        &[
+            ("u".to_owned(), 0),
+            ("u".to_owned(), 100),
+            ("u".to_owned(), 50),
+        ],
+        window,
+        "on-window-close",
+        7,
+    );
+    assert_eq!(finals, vec![("u".to_owned(), 0, 1, Some(1))], "{finals:?}");
+}
+
+#[test]
+fn close_idle_after_closes_an_idle_tasks_windows_and_later_records_are_late() {
+    let text = r#"
+        application.id = "app"
+        [state]
+        store = "memory"
+        [sources.events]
+        [steps.counts]
+        aggregate = "count"
+        inputs = ["events"]
+        window = { type = "tumbling", size = 100 }
+        emit = "on-window-close"
+        close.idle.after = "1m"
+        [sinks.out]
+        inputs = ["counts"]
+    "#;
+    let path = Path::new("/p/pipeline.toml");
+    let t = Arc::new(Topology::from_file(path, PipelineFile::parse(path, text).unwrap()).unwrap());
+    let ctx = StateContext {
+        application_id: "app".into(),
+        settings: t.state.clone(),
+        kafka: None,
+    };
+    let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
+    let clock = crate::time::ManualClock::at(1_000_000);
+    task.set_clock(Arc::new(clock.clone()));
+    let mut offset = 0;
+    let mut input = |key: &str, time: i64| {
+        offset += 1;
+        [InputRecord {
+            topic: Arc::from("events"),
+            partition: 0,
+            offset,
+            timestamp_kind: TimestampKind::CreateTime,
+            record: Record::new(Some(key.as_bytes()), Some(b"v"), Some(time)),
+        }]
+    };
+    let mut out: Vec<(String, Record)> = Vec::new();
+    let emitted = |out: &mut Vec<(String, Record)>| -> Vec<Emission> {
+        out.drain(..).map(|(_, r)| emission(&r)).collect()
+    };
+
+    for (key, time) in [("k", 10), ("k", 50), ("j", 120)] {
+        task.process(&input(key, time), &mut out).unwrap();
+    }
+    assert_eq!(emitted(&mut out), vec![("k".to_owned(), 0, 100, Some(2))]);
+    // [100, 200) of j waits for stream time 200, which no record brings.
+    assert!(task.close_idle(&mut out).unwrap().is_none(), "not idle yet");
+    clock.advance(59_999);
+    assert!(task.close_idle(&mut out).unwrap().is_none(), "1 ms short");
+    assert!(out.is_empty());
+    clock.advance(1);
+    let counts = task.close_idle(&mut out).unwrap().expect("idle for 1m");
+    assert_eq!(counts.records_in, 0, "closing reads no record");
+    assert_eq!(emitted(&mut out), vec![("j".to_owned(), 100, 200, Some(1))]);
+    assert_eq!(task.stream_time(), Some(200), "as if a record at 200 came");
+    clock.advance(600_000);
+    assert!(
+        task.close_idle(&mut out).unwrap().is_none(),
+        "closed once per idle period"
+    );
+
+    // A record for the closed window is late; a later one opens a window.
+    let counts = task.process(&input("j", 150), &mut out).unwrap();
+    assert_eq!(counts.late, 1, "its window was closed for idleness");
+    task.process(&input("j", 230), &mut out).unwrap();
+    assert!(out.is_empty());
+    clock.advance(60_000);
+    task.close_idle(&mut out).unwrap().expect("idle again");
+    assert_eq!(emitted(&mut out), vec![("j".to_owned(), 200, 300, Some(1))]);
+}
