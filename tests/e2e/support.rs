@@ -117,6 +117,16 @@ impl Read {
 /// Produces `(key, value, timestamp)` records to `topic` and waits for all
 /// of them to be acknowledged.
 pub fn produce(brokers: &str, topic: &str, records: &[(Option<String>, Vec<u8>, i64)]) {
+    produce_on(brokers, topic, None, records)
+}
+
+/// [`produce`], to one partition when `partition` is set (else by key).
+pub fn produce_on(
+    brokers: &str,
+    topic: &str,
+    partition: Option<i32>,
+    records: &[(Option<String>, Vec<u8>, i64)],
+) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("partitioner", "murmur2_random")
@@ -129,6 +139,9 @@ pub fn produce(brokers: &str, topic: &str, records: &[(Option<String>, Vec<u8>, 
             .timestamp(*ts);
         if let Some(k) = key {
             rec = rec.key(k);
+        }
+        if let Some(p) = partition {
+            rec = rec.partition(p);
         }
         loop {
             match producer.send(rec) {

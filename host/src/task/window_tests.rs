@@ -1,13 +1,10 @@
-//! Windowed aggregations against independent reference models.
+//! Windowed aggregations against the independent reference models of
+//! `sluice-reference` (plain arithmetic, sharing no code with the engine).
 //!
-//! Each reference is plain arithmetic over a list of records, sharing no
-//! code with the engine: it replays one partition in offset order with its
-//! own stream time, so it drops the same late records the engine must.
 //! Inputs have bounded disorder (some records later than the grace), and
 //! the engine gets them in random call batches. Every case runs 50 seeds;
 //! a failure names its seed, and `records(seed, spread)` replays it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,192 +14,7 @@ use crate::task::{InputRecord, Task};
 use crate::time::TimestampKind;
 use crate::topology::Topology;
 use crate::topology::pipeline_file::PipelineFile;
-
-/// (key, start, end) -> count. Ends are exclusive.
-type Results = BTreeMap<(String, i64, i64), u64>;
-
-/// What a reference computes: every window's final count, the windows
-/// closed by the end (their final results), and the late records.
-struct Reference {
-    all: Results,
-    closed: Results,
-    late: u64,
-}
-
-/// Tumbling and hopping windows.
-fn reference_hopping(records: &[(String, i64)], size: i64, advance: i64, grace: i64) -> Reference {
-    let mut all: Results = BTreeMap::new();
-    let mut stream = i64::MIN;
-    let mut late = 0;
-    for (key, t) in records {
-        stream = stream.max(*t);
-        let mut any = false;
-        let mut start = t - t.rem_euclid(advance);
-        while start + size > *t {
-            if stream < start + size + grace {
-                *all.entry((key.clone(), start, start + size)).or_default() += 1;
-                any = true;
-            }
-            start -= advance;
-        }
-        if !any {
-            late += 1;
-        }
-    }
-    let closed = all
-        .iter()
-        .filter(|((_, _, end), _)| end + grace <= stream)
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    Reference { all, closed, late }
-}
-
-/// Sliding windows of difference `d` (KIP-450): a window `[s, s + d]`
-/// exists when a record ends it (a left window) or when one record is
-/// just before it and another inside it (a right window); it counts the
-/// records inside it that arrived while it was open.
-fn reference_sliding(records: &[(String, i64)], d: i64, grace: i64) -> Reference {
-    // key -> start -> count; key -> accepted times.
-    let mut windows: BTreeMap<String, BTreeMap<i64, u64>> = BTreeMap::new();
-    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    let mut stream = i64::MIN;
-    let mut late = 0;
-    for (key, t) in records {
-        let t = *t;
-        stream = stream.max(t);
-        let open = |start: i64| stream < start + d + 1 + grace;
-        let ws = windows.entry(key.clone()).or_default();
-        let times = seen.entry(key.clone()).or_default();
-        let inside = |times: &[i64], from: i64, to: i64| {
-            times.iter().filter(|&&x| from <= x && x <= to).count() as u64
-        };
-        let mut into: Vec<i64> = ws
-            .keys()
-            .copied()
-            .filter(|&s| s <= t && t <= s + d && open(s))
-            .collect();
-        let mut new = Vec::new();
-        if !ws.contains_key(&(t - d)) && open(t - d) {
-            new.push(t - d);
-        }
-        if let Some(q) = times
-            .iter()
-            .copied()
-            .filter(|&x| x < t && x >= t - d - 1)
-            .max()
-        {
-            let s = q + 1;
-            if s != t - d && !ws.contains_key(&s) && open(s) {
-                new.push(s);
-            }
-        }
-        if into.is_empty() && new.is_empty() {
-            late += 1;
-            continue;
-        }
-        for s in new {
-            ws.insert(s, inside(times, s, s + d));
-            into.push(s);
-        }
-        if !ws.contains_key(&(t + 1)) && inside(times, t + 1, t + 1 + d) > 0 && open(t + 1) {
-            ws.insert(t + 1, inside(times, t + 1, t + 1 + d));
-        }
-        for s in into {
-            *ws.get_mut(&s).expect("created above") += 1;
-        }
-        times.push(t);
-    }
-    let mut all = Results::new();
-    for (key, ws) in windows {
-        for (s, c) in ws {
-            all.insert((key.clone(), s, s + d + 1), c);
-        }
-    }
-    let closed = all
-        .iter()
-        .filter(|((_, _, end), _)| end + grace <= stream)
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    Reference { all, closed, late }
-}
-
-/// Session merges the reference has seen (a record joining two or more).
-static MERGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Session windows with inactivity `gap`: a record joins every open
-/// session it is within `gap` of, merging them; it is late when the
-/// merged session's end plus grace is at or before the stream time.
-fn reference_sessions(records: &[(String, i64)], gap: i64, grace: i64) -> Reference {
-    // key -> [(first, last, count)]
-    let mut sessions: BTreeMap<String, Vec<(i64, i64, u64)>> = BTreeMap::new();
-    let mut stream = i64::MIN;
-    let mut late = 0;
-    for (key, t) in records {
-        let t = *t;
-        stream = stream.max(t);
-        let list = sessions.entry(key.clone()).or_default();
-        let closed = |last: i64| last + 1 + gap + grace <= stream;
-        let joins = |&(first, last, _): &(i64, i64, u64)| {
-            last >= t - gap && first <= t + gap && !closed(last)
-        };
-        let (mut first, mut last, mut count) = (t, t, 1);
-        for s in list.iter().filter(|s| joins(s)) {
-            first = first.min(s.0);
-            last = last.max(s.1);
-            count += s.2;
-        }
-        if last + 1 + grace <= stream {
-            late += 1;
-            continue;
-        }
-        let before = list.len();
-        list.retain(|s| !joins(s));
-        if before - list.len() >= 2 {
-            MERGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        list.push((first, last, count));
-    }
-    let mut all = Results::new();
-    let mut closed = Results::new();
-    for (key, list) in sessions {
-        for (first, last, count) in list {
-            all.insert((key.clone(), first, last + 1), count);
-            if last + 1 + gap + grace <= stream {
-                closed.insert((key.clone(), first, last + 1), count);
-            }
-        }
-    }
-    Reference { all, closed, late }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-/// Records with bounded disorder: time moves forward in steps of 10 (with
-/// an occasional long pause, so that sessions end), and each record is
-/// late by up to `spread`: chosen per case so that some records are beyond
-/// every window's grace.
-fn records(seed: u64, spread: i64) -> Vec<(String, i64)> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut now = 1_000;
-    (0..400)
-        .map(|_| {
-            now += 10 * rng.below(4) as i64;
-            if rng.below(40) == 0 {
-                now += 300;
-            }
-            let lateness = 10 * rng.below((spread / 10 + 1) as u64) as i64;
-            (format!("k{}", rng.below(3)), (now - lateness).max(0))
-        })
-        .collect()
-}
+use sluice_reference::{self as reference, Reference, Results, Rng, records};
 
 /// One output: (key, start, end, count), `None` for a tombstone.
 type Emission = (String, i64, i64, Option<u64>);
@@ -281,13 +93,15 @@ fn emission(r: &Record) -> Emission {
 
 /// Checks both emit modes of `window` against `reference` over 50 seeds,
 /// with records up to `spread` ms out of order.
-fn check(window: &str, spread: i64, reference: impl Fn(&[(String, i64)]) -> Reference) {
-    let (mut late, mut closed) = (0, 0);
+/// Returns the number of session merges the inputs caused.
+fn check(window: &str, spread: i64, reference: impl Fn(&[(String, i64)]) -> Reference) -> u64 {
+    let (mut late, mut closed, mut merges) = (0, 0, 0);
     for seed in 1..=50u64 {
         let input = records(seed, spread);
         let expected = reference(&input);
         late += expected.late;
         closed += expected.closed.len();
+        merges += expected.merges;
 
         let (updates, late) = run(&input, window, "on-update", seed);
         let what = format!("{window}, on-update, seed {seed}");
@@ -324,6 +138,7 @@ fn check(window: &str, spread: i64, reference: impl Fn(&[(String, i64)]) -> Refe
         "{window}: only {late} late records over 50 seeds"
     );
     assert!(closed > 500, "{window}: only {closed} closed windows");
+    merges
 }
 
 #[test]
@@ -331,10 +146,10 @@ fn tumbling_counts_equal_the_reference_over_50_seeds() {
     check(
         r#"{ type = "tumbling", size = 100, grace = 50 }"#,
         200,
-        |r| reference_hopping(r, 100, 100, 50),
+        |r| reference::hopping(r, 100, 100, 50),
     );
     check(r#"{ type = "tumbling", size = 50 }"#, 60, |r| {
-        reference_hopping(r, 50, 50, 0)
+        reference::hopping(r, 50, 50, 0)
     });
 }
 
@@ -343,7 +158,7 @@ fn hopping_counts_equal_the_reference_over_50_seeds() {
     check(
         r#"{ type = "hopping", size = "100ms", advance = 30, grace = 20 }"#,
         180,
-        |r| reference_hopping(r, 100, 30, 20),
+        |r| reference::hopping(r, 100, 30, 20),
     );
 }
 
@@ -352,16 +167,15 @@ fn sliding_counts_equal_the_reference_over_50_seeds() {
     check(
         r#"{ type = "sliding", difference = 60, grace = 40 }"#,
         150,
-        |r| reference_sliding(r, 60, 40),
+        |r| reference::sliding(r, 60, 40),
     );
 }
 
 #[test]
 fn session_counts_equal_the_reference_over_50_seeds() {
-    check(r#"{ type = "session", gap = 50, grace = 30 }"#, 80, |r| {
-        reference_sessions(r, 50, 30)
+    let merges = check(r#"{ type = "session", gap = 50, grace = 30 }"#, 80, |r| {
+        reference::sessions(r, 50, 30)
     });
-    let merges = MERGES.load(std::sync::atomic::Ordering::Relaxed);
     assert!(merges > 50, "only {merges} session merges over 50 seeds");
 }
 
