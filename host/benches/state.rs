@@ -16,7 +16,7 @@
 //! Under `cargo test` (no `--bench` argument) it runs once on a few
 //! thousand records, as a smoke test.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -264,6 +264,123 @@ fn native_windowed_count(
     (started.elapsed(), outputs)
 }
 
+/// A native sliding-window count (in-order input): per key, the windows
+/// by start and the record times within reach; each record updates the
+/// windows containing it and creates its left window and its
+/// predecessor's right window, as Sluice does.
+fn native_sliding_count(
+    records: &[InputRecord],
+    producer: &OutputProducer,
+    sink: &str,
+    d: i64,
+) -> (Duration, u64) {
+    let started = Instant::now();
+    /// Per key: window start -> count, and the record times within reach.
+    type Sliding = (BTreeMap<i64, u64>, VecDeque<i64>);
+    let mut keys: HashMap<Vec<u8>, Sliding> = HashMap::new();
+    let mut outputs = 0;
+    let mut send = |key: &[u8], start: i64, n: u64, t: i64| {
+        let mut out_key = key.to_vec();
+        out_key.extend_from_slice(format!("@{start}/{}", start + d + 1).as_bytes());
+        let value = n.to_string();
+        producer
+            .send(
+                sink,
+                RecordRef {
+                    key: Some(&out_key),
+                    value: Some(value.as_bytes()),
+                    timestamp: Some(t),
+                    headers: sluice::record::HeadersRef::Owned(&[]),
+                },
+            )
+            .expect("send");
+        outputs += 1;
+    };
+    for (i, r) in records.iter().enumerate() {
+        let key = r.record.key.as_deref().expect("keyed");
+        let t = r.record.timestamp.expect("timestamped");
+        let (windows, times) = keys.entry(key.to_vec()).or_default();
+        while times.front().is_some_and(|&x| x < t - d - 1) {
+            times.pop_front();
+        }
+        while windows.first_key_value().is_some_and(|(&s, _)| s < t - d) {
+            windows.pop_first();
+        }
+        for (&start, n) in windows.range_mut(t - d..=t) {
+            *n += 1;
+            send(key, start, *n, t);
+        }
+        if let Some(&q) = times.back()
+            && q + 1 != t - d
+            && !windows.contains_key(&(q + 1))
+        {
+            windows.insert(q + 1, 1);
+            send(key, q + 1, 1, t);
+        }
+        if let std::collections::btree_map::Entry::Vacant(left) = windows.entry(t - d) {
+            let n = 1 + times.iter().filter(|&&x| x >= t - d).count() as u64;
+            left.insert(n);
+            send(key, t - d, n, t);
+        }
+        times.push_back(t);
+        if (i + 1) % COMMIT_EVERY == 0 {
+            producer.flush().expect("flush");
+        }
+    }
+    producer.flush().expect("flush");
+    (started.elapsed(), outputs)
+}
+
+/// A native session count (in-order input): per key, the open session;
+/// a record within `gap` extends it (retracting the old window key),
+/// else starts a new one.
+fn native_session_count(
+    records: &[InputRecord],
+    producer: &OutputProducer,
+    sink: &str,
+    gap: i64,
+) -> (Duration, u64) {
+    let started = Instant::now();
+    let mut sessions: HashMap<Vec<u8>, (i64, i64, u64)> = HashMap::new();
+    let mut outputs = 0;
+    let mut send = |key: &[u8], (first, last): (i64, i64), n: Option<u64>, t: i64| {
+        let mut out_key = key.to_vec();
+        out_key.extend_from_slice(format!("@{first}/{}", last + 1).as_bytes());
+        let value = n.map(|n| n.to_string());
+        producer
+            .send(
+                sink,
+                RecordRef {
+                    key: Some(&out_key),
+                    value: value.as_deref().map(str::as_bytes),
+                    timestamp: Some(t),
+                    headers: sluice::record::HeadersRef::Owned(&[]),
+                },
+            )
+            .expect("send");
+        outputs += 1;
+    };
+    for (i, r) in records.iter().enumerate() {
+        let key = r.record.key.as_deref().expect("keyed");
+        let t = r.record.timestamp.expect("timestamped");
+        let session = sessions.entry(key.to_vec()).or_insert((t, t, 0));
+        if t - session.1 > gap {
+            *session = (t, t, 0);
+        } else if session.2 > 0 {
+            send(key, (session.0, session.1), None, t);
+        }
+        session.1 = t;
+        session.2 += 1;
+        let (first, last, n) = *session;
+        send(key, (first, last), Some(n), t);
+        if (i + 1) % COMMIT_EVERY == 0 {
+            producer.flush().expect("flush");
+        }
+    }
+    producer.flush().expect("flush");
+    (started.elapsed(), outputs)
+}
+
 /// Reads partition 0 of `topic` to its end with a bare consumer.
 fn raw_read(settings: &ClientSettings, topic: &str) -> (u64, Duration) {
     let consumer: BaseConsumer = settings
@@ -310,6 +427,8 @@ fn main() {
         format!("{run}-tumbling"),
         format!("{run}-hopping"),
         format!("{run}-native-windows"),
+        format!("{run}-sliding"),
+        format!("{run}-session"),
     ];
     let settings = ClientSettings::new(&brokers, &[]);
     let specs: Vec<sluice::kafka::topics::TopicSpec> = apps
@@ -384,12 +503,32 @@ fn main() {
         &settings,
         &producer,
     );
+    let (sliding, sliding_out) = sluice_aggregate(
+        &records,
+        windowed(
+            &apps[6],
+            dir.path(),
+            r#"{ type = "sliding", difference = "10s" }"#,
+        ),
+        None,
+        &settings,
+        &producer,
+    );
+    let (session, session_out) = sluice_aggregate(
+        &records,
+        windowed(&apps[7], dir.path(), r#"{ type = "session", gap = "1s" }"#),
+        None,
+        &settings,
+        &producer,
+    );
     let native = native_aggregate(&records, &producer, &format!("{}-out", apps[2]));
     let native_sink = format!("{}-out", apps[5]);
     let (native_tumbling, _) =
         native_windowed_count(&records, &producer, &native_sink, 60_000, 60_000);
     let (native_hopping, _) =
         native_windowed_count(&records, &producer, &native_sink, 300_000, 60_000);
+    let (native_sliding, _) = native_sliding_count(&records, &producer, &native_sink, 10_000);
+    let (native_session, _) = native_session_count(&records, &producer, &native_sink, 1_000);
 
     // Restore the RocksDB run's changelog into an empty store.
     let changelog_topic = changelog::topic(&apps[0], "stats");
@@ -451,6 +590,8 @@ fn main() {
     for (name, d, outs, baseline) in [
         ("tumbling 1m", tumbling, tumbling_out, native_tumbling),
         ("hopping 5m every 1m", hopping, hopping_out, native_hopping),
+        ("sliding 10s", sliding, sliding_out, native_sliding),
+        ("session, gap 1s", session, session_out, native_session),
     ] {
         println!(
             "{:<44} {:>12.0} {:>12.0} {:>7.2}x",
