@@ -5,6 +5,7 @@ mod aggregations;
 mod bad_input;
 mod crash;
 mod dead_letters;
+mod exactly_once;
 mod guest_toolchains;
 mod large_orders;
 mod rebalance;

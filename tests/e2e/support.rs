@@ -206,7 +206,9 @@ fn retry<T, E: std::fmt::Display>(what: &str, mut f: impl FnMut() -> Result<T, E
     f().unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
-/// Reads every record of `topic` up to its current high watermarks.
+/// Reads every record of `topic` up to its current high watermarks, as a
+/// `read_committed` consumer: records of aborted transactions are not
+/// read, and the offsets of transaction markers are passed over.
 pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Read> {
     let ends = high_watermarks(brokers, topic, partitions);
     let c: BaseConsumer = ClientConfig::new()
@@ -229,7 +231,18 @@ pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Read> {
             Instant::now() < deadline,
             "reading {topic}: stuck at {next:?} of {ends:?}"
         );
-        if let Some(m) = c.poll(Duration::from_millis(100)) {
+        let Some(m) = c.poll(Duration::from_millis(100)) else {
+            // Nothing more to read may still leave the position short of
+            // the end by control records (transaction markers).
+            for e in c.position().unwrap().elements() {
+                if let Offset::Offset(o) = e.offset() {
+                    let n = &mut next[e.partition() as usize];
+                    *n = (*n).max(o);
+                }
+            }
+            continue;
+        };
+        {
             let m = m.expect("consume");
             next[m.partition() as usize] = m.offset() + 1;
             out.push(Read {

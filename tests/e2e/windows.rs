@@ -13,7 +13,7 @@ use sluice_reference::{self as reference, Reference, Results};
 use crate::large_orders::run_until_drained_on;
 use crate::support::{self, Read, Rng, SluiceRun};
 
-const PARTITIONS: i32 = 4;
+pub const PARTITIONS: i32 = 4;
 
 /// Seeds of the reference test: seed `s` goes to partition `s % 4`.
 const SEEDS: u64 = 50;
@@ -23,10 +23,10 @@ const SEEDS: u64 = 50;
 const SPREAD: i64 = 150;
 
 /// A window type, as a pipeline's window table and as its reference.
-struct Case {
-    name: &'static str,
-    window: &'static str,
-    reference: fn(&[(String, i64)]) -> Reference,
+pub struct Case {
+    pub name: &'static str,
+    pub window: &'static str,
+    pub reference: fn(&[(String, i64)]) -> Reference,
 }
 
 const CASES: [Case; 4] = [
@@ -152,7 +152,7 @@ fn parse_update(r: &Read) -> ((String, i64, i64), Option<u64>) {
 /// Clicks with bounded disorder: time moves on by 0 to `10 * (steps - 1)`
 /// ms a record; a record is late by up to 150 ms (more than 90 ms behind,
 /// it misses even the newest window it falls into).
-fn clicks(n: usize, seed: u64, keys: u64, steps: u64) -> Vec<(Option<String>, Vec<u8>, i64)> {
+pub fn clicks(n: usize, seed: u64, keys: u64, steps: u64) -> Vec<(Option<String>, Vec<u8>, i64)> {
     let mut rng = Rng::new(seed);
     let mut now = 10_000i64;
     (0..n)
@@ -169,7 +169,7 @@ fn clicks(n: usize, seed: u64, keys: u64, steps: u64) -> Vec<(Option<String>, Ve
 /// emit mode, named `<case>-<emit>` (its store too), each into the topic
 /// `<app>-<step>`. `source_extra` goes into the source table, `extra` at
 /// the end.
-fn windowed_counts(
+pub fn windowed_counts(
     dir: &Path,
     app: &str,
     source: &str,
@@ -217,20 +217,27 @@ fn steps(cases: &[Case]) -> impl Iterator<Item = (&Case, &'static str)> {
         .flat_map(|c| [(c, "on-update"), (c, "on-window-close")])
 }
 
-/// Creates the topics of [`windowed_counts`]: sinks and changelogs.
+/// The topics of [`windowed_counts`]: sinks and changelogs.
+pub fn step_topics(app: &str, cases: &[Case]) -> Vec<String> {
+    steps(cases)
+        .flat_map(|(case, emit)| {
+            let step = format!("{}-{emit}", case.name);
+            [format!("{app}-{step}"), changelog::topic(app, &step)]
+        })
+        .collect()
+}
+
+/// Creates the topics of [`windowed_counts`] on the embedded broker.
 fn create_topics(kafka: &EmbeddedKafka, app: &str, cases: &[Case]) {
-    for (case, emit) in steps(cases) {
-        let step = format!("{}-{emit}", case.name);
-        for topic in [format!("{app}-{step}"), changelog::topic(app, &step)] {
-            kafka.create_topic(&topic, PARTITIONS).unwrap();
-        }
+    for topic in step_topics(app, cases) {
+        kafka.create_topic(&topic, PARTITIONS).unwrap();
     }
 }
 
 /// The results of one step: `on-update` outputs replayed as a table (a
 /// tombstone takes a window away: a session merged into another), or
 /// `on-window-close` results, each window at most once.
-fn results(brokers: &str, app: &str, case: &Case, emit: &str) -> Results {
+pub fn results(brokers: &str, app: &str, case: &Case, emit: &str) -> Results {
     let mut out = support::read_all(brokers, &format!("{app}-{}-{emit}", case.name), PARTITIONS);
     out.sort_by_key(|r| (r.partition, r.offset));
     if emit == "on-window-close" {
@@ -295,7 +302,7 @@ fn the_user_sessions_sample_gives_the_expected_sessions() {
 }
 
 /// The window types of the crash test, over its clicks.
-const CRASH_CASES: [Case; 3] = [
+pub const CRASH_CASES: [Case; 3] = [
     Case {
         name: "hopping",
         window: r#"{ type = "hopping", size = 100, advance = 30, grace = 20 }"#,

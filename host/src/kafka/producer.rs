@@ -3,12 +3,19 @@
 //! Sends are asynchronous; a commit first flushes the producer and then
 //! checks that nothing failed, so offsets are only committed for inputs
 //! whose outputs were all acknowledged.
+//!
+//! Under exactly-once the producer is transactional: everything sent
+//! between two commits (outputs, dead letters, changelog records) is one
+//! transaction, committed together with the input offsets
+//! ([`OutputProducer::commit_transaction`]).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -64,6 +71,8 @@ impl ProducerContext for DeliveryTracker {
 pub struct OutputProducer {
     inner: ThreadedProducer<DeliveryTracker>,
     flush_timeout: Duration,
+    /// Transactional (exactly-once), with a transaction open.
+    transactional: bool,
 }
 
 impl std::fmt::Debug for OutputProducer {
@@ -86,7 +95,102 @@ impl OutputProducer {
         Ok(OutputProducer {
             inner,
             flush_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(10),
+            transactional: false,
         })
+    }
+
+    /// Creates a transactional producer and opens its first transaction.
+    /// `transactional_id` must be the same across restarts of one instance
+    /// (a restart then aborts what the dead process left open at once),
+    /// and differ between instances.
+    pub fn transactional(
+        settings: &ClientSettings,
+        application_id: &str,
+        transactional_id: &str,
+    ) -> Result<Self, KafkaError> {
+        let mut config = settings.producer(application_id);
+        if config.get("transactional.id").is_none() {
+            config.set("transactional.id", transactional_id);
+        }
+        if config.get("transaction.timeout.ms").is_none() {
+            // As Kafka Streams: a dead instance's open transaction blocks
+            // `read_committed` readers for at most this long.
+            config.set("transaction.timeout.ms", "10000");
+        }
+        // librdkafka: a record may not outlive its transaction.
+        let ms = |key: &str| config.get(key).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(message), Some(transaction)) =
+            (ms("message.timeout.ms"), ms("transaction.timeout.ms"))
+            && message > transaction
+        {
+            config.set("message.timeout.ms", transaction.to_string());
+        }
+        let inner: ThreadedProducer<DeliveryTracker> = config
+            .create_with_context(DeliveryTracker::default())
+            .map_err(KafkaError::client("creating the transactional producer"))?;
+        let timeout = Duration::from_secs(60);
+        inner
+            .init_transactions(timeout)
+            .map_err(KafkaError::client("initializing transactions"))?;
+        inner
+            .begin_transaction()
+            .map_err(KafkaError::client("beginning a transaction"))?;
+        Ok(OutputProducer {
+            inner,
+            flush_timeout: timeout,
+            transactional: true,
+        })
+    }
+
+    /// Whether it is transactional.
+    pub fn is_transactional(&self) -> bool {
+        self.transactional
+    }
+
+    /// Commits the open transaction with the consumer's `offsets` (with
+    /// their metadata), then opens the next one. On failure the
+    /// transaction is aborted, and the error returned.
+    pub fn commit_transaction(
+        &self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), KafkaError> {
+        let timeout = self.flush_timeout;
+        let result = (|| {
+            if offsets.count() > 0 {
+                self.inner
+                    .send_offsets_to_transaction(offsets, group, timeout)
+                    .map_err(KafkaError::client("adding offsets to the transaction"))?;
+            }
+            self.inner
+                .commit_transaction(timeout)
+                .map_err(KafkaError::client("committing the transaction"))
+        })();
+        if result.is_err() {
+            self.abort_transaction()?;
+            return result;
+        }
+        self.inner
+            .begin_transaction()
+            .map_err(KafkaError::client("beginning a transaction"))
+    }
+
+    /// Aborts the open transaction (its records are never seen by
+    /// `read_committed` readers) and opens the next one.
+    pub fn abort_transaction(&self) -> Result<(), KafkaError> {
+        self.inner
+            .abort_transaction(self.flush_timeout)
+            .map_err(KafkaError::client("aborting the transaction"))?;
+        // Failures of the aborted records are not the next transaction's.
+        *self
+            .inner
+            .context()
+            .first_failure
+            .lock()
+            .expect("not poisoned") = None;
+        self.inner
+            .begin_transaction()
+            .map_err(KafkaError::client("beginning a transaction"))
     }
 
     /// Queues one record for `topic`; waits while librdkafka's queue is full.

@@ -11,6 +11,13 @@
 //! runs the store phases on every stream thread — changelog records, flush,
 //! applied markers, flush, local write (see [`crate::state::task_state`]) —
 //! and only then commits the offsets, which the markers cover exactly.
+//!
+//! Exactly-once: the commit waits for every batch in flight, sends the
+//! changelog records and markers, and commits the producer's transaction
+//! with the offsets in it; only then are the stores written locally. A
+//! crash before the transaction commits aborts it: its outputs are never
+//! read by `read_committed` consumers, its changelog records are never
+//! restored, and the input is processed again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -29,6 +36,9 @@ use crate::time::StreamTime;
 
 /// How long reading committed offsets at assignment may take.
 const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A stream time committed with a (topic, partition)'s offset.
+type CommittedTime = ((Arc<str>, i32), i64);
 
 /// State shared by the poll loop and the rebalance callback.
 pub struct Coordinator {
@@ -175,6 +185,9 @@ impl Coordinator {
         &mut self,
         consumer: &BaseConsumer<C>,
     ) -> Result<(), RunError> {
+        if self.producer.is_transactional() {
+            return self.commit_transaction(consumer);
+        }
         if self.stateful {
             self.drain();
             if self.store_phase(Phase::Prepare)? {
@@ -188,24 +201,7 @@ impl Coordinator {
             }
         }
         self.producer.flush()?;
-        let mut tpl = TopicPartitionList::new();
-        let mut times = Vec::new();
-        for ((topic, partition), &next) in &self.processed {
-            let key = (Arc::clone(topic), *partition);
-            let stream_time = self.stream_times.get(partition).copied();
-            // A stream time moved without input (windows closed for
-            // idleness) is committed too, with the same offset.
-            if self.committed.get(&key) != Some(&next)
-                || stream_time.is_some() && stream_time != self.committed_times.get(&key).copied()
-            {
-                let mut e = tpl.add_partition(topic, *partition);
-                e.set_offset(Offset::Offset(next)).expect("valid offset");
-                e.set_metadata(StreamTime::starting_at(stream_time).to_metadata());
-                if let Some(t) = stream_time {
-                    times.push((key, t));
-                }
-            }
-        }
+        let (tpl, times) = self.offsets_to_commit();
         if tpl.count() == 0 {
             return Ok(());
         }
@@ -236,10 +232,83 @@ impl Coordinator {
             }
         }
         tracing::debug!(partitions = tpl.count(), "committed");
+        self.committed_now(times);
+        Ok(())
+    }
+
+    /// The exactly-once commit: one transaction holds the interval's
+    /// outputs, changelog records, markers and offsets.
+    fn commit_transaction<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), RunError> {
+        self.drain();
+        let stores_changed = self.stateful && self.store_phase(Phase::Prepare)?;
+        if stores_changed {
+            fault::point("changelog-sent");
+            self.store_phase(Phase::Mark)?;
+        }
+        self.producer.flush()?;
+        if stores_changed {
+            fault::point("changelog-acked");
+        }
+        let (tpl, times) = self.offsets_to_commit();
+        let group = consumer.group_metadata().ok_or_else(|| {
+            RunError::Delivery("the consumer has no group metadata for the transaction".into())
+        })?;
+        self.producer.commit_transaction(&tpl, &group)?;
+        tracing::debug!(partitions = tpl.count(), "transaction committed");
+        if stores_changed {
+            self.store_phase(Phase::Persist)?;
+            fault::point("state-written");
+        }
+        self.committed_now(times);
+        Ok(())
+    }
+
+    /// Whether commits are transactions (exactly-once).
+    pub(super) fn transactional(&self) -> bool {
+        self.producer.is_transactional()
+    }
+
+    /// Exactly-once, after a failure: aborts the open transaction, so that
+    /// nothing since the last commit is seen; the input is processed again
+    /// on restart.
+    pub(super) fn abort(&mut self) -> Result<(), RunError> {
+        self.drain();
+        self.producer.abort_transaction()?;
+        tracing::warn!("transaction aborted: the input since the last commit is processed again");
+        Ok(())
+    }
+
+    /// The offsets (with stream times) that changed since the last commit.
+    fn offsets_to_commit(&self) -> (TopicPartitionList, Vec<CommittedTime>) {
+        let mut tpl = TopicPartitionList::new();
+        let mut times = Vec::new();
+        for ((topic, partition), &next) in &self.processed {
+            let key = (Arc::clone(topic), *partition);
+            let stream_time = self.stream_times.get(partition).copied();
+            // A stream time moved without input (windows closed for
+            // idleness) is committed too, with the same offset.
+            if self.committed.get(&key) != Some(&next)
+                || stream_time.is_some() && stream_time != self.committed_times.get(&key).copied()
+            {
+                let mut e = tpl.add_partition(topic, *partition);
+                e.set_offset(Offset::Offset(next)).expect("valid offset");
+                e.set_metadata(StreamTime::starting_at(stream_time).to_metadata());
+                if let Some(t) = stream_time {
+                    times.push((key, t));
+                }
+            }
+        }
+        (tpl, times)
+    }
+
+    /// Records what a successful commit committed.
+    fn committed_now(&mut self, times: Vec<CommittedTime>) {
         self.committed
             .extend(self.processed.iter().map(|(k, v)| (k.clone(), *v)));
         self.committed_times.extend(times);
-        Ok(())
     }
 
     /// Has every stream thread close the windows of its idle tasks
@@ -294,8 +363,16 @@ impl Coordinator {
         partitions: &TopicPartitionList,
     ) {
         self.drain();
-        if let Err(e) = self.commit(consumer) {
-            self.fail(e);
+        match self.commit(consumer) {
+            Ok(()) => {}
+            // A transaction refused by the rebalance (this member's
+            // generation is over) was aborted: the revoked tasks are
+            // dropped before they persist anything, and the partitions'
+            // next owner processes that input again, exactly once.
+            Err(e) if self.producer.is_transactional() => tracing::warn!(
+                "{e}; the transaction was aborted, and the partitions' next owner processes its input again"
+            ),
+            Err(e) => self.fail(e),
         }
         let mut tasks: Vec<i32> = partitions
             .elements()

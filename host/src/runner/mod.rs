@@ -28,7 +28,7 @@ use crate::state::task_state::StateContext;
 use crate::task::stream_thread::StreamThread;
 use crate::task::{Counts, InputRecord};
 use crate::time::TimestampKind;
-use crate::topology::Topology;
+use crate::topology::{Guarantee, Topology};
 use coordinator::{Coordinator, RebalanceHandler};
 
 /// How to run.
@@ -56,6 +56,27 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
+/// The producer's `transactional.id` under exactly-once: the same for
+/// every run of one instance, so that a restart fences the dead process
+/// and aborts what it left open at once, and different between instances.
+/// A stateful instance is its state directory (which only it may lock) on
+/// its host; a stateless one adds its process id (a restart then waits up
+/// to `transaction.timeout.ms` for what the dead one left open). The
+/// `[kafka]` table may set `transactional.id` itself.
+fn transactional_id(topology: &Topology) -> String {
+    use sha2::Digest;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let dir = std::fs::canonicalize(&topology.state.dir).unwrap_or(topology.state.dir.clone());
+    let mut instance = format!("{host}:{}", dir.display());
+    if !topology.is_stateful() {
+        instance.push_str(&format!(":{}", std::process::id()));
+    }
+    let digest = sha2::Sha256::digest(instance.as_bytes());
+    format!("{}-{}", topology.application_id, hex::encode(&digest[..8]))
+}
+
 /// Runs `topology` with its loaded `plugins` (in step order) until
 /// stopped. Returns the counts, or the first fatal error after committing
 /// everything processed before it.
@@ -80,7 +101,15 @@ pub fn run(
         None
     };
 
-    let producer = Arc::new(OutputProducer::new(&settings, &topology.application_id)?);
+    let producer = Arc::new(match topology.processing.guarantee {
+        Guarantee::AtLeastOnce => OutputProducer::new(&settings, &topology.application_id)?,
+        Guarantee::ExactlyOnce => {
+            let id = transactional_id(&topology);
+            let producer = OutputProducer::transactional(&settings, &topology.application_id, &id)?;
+            tracing::info!(transactional_id = %id, "exactly-once: each commit is a transaction");
+            producer
+        }
+    });
     let plugins = Arc::new(plugins);
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
     let threads = (0..topology.processing.num_stream_threads)
@@ -213,10 +242,17 @@ pub fn run(
     };
 
     // Finish in-flight work and commit it, even after a failure: what
-    // was processed before the failing record is safe to commit.
+    // was processed before the failing record is safe to commit. Under
+    // exactly-once a failure aborts instead: the failing batch's outputs
+    // before the failing record are in the transaction too.
     let mut c = lock();
     c.drain();
-    let final_commit = c.commit(&consumer);
+    let failed = result.is_err() || c.failure.is_some();
+    let final_commit = if failed && c.transactional() {
+        c.abort()
+    } else {
+        c.commit(&consumer)
+    };
     let failure = c.failure.take();
     let counts = c.counts;
     let threads = std::mem::take(&mut c.threads);

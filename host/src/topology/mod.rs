@@ -208,6 +208,21 @@ pub struct Processing {
     pub commit_interval: Duration,
     /// Worker threads that run tasks.
     pub num_stream_threads: usize,
+    /// At-least-once (the default) or exactly-once.
+    pub guarantee: Guarantee,
+}
+
+/// `processing.guarantee`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Guarantee {
+    /// Outputs are flushed before offsets are committed: after a crash,
+    /// some outputs of the last commit interval are sent again.
+    #[default]
+    AtLeastOnce,
+    /// Each commit interval's outputs, changelog records and offsets are
+    /// one Kafka transaction: a crash aborts it, and `read_committed`
+    /// consumers see every output once.
+    ExactlyOnce,
 }
 
 impl Default for Processing {
@@ -216,6 +231,7 @@ impl Default for Processing {
             max_batch_records: 500,
             commit_interval: Duration::from_millis(1000),
             num_stream_threads: 1,
+            guarantee: Guarantee::AtLeastOnce,
         }
     }
 }
@@ -254,7 +270,8 @@ pub struct Topology {
     pub state: StateSettings,
 }
 
-const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads";
+const PROCESSING_KEYS: &str =
+    "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee";
 
 impl Topology {
     /// Reads and validates a pipeline file.
@@ -851,6 +868,21 @@ fn parse_processing(table: &toml::Table) -> Result<Processing, String> {
                 p.commit_interval = Duration::from_millis(positive(3_600_000)? as u64)
             }
             "num.stream.threads" => p.num_stream_threads = positive(256)? as usize,
+            "processing.guarantee" => {
+                p.guarantee = match &value {
+                    Scalar::String(s) if s == "at-least-once" => Guarantee::AtLeastOnce,
+                    Scalar::String(s) if s == "exactly-once" => Guarantee::ExactlyOnce,
+                    other => {
+                        return Err(format!(
+                            "[processing] `processing.guarantee` is \"at-least-once\" or \"exactly-once\", got {}",
+                            match other {
+                                Scalar::String(s) => format!("{s:?}"),
+                                other => other.type_name().to_owned(),
+                            }
+                        ));
+                    }
+                }
+            }
             _ => {
                 return Err(format!(
                     "[processing] unknown setting `{key}` (known: {PROCESSING_KEYS})"
@@ -967,6 +999,19 @@ mod tests {
         let t = load(BRANCHING).unwrap();
         assert_eq!(t.processing.max_batch_records, 64);
         assert_eq!(t.processing.commit_interval, Duration::from_millis(250));
+        assert_eq!(t.processing.guarantee, Guarantee::AtLeastOnce);
+        let eos = load(&BRANCHING.replace(
+            "max.batch.records = 64",
+            "processing.guarantee = \"exactly-once\"",
+        ))
+        .unwrap();
+        assert_eq!(eos.processing.guarantee, Guarantee::ExactlyOnce);
+        let e = load(&BRANCHING.replace(
+            "max.batch.records = 64",
+            "processing.guarantee = \"exactly_once_v2\"",
+        ))
+        .unwrap_err();
+        assert!(e.contains("\"at-least-once\" or \"exactly-once\""), "{e}");
         let names: Vec<_> = t.steps.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names[0], "a",

@@ -1,0 +1,123 @@
+//! Exactly-once (`processing.guarantee = "exactly-once"`) on a real Kafka
+//! broker: the embedded one has no transactions. Windowed counts killed at
+//! every commit point, before and after the transaction commits, give
+//! every output exactly once to a `read_committed` reader: no repeated
+//! update, no repeated final result.
+
+use std::collections::BTreeMap;
+
+use sluice_reference::Results;
+
+use crate::support;
+use crate::windows::{CRASH_CASES, PARTITIONS, clicks, results, step_topics, windowed_counts};
+
+#[test]
+fn windowed_counts_killed_at_every_commit_point_emit_each_result_once() {
+    let Some(kafka) = support::RealKafka::start(19400) else {
+        return;
+    };
+    let brokers = &kafka.brokers;
+    let app = support::unique("eos");
+    let topic = format!("{app}-in");
+    let mut topics = vec![topic.clone()];
+    // Sinks only: Sluice creates the changelogs, compacted.
+    topics.extend(
+        step_topics(&app, &CRASH_CASES)
+            .into_iter()
+            .filter(|t| !t.ends_with("-changelog")),
+    );
+    let specs: Vec<(&str, i32)> = topics.iter().map(|t| (t.as_str(), PARTITIONS)).collect();
+    support::create_topics(brokers, &specs);
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = windowed_counts(
+        dir.path(),
+        &app,
+        &topic,
+        &CRASH_CASES,
+        "timestamp = \"field\"\ntimestamp-field = \"at\"",
+        "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"",
+    );
+    let text = std::fs::read_to_string(&pipeline).unwrap().replace(
+        "[processing]",
+        "[processing]\nprocessing.guarantee = \"exactly-once\"",
+    );
+    std::fs::write(&pipeline, text).unwrap();
+
+    // Event times of today: a real broker's retention deletes records
+    // (inputs, and outputs that keep their input's time) from 1970.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let input: Vec<(Option<String>, Vec<u8>, i64)> = clicks(24_000, 31, 50, 3)
+        .into_iter()
+        .map(|(key, value, _)| {
+            let v: serde_json::Value = serde_json::from_slice(&value).unwrap();
+            let at = now + v["at"].as_i64().unwrap();
+            (key, format!(r#"{{"at":{at}}}"#).into_bytes(), at)
+        })
+        .collect();
+    let parts: Vec<_> = input.chunks(6_000).collect();
+    let log = |n: &str| dir.path().join(format!("{n}.log"));
+    // Before the transaction commits (its records sent, or flushed), and
+    // after it committed but before the local stores were written.
+    for (i, point) in ["changelog-sent:3", "changelog-acked:3", "state-written:3"]
+        .iter()
+        .enumerate()
+    {
+        support::produce(brokers, &topic, parts[i]);
+        let log = support::crash_at(&pipeline, brokers, log(&i.to_string()), point);
+        assert!(
+            log.contains("exactly-once: each commit is a transaction"),
+            "{log}"
+        );
+    }
+    support::produce(brokers, &topic, parts[3]);
+    support::run_to_end(
+        &pipeline,
+        brokers,
+        &app,
+        &[(&topic, PARTITIONS)],
+        log("end"),
+    );
+
+    let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
+    let mut read = support::read_all(brokers, &topic, PARTITIONS);
+    read.sort_by_key(|r| (r.partition, r.offset));
+    for r in &read {
+        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+        per_partition.entry(r.partition).or_default().push((
+            String::from_utf8(r.key.clone().unwrap()).unwrap(),
+            v["at"].as_i64().unwrap(),
+        ));
+    }
+    for case in &CRASH_CASES {
+        let (mut all, mut closed) = (Results::new(), Results::new());
+        for records in per_partition.values() {
+            let r = (case.reference)(records);
+            all.extend(r.all);
+            closed.extend(r.closed);
+        }
+        assert!(closed.len() > 100, "{}: {} closed", case.name, closed.len());
+        // `results` fails on a final result emitted twice.
+        assert_eq!(
+            results(brokers, &app, case, "on-window-close"),
+            closed,
+            "{} on-window-close",
+            case.name
+        );
+        assert_eq!(
+            results(brokers, &app, case, "on-update"),
+            all,
+            "{} on-update",
+            case.name
+        );
+        if case.name == "hopping" {
+            // One update per (record, window) it was counted in: none
+            // repeated, though the run was killed three times.
+            let updates =
+                support::read_all(brokers, &format!("{app}-hopping-on-update"), PARTITIONS).len();
+            assert_eq!(updates as u64, all.values().sum::<u64>(), "hopping updates");
+        }
+    }
+}
