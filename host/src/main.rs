@@ -19,7 +19,10 @@ use sluice::topology::{Topology, render};
 /// plugin with batches of records, keeps aggregates in local state stores
 /// (RocksDB, backed by compacted changelog topics), produces the results,
 /// and commits offsets only after the results are acknowledged
-/// (at-least-once; aggregates are exact even so).
+/// (at-least-once; aggregates are exact even so). With
+/// `processing.guarantee = "exactly-once"` each commit is one Kafka
+/// transaction. Aggregations may be windowed (tumbling, hopping, sliding or
+/// session windows) with a grace period for late records.
 ///
 /// Start with `sluice dev <pipeline> --input <sample.jsonl>`: it needs no
 /// Kafka. Logs go to standard error; set RUST_LOG (e.g. RUST_LOG=debug)

@@ -34,12 +34,15 @@ fn describe(t: &Topology, s: &Step) -> String {
                         Windows::Session(s) => format!("session (gap {} ms)", s.gap()),
                     };
                     format!(
-                        " per {kind} window, grace {} ms, emit {}",
+                        " per {kind} window, grace {} ms, emit {}{}",
                         w.grace,
                         match w.emit {
                             super::EmitMode::OnUpdate => "on-update",
                             super::EmitMode::OnWindowClose => "on-window-close",
-                        }
+                        },
+                        w.idle_close.map_or(String::new(), |ms| format!(
+                            ", closed after {ms} ms without input"
+                        ))
                     )
                 }),
                 crate::state::changelog::topic(&t.application_id, store)
@@ -55,11 +58,15 @@ pub fn text(tp: &Topology) -> String {
     let p = &t.processing;
     let _ = writeln!(
         out,
-        "application.id = {}  (max.batch.records = {}, commit.interval.ms = {}, num.stream.threads = {})",
+        "application.id = {}  (max.batch.records = {}, commit.interval.ms = {}, num.stream.threads = {}{})",
         t.application_id,
         p.max_batch_records,
         p.commit_interval.as_millis(),
-        p.num_stream_threads
+        p.num_stream_threads,
+        match p.guarantee {
+            super::Guarantee::AtLeastOnce => "",
+            super::Guarantee::ExactlyOnce => ", processing.guarantee = exactly-once",
+        }
     );
     for (i, s) in t.sources.iter().enumerate() {
         let table = match &s.table {
