@@ -273,6 +273,7 @@ pub fn run(
             connect_timeout: Duration::from_secs(10),
             stop,
             stop_at: Some(stop_at),
+            control: None,
         },
     );
     let ends = high_watermarks(&settings, outputs.iter().map(|t| (t.as_str(), partitions)));

@@ -154,6 +154,7 @@ fn run(cli: Cli) -> Result<()> {
                     connect_timeout: Duration::from_secs(connect_timeout),
                     stop,
                     stop_at: None,
+                    control: None,
                 },
             )?;
             eprintln!("{}", summary_line(&summary));

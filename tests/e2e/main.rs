@@ -7,6 +7,7 @@ mod crash;
 mod dead_letters;
 mod exactly_once;
 mod guest_toolchains;
+mod hot_swap;
 mod large_orders;
 mod rebalance;
 mod state_restore;

@@ -311,6 +311,31 @@ impl Coordinator {
         self.committed_times.extend(times);
     }
 
+    /// Has every stream thread replace step `step`'s plugin, and waits.
+    /// Call only with nothing in flight (after [`Coordinator::drain`]).
+    pub(super) fn swap_plugin(
+        &mut self,
+        step: usize,
+        plugin: &crate::plugin::Plugin,
+    ) -> Result<(), RunError> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for t in &self.threads {
+            t.work
+                .send(Work::Swap {
+                    step,
+                    plugin: plugin.clone(),
+                    reply: tx.clone(),
+                })
+                .map_err(|_| RunError::Thread("a stream thread stopped".into()))?;
+        }
+        drop(tx);
+        for _ in 0..self.threads.len() {
+            rx.recv()
+                .map_err(|_| RunError::Thread("a stream thread stopped".into()))?;
+        }
+        Ok(())
+    }
+
     /// Has every stream thread close the windows of its idle tasks
     /// (`close.idle.after`), and waits for them.
     pub(super) fn tick(&mut self) {

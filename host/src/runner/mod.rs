@@ -7,6 +7,7 @@
 //! producer is flushed. On revocation and on shutdown, in-flight work is
 //! finished and committed first.
 
+pub mod control;
 mod coordinator;
 
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ pub struct RunOptions {
     /// listed (topic, partition): used by `sluice dev` to end when the
     /// input is drained.
     pub stop_at: Option<HashMap<(String, i32), i64>>,
+    /// Swaps requested while it runs.
+    pub control: Option<control::Control>,
 }
 
 /// What a finished run did.
@@ -54,6 +57,60 @@ pub struct RunSummary {
     pub counts: Counts,
     /// Wall time.
     pub elapsed: Duration,
+}
+
+/// Carries out the requests queued on `control` between two polls.
+fn serve_requests<C: rdkafka::consumer::ConsumerContext>(
+    control: &control::Control,
+    topology: &Topology,
+    running: &mut [Option<crate::plugin::Plugin>],
+    c: &mut Coordinator,
+    consumer: &BaseConsumer<C>,
+) -> Result<(), RunError> {
+    for request in control.take() {
+        match request {
+            control::Request::Swap {
+                step,
+                plugin,
+                reply,
+            } => {
+                let started = Instant::now();
+                // The batch boundary: everything polled before is done,
+                // its outputs acknowledged and its offsets committed.
+                c.drain();
+                if let Err(e) = c.commit(consumer) {
+                    let _ = reply.send(Err(format!("the commit before the swap failed: {e}")));
+                    return Err(e);
+                }
+                c.swap_plugin(step, &plugin)?;
+                let old = running[step]
+                    .replace(plugin.clone())
+                    .map_or_else(|| "none".to_owned(), |p| p.digest().to_owned());
+                let mut boundary: Vec<(String, i32, i64)> = c
+                    .committed()
+                    .iter()
+                    .map(|((t, p), o)| (t.to_string(), *p, *o))
+                    .collect();
+                boundary.sort();
+                let swapped = control::Swapped {
+                    step: topology.steps[step].name.clone(),
+                    old_digest: old,
+                    new_digest: plugin.digest().to_owned(),
+                    boundary,
+                    pause: started.elapsed(),
+                };
+                tracing::info!(
+                    step = %swapped.step,
+                    from = %&swapped.old_digest[..swapped.old_digest.len().min(12)],
+                    to = %&swapped.new_digest[..12],
+                    pause_ms = swapped.pause.as_secs_f64() * 1e3,
+                    "plugin swapped"
+                );
+                let _ = reply.send(Ok(swapped));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The producer's `transactional.id` under exactly-once: the same for
@@ -110,6 +167,8 @@ pub fn run(
             producer
         }
     });
+    // What each step runs now, for the swap log.
+    let mut running: Vec<Option<crate::plugin::Plugin>> = plugins.steps.clone();
     let plugins = Arc::new(plugins);
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
     let threads = (0..topology.processing.num_stream_threads)
@@ -206,6 +265,11 @@ pub fn run(
             let mut c = lock();
             c.dispatch_all();
             c.collect(false);
+        }
+        if let Some(control) = &opts.control
+            && let Err(e) = serve_requests(control, &topology, &mut running, &mut lock(), &consumer)
+        {
+            break Err(e);
         }
         if let Some(every) = tick_every
             && last_tick.elapsed() >= every

@@ -293,6 +293,14 @@ impl Task {
         })
     }
 
+    /// Replaces step `step`'s plugin: the next call batch goes to a fresh
+    /// instance of `plugin`. The step's stores stay as they are.
+    pub fn swap_plugin(&mut self, step: usize, plugin: Plugin) {
+        let rt = &mut self.steps[step];
+        rt.plugin = Some(plugin);
+        rt.instance = None;
+    }
+
     /// Gives the task a wall clock other than the system's.
     pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
         self.clock = clock;

@@ -43,6 +43,16 @@ pub enum Work {
     /// Close the windows of tasks idle for `close.idle.after`, then reply
     /// with each closing task's counts and stream time.
     Tick(Sender<Vec<Ticked>>),
+    /// Replace step `step`'s plugin in every task (and in tasks created
+    /// later), then reply. Sent only when no batch is in flight.
+    Swap {
+        /// The step.
+        step: usize,
+        /// The new plugin.
+        plugin: crate::plugin::Plugin,
+        /// Answered once swapped.
+        reply: Sender<()>,
+    },
 }
 
 /// A task that closed its windows for idleness.
@@ -115,7 +125,7 @@ impl StreamThread {
                     done,
                     Shared {
                         topology,
-                        plugins,
+                        plugins: (*plugins).clone(),
                         state,
                         producer,
                     },
@@ -155,12 +165,13 @@ impl Slot {
 /// What every task of a thread shares.
 struct Shared {
     topology: Arc<Topology>,
-    plugins: Arc<crate::Plugins>,
+    /// This thread's copy: a swap replaces a step's plugin in it.
+    plugins: crate::Plugins,
     state: Option<Arc<StateContext>>,
     producer: Arc<OutputProducer>,
 }
 
-fn run(rx: Receiver<Work>, done: Sender<Done>, shared: Shared) {
+fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
     let mut tasks: HashMap<i32, Slot> = HashMap::new();
     let mut resume: HashMap<i32, i64> = HashMap::new();
     for work in rx {
@@ -176,6 +187,19 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, shared: Shared) {
             }
             Work::Commit(phase, reply) => {
                 let _ = reply.send(commit_phase(&mut tasks, phase, &shared.producer));
+            }
+            Work::Swap {
+                step,
+                plugin,
+                reply,
+            } => {
+                for slot in tasks.values_mut() {
+                    if let Some(t) = slot.task() {
+                        t.swap_plugin(step, plugin.clone());
+                    }
+                }
+                shared.plugins.steps[step] = Some(plugin);
+                let _ = reply.send(());
             }
             Work::Tick(reply) => {
                 let mut ticked = Vec::new();

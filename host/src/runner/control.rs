@@ -1,0 +1,137 @@
+//! Control of a running pipeline from outside its poll loop: plugin swaps
+//! at a committed batch boundary.
+//!
+//! A swap is prepared off the hot path ([`prepare_swap`]: the component is
+//! compiled, its world checked against the step's, and its `init` run
+//! with the step's config), then queued. The poll loop takes it between
+//! two polls: it waits for every batch in flight, commits (outputs
+//! acknowledged, stores and offsets committed), and has every stream
+//! thread replace the step's plugin. Records at or after the committed
+//! offsets — polled already or not — go to the new version; none is
+//! skipped or processed twice, and the stores stay as they are.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::plugin::{Plugin, PluginKind};
+use crate::topology::{Operation, Topology};
+
+/// A handle on a running pipeline; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    requests: Arc<Mutex<VecDeque<Request>>>,
+}
+
+/// What the poll loop is asked to do.
+#[derive(Debug)]
+pub(super) enum Request {
+    Swap {
+        step: usize,
+        plugin: Plugin,
+        reply: Sender<Result<Swapped, String>>,
+    },
+}
+
+/// A swap that took place.
+#[derive(Debug, Clone)]
+pub struct Swapped {
+    /// The step.
+    pub step: String,
+    /// Digest of the plugin replaced.
+    pub old_digest: String,
+    /// Digest of the plugin now running.
+    pub new_digest: String,
+    /// The swap point: per (topic, partition), the first offset the new
+    /// version processes. Every record before it was processed, and its
+    /// outputs acknowledged, by the old one.
+    pub boundary: Vec<(String, i32, i64)>,
+    /// How long the poll loop stood still for it (drain, commit, swap).
+    pub pause: Duration,
+}
+
+impl Control {
+    /// A handle for a pipeline that has not started yet.
+    pub fn new() -> Control {
+        Control::default()
+    }
+
+    /// Queues a swap of step `step` (its index in the topology) to a
+    /// plugin from [`prepare_swap`]; the answer arrives on the returned
+    /// channel once the running pipeline has swapped, or says why not.
+    pub fn swap(&self, step: usize, plugin: Plugin) -> Receiver<Result<Swapped, String>> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.requests
+            .lock()
+            .expect("not poisoned")
+            .push_back(Request::Swap {
+                step,
+                plugin,
+                reply,
+            });
+        answer
+    }
+
+    /// Takes the queued requests.
+    pub(super) fn take(&self) -> Vec<Request> {
+        self.requests
+            .lock()
+            .expect("not poisoned")
+            .drain(..)
+            .collect()
+    }
+}
+
+/// Checks that the component at `path` may replace step `step_name`'s
+/// plugin: it loads, it is of the step's kind (a processor for a
+/// processor step, an aggregator for an aggregation), and its `init`
+/// accepts the step's config. Returns the step's index and the plugin.
+pub fn prepare_swap(
+    engine: &wasmtime::Engine,
+    topology: &Topology,
+    step_name: &str,
+    path: &std::path::Path,
+) -> Result<(usize, Plugin), String> {
+    let (index, step) = topology
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.name == step_name)
+        .ok_or_else(|| {
+            format!(
+                "the pipeline has no step `{step_name}` (steps: {})",
+                topology
+                    .steps
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    let wanted = match &step.op {
+        Operation::Process(_) => PluginKind::Processor,
+        Operation::Aggregate { .. } if step.plugin().is_some() => PluginKind::Aggregator,
+        Operation::Aggregate { .. } => {
+            return Err(format!(
+                "step `{step_name}` is the built-in count; it has no plugin to swap"
+            ));
+        }
+    };
+    let plugin = Plugin::load(engine, step_name, path).map_err(|e| e.to_string())?;
+    if plugin.kind() != wanted {
+        return Err(format!(
+            "{} exports {}, but step `{step_name}` runs {}",
+            path.display(),
+            plugin.kind().interface(),
+            wanted.interface()
+        ));
+    }
+    // Its init, with the step's config, off the hot path: a plugin that
+    // refuses it never replaces one that runs.
+    plugin
+        .instantiate(&step.config)
+        .map_err(|e| format!("the new plugin failed to start: {e}"))?;
+    Ok((index, plugin))
+}
