@@ -16,6 +16,7 @@
 //! - [`dev`]: `sluice dev`, a pipeline on an embedded broker with sample input.
 //! - [`error`]: typed errors.
 
+pub mod admin;
 pub mod dev;
 pub mod error;
 pub mod fault;

@@ -88,6 +88,103 @@ enum Command {
     /// Build and inspect plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run many pipelines in one process, managed through an HTTP admin API.
+    ///
+    /// Pipelines are deployed, paused, resumed, removed and have their
+    /// plugins swapped through the API (or the `deploy`, `status`, `swap`,
+    /// `pause`, `resume` and `remove` subcommands, which call it). Each
+    /// pipeline runs on threads of its own. `GET /metrics` serves Prometheus
+    /// metrics. On SIGINT/SIGTERM every pipeline finishes its in-flight
+    /// work and commits, then the process exits.
+    Serve {
+        /// Kafka bootstrap servers for every pipeline.
+        #[arg(long, env = "SLUICE_BROKERS")]
+        brokers: String,
+        /// Address of the admin API.
+        #[arg(long, env = "SLUICE_ADMIN", default_value = "127.0.0.1:7070")]
+        admin: std::net::SocketAddr,
+        /// Pipeline files to deploy at start.
+        #[arg(long = "deploy", value_name = "PIPELINE")]
+        deploy: Vec<PathBuf>,
+        /// How long each pipeline waits for the brokers at start, in seconds.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        connect_timeout: u64,
+    },
+    /// Deploy a pipeline into a running `sluice serve`.
+    Deploy {
+        /// The pipeline file (a path the server can read).
+        pipeline: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show the pipelines of a running `sluice serve` (or one of them).
+    Status {
+        /// The pipeline's name (its `application.id`); all when left out.
+        name: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Swap a step's plugin in a running pipeline, without a restart.
+    ///
+    /// The component is compiled and started first; if it fails, the old
+    /// one keeps running and the reason is printed. The swap takes place at
+    /// a committed batch boundary: records before it are processed by the
+    /// old version, records after it by the new one, none twice. Stores
+    /// stay as they are.
+    Swap {
+        /// The pipeline's name.
+        name: String,
+        /// The step.
+        step: String,
+        /// The new component (.wasm) or plugin crate directory.
+        #[arg(required_unless_present = "rollback")]
+        plugin: Option<PathBuf>,
+        /// Go back to the step's previous plugin instead.
+        #[arg(long, conflicts_with = "plugin")]
+        rollback: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Pause a running pipeline: in-flight work is committed, consuming
+    /// stops, its partitions stay assigned.
+    Pause {
+        /// The pipeline's name.
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Resume a paused pipeline.
+    Resume {
+        /// The pipeline's name.
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Stop a pipeline (its in-flight work is committed) and remove it.
+    Remove {
+        /// The pipeline's name.
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// Where the admin API of a running `sluice serve` is.
+#[derive(Debug, clap::Args)]
+struct AdminArgs {
+    /// The admin API's address.
+    #[arg(long, env = "SLUICE_ADMIN", default_value = "127.0.0.1:7070")]
+    admin: String,
+}
+
+impl AdminArgs {
+    fn url(&self) -> String {
+        if self.admin.contains("://") {
+            self.admin.clone()
+        } else {
+            format!("http://{}", self.admin)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -183,11 +280,116 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("sha256 {}", plugin.digest());
         }
         Command::Plugin(PluginCommand::Inspect { component }) => inspect(&component)?,
+        Command::Serve {
+            brokers,
+            admin,
+            deploy,
+            connect_timeout,
+        } => serve(
+            &brokers,
+            admin,
+            &deploy,
+            Duration::from_secs(connect_timeout),
+        )?,
+        Command::Deploy { pipeline, admin } => {
+            let file = std::fs::canonicalize(&pipeline)
+                .with_context(|| format!("reading {}", pipeline.display()))?;
+            let body = serde_json::json!({ "file": file });
+            print_json(&client::call(
+                &admin.url(),
+                "POST",
+                "/pipelines",
+                Some(body),
+            )?);
+        }
+        Command::Status { name, admin } => {
+            let path = match name {
+                Some(n) => format!("/pipelines/{n}"),
+                None => "/pipelines".to_owned(),
+            };
+            print_json(&client::call(&admin.url(), "GET", &path, None)?);
+        }
+        Command::Swap {
+            name,
+            step,
+            plugin,
+            rollback,
+            admin,
+        } => {
+            let body = match plugin {
+                Some(p) => serde_json::json!({ "plugin": std::fs::canonicalize(&p)
+                    .with_context(|| format!("reading {}", p.display()))? }),
+                None => serde_json::json!({ "rollback": rollback }),
+            };
+            let path = format!("/pipelines/{name}/steps/{step}/swap");
+            print_json(&client::call(&admin.url(), "POST", &path, Some(body))?);
+        }
+        Command::Pause { name, admin } => {
+            let path = format!("/pipelines/{name}/pause");
+            print_json(&client::call(&admin.url(), "POST", &path, None)?);
+        }
+        Command::Resume { name, admin } => {
+            let path = format!("/pipelines/{name}/resume");
+            print_json(&client::call(&admin.url(), "POST", &path, None)?);
+        }
+        Command::Remove { name, admin } => {
+            let path = format!("/pipelines/{name}");
+            print_json(&client::call(&admin.url(), "DELETE", &path, None)?);
+        }
     }
     Ok(())
 }
 
+fn print_json(v: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("a JSON value prints")
+    );
+}
+
+/// `sluice serve`: the admin API on a small async runtime; pipelines on
+/// their own threads.
+fn serve(
+    brokers: &str,
+    admin: std::net::SocketAddr,
+    deploy: &[PathBuf],
+    connect_timeout: Duration,
+) -> Result<()> {
+    let host = Arc::new(Host::new(
+        sluice::plugin::engine(),
+        brokers,
+        connect_timeout,
+    ));
+    for file in deploy {
+        host.deploy(file)
+            .with_context(|| format!("deploying {}", file.display()))?;
+    }
+    let stop = stop_on_signals()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("admin-api")
+        .build()
+        .context("starting the admin API's runtime")?;
+    let shutdown = async move {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let served = runtime.block_on(sluice::admin::api::serve(
+        admin,
+        Arc::clone(&host),
+        shutdown,
+    ));
+    tracing::info!("stopping every pipeline");
+    host.shutdown();
+    served.with_context(|| format!("serving the admin API on {admin}"))?;
+    Ok(())
+}
+
 use sluice::Plugins;
+use sluice::admin::client;
+use sluice::admin::pipelines::Host;
 
 fn load(pipeline: &Path) -> Result<(Arc<Topology>, Plugins)> {
     let topology = Topology::load(pipeline)?;

@@ -10,6 +10,7 @@ mod guest_toolchains;
 mod hot_swap;
 mod large_orders;
 mod rebalance;
+mod serve;
 mod state_restore;
 mod stock_stats;
 mod support;

@@ -429,15 +429,21 @@ impl SluiceRun {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> SluiceRun {
+        let mut all = vec!["run", pipeline.to_str().unwrap(), "--brokers", brokers];
+        all.extend_from_slice(args);
+        Self::spawn(&all, env, log)
+    }
+
+    /// `sluice <args>`, any subcommand, logging to `log`.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)], log: PathBuf) -> SluiceRun {
         let child = std::process::Command::new(sluice_bin())
-            .args(["run", pipeline.to_str().unwrap(), "--brokers", brokers])
             .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info,librdkafka=off")
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .expect("starting sluice run");
+            .expect("starting sluice");
         SluiceRun { child, log }
     }
 

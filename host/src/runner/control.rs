@@ -1,5 +1,6 @@
 //! Control of a running pipeline from outside its poll loop: plugin swaps
-//! at a committed batch boundary.
+//! at a committed batch boundary, pause and resume, and the live status
+//! the poll loop publishes.
 //!
 //! A swap is prepared off the hot path ([`prepare_swap`]: the component is
 //! compiled, its world checked against the step's, and its `init` run
@@ -23,6 +24,16 @@ use crate::topology::{Operation, Topology};
 #[derive(Debug, Clone, Default)]
 pub struct Control {
     requests: Arc<Mutex<VecDeque<Request>>>,
+    live: Arc<Mutex<Live>>,
+}
+
+/// What the poll loop last published.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// Counts so far.
+    pub counts: crate::task::Counts,
+    /// Paused: assigned, but not consuming.
+    pub paused: bool,
 }
 
 /// What the poll loop is asked to do.
@@ -32,6 +43,12 @@ pub(super) enum Request {
         step: usize,
         plugin: Plugin,
         reply: Sender<Result<Swapped, String>>,
+    },
+    /// Stop consuming (in-flight work is finished and committed) or start
+    /// again; the group membership stays.
+    Pause {
+        pause: bool,
+        reply: Sender<Result<(), String>>,
     },
 }
 
@@ -72,6 +89,26 @@ impl Control {
                 reply,
             });
         answer
+    }
+
+    /// Queues a pause (`true`) or a resume (`false`); answered once done.
+    pub fn pause(&self, pause: bool) -> Receiver<Result<(), String>> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.requests
+            .lock()
+            .expect("not poisoned")
+            .push_back(Request::Pause { pause, reply });
+        answer
+    }
+
+    /// The status the running pipeline last published.
+    pub fn live(&self) -> Live {
+        self.live.lock().expect("not poisoned").clone()
+    }
+
+    /// Publishes the status (the poll loop, once per round).
+    pub(super) fn publish(&self, update: impl FnOnce(&mut Live)) {
+        update(&mut self.live.lock().expect("not poisoned"));
     }
 
     /// Takes the queued requests.

@@ -108,8 +108,38 @@ fn serve_requests<C: rdkafka::consumer::ConsumerContext>(
                 );
                 let _ = reply.send(Ok(swapped));
             }
+            control::Request::Pause { pause, reply } => {
+                c.drain();
+                if let Err(e) = c.commit(consumer) {
+                    let _ = reply.send(Err(format!("the commit before pausing failed: {e}")));
+                    return Err(e);
+                }
+                let assignment = consumer.assignment().map_err(KafkaError::client(
+                    "reading the assignment to pause or resume",
+                ))?;
+                let result = if pause {
+                    consumer.pause(&assignment)
+                } else {
+                    consumer.resume(&assignment)
+                };
+                match result {
+                    Ok(()) => {
+                        control.publish(|l| l.paused = pause);
+                        tracing::info!(
+                            paused = pause,
+                            "consumption {}",
+                            if pause { "paused" } else { "resumed" }
+                        );
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
         }
     }
+    control.publish(|l| l.counts = c.counts);
     Ok(())
 }
 

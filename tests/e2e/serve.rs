@@ -1,0 +1,188 @@
+//! `sluice serve` and its admin API, through the CLI subcommands that call
+//! it: deploy, status, swap (refused, done, rolled back), pause, resume,
+//! metrics and remove, on a running host.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use sluice::kafka::embedded::EmbeddedKafka;
+use sluice::state::changelog;
+
+use crate::support::{self, SluiceRun};
+
+/// Runs a CLI subcommand against the admin API at `admin`; returns its
+/// JSON output, or its error text.
+fn cli(admin: &str, args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(support::sluice_bin())
+        .args(args)
+        .env("SLUICE_ADMIN", admin)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_host_deploys_swaps_pauses_and_removes_pipelines_through_its_admin_api() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("serve");
+    let (source, tagged, counted) = (
+        format!("{app}-in"),
+        format!("{app}-tagged"),
+        format!("{app}-counted"),
+    );
+    for t in [
+        &source,
+        &tagged,
+        &counted,
+        &changelog::topic(&app, "counts"),
+    ] {
+        kafka.create_topic(t, 1).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let component = |name: &str| support::component(&format!("tests/plugins/{name}"));
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+commit.interval.ms = 100
+[state]
+dir = "{state}"
+[sources.events]
+topic = "{source}"
+[steps.tag]
+plugin = "{tag}"
+inputs = ["events"]
+[steps.counts]
+aggregate = "{count}"
+inputs = ["events"]
+[sinks.tagged]
+topic = "{tagged}"
+inputs = ["tag"]
+[sinks.counted]
+topic = "{counted}"
+inputs = ["counts"]
+"#,
+            state = dir.path().join("state").display(),
+            tag = component("tag-v1").display(),
+            count = component("count-v1").display(),
+        ),
+    );
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut host = SluiceRun::spawn(
+        &["serve", "--brokers", &brokers, "--admin", &admin],
+        &[],
+        dir.path().join("serve.log"),
+    );
+    support::wait_until("the admin API to answer", &mut [&mut host], || {
+        cli(&admin, &["status"]).is_ok()
+    });
+
+    let deployed = cli(&admin, &["deploy", pipeline.to_str().unwrap()]).unwrap();
+    assert_eq!(deployed["name"], app.as_str());
+    let again = cli(&admin, &["deploy", pipeline.to_str().unwrap()]).unwrap_err();
+    assert!(
+        again.contains("deployed already") && again.contains("409"),
+        "{again}"
+    );
+
+    let event = |i: usize| (Some("k".to_owned()), i.to_string().into_bytes(), 1);
+    let batch = |from: usize| (from..from + 50).map(event).collect::<Vec<_>>();
+    let processed = |n: u64| {
+        cli(&admin, &["status", &app])
+            .ok()
+            .is_some_and(|s| s["records_in"].as_u64() == Some(n))
+    };
+    support::produce(&brokers, &source, &batch(0));
+    support::wait_until("50 records", &mut [&mut host], || processed(50));
+
+    // A component of the wrong kind is refused; the old one runs on.
+    let refused = cli(
+        &admin,
+        &["swap", &app, "tag", component("count-v2").to_str().unwrap()],
+    )
+    .unwrap_err();
+    assert!(
+        refused.contains("sluice:plugin/aggregator") && refused.contains("400"),
+        "{refused}"
+    );
+    let swapped = cli(
+        &admin,
+        &["swap", &app, "tag", component("tag-v2").to_str().unwrap()],
+    )
+    .unwrap();
+    assert_eq!(swapped["step"], "tag");
+    assert_ne!(swapped["from"], swapped["to"]);
+    support::produce(&brokers, &source, &batch(50));
+    support::wait_until("100 records", &mut [&mut host], || processed(100));
+    let rolled_back = cli(&admin, &["swap", &app, "tag", "--rollback"]).unwrap();
+    assert_eq!(
+        rolled_back["to"], swapped["from"],
+        "back to the first version"
+    );
+
+    // Paused, it takes nothing; resumed, it goes on.
+    let paused = cli(&admin, &["pause", &app]).unwrap();
+    assert_eq!(paused["state"], "paused");
+    support::produce(&brokers, &source, &batch(100));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        cli(&admin, &["status", &app]).unwrap()["records_in"],
+        100,
+        "nothing consumed while paused"
+    );
+    assert_eq!(cli(&admin, &["resume", &app]).unwrap()["state"], "running");
+    support::wait_until("150 records", &mut [&mut host], || processed(150));
+
+    let metrics = ureq_get(&format!("http://{admin}/metrics"));
+    assert!(
+        metrics.contains(&format!(
+            "sluice_records_in_total{{pipeline=\"{app}\"}} 150"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("sluice_swaps_total{{pipeline=\"{app}\"}} 2")),
+        "{metrics}"
+    );
+
+    let removed = cli(&admin, &["remove", &app]).unwrap();
+    assert_eq!(removed["state"], "stopped");
+    let gone = cli(&admin, &["status", &app]).unwrap_err();
+    assert!(gone.contains("404"), "{gone}");
+    let log = host.terminate();
+    assert!(log.contains("plugin swapped"), "{log}");
+
+    // Each batch went through the version active then; the count went on.
+    let versions: Vec<String> = support::read_all(&brokers, &tagged, 1)
+        .iter()
+        .map(|r| r.header("version").unwrap().to_owned())
+        .collect();
+    assert_eq!(versions.len(), 150);
+    assert!(versions[..50].iter().all(|v| v == "v1"));
+    assert!(versions[50..100].iter().all(|v| v == "v2"));
+    assert!(versions[100..].iter().all(|v| v == "v1"));
+    let counts = support::read_all(&brokers, &counted, 1);
+    let last: Value =
+        serde_json::from_slice(counts.last().unwrap().value.as_deref().unwrap()).unwrap();
+    assert_eq!(last["count"], 150);
+}
+
+fn ureq_get(url: &str) -> String {
+    sluice::admin::client::get_text(url).unwrap()
+}
