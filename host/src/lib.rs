@@ -78,7 +78,8 @@ pub fn load_plugins(
                 Operation::Process(_) => PluginKind::Processor,
                 Operation::Aggregate { .. } => PluginKind::Aggregator,
             };
-            load_one(engine, &step.name, plugin_ref, wanted, build).map(Some)
+            load_one(engine, &step.name, plugin_ref, wanted, build)
+                .map(|p| Some(limited(p, topology)))
         })
         .collect::<Result<_, _>>()?;
     let extractors = topology
@@ -92,11 +93,18 @@ pub fn load_plugins(
                 PluginKind::Extractor,
                 build,
             )
-            .map(Some),
+            .map(|p| Some(limited(p, topology))),
             _ => Ok(None),
         })
         .collect::<Result<_, _>>()?;
     Ok(Plugins { steps, extractors })
+}
+
+/// A plugin with the topology's limits (`plugin.deadline.ms`,
+/// `plugin.memory.mb`).
+pub fn limited(plugin: plugin::Plugin, topology: &Topology) -> plugin::Plugin {
+    let p = &topology.processing;
+    plugin.with_limits(p.plugin_memory, p.plugin_deadline)
 }
 
 fn load_one(

@@ -3,6 +3,7 @@
 
 mod aggregations;
 mod bad_input;
+mod containment;
 mod crash;
 mod dead_letters;
 mod exactly_once;

@@ -19,6 +19,9 @@ use crate::error::PluginError;
 /// Default cap on one instance's linear memory.
 pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
 
+/// Default deadline of one call into a plugin (wall clock).
+pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Which world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PluginKind {
@@ -57,6 +60,7 @@ pub struct Plugin {
     engine: Engine,
     pre: Pre,
     max_memory: usize,
+    deadline: std::time::Duration,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -145,7 +149,16 @@ impl Plugin {
             engine: engine.clone(),
             pre,
             max_memory: DEFAULT_MAX_MEMORY,
+            deadline: DEFAULT_DEADLINE,
         })
+    }
+
+    /// Sets the limits of its instances: the memory cap and the deadline of
+    /// each call. A call past either traps; only that call fails.
+    pub fn with_limits(mut self, max_memory: usize, deadline: std::time::Duration) -> Plugin {
+        self.max_memory = max_memory;
+        self.deadline = deadline;
+        self
     }
 
     /// Which world it implements.
@@ -176,9 +189,10 @@ impl Plugin {
     pub fn instantiate(&self, config: &[(String, String)]) -> Result<PluginInstance, PluginError> {
         let mut store = Store::new(
             &self.engine,
-            HostState::new(self.name.clone(), self.max_memory),
+            HostState::new(self.name.clone(), self.max_memory, self.deadline),
         );
         store.limiter(|s| s.limiter());
+        store.set_epoch_deadline(store.data().deadline_ticks());
         let trapped = |message: String| PluginError::StartTrap {
             plugin: self.name.to_string(),
             message,

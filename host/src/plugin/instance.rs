@@ -25,14 +25,22 @@ pub struct LentStore {
 pub struct HostState {
     plugin: Arc<str>,
     limits: StoreLimits,
+    max_memory: usize,
+    deadline: std::time::Duration,
     /// The task stores the step declared, during a call.
     stores: Vec<LentStore>,
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<str>, max_memory_bytes: usize) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        max_memory_bytes: usize,
+        deadline: std::time::Duration,
+    ) -> Self {
         HostState {
             plugin,
+            max_memory: max_memory_bytes,
+            deadline,
             limits: StoreLimitsBuilder::new()
                 .memory_size(max_memory_bytes)
                 .trap_on_grow_failure(true)
@@ -43,6 +51,29 @@ impl HostState {
 }
 
 impl HostState {
+    /// The call deadline in epoch ticks (at least one).
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        (self.deadline.as_millis() / super::EPOCH_TICK.as_millis()).max(1) as u64
+    }
+
+    /// Why a call failed, in words: a deadline or memory cap named as such.
+    fn trap(&self, e: &wasmtime::Error) -> Trap {
+        if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            return Trap(format!(
+                "deadline: the call ran past its deadline of {} ms",
+                self.deadline.as_millis()
+            ));
+        }
+        let text = format!("{e:#}");
+        if text.contains("forcing trap when growing memory") {
+            return Trap(format!(
+                "memory: the instance reached its memory cap of {} MiB",
+                self.max_memory >> 20
+            ));
+        }
+        Trap::from_wasmtime(e)
+    }
+
     pub(crate) fn limiter(&mut self) -> &mut StoreLimits {
         &mut self.limits
     }
@@ -193,7 +224,7 @@ impl PluginInstance {
                 code: e.code,
                 message: e.message,
             },
-            Err(e) => InitOutcome::Trapped(Trap::from_wasmtime(&e)),
+            Err(e) => InitOutcome::Trapped(store.data().trap(&e)),
         }
     }
 
@@ -215,10 +246,12 @@ impl PluginInstance {
         let Bindings::Processor(b) = &self.bindings else {
             panic!("`process` called on an aggregator plugin");
         };
-        lift(
-            b.sluice_plugin_processor()
-                .call_process(&mut self.store, frame),
-        )
+        self.store
+            .set_epoch_deadline(self.store.data().deadline_ticks());
+        let result = b
+            .sluice_plugin_processor()
+            .call_process(&mut self.store, frame);
+        lift(result, self.store.data())
     }
 
     /// Calls an aggregator's `add` with the current aggregates of the
@@ -230,10 +263,12 @@ impl PluginInstance {
         let Bindings::Aggregator(b) = &self.bindings else {
             panic!("`add` called on a processor plugin");
         };
-        lift(
-            b.sluice_plugin_aggregator()
-                .call_add(&mut self.store, aggregates, batch),
-        )
+        self.store
+            .set_epoch_deadline(self.store.data().deadline_ticks());
+        let result = b
+            .sluice_plugin_aggregator()
+            .call_add(&mut self.store, aggregates, batch);
+        lift(result, self.store.data())
     }
 
     /// Calls an aggregator's `merge`: one aggregate from two of one key
@@ -245,11 +280,13 @@ impl PluginInstance {
         let Bindings::Aggregator(bindings) = &self.bindings else {
             panic!("`merge` called on a processor plugin");
         };
-        lift(
+        self.store
+            .set_epoch_deadline(self.store.data().deadline_ticks());
+        let result =
             bindings
                 .sluice_plugin_aggregator()
-                .call_merge(&mut self.store, Some(key), a, b),
-        )
+                .call_merge(&mut self.store, Some(key), a, b);
+        lift(result, self.store.data())
     }
 }
 
@@ -263,23 +300,26 @@ impl PluginInstance {
         let Bindings::Extractor(b) = &self.bindings else {
             panic!("`extract` called on a plugin that is not an extractor");
         };
+        self.store
+            .set_epoch_deadline(self.store.data().deadline_ticks());
         match b
             .sluice_plugin_extractor()
             .call_extract(&mut self.store, frame)
         {
             Ok(Ok(times)) => Ok(Ok(times)),
             Ok(Err(e)) => Ok(Err((e.code, e.message))),
-            Err(e) => Err(Trap::from_wasmtime(&e)),
+            Err(e) => Err(self.store.data().trap(&e)),
         }
     }
 }
 
 fn lift(
     result: wasmtime::Result<Result<Vec<u8>, super::bindings::sluice::plugin::types::Error>>,
+    state: &HostState,
 ) -> CallResult {
     match result {
         Ok(Ok(out)) => Ok(Ok(out)),
         Ok(Err(e)) => Ok(Err((e.code, e.message))),
-        Err(e) => Err(Trap::from_wasmtime(&e)),
+        Err(e) => Err(state.trap(&e)),
     }
 }

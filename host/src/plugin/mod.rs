@@ -17,10 +17,35 @@ pub mod instance;
 pub use component::{Plugin, PluginKind};
 pub use instance::{PluginInstance, Trap};
 
-/// Creates the wasmtime engine every plugin of a process shares.
+/// How often the epoch moves on: the resolution of call deadlines.
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The wasmtime engine every plugin of a process shares (a clone of one
+/// engine). Calls are interruptible: a thread started with the engine
+/// moves its epoch on every [`EPOCH_TICK`], and each call into a plugin
+/// gets a deadline in epochs (`[processing] plugin.deadline.ms`).
 pub fn engine() -> wasmtime::Engine {
-    let mut config = wasmtime::Config::new();
-    config.wasm_component_model(true);
-    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    wasmtime::Engine::new(&config).expect("static engine configuration is valid")
+    static ENGINE: std::sync::OnceLock<wasmtime::Engine> = std::sync::OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut config = wasmtime::Config::new();
+            config.wasm_component_model(true);
+            config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+            config.epoch_interruption(true);
+            let engine =
+                wasmtime::Engine::new(&config).expect("static engine configuration is valid");
+            let ticker = engine.weak();
+            std::thread::Builder::new()
+                .name("epoch-ticker".into())
+                .spawn(move || {
+                    while let Some(engine) = ticker.upgrade() {
+                        engine.increment_epoch();
+                        drop(engine);
+                        std::thread::sleep(EPOCH_TICK);
+                    }
+                })
+                .expect("starting the epoch ticker");
+            engine
+        })
+        .clone()
 }

@@ -156,7 +156,10 @@ pub fn prepare_swap(
             ));
         }
     };
-    let plugin = Plugin::load(engine, step_name, path).map_err(|e| e.to_string())?;
+    let plugin = crate::limited(
+        Plugin::load(engine, step_name, path).map_err(|e| e.to_string())?,
+        topology,
+    );
     if plugin.kind() != wanted {
         return Err(format!(
             "{} exports {}, but step `{step_name}` runs {}",

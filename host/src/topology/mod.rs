@@ -210,6 +210,11 @@ pub struct Processing {
     pub num_stream_threads: usize,
     /// At-least-once (the default) or exactly-once.
     pub guarantee: Guarantee,
+    /// The wall-clock deadline of one call into a plugin: past it, the
+    /// call traps (`plugin.deadline.ms`).
+    pub plugin_deadline: Duration,
+    /// The memory cap of one plugin instance, in bytes (`plugin.memory.mb`).
+    pub plugin_memory: usize,
 }
 
 /// `processing.guarantee`.
@@ -232,6 +237,8 @@ impl Default for Processing {
             commit_interval: Duration::from_millis(1000),
             num_stream_threads: 1,
             guarantee: Guarantee::AtLeastOnce,
+            plugin_deadline: crate::plugin::component::DEFAULT_DEADLINE,
+            plugin_memory: crate::plugin::component::DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -270,8 +277,7 @@ pub struct Topology {
     pub state: StateSettings,
 }
 
-const PROCESSING_KEYS: &str =
-    "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee";
+const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb";
 
 impl Topology {
     /// Reads and validates a pipeline file.
@@ -868,6 +874,10 @@ fn parse_processing(table: &toml::Table) -> Result<Processing, String> {
                 p.commit_interval = Duration::from_millis(positive(3_600_000)? as u64)
             }
             "num.stream.threads" => p.num_stream_threads = positive(256)? as usize,
+            "plugin.deadline.ms" => {
+                p.plugin_deadline = Duration::from_millis(positive(3_600_000)? as u64)
+            }
+            "plugin.memory.mb" => p.plugin_memory = (positive(4_096)? as usize) << 20,
             "processing.guarantee" => {
                 p.guarantee = match &value {
                     Scalar::String(s) if s == "at-least-once" => Guarantee::AtLeastOnce,
