@@ -4,12 +4,10 @@
 //! every output exactly once to a `read_committed` reader: no repeated
 //! update, no repeated final result.
 
-use std::collections::BTreeMap;
-
-use sluice_reference::Results;
-
 use crate::support;
-use crate::windows::{CRASH_CASES, PARTITIONS, clicks, results, step_topics, windowed_counts};
+use crate::windows::{
+    CRASH_CASES, PARTITIONS, clicks, event_times, results, step_topics, windowed_counts,
+};
 
 #[test]
 fn windowed_counts_killed_at_every_commit_point_emit_each_result_once() {
@@ -81,23 +79,9 @@ fn windowed_counts_killed_at_every_commit_point_emit_each_result_once() {
         log("end"),
     );
 
-    let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
-    let mut read = support::read_all(brokers, &topic, PARTITIONS);
-    read.sort_by_key(|r| (r.partition, r.offset));
-    for r in &read {
-        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
-        per_partition.entry(r.partition).or_default().push((
-            String::from_utf8(r.key.clone().unwrap()).unwrap(),
-            v["at"].as_i64().unwrap(),
-        ));
-    }
+    let per_partition = event_times(brokers, &topic);
     for case in &CRASH_CASES {
-        let (mut all, mut closed) = (Results::new(), Results::new());
-        for records in per_partition.values() {
-            let r = (case.reference)(records);
-            all.extend(r.all);
-            closed.extend(r.closed);
-        }
+        let (all, closed) = case.expected(&per_partition);
         assert!(closed.len() > 100, "{}: {} closed", case.name, closed.len());
         // `results` fails on a final result emitted twice.
         assert_eq!(

@@ -21,35 +21,52 @@ const RECORDS: usize = 12_000;
 const SWAPS: usize = 20;
 const KEYS: usize = 10;
 
-#[test]
-fn plugins_swapped_20_times_under_steady_input_process_each_record_once_with_the_version_of_its_batch()
- {
-    let kafka = EmbeddedKafka::start(1).unwrap();
-    let brokers = kafka.bootstrap_servers();
-    let app = support::unique("swap");
-    let (source, tagged, counted) = (
-        format!("{app}-in"),
-        format!("{app}-tagged"),
-        format!("{app}-counted"),
-    );
-    for t in [
-        &source,
-        &tagged,
-        &counted,
-        &changelog::topic(&app, "counts"),
-    ] {
-        kafka.create_topic(t, PARTITIONS).unwrap();
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let component = |name: &str| support::component(&format!("tests/plugins/{name}"));
-    let pipeline = support::write_pipeline(
-        dir.path(),
-        &format!(
-            r#"
+/// A test plugin's component.
+pub fn component(name: &str) -> std::path::PathBuf {
+    support::component(&format!("tests/plugins/{name}"))
+}
+
+/// A pipeline for swap tests: `tag` (the `tag-v1` processor) and `counts`
+/// (the `count-v1` aggregator) over one source, into two sinks; its
+/// topics created with `partitions` each.
+pub struct SwapPipeline {
+    pub app: String,
+    pub source: String,
+    pub tagged: String,
+    pub counted: String,
+    pub file: std::path::PathBuf,
+}
+
+impl SwapPipeline {
+    pub fn create(
+        kafka: &EmbeddedKafka,
+        dir: &std::path::Path,
+        prefix: &str,
+        partitions: i32,
+        processing: &str,
+    ) -> SwapPipeline {
+        let app = support::unique(prefix);
+        let (source, tagged, counted) = (
+            format!("{app}-in"),
+            format!("{app}-tagged"),
+            format!("{app}-counted"),
+        );
+        for t in [
+            &source,
+            &tagged,
+            &counted,
+            &changelog::topic(&app, "counts"),
+        ] {
+            kafka.create_topic(t, partitions).unwrap();
+        }
+        let file = support::write_pipeline(
+            dir,
+            &format!(
+                r#"
 application.id = "{app}"
 [processing]
-max.batch.records = 64
 commit.interval.ms = 100
+{processing}
 [state]
 dir = "{state}"
 [sources.events]
@@ -67,11 +84,35 @@ inputs = ["tag"]
 topic = "{counted}"
 inputs = ["counts"]
 "#,
-            state = dir.path().join("state").display(),
-            tag = component("tag-v1").display(),
-            count = component("count-v1").display(),
-        ),
+                state = dir.join("state").display(),
+                tag = component("tag-v1").display(),
+                count = component("count-v1").display(),
+            ),
+        );
+        SwapPipeline {
+            app,
+            source,
+            tagged,
+            counted,
+            file,
+        }
+    }
+}
+
+#[test]
+fn plugins_swapped_20_times_under_steady_input_process_each_record_once_with_the_version_of_its_batch()
+ {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let p = SwapPipeline::create(
+        &kafka,
+        dir.path(),
+        "swap",
+        PARTITIONS,
+        "max.batch.records = 64",
     );
+    let (app, source, tagged, counted, pipeline) = (p.app, p.source, p.tagged, p.counted, p.file);
     let topology = Arc::new(Topology::load(&pipeline).unwrap());
     let engine = sluice::plugin::engine();
     let plugins = sluice::load_plugins(&engine, &topology, &Default::default()).unwrap();

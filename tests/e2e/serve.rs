@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sluice::kafka::embedded::EmbeddedKafka;
-use sluice::state::changelog;
 
+use crate::hot_swap::{SwapPipeline, component};
 use crate::support::{self, SluiceRun};
 
 /// Runs a CLI subcommand against the admin API at `admin`; returns its
@@ -38,51 +38,9 @@ fn free_port() -> u16 {
 fn a_host_deploys_swaps_pauses_and_removes_pipelines_through_its_admin_api() {
     let kafka = EmbeddedKafka::start(1).unwrap();
     let brokers = kafka.bootstrap_servers();
-    let app = support::unique("serve");
-    let (source, tagged, counted) = (
-        format!("{app}-in"),
-        format!("{app}-tagged"),
-        format!("{app}-counted"),
-    );
-    for t in [
-        &source,
-        &tagged,
-        &counted,
-        &changelog::topic(&app, "counts"),
-    ] {
-        kafka.create_topic(t, 1).unwrap();
-    }
     let dir = tempfile::tempdir().unwrap();
-    let component = |name: &str| support::component(&format!("tests/plugins/{name}"));
-    let pipeline = support::write_pipeline(
-        dir.path(),
-        &format!(
-            r#"
-application.id = "{app}"
-[processing]
-commit.interval.ms = 100
-[state]
-dir = "{state}"
-[sources.events]
-topic = "{source}"
-[steps.tag]
-plugin = "{tag}"
-inputs = ["events"]
-[steps.counts]
-aggregate = "{count}"
-inputs = ["events"]
-[sinks.tagged]
-topic = "{tagged}"
-inputs = ["tag"]
-[sinks.counted]
-topic = "{counted}"
-inputs = ["counts"]
-"#,
-            state = dir.path().join("state").display(),
-            tag = component("tag-v1").display(),
-            count = component("count-v1").display(),
-        ),
-    );
+    let p = SwapPipeline::create(&kafka, dir.path(), "serve", 1, "");
+    let (app, source, tagged, counted, pipeline) = (p.app, p.source, p.tagged, p.counted, p.file);
     let admin = format!("127.0.0.1:{}", free_port());
     let mut host = SluiceRun::spawn(
         &["serve", "--brokers", &brokers, "--admin", &admin],

@@ -68,6 +68,38 @@ fn seeded_input() -> BTreeMap<i32, Vec<(String, i64)>> {
     input
 }
 
+impl Case {
+    /// Every window's final result and the closed windows' results, over
+    /// each partition's (key, event time) in offset order.
+    pub fn expected(
+        &self,
+        per_partition: &BTreeMap<i32, Vec<(String, i64)>>,
+    ) -> (Results, Results) {
+        let (mut all, mut closed) = (Results::new(), Results::new());
+        for records in per_partition.values() {
+            let r = (self.reference)(records);
+            all.extend(r.all);
+            closed.extend(r.closed);
+        }
+        (all, closed)
+    }
+}
+
+/// Each partition's (key, event time from `at`) of `topic`, in offset order.
+pub fn event_times(brokers: &str, topic: &str) -> BTreeMap<i32, Vec<(String, i64)>> {
+    let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
+    let mut read = support::read_all(brokers, topic, PARTITIONS);
+    read.sort_by_key(|r| (r.partition, r.offset));
+    for r in &read {
+        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+        per_partition.entry(r.partition).or_default().push((
+            String::from_utf8(r.key.clone().unwrap()).unwrap(),
+            v["at"].as_i64().unwrap(),
+        ));
+    }
+    per_partition
+}
+
 /// The seeds whose windows differ between `want` and `got`.
 fn differing_seeds(want: &Results, got: &Results) -> Vec<String> {
     let mut seeds: Vec<String> = want
@@ -351,23 +383,9 @@ fn windows_killed_mid_run_give_the_results_of_an_uninterrupted_run() {
     support::produce(&brokers, &topic, third);
     support::run_to_end(&pipeline, &brokers, &app, &[(&topic, PARTITIONS)], log("3"));
 
-    let mut per_partition: BTreeMap<i32, Vec<(String, i64)>> = BTreeMap::new();
-    let mut read = support::read_all(&brokers, &topic, PARTITIONS);
-    read.sort_by_key(|r| (r.partition, r.offset));
-    for r in &read {
-        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
-        per_partition.entry(r.partition).or_default().push((
-            String::from_utf8(r.key.clone().unwrap()).unwrap(),
-            v["at"].as_i64().unwrap(),
-        ));
-    }
+    let per_partition = event_times(&brokers, &topic);
     for case in &CRASH_CASES {
-        let (mut all, mut closed) = (Results::new(), Results::new());
-        for records in per_partition.values() {
-            let r = (case.reference)(records);
-            all.extend(r.all);
-            closed.extend(r.closed);
-        }
+        let (all, closed) = case.expected(&per_partition);
         // Apart from at-least-once repeats of updates, which a table
         // replay absorbs, the results are those of an uninterrupted run.
         for (emit, want) in [("on-update", &all), ("on-window-close", &closed)] {

@@ -1,34 +1,7 @@
 //! Test plugin for swaps: a per-key count that records which version
 //! counted last. Swapped for its other version, the count goes on from the
 //! stored aggregate.
-use serde::{Deserialize, Serialize};
-use sluice_sdk::{Aggregator, Config, Error, Record};
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Count {
-    pub count: u64,
-    pub by: String,
-}
+const VERSION: &str = "v2";
 
-pub struct Counter;
-
-impl Aggregator for Counter {
-    type Aggregate = Count;
-
-    fn init(_: &Config) -> Result<Self, Error> {
-        Ok(Counter)
-    }
-
-    fn initial(&self, _key: Option<&[u8]>) -> Count {
-        Count::default()
-    }
-
-    fn add(&mut self, c: Count, _record: Record<'_>) -> Result<Count, Error> {
-        Ok(Count {
-            count: c.count + 1,
-            by: "v2".into(),
-        })
-    }
-}
-
-sluice_sdk::export_aggregator!(type Counter);
+include!("../../count-v1/src/count.rs");
