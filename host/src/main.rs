@@ -103,9 +103,14 @@ enum Command {
         /// Address of the admin API.
         #[arg(long, env = "SLUICE_ADMIN", default_value = "127.0.0.1:7070")]
         admin: std::net::SocketAddr,
-        /// Pipeline files to deploy at start.
+        /// Pipeline files to deploy at start (on a host without tenants).
         #[arg(long = "deploy", value_name = "PIPELINE")]
         deploy: Vec<PathBuf>,
+        /// A tenants file: each tenant's topic prefixes, state directory and
+        /// plugin limits (docs/serve.md). Every pipeline deployed then names
+        /// its tenant.
+        #[arg(long, value_name = "FILE")]
+        tenants: Option<PathBuf>,
         /// How long each pipeline waits for the brokers at start, in seconds.
         #[arg(long, default_value_t = 30, value_name = "SECONDS")]
         connect_timeout: u64,
@@ -114,6 +119,9 @@ enum Command {
     Deploy {
         /// The pipeline file (a path the server can read).
         pipeline: PathBuf,
+        /// The tenant that owns it (on a host with tenants).
+        #[arg(long)]
+        tenant: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -284,17 +292,23 @@ fn run(cli: Cli) -> Result<()> {
             brokers,
             admin,
             deploy,
+            tenants,
             connect_timeout,
         } => serve(
             &brokers,
             admin,
             &deploy,
+            tenants.as_deref(),
             Duration::from_secs(connect_timeout),
         )?,
-        Command::Deploy { pipeline, admin } => {
+        Command::Deploy {
+            pipeline,
+            tenant,
+            admin,
+        } => {
             let file = std::fs::canonicalize(&pipeline)
                 .with_context(|| format!("reading {}", pipeline.display()))?;
-            let body = serde_json::json!({ "file": file });
+            let body = serde_json::json!({ "file": file, "tenant": tenant });
             print_json(&client::call(
                 &admin.url(),
                 "POST",
@@ -353,15 +367,16 @@ fn serve(
     brokers: &str,
     admin: std::net::SocketAddr,
     deploy: &[PathBuf],
+    tenants: Option<&Path>,
     connect_timeout: Duration,
 ) -> Result<()> {
-    let host = Arc::new(Host::new(
-        sluice::plugin::engine(),
-        brokers,
-        connect_timeout,
-    ));
+    let mut host = Host::new(sluice::plugin::engine(), brokers, connect_timeout);
+    if let Some(file) = tenants {
+        host = host.with_tenants(sluice::admin::tenants::load(file).map_err(anyhow::Error::msg)?);
+    }
+    let host = Arc::new(host);
     for file in deploy {
-        host.deploy(file)
+        host.deploy(file, None)
             .with_context(|| format!("deploying {}", file.display()))?;
     }
     let stop = stop_on_signals()?;

@@ -144,3 +144,133 @@ fn a_host_deploys_swaps_pauses_and_removes_pipelines_through_its_admin_api() {
 fn ureq_get(url: &str) -> String {
     sluice::admin::client::get_text(url).unwrap()
 }
+
+#[test]
+fn a_tenants_pipelines_keep_to_its_topics_and_get_its_limits_next_to_another_tenant() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let (pay, ops) = (
+        format!("pay.{}", support::unique("t")),
+        format!("ops.{}", support::unique("t")),
+    );
+    for t in [
+        format!("{pay}-in"),
+        format!("{pay}-out"),
+        format!("{pay}-dlq"),
+        format!("{ops}-in"),
+        format!("{ops}-out"),
+    ] {
+        kafka.create_topic(&t, 1).unwrap();
+    }
+    let tenants = dir.path().join("tenants.toml");
+    std::fs::write(
+        &tenants,
+        format!(
+            "[tenants.pay]\ntopics = [\"pay.\"]\nstate-dir = \"{}\"\nplugin-deadline-ms = 300\n\n[tenants.ops]\ntopics = [\"ops.\"]\n",
+            dir.path().join("pay-state").display()
+        ),
+    )
+    .unwrap();
+    // `app` reads `app-in` and writes `app-out` through `plugin`; bad
+    // records go to `app-dlq`.
+    let pipeline = |file: &str, app: &str, plugin: &str, sink: &str| {
+        let dir = dir.path().join(file);
+        std::fs::create_dir_all(&dir).unwrap();
+        support::write_pipeline(
+            &dir,
+            &format!(
+                "application.id = \"{app}\"\n[processing]\ncommit.interval.ms = 100\n[errors]\ntrap = \"dlq\"\n[sources.events]\ntopic = \"{app}-in\"\n[steps.work]\nplugin = \"{}\"\ninputs = [\"events\"]\n[sinks.out]\ntopic = \"{sink}\"\ninputs = [\"work\"]\n",
+                component(plugin).display()
+            ),
+        )
+    };
+    let hostile = pipeline("pay", &pay, "hostile", &format!("{pay}-out"));
+    let straying = pipeline("stray", &pay, "hostile", "ops.elsewhere");
+    let friendly = pipeline("ops", &ops, "tag-v1", &format!("{ops}-out"));
+
+    let admin = format!("127.0.0.1:{}", free_port());
+    let tenants_arg = tenants.to_str().unwrap();
+    let mut host = SluiceRun::spawn(
+        &[
+            "serve",
+            "--brokers",
+            &brokers,
+            "--admin",
+            &admin,
+            "--tenants",
+            tenants_arg,
+        ],
+        &[],
+        dir.path().join("serve.log"),
+    );
+    support::wait_until("the admin API to answer", &mut [&mut host], || {
+        cli(&admin, &["status"]).is_ok()
+    });
+    let deploy = |file: &std::path::Path, tenant: Option<&str>| {
+        let mut args = vec!["deploy", file.to_str().unwrap()];
+        if let Some(t) = tenant {
+            args.extend(["--tenant", t]);
+        }
+        cli(&admin, &args)
+    };
+    let e = deploy(&straying, Some("pay")).unwrap_err();
+    assert!(
+        e.contains("output topic `ops.elsewhere`") && e.contains("`pay.`") && e.contains("400"),
+        "{e}"
+    );
+    let e = deploy(&friendly, None).unwrap_err();
+    assert!(e.contains("name the pipeline's"), "{e}");
+    let e = deploy(&friendly, Some("pay")).unwrap_err();
+    assert!(e.contains(&format!("`{ops}`")), "{e}");
+    assert_eq!(deploy(&hostile, Some("pay")).unwrap()["tenant"], "pay");
+    assert_eq!(deploy(&friendly, Some("ops")).unwrap()["tenant"], "ops");
+
+    let records = |n: usize, spin_at: Option<usize>| -> Vec<(Option<String>, Vec<u8>, i64)> {
+        (0..n)
+            .map(|i| {
+                let v = if Some(i) == spin_at {
+                    "SPIN".to_owned()
+                } else {
+                    format!("v{i}")
+                };
+                (Some("k".to_owned()), v.into_bytes(), 1)
+            })
+            .collect()
+    };
+    support::produce(&brokers, &format!("{pay}-in"), &records(20, Some(5)));
+    support::produce(&brokers, &format!("{ops}-in"), &records(200, None));
+    let done = |name: &str, n: u64| {
+        cli(&admin, &["status", name])
+            .ok()
+            .is_some_and(|s| s["records_in"].as_u64() == Some(n))
+    };
+    support::wait_until("both tenants' input", &mut [&mut host], || {
+        done(&pay, 20) && done(&ops, 200)
+    });
+
+    // The hostile tenant's looping record met its tenant's deadline (300
+    // ms, tighter than the pipeline's default), alone.
+    let dead = support::read_all(&brokers, &format!("{pay}-dlq"), 1);
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0]
+            .header("sluice.error")
+            .unwrap()
+            .contains("deadline of 300 ms"),
+        "{:?}",
+        dead[0].header("sluice.error")
+    );
+    assert_eq!(
+        support::read_all(&brokers, &format!("{pay}-out"), 1).len(),
+        19
+    );
+    // The other tenant's output is complete and in order.
+    let out: Vec<Vec<u8>> = support::read_all(&brokers, &format!("{ops}-out"), 1)
+        .into_iter()
+        .map(|r| r.value.unwrap())
+        .collect();
+    let want: Vec<Vec<u8>> = (0..200).map(|i| format!("v{i}").into_bytes()).collect();
+    assert_eq!(out, want);
+    host.terminate();
+}

@@ -5,7 +5,7 @@
 //! | method and path | does |
 //! |---|---|
 //! | `GET /pipelines` | every pipeline's status |
-//! | `POST /pipelines` `{"file": "<pipeline.toml>"}` | deploys a pipeline |
+//! | `POST /pipelines` `{"file": "<pipeline.toml>", "tenant": "<name>"}` | deploys a pipeline (its tenant, on a host with tenants) |
 //! | `GET /pipelines/{name}` | one pipeline's status |
 //! | `DELETE /pipelines/{name}` | stops and removes it |
 //! | `POST /pipelines/{name}/pause`, `.../resume` | pauses or resumes consuming |
@@ -140,6 +140,7 @@ async fn blocking<T: Send + 'static>(
 #[derive(Deserialize)]
 struct Deploy {
     file: PathBuf,
+    tenant: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -162,7 +163,7 @@ pub fn router(host: Arc<Host>) -> Router {
                 blocking(move || Ok(Json(app.host.list()))).await
             })
             .post(|State(app): State<App>, Json(d): Json<Deploy>| async move {
-                blocking(move || app.host.deploy(&d.file))
+                blocking(move || app.host.deploy(&d.file, d.tenant.as_deref()))
                     .await
                     .map(|s| (StatusCode::CREATED, Json(s)))
             }),

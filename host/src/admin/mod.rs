@@ -3,6 +3,8 @@
 //!
 //! - [`pipelines`]: the pipelines a host runs: deploy, status, pause and
 //!   resume, plugin swaps (and their rollback), removal.
+//! - [`tenants`]: who owns a pipeline: topic prefixes, state directory,
+//!   plugin limits.
 //! - [`api`]: the HTTP admin API over them (axum), with Prometheus
 //!   `/metrics`; [`client`] is what the CLI subcommands call it with.
 //!
@@ -15,3 +17,4 @@
 pub mod api;
 pub mod client;
 pub mod pipelines;
+pub mod tenants;

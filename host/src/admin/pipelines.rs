@@ -69,6 +69,8 @@ pub struct StepStatus {
 pub struct Status {
     /// `application.id`: the pipeline's name.
     pub name: String,
+    /// The tenant that owns it, if the host has tenants.
+    pub tenant: Option<String>,
     /// The pipeline file.
     pub file: PathBuf,
     /// Running, paused, stopped or failed.
@@ -110,6 +112,7 @@ pub struct SwapReport {
 
 struct Deployed {
     file: PathBuf,
+    tenant: Option<String>,
     topology: Arc<Topology>,
     control: Control,
     stop: Arc<AtomicBool>,
@@ -145,6 +148,7 @@ impl Deployed {
         };
         Status {
             name: self.topology.application_id.clone(),
+            tenant: self.tenant.clone(),
             file: self.file.clone(),
             state,
             records_in: counts.records_in,
@@ -186,6 +190,7 @@ impl Deployed {
 /// The pipelines of one host.
 pub struct Host {
     engine: wasmtime::Engine,
+    tenants: BTreeMap<String, super::tenants::Tenant>,
     brokers: String,
     connect_timeout: Duration,
     pipelines: Mutex<BTreeMap<String, Deployed>>,
@@ -213,17 +218,44 @@ impl Host {
     pub fn new(engine: wasmtime::Engine, brokers: &str, connect_timeout: Duration) -> Host {
         Host {
             engine,
+            tenants: BTreeMap::new(),
             brokers: brokers.to_owned(),
             connect_timeout,
             pipelines: Mutex::new(BTreeMap::new()),
         }
     }
 
+    /// With tenants (`sluice serve --tenants`): every pipeline then names
+    /// the tenant that owns it.
+    pub fn with_tenants(mut self, tenants: BTreeMap<String, super::tenants::Tenant>) -> Host {
+        self.tenants = tenants;
+        self
+    }
+
     /// Loads a pipeline file and its plugins, and starts it. Its name is
-    /// its `application.id`, which must not be running already.
-    pub fn deploy(&self, file: &Path) -> Result<Status, AdminError> {
-        let topology =
-            Arc::new(Topology::load(file).map_err(|e| AdminError::Invalid(e.to_string()))?);
+    /// its `application.id`, which must not be running already. On a host
+    /// with tenants, `tenant` names its owner, whose topic prefixes it
+    /// must keep to and whose limits it gets.
+    pub fn deploy(&self, file: &Path, tenant: Option<&str>) -> Result<Status, AdminError> {
+        let mut topology = Topology::load(file).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        match (tenant, self.tenants.is_empty()) {
+            (Some(t), _) => {
+                let owner = self.tenants.get(t).ok_or_else(|| {
+                    AdminError::Invalid(format!(
+                        "no tenant `{t}` (tenants: {})",
+                        self.tenants.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                owner.admit(t, &mut topology).map_err(AdminError::Invalid)?;
+            }
+            (None, false) => {
+                return Err(AdminError::Invalid(
+                    "this host has tenants: name the pipeline's (`--tenant`)".into(),
+                ));
+            }
+            (None, true) => {}
+        }
+        let topology = Arc::new(topology);
         let name = topology.application_id.clone();
         if self.lock().contains_key(&name) {
             return Err(AdminError::Conflict(format!(
@@ -260,6 +292,7 @@ impl Host {
             .map_err(|e| AdminError::Failed(format!("starting the pipeline's thread: {e}")))?;
         let mut deployed = Deployed {
             file: file.to_owned(),
+            tenant: tenant.map(str::to_owned),
             topology,
             control,
             stop,

@@ -73,6 +73,8 @@ pub struct OutputProducer {
     flush_timeout: Duration,
     /// Transactional (exactly-once), with a transaction open.
     transactional: bool,
+    /// A tenant's topic prefixes: a record for any other topic is refused.
+    allowed: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for OutputProducer {
@@ -96,6 +98,7 @@ impl OutputProducer {
             inner,
             flush_timeout: Duration::from_millis(timeout_ms) + Duration::from_secs(10),
             transactional: false,
+            allowed: None,
         })
     }
 
@@ -139,7 +142,15 @@ impl OutputProducer {
             inner,
             flush_timeout: timeout,
             transactional: true,
+            allowed: None,
         })
+    }
+
+    /// Refuses, from now on, every record for a topic that starts with none
+    /// of `prefixes` (a tenant's).
+    pub fn restrict_to(mut self, prefixes: Vec<String>) -> Self {
+        self.allowed = Some(prefixes);
+        self
     }
 
     /// Whether it is transactional.
@@ -258,6 +269,14 @@ impl OutputProducer {
         topic: &str,
         mut base: BaseRecord<'_, [u8], [u8], Receipt>,
     ) -> Result<(), RunError> {
+        if let Some(allowed) = &self.allowed
+            && !allowed.iter().any(|p| topic.starts_with(p.as_str()))
+        {
+            return Err(RunError::Delivery(format!(
+                "topic `{topic}` is outside the tenant's topics ({})",
+                allowed.join(", ")
+            )));
+        }
         loop {
             match self.inner.send(base) {
                 Ok(()) => return Ok(()),

@@ -188,7 +188,7 @@ pub fn run(
         None
     };
 
-    let producer = Arc::new(match topology.processing.guarantee {
+    let producer = match topology.processing.guarantee {
         Guarantee::AtLeastOnce => OutputProducer::new(&settings, &topology.application_id)?,
         Guarantee::ExactlyOnce => {
             let id = transactional_id(&topology);
@@ -196,6 +196,10 @@ pub fn run(
             tracing::info!(transactional_id = %id, "exactly-once: each commit is a transaction");
             producer
         }
+    };
+    let producer = Arc::new(match &topology.topic_prefixes {
+        Some(prefixes) => producer.restrict_to(prefixes.clone()),
+        None => producer,
     });
     // What each step runs now, for the swap log.
     let mut running: Vec<Option<crate::plugin::Plugin>> = plugins.steps.clone();

@@ -275,6 +275,9 @@ pub struct Topology {
     pub kafka: Vec<(String, String)>,
     /// State stores.
     pub state: StateSettings,
+    /// Set when a tenant owns the pipeline: the prefixes of every topic it
+    /// may write, enforced by the producer at run time.
+    pub topic_prefixes: Option<Vec<String>>,
 }
 
 const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb";
@@ -621,6 +624,7 @@ impl Topology {
         let topology = Topology {
             file: path.to_owned(),
             application_id: app,
+            topic_prefixes: None,
             processing,
             errors: Errors {
                 rejected: file.errors.rejected,

@@ -1,0 +1,212 @@
+//! Tenants: who owns a pipeline, and the limits its pipelines run under.
+//!
+//! A tenants file (`sluice serve --tenants tenants.toml`) declares them:
+//!
+//! ```toml
+//! [tenants.payments]
+//! topics = ["payments."]     # prefixes of every topic it reads or writes
+//! state-dir = "/var/lib/sluice/payments"
+//! plugin-memory-mb = 64       # per plugin instance
+//! plugin-deadline-ms = 500    # per call
+//! ```
+//!
+//! At deploy, a tenant's pipeline must keep to its prefixes: its sources,
+//! sinks, dead-letter topic and `application.id` (so its changelog topics,
+//! `<application.id>-<store>-changelog`, and its consumer group) all start
+//! with one of them; a pipeline that does not is refused, naming the
+//! topic. Its stores live under the tenant's state directory, and its
+//! plugins get the tenant's limits where they are tighter than the
+//! pipeline's own. At run time the producer refuses any topic outside
+//! the prefixes ([`crate::kafka::producer::OutputProducer`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Safe defaults for a tenant that names no limits.
+const DEFAULT_MEMORY_MB: usize = 64;
+const DEFAULT_DEADLINE_MS: u64 = 1_000;
+
+/// One tenant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Tenant {
+    /// Prefixes of the topics (and the `application.id`) it may use.
+    pub topics: Vec<String>,
+    /// Root of its pipelines' state stores.
+    pub state_dir: Option<PathBuf>,
+    /// Memory cap of one plugin instance, in MiB.
+    #[serde(default = "default_memory")]
+    pub plugin_memory_mb: usize,
+    /// Deadline of one plugin call, in milliseconds.
+    #[serde(default = "default_deadline")]
+    pub plugin_deadline_ms: u64,
+}
+
+fn default_memory() -> usize {
+    DEFAULT_MEMORY_MB
+}
+
+fn default_deadline() -> u64 {
+    DEFAULT_DEADLINE_MS
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantsFile {
+    #[serde(default)]
+    tenants: BTreeMap<String, Tenant>,
+}
+
+/// Reads a tenants file.
+pub fn load(path: &Path) -> Result<BTreeMap<String, Tenant>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the tenants file {}: {e}", path.display()))?;
+    let file: TenantsFile =
+        toml::from_str(&text).map_err(|e| format!("tenants file {}: {e}", path.display()))?;
+    for (name, t) in &file.tenants {
+        if t.topics.is_empty() || t.topics.iter().any(String::is_empty) {
+            return Err(format!(
+                "tenants file {}: tenant `{name}` needs non-empty topic prefixes (`topics = [\"{name}.\"]`)",
+                path.display()
+            ));
+        }
+    }
+    Ok(file.tenants)
+}
+
+impl Tenant {
+    /// Whether `topic` is one of its topics.
+    pub fn allows(&self, topic: &str) -> bool {
+        self.topics.iter().any(|p| topic.starts_with(p.as_str()))
+    }
+
+    /// Checks a pipeline against the tenant's prefixes, and applies the
+    /// tenant's state directory and limits to it.
+    pub fn admit(
+        &self,
+        tenant: &str,
+        topology: &mut crate::topology::Topology,
+    ) -> Result<(), String> {
+        let mut named: Vec<(String, &str)> = vec![(
+            topology.application_id.clone(),
+            "`application.id` (its changelogs and consumer group start with it)",
+        )];
+        named.extend(
+            topology
+                .sources
+                .iter()
+                .map(|s| (s.topic.clone(), "source topic")),
+        );
+        named.extend(
+            topology
+                .output_topics()
+                .into_iter()
+                .map(|t| (t, "output topic")),
+        );
+        for (topic, what) in named {
+            if !self.allows(&topic) {
+                return Err(format!(
+                    "tenant `{tenant}` may use topics starting with {}; the pipeline's {what} `{topic}` does not",
+                    self.topics
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ));
+            }
+        }
+        if let Some(dir) = &self.state_dir {
+            topology.state.dir = dir.clone();
+        }
+        topology.topic_prefixes = Some(self.topics.clone());
+        let p = &mut topology.processing;
+        p.plugin_memory = p.plugin_memory.min(self.plugin_memory_mb << 20);
+        p.plugin_deadline = p
+            .plugin_deadline
+            .min(Duration::from_millis(self.plugin_deadline_ms));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology(text: &str) -> crate::topology::Topology {
+        let path = Path::new("/p/pipeline.toml");
+        crate::topology::Topology::from_file(
+            path,
+            crate::topology::pipeline_file::PipelineFile::parse(path, text).unwrap(),
+        )
+        .unwrap()
+    }
+
+    const PIPELINE: &str = r#"
+        application.id = "pay.fraud"
+        [errors]
+        rejected = "dlq"
+        [sources.tx]
+        topic = "pay.tx"
+        [steps.c]
+        aggregate = "count"
+        inputs = ["tx"]
+        [sinks.out]
+        topic = "pay.counts"
+        inputs = ["c"]
+    "#;
+
+    #[test]
+    fn a_pipeline_keeps_to_its_tenants_prefixes_and_gets_its_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tenants.toml");
+        std::fs::write(
+            &file,
+            "[tenants.pay]\ntopics = [\"pay.\"]\nstate-dir = \"/state/pay\"\nplugin-deadline-ms = 200\n",
+        )
+        .unwrap();
+        let tenants = load(&file).unwrap();
+        let pay = &tenants["pay"];
+        assert_eq!(pay.plugin_memory_mb, DEFAULT_MEMORY_MB, "a safe default");
+        let mut t = topology(PIPELINE);
+        pay.admit("pay", &mut t).unwrap();
+        assert_eq!(t.state.dir, PathBuf::from("/state/pay"));
+        assert_eq!(t.processing.plugin_deadline, Duration::from_millis(200));
+        assert_eq!(t.processing.plugin_memory, 64 << 20);
+
+        for (from, to, what) in [
+            (
+                "topic = \"pay.counts\"",
+                "topic = \"ops.counts\"",
+                "output topic `ops.counts`",
+            ),
+            (
+                "topic = \"pay.tx\"",
+                "topic = \"ops.tx\"",
+                "source topic `ops.tx`",
+            ),
+            (
+                "application.id = \"pay.fraud\"",
+                "application.id = \"fraud\"",
+                "`application.id` (its changelogs and consumer group start with it) `fraud`",
+            ),
+            (
+                "rejected = \"dlq\"",
+                "rejected = \"dlq\"\n        dlq-topic = \"dead\"",
+                "output topic `dead`",
+            ),
+        ] {
+            let mut t = topology(&PIPELINE.replace(from, to));
+            let e = pay.admit("pay", &mut t).unwrap_err();
+            assert!(e.contains(what) && e.contains("`pay.`"), "{e}");
+        }
+        std::fs::write(&file, "[tenants.x]\ntopics = []\n").unwrap();
+        assert!(
+            load(&file)
+                .unwrap_err()
+                .contains("non-empty topic prefixes")
+        );
+    }
+}
