@@ -79,6 +79,22 @@ fn a_host_deploys_swaps_pauses_and_removes_pipelines_through_its_admin_api() {
         refused.contains("sluice:plugin/aggregator") && refused.contains("400"),
         "{refused}"
     );
+    // So is a component importing WASI: the imports are named.
+    let wasi = dir.path().join("wasi.wasm");
+    std::fs::write(
+        &wasi,
+        wat::parse_str(
+            "(component (import \"wasi:filesystem/types@0.2.0\" (instance)) (import \"wasi:sockets/tcp@0.2.0\" (instance)))",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let refused = cli(&admin, &["swap", &app, "tag", wasi.to_str().unwrap()]).unwrap_err();
+    assert!(
+        refused.contains("wasi:filesystem/types@0.2.0")
+            && refused.contains("wasi:sockets/tcp@0.2.0"),
+        "{refused}"
+    );
     let swapped = cli(
         &admin,
         &["swap", &app, "tag", component("tag-v2").to_str().unwrap()],
