@@ -320,6 +320,10 @@ pub enum RunError {
         /// The plugin's error or the trap.
         message: String,
     },
+    /// A plugin trapped too often (`quarantine.after.traps`) in a pipeline
+    /// that no admin API can resume: it stops, its work so far committed.
+    #[error("quarantined: {0}")]
+    Quarantined(String),
     /// A worker thread died.
     #[error("stream thread failed: {0}")]
     Thread(String),

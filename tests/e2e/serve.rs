@@ -170,12 +170,16 @@ fn a_tenants_pipelines_keep_to_its_topics_and_get_its_limits_next_to_another_ten
         format!("pay.{}", support::unique("t")),
         format!("ops.{}", support::unique("t")),
     );
+    let quarantined = format!("{pay}-q");
     for t in [
         format!("{pay}-in"),
         format!("{pay}-out"),
         format!("{pay}-dlq"),
         format!("{ops}-in"),
         format!("{ops}-out"),
+        format!("{quarantined}-in"),
+        format!("{quarantined}-out"),
+        format!("{quarantined}-dlq"),
     ] {
         kafka.create_topic(&t, 1).unwrap();
     }
@@ -183,7 +187,7 @@ fn a_tenants_pipelines_keep_to_its_topics_and_get_its_limits_next_to_another_ten
     std::fs::write(
         &tenants,
         format!(
-            "[tenants.pay]\ntopics = [\"pay.\"]\nstate-dir = \"{}\"\nplugin-deadline-ms = 300\n\n[tenants.ops]\ntopics = [\"ops.\"]\n",
+            "[tenants.pay]\ntopics = [\"pay.\"]\nstate-dir = \"{}\"\nplugin-deadline-ms = 300\nquarantine-after-traps = 3\n\n[tenants.ops]\ntopics = [\"ops.\"]\n",
             dir.path().join("pay-state").display()
         ),
     )
@@ -288,5 +292,59 @@ fn a_tenants_pipelines_keep_to_its_topics_and_get_its_limits_next_to_another_ten
         .collect();
     let want: Vec<Vec<u8>> = (0..200).map(|i| format!("v{i}").into_bytes()).collect();
     assert_eq!(out, want);
+
+    // A plugin trapping on every 10th record: at its third trap within a
+    // minute the pipeline is quarantined (paused, and shown so), while the
+    // other tenant runs on; resumed by hand, it goes on.
+    let trapping = pipeline(
+        "q",
+        &quarantined,
+        "trap-on-marker",
+        &format!("{quarantined}-out"),
+    );
+    deploy(&trapping, Some("pay")).unwrap();
+    let marked = |from: usize| -> Vec<(Option<String>, Vec<u8>, i64)> {
+        (from..from + 40)
+            .map(|i| {
+                let v = if i % 10 == 9 {
+                    "TRAP".to_owned()
+                } else {
+                    format!("v{i}")
+                };
+                (Some("k".to_owned()), v.into_bytes(), 1)
+            })
+            .collect()
+    };
+    support::produce(&brokers, &format!("{quarantined}-in"), &marked(0));
+    let state = |name: &str| cli(&admin, &["status", name]).unwrap();
+    support::wait_until("the quarantine", &mut [&mut host], || {
+        state(&quarantined)["state"] == "quarantined"
+    });
+    let status = state(&quarantined);
+    assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("quarantine.after.traps = 3"),
+        "{status}"
+    );
+    let held = status["records_in"].as_u64().unwrap();
+    support::produce(&brokers, &format!("{quarantined}-in"), &marked(40));
+    support::produce(&brokers, &format!("{ops}-in"), &records(50, None));
+    support::wait_until("the other tenant's next records", &mut [&mut host], || {
+        done(&ops, 250)
+    });
+    assert_eq!(
+        state(&quarantined)["records_in"].as_u64(),
+        Some(held),
+        "a quarantined pipeline takes nothing"
+    );
+    assert_eq!(
+        cli(&admin, &["resume", &quarantined]).unwrap()["state"],
+        "running"
+    );
+    support::wait_until("the resumed pipeline's input", &mut [&mut host], || {
+        done(&quarantined, 80)
+    });
     host.terminate();
 }

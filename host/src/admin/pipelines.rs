@@ -46,6 +46,9 @@ pub enum State {
     Running,
     /// Assigned but not consuming.
     Paused,
+    /// Paused for repeated traps (`last_error` says how many); resume it
+    /// by hand.
+    Quarantined,
     /// Stopped by itself without an error (a pipeline does not, unless
     /// told to).
     Stopped,
@@ -141,6 +144,9 @@ impl Deployed {
         self.reap();
         let live = self.control.live();
         let (state, counts, last_error) = match &self.ended {
+            None if live.quarantined.is_some() => {
+                (State::Quarantined, live.counts, live.quarantined.clone())
+            }
             None if live.paused => (State::Paused, live.counts, None),
             None => (State::Running, live.counts, None),
             Some(Ok(c)) => (State::Stopped, *c, None),

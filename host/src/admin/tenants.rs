@@ -8,6 +8,7 @@
 //! state-dir = "/var/lib/sluice/payments"
 //! plugin-memory-mb = 64       # per plugin instance
 //! plugin-deadline-ms = 500    # per call
+//! quarantine-after-traps = 10 # within a minute: the pipeline is paused
 //! ```
 //!
 //! At deploy, a tenant's pipeline must keep to its prefixes: its sources,
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 /// Safe defaults for a tenant that names no limits.
 const DEFAULT_MEMORY_MB: usize = 64;
 const DEFAULT_DEADLINE_MS: u64 = 1_000;
+const DEFAULT_QUARANTINE_TRAPS: u64 = 10;
 
 /// One tenant.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -43,6 +45,13 @@ pub struct Tenant {
     /// Deadline of one plugin call, in milliseconds.
     #[serde(default = "default_deadline")]
     pub plugin_deadline_ms: u64,
+    /// Traps within a minute after which a pipeline is quarantined.
+    #[serde(default = "default_quarantine")]
+    pub quarantine_after_traps: u64,
+}
+
+fn default_quarantine() -> u64 {
+    DEFAULT_QUARANTINE_TRAPS
 }
 
 fn default_memory() -> usize {
@@ -127,6 +136,9 @@ impl Tenant {
         p.plugin_deadline = p
             .plugin_deadline
             .min(Duration::from_millis(self.plugin_deadline_ms));
+        p.quarantine_traps = Some(p.quarantine_traps.map_or(self.quarantine_after_traps, |n| {
+            n.min(self.quarantine_after_traps)
+        }));
         Ok(())
     }
 }
@@ -175,6 +187,7 @@ mod tests {
         assert_eq!(t.state.dir, PathBuf::from("/state/pay"));
         assert_eq!(t.processing.plugin_deadline, Duration::from_millis(200));
         assert_eq!(t.processing.plugin_memory, 64 << 20);
+        assert_eq!(t.processing.quarantine_traps, Some(10));
 
         for (from, to, what) in [
             (

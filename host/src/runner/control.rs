@@ -34,6 +34,8 @@ pub struct Live {
     pub counts: crate::task::Counts,
     /// Paused: assigned, but not consuming.
     pub paused: bool,
+    /// Why it was quarantined (paused for repeated traps), if it was.
+    pub quarantined: Option<String>,
 }
 
 /// What the poll loop is asked to do.

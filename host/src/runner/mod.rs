@@ -59,11 +59,66 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
+/// Counts traps over a sliding window of time (`quarantine.after.traps`).
+struct Quarantine {
+    limit: Option<u64>,
+    window: Duration,
+    traps: std::collections::VecDeque<Instant>,
+    seen: u64,
+    active: bool,
+}
+
+impl Quarantine {
+    fn new(limit: Option<u64>, window: Duration) -> Quarantine {
+        Quarantine {
+            limit,
+            window,
+            traps: std::collections::VecDeque::new(),
+            seen: 0,
+            active: false,
+        }
+    }
+
+    /// Takes the run's trap count; says why when the limit is reached
+    /// (once, until [`Quarantine::clear`]).
+    fn observe(&mut self, trapped: u64) -> Option<String> {
+        let limit = self.limit?;
+        let now = Instant::now();
+        for _ in self.seen..trapped {
+            self.traps.push_back(now);
+        }
+        self.seen = self.seen.max(trapped);
+        while self
+            .traps
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.window)
+        {
+            self.traps.pop_front();
+        }
+        if self.active || (self.traps.len() as u64) < limit {
+            return None;
+        }
+        self.active = true;
+        Some(format!(
+            "{} records trapped within {} s (quarantine.after.traps = {limit})",
+            self.traps.len(),
+            self.window.as_secs()
+        ))
+    }
+
+    /// Resumed by hand: counting starts again.
+    fn clear(&mut self) {
+        self.traps.clear();
+        self.active = false;
+    }
+}
+
 /// Carries out the requests queued on `control` between two polls.
 fn serve_requests<C: rdkafka::consumer::ConsumerContext>(
     control: &control::Control,
     topology: &Topology,
     running: &mut [Option<crate::plugin::Plugin>],
+    quarantine: &mut Quarantine,
     c: &mut Coordinator,
     consumer: &BaseConsumer<C>,
 ) -> Result<(), RunError> {
@@ -124,7 +179,15 @@ fn serve_requests<C: rdkafka::consumer::ConsumerContext>(
                 };
                 match result {
                     Ok(()) => {
-                        control.publish(|l| l.paused = pause);
+                        if !pause {
+                            quarantine.clear();
+                        }
+                        control.publish(|l| {
+                            l.paused = pause;
+                            if !pause {
+                                l.quarantined = None;
+                            }
+                        });
                         tracing::info!(
                             paused = pause,
                             "consumption {}",
@@ -203,6 +266,10 @@ pub fn run(
     });
     // What each step runs now, for the swap log.
     let mut running: Vec<Option<crate::plugin::Plugin>> = plugins.steps.clone();
+    let mut quarantine = Quarantine::new(
+        topology.processing.quarantine_traps,
+        topology.processing.quarantine_window,
+    );
     let plugins = Arc::new(plugins);
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
     let threads = (0..topology.processing.num_stream_threads)
@@ -301,9 +368,41 @@ pub fn run(
             c.collect(false);
         }
         if let Some(control) = &opts.control
-            && let Err(e) = serve_requests(control, &topology, &mut running, &mut lock(), &consumer)
+            && let Err(e) = serve_requests(
+                control,
+                &topology,
+                &mut running,
+                &mut quarantine,
+                &mut lock(),
+                &consumer,
+            )
         {
             break Err(e);
+        }
+        let trapped = lock().counts.trapped;
+        if let Some(reason) = quarantine.observe(trapped) {
+            tracing::warn!(%reason, "quarantined: consumption paused");
+            let mut c = lock();
+            c.drain();
+            if let Err(e) = c.commit(&consumer) {
+                break Err(e);
+            }
+            let Some(control) = &opts.control else {
+                break Err(RunError::Quarantined(reason));
+            };
+            match consumer.assignment().and_then(|a| consumer.pause(&a)) {
+                Ok(()) => control.publish(|l| {
+                    l.paused = true;
+                    l.quarantined = Some(reason);
+                }),
+                Err(e) => {
+                    break Err(KafkaError::Client {
+                        context: "pausing a quarantined pipeline".into(),
+                        source: e,
+                    }
+                    .into());
+                }
+            }
         }
         if let Some(every) = tick_every
             && last_tick.elapsed() >= every
@@ -458,5 +557,24 @@ fn to_record<M: Message>(m: &M) -> Record {
         value: m.payload().map(bytes::Bytes::copy_from_slice),
         timestamp: m.timestamp().to_millis(),
         headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarantine_comes_once_at_the_limit_and_counting_restarts_after_a_resume() {
+        let mut q = Quarantine::new(Some(3), Duration::from_secs(60));
+        assert_eq!(q.observe(2), None);
+        let why = q.observe(3).expect("the third trap");
+        assert!(why.contains("3 records trapped within 60 s"), "{why}");
+        assert_eq!(q.observe(5), None, "once, until resumed");
+        q.clear();
+        assert_eq!(q.observe(7), None, "two traps since the resume");
+        assert!(q.observe(8).is_some());
+        let mut off = Quarantine::new(None, Duration::from_secs(60));
+        assert_eq!(off.observe(1_000), None, "off unless configured");
     }
 }

@@ -215,6 +215,11 @@ pub struct Processing {
     pub plugin_deadline: Duration,
     /// The memory cap of one plugin instance, in bytes (`plugin.memory.mb`).
     pub plugin_memory: usize,
+    /// Quarantine after this many traps within `quarantine_window`
+    /// (`quarantine.after.traps`; off when `None`).
+    pub quarantine_traps: Option<u64>,
+    /// The window of `quarantine_traps` (`quarantine.window.ms`).
+    pub quarantine_window: Duration,
 }
 
 /// `processing.guarantee`.
@@ -239,6 +244,8 @@ impl Default for Processing {
             guarantee: Guarantee::AtLeastOnce,
             plugin_deadline: crate::plugin::component::DEFAULT_DEADLINE,
             plugin_memory: crate::plugin::component::DEFAULT_MAX_MEMORY,
+            quarantine_traps: None,
+            quarantine_window: Duration::from_secs(60),
         }
     }
 }
@@ -280,7 +287,7 @@ pub struct Topology {
     pub topic_prefixes: Option<Vec<String>>,
 }
 
-const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb";
+const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb, quarantine.after.traps, quarantine.window.ms";
 
 impl Topology {
     /// Reads and validates a pipeline file.
@@ -882,6 +889,10 @@ fn parse_processing(table: &toml::Table) -> Result<Processing, String> {
                 p.plugin_deadline = Duration::from_millis(positive(3_600_000)? as u64)
             }
             "plugin.memory.mb" => p.plugin_memory = (positive(4_096)? as usize) << 20,
+            "quarantine.after.traps" => p.quarantine_traps = Some(positive(1_000_000)? as u64),
+            "quarantine.window.ms" => {
+                p.quarantine_window = Duration::from_millis(positive(86_400_000)? as u64)
+            }
             "processing.guarantee" => {
                 p.guarantee = match &value {
                     Scalar::String(s) if s == "at-least-once" => Guarantee::AtLeastOnce,
