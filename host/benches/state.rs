@@ -220,8 +220,48 @@ fn native_aggregate(records: &[InputRecord], producer: &OutputProducer, sink: &s
     started.elapsed()
 }
 
-/// A native windowed count: a `HashMap` per (key, window start), every
-/// update produced keyed `key@start/end`, as Sluice does.
+/// Runs native windowed code over `records`: `step` gets each record's
+/// key and time, and `emit(start, end, count)` (`None` retracts the
+/// window) produces the result keyed `key@start/end`, as Sluice does. The
+/// producer is flushed as often as the Sluice runs commit. Returns the time
+/// taken and the outputs produced.
+fn native_windows(
+    records: &[InputRecord],
+    producer: &OutputProducer,
+    sink: &str,
+    mut step: impl FnMut(&[u8], i64, &mut dyn FnMut(i64, i64, Option<u64>)),
+) -> (Duration, u64) {
+    let started = Instant::now();
+    let mut outputs = 0;
+    for (i, r) in records.iter().enumerate() {
+        let key = r.record.key.as_deref().expect("keyed");
+        let t = r.record.timestamp.expect("timestamped");
+        step(key, t, &mut |start, end, count| {
+            let mut out_key = key.to_vec();
+            out_key.extend_from_slice(format!("@{start}/{end}").as_bytes());
+            let value = count.map(|n| n.to_string());
+            producer
+                .send(
+                    sink,
+                    RecordRef {
+                        key: Some(&out_key),
+                        value: value.as_deref().map(str::as_bytes),
+                        timestamp: Some(t),
+                        headers: sluice::record::HeadersRef::Owned(&[]),
+                    },
+                )
+                .expect("send");
+            outputs += 1;
+        });
+        if (i + 1) % COMMIT_EVERY == 0 {
+            producer.flush().expect("flush");
+        }
+    }
+    producer.flush().expect("flush");
+    (started.elapsed(), outputs)
+}
+
+/// A native windowed count: a `HashMap` per (key, window start).
 fn native_windowed_count(
     records: &[InputRecord],
     producer: &OutputProducer,
@@ -229,39 +269,16 @@ fn native_windowed_count(
     size: i64,
     advance: i64,
 ) -> (Duration, u64) {
-    let started = Instant::now();
     let mut counts: HashMap<(Vec<u8>, i64), u64> = HashMap::new();
-    let mut outputs = 0;
-    for (i, r) in records.iter().enumerate() {
-        let key = r.record.key.as_deref().expect("keyed");
-        let t = r.record.timestamp.expect("timestamped");
+    native_windows(records, producer, sink, |key, t, emit| {
         let mut start = t - t.rem_euclid(advance);
         while start + size > t {
             let n = counts.entry((key.to_vec(), start)).or_default();
             *n += 1;
-            let mut out_key = key.to_vec();
-            out_key.extend_from_slice(format!("@{start}/{}", start + size).as_bytes());
-            let value = n.to_string();
-            producer
-                .send(
-                    sink,
-                    RecordRef {
-                        key: Some(&out_key),
-                        value: Some(value.as_bytes()),
-                        timestamp: Some(t),
-                        headers: sluice::record::HeadersRef::Owned(&[]),
-                    },
-                )
-                .expect("send");
-            outputs += 1;
+            emit(start, start + size, Some(*n));
             start -= advance;
         }
-        if (i + 1) % COMMIT_EVERY == 0 {
-            producer.flush().expect("flush");
-        }
-    }
-    producer.flush().expect("flush");
-    (started.elapsed(), outputs)
+    })
 }
 
 /// A native sliding-window count (in-order input): per key, the windows
@@ -274,31 +291,10 @@ fn native_sliding_count(
     sink: &str,
     d: i64,
 ) -> (Duration, u64) {
-    let started = Instant::now();
     /// Per key: window start -> count, and the record times within reach.
     type Sliding = (BTreeMap<i64, u64>, VecDeque<i64>);
     let mut keys: HashMap<Vec<u8>, Sliding> = HashMap::new();
-    let mut outputs = 0;
-    let mut send = |key: &[u8], start: i64, n: u64, t: i64| {
-        let mut out_key = key.to_vec();
-        out_key.extend_from_slice(format!("@{start}/{}", start + d + 1).as_bytes());
-        let value = n.to_string();
-        producer
-            .send(
-                sink,
-                RecordRef {
-                    key: Some(&out_key),
-                    value: Some(value.as_bytes()),
-                    timestamp: Some(t),
-                    headers: sluice::record::HeadersRef::Owned(&[]),
-                },
-            )
-            .expect("send");
-        outputs += 1;
-    };
-    for (i, r) in records.iter().enumerate() {
-        let key = r.record.key.as_deref().expect("keyed");
-        let t = r.record.timestamp.expect("timestamped");
+    native_windows(records, producer, sink, |key, t, emit| {
         let (windows, times) = keys.entry(key.to_vec()).or_default();
         while times.front().is_some_and(|&x| x < t - d - 1) {
             times.pop_front();
@@ -308,27 +304,22 @@ fn native_sliding_count(
         }
         for (&start, n) in windows.range_mut(t - d..=t) {
             *n += 1;
-            send(key, start, *n, t);
+            emit(start, start + d + 1, Some(*n));
         }
         if let Some(&q) = times.back()
             && q + 1 != t - d
             && !windows.contains_key(&(q + 1))
         {
             windows.insert(q + 1, 1);
-            send(key, q + 1, 1, t);
+            emit(q + 1, q + d + 2, Some(1));
         }
         if let std::collections::btree_map::Entry::Vacant(left) = windows.entry(t - d) {
             let n = 1 + times.iter().filter(|&&x| x >= t - d).count() as u64;
             left.insert(n);
-            send(key, t - d, n, t);
+            emit(t - d, t + 1, Some(n));
         }
         times.push_back(t);
-        if (i + 1) % COMMIT_EVERY == 0 {
-            producer.flush().expect("flush");
-        }
-    }
-    producer.flush().expect("flush");
-    (started.elapsed(), outputs)
+    })
 }
 
 /// A native session count (in-order input): per key, the open session;
@@ -340,45 +331,18 @@ fn native_session_count(
     sink: &str,
     gap: i64,
 ) -> (Duration, u64) {
-    let started = Instant::now();
     let mut sessions: HashMap<Vec<u8>, (i64, i64, u64)> = HashMap::new();
-    let mut outputs = 0;
-    let mut send = |key: &[u8], (first, last): (i64, i64), n: Option<u64>, t: i64| {
-        let mut out_key = key.to_vec();
-        out_key.extend_from_slice(format!("@{first}/{}", last + 1).as_bytes());
-        let value = n.map(|n| n.to_string());
-        producer
-            .send(
-                sink,
-                RecordRef {
-                    key: Some(&out_key),
-                    value: value.as_deref().map(str::as_bytes),
-                    timestamp: Some(t),
-                    headers: sluice::record::HeadersRef::Owned(&[]),
-                },
-            )
-            .expect("send");
-        outputs += 1;
-    };
-    for (i, r) in records.iter().enumerate() {
-        let key = r.record.key.as_deref().expect("keyed");
-        let t = r.record.timestamp.expect("timestamped");
+    native_windows(records, producer, sink, |key, t, emit| {
         let session = sessions.entry(key.to_vec()).or_insert((t, t, 0));
         if t - session.1 > gap {
             *session = (t, t, 0);
         } else if session.2 > 0 {
-            send(key, (session.0, session.1), None, t);
+            emit(session.0, session.1 + 1, None);
         }
         session.1 = t;
         session.2 += 1;
-        let (first, last, n) = *session;
-        send(key, (first, last), Some(n), t);
-        if (i + 1) % COMMIT_EVERY == 0 {
-            producer.flush().expect("flush");
-        }
-    }
-    producer.flush().expect("flush");
-    (started.elapsed(), outputs)
+        emit(session.0, session.1 + 1, Some(session.2));
+    })
 }
 
 /// Reads partition 0 of `topic` to its end with a bare consumer.

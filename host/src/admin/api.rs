@@ -37,10 +37,28 @@ use super::pipelines::{AdminError, Host, State as PipelineState, Status, SwapTo}
 
 type Labels = Vec<(String, String)>;
 
+/// A pipeline's count, read from its status.
+type Read = fn(&Status) -> u64;
+
+/// The counters: name, help, and where each pipeline's value comes from.
+const COUNTERS: [(&str, &str, Read); 7] = [
+    ("records_in", "Source records processed", |s| s.records_in),
+    ("records_out", "Records written to sinks", |s| s.records_out),
+    ("rejected", "Records a plugin rejected", |s| s.rejected),
+    ("trapped", "Records a plugin trapped on", |s| s.trapped),
+    (
+        "dead_letters",
+        "Records written to the dead-letter topic",
+        |s| s.dead_letters,
+    ),
+    ("late", "Records too late for every window", |s| s.late),
+    ("swaps", "Plugin swaps done", |s| s.swaps),
+];
+
 /// The metrics: counters follow each pipeline's counts.
 struct Metrics {
     registry: Registry,
-    counters: Vec<(&'static str, Family<Labels, Counter>)>,
+    counters: Vec<(&'static str, Read, Family<Labels, Counter>)>,
     up: Family<Labels, Gauge>,
     /// What each counter showed at the last scrape, per pipeline.
     last: HashMap<(String, &'static str), u64>,
@@ -50,18 +68,10 @@ impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("sluice");
         let mut counters = Vec::new();
-        for (name, help) in [
-            ("records_in", "Source records processed"),
-            ("records_out", "Records written to sinks"),
-            ("rejected", "Records a plugin rejected"),
-            ("trapped", "Records a plugin trapped on"),
-            ("dead_letters", "Records written to the dead-letter topic"),
-            ("late", "Records too late for every window"),
-            ("swaps", "Plugin swaps done"),
-        ] {
+        for (name, help, read) in COUNTERS {
             let family = Family::<Labels, Counter>::default();
             registry.register(name, help, family.clone());
-            counters.push((name, family));
+            counters.push((name, read, family));
         }
         let up = Family::<Labels, Gauge>::default();
         registry.register(
@@ -80,16 +90,8 @@ impl Metrics {
     fn render(&mut self, statuses: &[Status]) -> String {
         for s in statuses {
             let labels = vec![("pipeline".to_owned(), s.name.clone())];
-            for (name, family) in &self.counters {
-                let now = match *name {
-                    "records_in" => s.records_in,
-                    "records_out" => s.records_out,
-                    "rejected" => s.rejected,
-                    "trapped" => s.trapped,
-                    "dead_letters" => s.dead_letters,
-                    "late" => s.late,
-                    _ => s.swaps,
-                };
+            for (name, read, family) in &self.counters {
+                let now = read(s);
                 let last = self.last.entry((s.name.clone(), name)).or_insert(0);
                 family
                     .get_or_create(&labels)

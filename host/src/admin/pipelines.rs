@@ -131,7 +131,13 @@ impl Deployed {
     /// Collects the run's end if its thread has finished.
     fn reap(&mut self) {
         if self.thread.as_ref().is_some_and(JoinHandle::is_finished) {
-            let thread = self.thread.take().expect("checked");
+            self.join();
+        }
+    }
+
+    /// Waits for the run's thread to end, and keeps how it ended.
+    fn join(&mut self) {
+        if let Some(thread) = self.thread.take() {
             self.ended = Some(match thread.join() {
                 Ok(Ok(summary)) => Ok(summary.counts),
                 Ok(Err(e)) => Err(e.to_string()),
@@ -338,13 +344,7 @@ impl Host {
             .remove(name)
             .ok_or_else(|| AdminError::NotFound(name.to_owned()))?;
         deployed.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = deployed.thread.take() {
-            deployed.ended = Some(match thread.join() {
-                Ok(Ok(summary)) => Ok(summary.counts),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("the pipeline's thread panicked".into()),
-            });
-        }
+        deployed.join();
         tracing::info!(pipeline = %name, "removed");
         Ok(deployed.status())
     }

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -311,6 +311,20 @@ impl Coordinator {
         self.committed_times.extend(times);
     }
 
+    /// Sends every stream thread the work `ask` makes around a reply
+    /// channel, and waits for each thread's answer.
+    fn ask_all<T>(&self, ask: impl Fn(Sender<T>) -> Work) -> Result<Vec<T>, RunError> {
+        let stopped = || RunError::Thread("a stream thread stopped".into());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for t in &self.threads {
+            t.work.send(ask(tx.clone())).map_err(|_| stopped())?;
+        }
+        drop(tx);
+        (0..self.threads.len())
+            .map(|_| rx.recv().map_err(|_| stopped()))
+            .collect()
+    }
+
     /// Has every stream thread replace step `step`'s plugin, and waits.
     /// Call only with nothing in flight (after [`Coordinator::drain`]).
     pub(super) fn swap_plugin(
@@ -318,36 +332,22 @@ impl Coordinator {
         step: usize,
         plugin: &crate::plugin::Plugin,
     ) -> Result<(), RunError> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        for t in &self.threads {
-            t.work
-                .send(Work::Swap {
-                    step,
-                    plugin: plugin.clone(),
-                    reply: tx.clone(),
-                })
-                .map_err(|_| RunError::Thread("a stream thread stopped".into()))?;
-        }
-        drop(tx);
-        for _ in 0..self.threads.len() {
-            rx.recv()
-                .map_err(|_| RunError::Thread("a stream thread stopped".into()))?;
-        }
+        self.ask_all(|reply| Work::Swap {
+            step,
+            plugin: plugin.clone(),
+            reply,
+        })?;
         Ok(())
     }
 
     /// Has every stream thread close the windows of its idle tasks
     /// (`close.idle.after`), and waits for them.
     pub(super) fn tick(&mut self) {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        for t in &self.threads {
-            if t.work.send(Work::Tick(tx.clone())).is_err() {
-                self.fail(RunError::Thread("a stream thread stopped".into()));
-                return;
-            }
-        }
-        drop(tx);
-        for ticked in rx.iter().take(self.threads.len()).flatten() {
+        let ticked = match self.ask_all(Work::Tick) {
+            Ok(t) => t,
+            Err(e) => return self.fail(e),
+        };
+        for ticked in ticked.into_iter().flatten() {
             if let Some(t) = ticked.stream_time {
                 self.stream_times.insert(ticked.task, t);
             }
@@ -361,22 +361,9 @@ impl Coordinator {
     /// Runs one store phase on every stream thread and waits for all;
     /// returns whether any task had something to commit.
     fn store_phase(&mut self, phase: Phase) -> Result<bool, RunError> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let mut asked = 0;
-        for t in &self.threads {
-            if t.work.send(Work::Commit(phase, tx.clone())).is_ok() {
-                asked += 1;
-            }
-        }
-        drop(tx);
-        if asked < self.threads.len() {
-            return Err(RunError::Thread("a stream thread stopped".into()));
-        }
         let mut any = false;
-        for _ in 0..asked {
-            any |= rx
-                .recv()
-                .map_err(|_| RunError::Thread("a stream thread stopped".into()))??;
+        for answer in self.ask_all(|reply| Work::Commit(phase, reply))? {
+            any |= answer?;
         }
         Ok(any)
     }

@@ -113,6 +113,32 @@ impl Quarantine {
     }
 }
 
+/// Finishes and commits the work in flight, then stops (`pause`) or
+/// starts again consuming the assigned partitions; the group membership
+/// stays. With `pause` false and nothing paused, it only commits. The outer
+/// error is fatal (the commit failed); the inner one is the pause's own.
+fn set_paused<C: rdkafka::consumer::ConsumerContext>(
+    c: &mut Coordinator,
+    consumer: &BaseConsumer<C>,
+    pause: bool,
+) -> Result<Result<(), KafkaError>, RunError> {
+    c.drain();
+    c.commit(consumer)?;
+    let assignment = consumer.assignment().map_err(KafkaError::client(
+        "reading the assignment to pause or resume",
+    ))?;
+    let result = if pause {
+        consumer.pause(&assignment)
+    } else {
+        consumer.resume(&assignment)
+    };
+    Ok(result.map_err(KafkaError::client(if pause {
+        "pausing consumption"
+    } else {
+        "resuming consumption"
+    })))
+}
+
 /// Carries out the requests queued on `control` between two polls.
 fn serve_requests<C: rdkafka::consumer::ConsumerContext>(
     control: &control::Control,
@@ -164,18 +190,12 @@ fn serve_requests<C: rdkafka::consumer::ConsumerContext>(
                 let _ = reply.send(Ok(swapped));
             }
             control::Request::Pause { pause, reply } => {
-                c.drain();
-                if let Err(e) = c.commit(consumer) {
-                    let _ = reply.send(Err(format!("the commit before pausing failed: {e}")));
-                    return Err(e);
-                }
-                let assignment = consumer.assignment().map_err(KafkaError::client(
-                    "reading the assignment to pause or resume",
-                ))?;
-                let result = if pause {
-                    consumer.pause(&assignment)
-                } else {
-                    consumer.resume(&assignment)
+                let result = match set_paused(c, consumer, pause) {
+                    Ok(result) => result,
+                    Err(e) => {
+                        let _ = reply.send(Err(format!("the commit before pausing failed: {e}")));
+                        return Err(e);
+                    }
                 };
                 match result {
                     Ok(()) => {
@@ -383,26 +403,20 @@ pub fn run(
         if let Some(reason) = quarantine.observe(trapped) {
             tracing::warn!(%reason, "quarantined: consumption paused");
             let mut c = lock();
-            c.drain();
-            if let Err(e) = c.commit(&consumer) {
-                break Err(e);
+            // Without an admin API to resume it, it stops instead.
+            let pause = opts.control.is_some();
+            match set_paused(&mut c, &consumer, pause) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => break Err(e.into()),
+                Err(e) => break Err(e),
             }
             let Some(control) = &opts.control else {
                 break Err(RunError::Quarantined(reason));
             };
-            match consumer.assignment().and_then(|a| consumer.pause(&a)) {
-                Ok(()) => control.publish(|l| {
-                    l.paused = true;
-                    l.quarantined = Some(reason);
-                }),
-                Err(e) => {
-                    break Err(KafkaError::Client {
-                        context: "pausing a quarantined pipeline".into(),
-                        source: e,
-                    }
-                    .into());
-                }
-            }
+            control.publish(|l| {
+                l.paused = true;
+                l.quarantined = Some(reason);
+            });
         }
         if let Some(every) = tick_every
             && last_tick.elapsed() >= every

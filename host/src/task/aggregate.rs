@@ -46,6 +46,46 @@ fn note_new(windows: Option<&CallWindows>, buffer: &mut StoreBuffer, key: &[u8])
 const NULL_KEY: &str = "an aggregation groups records by key, and this record has a null key";
 
 impl Task {
+    /// The store buffer of aggregation step `step`.
+    pub(super) fn step_buffer(&mut self, step: usize) -> &mut StoreBuffer {
+        let store = self.steps[step].store.expect("an aggregation has a store");
+        self.stores
+            .as_mut()
+            .expect("a stateful task has stores")
+            .buffer(store)
+    }
+
+    /// Whether step `step` is the built-in count (it has no plugin).
+    pub(super) fn is_count(&self, step: usize) -> bool {
+        self.steps[step].plugin.is_none()
+    }
+
+    /// Calls step `step`'s aggregator on aggregates rather than on a
+    /// record's call batch (merging sessions, building a new sliding
+    /// window): no record is to blame, so a refusal or a trap is the step's
+    /// error, `doing` says what failed, and a trap drops the instance.
+    pub(super) fn aggregator_call(
+        &mut self,
+        step: usize,
+        doing: &'static str,
+        call: impl FnOnce(&mut crate::plugin::PluginInstance) -> crate::plugin::instance::CallResult,
+    ) -> Result<Vec<u8>, RunError> {
+        let failed = |message: String| RunError::Aggregator {
+            step: self.topology.steps[step].name.clone(),
+            doing,
+            message,
+        };
+        match call(self.steps[step].instance()?) {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err((code, message))) => Err(failed(format!("{code}: {message}"))),
+            Err(trap) => {
+                let e = failed(format!("trapped: {}", trap.0));
+                self.steps[step].instance = None;
+                Err(e)
+            }
+        }
+    }
+
     /// The inputs an aggregation still has to add: not already in its
     /// store, and keyed (null keys go to the error policy).
     pub(super) fn aggregation_inputs<'r>(
@@ -148,17 +188,12 @@ impl Task {
         step: usize,
         records: &[RecordRef<'_>],
     ) -> Result<Vec<u8>, RunError> {
-        let store = self.steps[step].store.expect("an aggregation has a store");
         let windows = self.window.clone();
         let mut keys: Vec<&[u8]> = records.iter().filter_map(|r| r.key).collect();
         keys.sort_unstable();
         keys.dedup();
         let mut w = Writer::input(std::mem::take(&mut self.aggregates_buf), keys.len() as u32);
-        let buffer = self
-            .stores
-            .as_mut()
-            .expect("a stateful task has stores")
-            .buffer(store);
+        let buffer = self.step_buffer(step);
         for key in keys {
             let current = buffer.get(&store_key(windows.as_deref(), key))?;
             if current.is_none() {
@@ -178,17 +213,13 @@ impl Task {
         records: &[RecordRef<'_>],
         decoded: &Decoded,
     ) -> Result<(), RunError> {
-        let store = self.steps[step].store.expect("an aggregation has a store");
+        let name = self.topology.steps[step].name.clone();
         let protocol = |message: String| RunError::Protocol {
-            step: self.topology.steps[step].name.clone(),
+            step: name.clone(),
             message,
         };
         let windows = self.window.clone();
-        let buffer = self
-            .stores
-            .as_mut()
-            .expect("a stateful task has stores")
-            .buffer(store);
+        let buffer = self.step_buffer(step);
         for (j, (input, outcome)) in records.iter().zip(&decoded.outcomes).enumerate() {
             let Outcome::Ok(range) = outcome else {
                 continue;

@@ -20,7 +20,7 @@ use super::{BatchContext, Task};
 use crate::error::{RunError, StateError};
 use crate::record::RecordRef;
 use crate::state::key_layout;
-use crate::topology::{Aggregation, Operation, Windowing};
+use crate::topology::Windowing;
 use crate::window::Window;
 use crate::window::session::Sessions;
 
@@ -44,7 +44,6 @@ impl Task {
         ctx: &mut BatchContext<'_>,
     ) -> Result<Vec<Emitted>, RunError> {
         let grace = spec.grace;
-        let store = self.steps[step].store.expect("an aggregation has a store");
         let (keys, of_key) = by_key(&inputs);
         let mut finals: Vec<(&'r [u8], Live)> = Vec::new();
         let mut late = Vec::new();
@@ -57,11 +56,7 @@ impl Task {
                 .expect("a key has records");
             let (from, to) =
                 key_layout::session_scan(key, sessions.earliest_end_joined_by(earliest));
-            let buffer = self
-                .stores
-                .as_mut()
-                .expect("a stateful task has stores")
-                .buffer(store);
+            let buffer = self.step_buffer(step);
             let mut live: Vec<Live> = Vec::new();
             for (k, _) in buffer.range(
                 Some(&tagged(AGGREGATE, &from)),
@@ -130,11 +125,7 @@ impl Task {
                 let mut aggregates = Vec::with_capacity(l.absorbed.len());
                 for &a in &l.absorbed {
                     let old = open(a);
-                    let buffer = self
-                        .stores
-                        .as_mut()
-                        .expect("a stateful task has stores")
-                        .buffer(store);
+                    let buffer = self.step_buffer(step);
                     if let Some(v) = buffer.get(&old.store_key(key))? {
                         aggregates.push(v);
                     }
@@ -148,11 +139,7 @@ impl Task {
                     });
                 }
                 let base = self.merge_aggregates(step, key, aggregates)?;
-                let buffer = self
-                    .stores
-                    .as_mut()
-                    .expect("a stateful task has stores")
-                    .buffer(store);
+                let buffer = self.step_buffer(step);
                 if let Some(base) = base {
                     buffer.put(&session.store_key(key), &base);
                 }
@@ -192,13 +179,7 @@ impl Task {
         aggregates: Vec<Vec<u8>>,
     ) -> Result<Option<Vec<u8>>, RunError> {
         let name = self.topology.steps[step].name.clone();
-        if matches!(
-            self.topology.steps[step].op,
-            Operation::Aggregate {
-                logic: Aggregation::Count,
-                ..
-            }
-        ) {
+        if self.is_count(step) {
             if aggregates.is_empty() {
                 return Ok(None);
             }
@@ -219,19 +200,9 @@ impl Task {
             return Ok(None);
         };
         for next in all {
-            let failed = |message: String| RunError::Aggregator {
-                step: name.clone(),
-                doing: "merging two sessions a record joined",
-                message,
-            };
-            merged = match self.steps[step].instance()?.merge(key, &merged, &next) {
-                Ok(Ok(m)) => m,
-                Ok(Err((code, message))) => return Err(failed(format!("{code}: {message}"))),
-                Err(trap) => {
-                    self.steps[step].instance = None;
-                    return Err(failed(format!("trapped: {}", trap.0)));
-                }
-            };
+            merged = self.aggregator_call(step, "merging two sessions a record joined", |i| {
+                i.merge(key, &merged, &next)
+            })?;
         }
         Ok(Some(merged))
     }

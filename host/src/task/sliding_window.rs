@@ -29,13 +29,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bytes::Bytes;
 
 use super::session_window::{by_key, tagged};
-use super::windowed::{AGGREGATE, Emitted, Layout, OpenWindow, RECORD, WindowAdd, expire};
+use super::windowed::{AGGREGATE, Emitted, OpenWindow, RECORD, WindowAdd, expire};
 use super::{BatchContext, InputRecord, Task};
 use crate::error::{RunError, StateError};
 use crate::plugin::frame::{self, Outcome};
 use crate::record::{Record, RecordRef};
 use crate::state::key_layout;
-use crate::topology::{Aggregation, EmitMode, Operation, Windowing};
+use crate::topology::{EmitMode, Windowing};
 use crate::window::sliding::Sliding;
 
 /// A record a new window starts from.
@@ -67,16 +67,8 @@ impl Task {
         ctx: &mut BatchContext<'_>,
     ) -> Result<Vec<Emitted>, RunError> {
         let (grace, d) = (spec.grace, sliding.difference());
-        let store = self.steps[step].store.expect("an aggregation has a store");
         let name = self.topology.steps[step].name.clone();
-        let open = |start: i64| {
-            let window = sliding.starting_at(start);
-            OpenWindow {
-                window,
-                layout: Layout::Window,
-                close_at: window.end.saturating_add(grace),
-            }
-        };
+        let open = |start: i64| OpenWindow::timed(sliding.starting_at(start), grace);
         let (keys, of_key) = by_key(&inputs);
         let mut kept: Vec<Record> = Vec::new();
         let mut created: Vec<NewWindow<'r>> = Vec::new();
@@ -92,11 +84,7 @@ impl Task {
                 lo.expect("a key has records"),
                 hi.expect("a key has records"),
             );
-            let buffer = self
-                .stores
-                .as_mut()
-                .expect("a stateful task has stores")
-                .buffer(store);
+            let buffer = self.step_buffer(step);
             // The key's windows and kept records within reach of the batch.
             let (from, to) = key_layout::window_scan(key, lo - d - 1, hi + 1);
             let mut existing: BTreeSet<i64> = BTreeSet::new();
@@ -214,11 +202,7 @@ impl Task {
         self.start_windows(step, starts)?;
         let mut emitted = self.add_in_layers(step, adds, ctx)?;
 
-        let buffer = self
-            .stores
-            .as_mut()
-            .expect("a stateful task has stores")
-            .buffer(store);
+        let buffer = self.step_buffer(step);
         if spec.emit == EmitMode::OnUpdate {
             // A new window that took no record of the batch (a record's
             // right window) still changed: it came into being.
@@ -261,21 +245,14 @@ impl Task {
         step: usize,
         windows: Vec<(&[u8], OpenWindow, Vec<RecordRef<'_>>)>,
     ) -> Result<(), RunError> {
-        let store = self.steps[step].store.expect("an aggregation has a store");
+        const DOING: &str = "building a new sliding window from the records it covers";
         let name = self.topology.steps[step].name.clone();
-        let count = matches!(
-            self.topology.steps[step].op,
-            Operation::Aggregate {
-                logic: Aggregation::Count,
-                ..
-            }
-        );
         let windows: Vec<_> = windows
             .into_iter()
             .filter(|(_, _, records)| !records.is_empty())
             .collect();
         let mut results: Vec<(usize, Vec<u8>)> = Vec::with_capacity(windows.len());
-        if count {
+        if self.is_count(step) {
             results.extend(
                 windows
                     .iter()
@@ -294,23 +271,14 @@ impl Task {
                     ends.push((j, records.len()));
                 }
                 let batch = frame::encode(Vec::new(), records.iter().copied());
-                let failed = |message: String| RunError::Aggregator {
-                    step: name.clone(),
-                    doing: "building a new sliding window from the records it covers",
-                    message,
-                };
-                let output = match self.steps[step]
-                    .instance()?
-                    .add(&aggregates.finish(), &batch)
-                {
-                    Ok(Ok(output)) => output,
-                    Ok(Err((code, message))) => return Err(failed(format!("{code}: {message}"))),
-                    Err(trap) => {
-                        self.steps[step].instance = None;
-                        return Err(failed(format!("trapped: {}", trap.0)));
-                    }
-                };
-                let decoded = frame::decode(output, &records).map_err(failed)?;
+                let aggregates = aggregates.finish();
+                let output = self.aggregator_call(step, DOING, |i| i.add(&aggregates, &batch))?;
+                let decoded =
+                    frame::decode(output, &records).map_err(|message| RunError::Aggregator {
+                        step: name.clone(),
+                        doing: DOING,
+                        message,
+                    })?;
                 let mut begin = 0;
                 for (j, end) in ends {
                     // The aggregate after the window's last accepted record.
@@ -330,11 +298,7 @@ impl Task {
                 }
             }
         }
-        let buffer = self
-            .stores
-            .as_mut()
-            .expect("a stateful task has stores")
-            .buffer(store);
+        let buffer = self.step_buffer(step);
         for (j, value) in results {
             let (key, open, _) = &windows[j];
             buffer.put(&open.store_key(key), &value);

@@ -47,7 +47,7 @@ use crate::plugin::frame;
 use crate::record::RecordRef;
 use crate::state::StoreBuffer;
 use crate::state::key_layout::{self, time_bytes};
-use crate::topology::{Aggregation, EmitMode, LatePolicy, NodeId, Operation, Windowing};
+use crate::topology::{EmitMode, LatePolicy, NodeId, Operation, Windowing};
 use crate::window::hopping::Hopping;
 use crate::window::{Window, Windows};
 
@@ -112,6 +112,15 @@ pub(super) struct OpenWindow {
 }
 
 impl OpenWindow {
+    /// A time window (fixed or sliding), closing at its end plus `grace`.
+    pub fn timed(window: Window, grace: i64) -> OpenWindow {
+        OpenWindow {
+            window,
+            layout: Layout::Window,
+            close_at: window.end.saturating_add(grace),
+        }
+    }
+
     /// Where `key`'s aggregate in this window lives.
     pub fn store_key(&self, key: &[u8]) -> Vec<u8> {
         aggregate_key(self.layout, key, self.window)
@@ -182,7 +191,7 @@ impl Task {
         if spec.emit == EmitMode::OnWindowClose {
             emitted.clear();
         }
-        if let Some(&last) = ctx.batch.len().checked_sub(1).as_ref() {
+        if let Some(last) = ctx.batch.len().checked_sub(1) {
             self.close_windows(step, layout, spec.emit, last, &mut emitted)?;
         }
         self.emit_windowed(step, &emitted, ctx)
@@ -207,11 +216,7 @@ impl Task {
                 if w.accepts_at(st, spec.grace) {
                     let at = *index.entry((key, w)).or_insert_with(|| {
                         adds.push(WindowAdd {
-                            open: OpenWindow {
-                                window: w,
-                                layout: Layout::Window,
-                                close_at: w.end.saturating_add(spec.grace),
-                            },
+                            open: OpenWindow::timed(w, spec.grace),
                             records: Vec::new(),
                         });
                         adds.len() - 1
@@ -276,13 +281,7 @@ impl Task {
             }
             layers.push((windows, group));
         }
-        let count = matches!(
-            self.topology.steps[step].op,
-            Operation::Aggregate {
-                logic: Aggregation::Count,
-                ..
-            }
-        );
+        let count = self.is_count(step);
         let mut emitted = Vec::new();
         for (windows, group) in layers {
             let windows = Arc::new(windows);
@@ -356,12 +355,7 @@ impl Task {
         let Some(stream_time) = self.stream_time.get() else {
             return Ok(());
         };
-        let store = self.steps[step].store.expect("an aggregation has a store");
-        let buffer = self
-            .stores
-            .as_mut()
-            .expect("a stateful task has stores")
-            .buffer(store);
+        let buffer = self.step_buffer(step);
         let upto = |tag: u8| {
             let mut upto = vec![tag];
             upto.extend_from_slice(&time_bytes(stream_time.saturating_add(1)));
