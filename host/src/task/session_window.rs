@@ -20,7 +20,7 @@ use super::{BatchContext, Task};
 use crate::error::{RunError, StateError};
 use crate::record::RecordRef;
 use crate::state::key_layout;
-use crate::topology::Windowing;
+use crate::topology::{EmitMode, Windowing};
 use crate::window::Window;
 use crate::window::session::Sessions;
 
@@ -44,6 +44,7 @@ impl Task {
         ctx: &mut BatchContext<'_>,
     ) -> Result<Vec<Emitted>, RunError> {
         let grace = spec.grace;
+        let updates = spec.emit == EmitMode::OnUpdate;
         let (keys, of_key) = by_key(&inputs);
         let mut finals: Vec<(&'r [u8], Live)> = Vec::new();
         let mut late = Vec::new();
@@ -130,13 +131,15 @@ impl Task {
                         aggregates.push(v);
                     }
                     old.delete(buffer, key);
-                    emitted.push(Emitted {
-                        origin: first,
-                        key: key.to_vec(),
-                        window: a,
-                        value: None,
-                        timestamp: Some(a.end - 1),
-                    });
+                    if updates {
+                        emitted.push(Emitted {
+                            origin: first,
+                            key: key.to_vec(),
+                            window: a,
+                            value: None,
+                            timestamp: Some(a.end - 1),
+                        });
+                    }
                 }
                 let base = self.merge_aggregates(step, key, aggregates)?;
                 let buffer = self.step_buffer(step);
@@ -150,20 +153,20 @@ impl Task {
                 records: l.records.iter().map(|&i| inputs[i]).collect(),
             });
         }
-        let updates = self.add_in_layers(step, adds, ctx)?;
+        let updated = self.add_in_layers(step, adds, updates, ctx)?;
         // One result per session and batch: its last update.
         let mut last: HashMap<(&[u8], Window), usize> = HashMap::new();
-        for (j, e) in updates.iter().enumerate() {
+        for (j, e) in updated.iter().enumerate() {
             last.insert((&e.key, e.window), j);
         }
-        let keep: Vec<bool> = (0..updates.len())
+        let keep: Vec<bool> = (0..updated.len())
             .map(|j| {
-                let e = &updates[j];
+                let e = &updated[j];
                 last[&(&e.key[..], e.window)] == j
             })
             .collect();
         emitted.extend(
-            updates
+            updated
                 .into_iter()
                 .zip(keep)
                 .filter_map(|(e, keep)| keep.then_some(e)),

@@ -78,12 +78,10 @@ impl Task {
         let mut late = Vec::new();
         for key in keys {
             let positions = &of_key[key];
-            let times = positions.iter().map(|&i| ctx.times[inputs[i].0]);
-            let (lo, hi) = (times.clone().min(), times.max());
-            let (lo, hi) = (
-                lo.expect("a key has records"),
-                hi.expect("a key has records"),
-            );
+            let (lo, hi) = positions
+                .iter()
+                .map(|&i| ctx.times[inputs[i].0])
+                .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
             let buffer = self.step_buffer(step);
             // The key's windows and kept records within reach of the batch.
             let (from, to) = key_layout::window_scan(key, lo - d - 1, hi + 1);
@@ -200,10 +198,11 @@ impl Task {
             .map(|n| (n.key, n.open, n.covered.iter().map(record_of).collect()))
             .collect();
         self.start_windows(step, starts)?;
-        let mut emitted = self.add_in_layers(step, adds, ctx)?;
+        let updates = spec.emit == EmitMode::OnUpdate;
+        let mut emitted = self.add_in_layers(step, adds, updates, ctx)?;
 
         let buffer = self.step_buffer(step);
-        if spec.emit == EmitMode::OnUpdate {
+        if updates {
             // A new window that took no record of the batch (a record's
             // right window) still changed: it came into being.
             for n in &created {

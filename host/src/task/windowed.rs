@@ -174,6 +174,7 @@ impl Task {
             unreachable!("run_windowed runs windowed aggregations");
         };
         let inputs = self.aggregation_inputs(step, inputs, ctx)?;
+        // Updates only under `on-update`; closed windows are added below.
         let (mut emitted, layout) = match spec.windows {
             Windows::Hopping(h) => (
                 self.run_hopping(step, spec, h, inputs, ctx)?,
@@ -188,9 +189,6 @@ impl Task {
                 Layout::Session,
             ),
         };
-        if spec.emit == EmitMode::OnWindowClose {
-            emitted.clear();
-        }
         if let Some(last) = ctx.batch.len().checked_sub(1) {
             self.close_windows(step, layout, spec.emit, last, &mut emitted)?;
         }
@@ -229,7 +227,7 @@ impl Task {
                 self.late(step, spec, (origin, record), ctx)?;
             }
         }
-        self.add_in_layers(step, adds, ctx)
+        self.add_in_layers(step, adds, spec.emit == EmitMode::OnUpdate, ctx)
     }
 
     /// Drops a record that no open window takes: counted, and with
@@ -260,11 +258,13 @@ impl Task {
     }
 
     /// Adds records to windows: one aggregation call per layer, where each
-    /// key has one window. Returns the aggregate after each record.
+    /// key has one window. With `updates` (`on-update`), returns the
+    /// aggregate after each record; else nothing.
     pub(super) fn add_in_layers(
         &mut self,
         step: usize,
         adds: Vec<WindowAdd<'_>>,
+        updates: bool,
         ctx: &mut BatchContext<'_>,
     ) -> Result<Vec<Emitted>, RunError> {
         let adds: Vec<WindowAdd<'_>> = adds.into_iter().filter(|a| !a.records.is_empty()).collect();
@@ -292,7 +292,11 @@ impl Task {
                 self.run_step(step, &group, ctx)
             };
             self.window = None;
-            for (origin, r) in out?.records() {
+            let out = out?;
+            if !updates {
+                continue;
+            }
+            for (origin, r) in out.records() {
                 let key = r.key.expect("an aggregate keeps its key");
                 emitted.push(Emitted {
                     origin,
