@@ -1,14 +1,20 @@
 //! Hot swap: how long a running pipeline stands still for a plugin swap,
 //! and how long one plugin instance takes to start.
 //!
-//! - **swap pause**: a pipeline (a tagging processor on two partitions)
+//! - **swap gap**: a pipeline (a tagging processor on two partitions)
 //!   under steady input on the embedded broker has its plugin swapped
-//!   back and forth; the pause is the poll loop's time from taking the
-//!   request to swapping (drain the batches in flight, commit, swap in
-//!   every stream thread), p50 and p99. The commit interval is 100 ms, so
-//!   a swap costs about what one more commit does.
+//!   back and forth. A consumer reads the output as it comes; per swap and
+//!   partition, the gap is the time between receiving the last output of
+//!   the old version and the first of the new one, p50 and p99. The
+//!   baseline, from the same run, is the gap between consecutive outputs
+//!   of one partition without a swap between them.
+//! - **swap pause**: the poll loop's own time from taking the request to
+//!   swapping (drain the batches in flight, commit, swap in every stream
+//!   thread). The commit interval is 100 ms, so a swap costs about what one
+//!   more commit does.
 //! - **instantiation**: one instance of a processor component, started
-//!   with its `init` (on-demand allocation).
+//!   with its `init`, with on-demand allocation and with the pooling
+//!   allocator (`sluice serve`'s default).
 //!
 //! Run: `cargo bench -p sluice --bench swap`. Under `cargo test` (no
 //! `--bench` argument) it runs a few swaps, as a smoke test.
@@ -18,6 +24,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
 use rdkafka::producer::Producer;
 use sluice::kafka::embedded::EmbeddedKafka;
 use sluice::plugin::builder::{self, BuildOptions};
@@ -77,14 +86,52 @@ inputs = ["tag"]
     let plugins =
         sluice::load_plugins(&engine, &topology, &BuildOptions::default()).expect("plugins");
 
-    // Instantiation time of one instance (with init).
-    let plugin = plugins.steps[0].clone().expect("a plugin step");
-    let n = if full { 200 } else { 5 };
-    let started = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(plugin.instantiate(&[]).expect("instance"));
-    }
-    let instantiate_us = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    // Instantiation time of one instance (with init), on demand and pooled.
+    let n = if full { 2000 } else { 5 };
+    let instantiate_us = |plugin: &sluice::plugin::Plugin| {
+        let started = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(plugin.instantiate(&[]).expect("instance"));
+        }
+        started.elapsed().as_secs_f64() * 1e6 / n as f64
+    };
+    let on_demand_us = instantiate_us(&plugins.steps[0].clone().expect("a plugin step"));
+    let pooled = sluice::plugin::new_engine(sluice::plugin::EngineSettings {
+        pooled_instances: Some(100),
+    })
+    .expect("a pooling engine");
+    let pooled_us = instantiate_us(
+        &sluice::plugin::Plugin::load(&pooled, "tag", &v1).expect("loading on the pool"),
+    );
+
+    // What a downstream consumer sees: each output's version, partition
+    // and time of arrival.
+    let reading = Arc::new(AtomicBool::new(true));
+    let reader = {
+        let (brokers, topic, reading) =
+            (brokers.clone(), format!("{app}-out"), Arc::clone(&reading));
+        std::thread::spawn(move || {
+            let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .set("group.id", format!("{topic}-reader"))
+                .set("auto.offset.reset", "earliest")
+                .set("fetch.wait.max.ms", "5")
+                .create()
+                .expect("consumer");
+            consumer.subscribe(&[&topic]).expect("subscribe");
+            let mut seen: Vec<(Instant, i32, bool)> = Vec::new();
+            while reading.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(10)) {
+                    let v2 = m.headers().is_some_and(|h| {
+                        h.iter()
+                            .any(|h| h.key == "version" && h.value == Some(&b"v2"[..]))
+                    });
+                    seen.push((Instant::now(), m.partition(), v2));
+                }
+            }
+            seen
+        })
+    };
 
     let control = Control::new();
     let stop = Arc::new(AtomicBool::new(false));
@@ -157,7 +204,26 @@ inputs = ["tag"]
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let summary = runner.join().expect("runner").expect("run");
+    std::thread::sleep(Duration::from_millis(500));
+    reading.store(false, Ordering::Relaxed);
+    let seen = reader.join().expect("reader");
     pauses.sort_by(f64::total_cmp);
+    // Per partition, in order of arrival: gaps across a version change,
+    // and gaps without one.
+    let (mut swap_gaps, mut gaps) = (Vec::new(), Vec::new());
+    for partition in 0..2 {
+        let arrivals: Vec<_> = seen.iter().filter(|s| s.1 == partition).collect();
+        for pair in arrivals.windows(2) {
+            let gap = pair[1].0.duration_since(pair[0].0).as_secs_f64() * 1e3;
+            if pair[0].2 == pair[1].2 {
+                gaps.push(gap);
+            } else {
+                swap_gaps.push(gap);
+            }
+        }
+    }
+    swap_gaps.sort_by(f64::total_cmp);
+    gaps.sort_by(f64::total_cmp);
 
     println!(
         "\nhot swap of a processor under steady input ({produced} records produced, {} processed), embedded broker",
@@ -166,12 +232,28 @@ inputs = ["tag"]
     println!("{:<44} {:>10} {:>10}", "measurement", "p50", "p99");
     println!(
         "{:<44} {:>8.1}ms {:>8.1}ms",
-        format!("swap pause ({swaps} swaps)"),
+        format!("swap gap, last old to first new ({})", swap_gaps.len()),
+        percentile(&swap_gaps, 0.5),
+        percentile(&swap_gaps, 0.99)
+    );
+    println!(
+        "{:<44} {:>8.1}ms {:>8.1}ms",
+        "baseline: gap between outputs, no swap",
+        percentile(&gaps, 0.5),
+        percentile(&gaps, 0.99)
+    );
+    println!(
+        "{:<44} {:>8.1}ms {:>8.1}ms",
+        format!("swap pause in the poll loop ({swaps} swaps)"),
         percentile(&pauses, 0.5),
         percentile(&pauses, 0.99)
     );
     println!(
-        "{:<44} {:>8.0}us",
-        "instantiation, one instance with init", instantiate_us
+        "{:<44} {:>8.1}us",
+        "instantiation with init, on demand", on_demand_us
+    );
+    println!(
+        "{:<44} {:>8.1}us",
+        "instantiation with init, pooling allocator", pooled_us
     );
 }

@@ -126,6 +126,14 @@ pub enum PluginError {
         /// The trap.
         message: String,
     },
+    /// The tenant has as many live plugin instances as its quota allows.
+    #[error("plugin `{plugin}` cannot start another instance: {message}")]
+    Quota {
+        /// The step or plugin name.
+        plugin: String,
+        /// Which quota, and whose.
+        message: String,
+    },
     /// The plugin source directory could not be built.
     #[error("plugin `{plugin}`: {source}")]
     Build {

@@ -101,10 +101,15 @@ pub fn load_plugins(
 }
 
 /// A plugin with the topology's limits (`plugin.deadline.ms`,
-/// `plugin.memory.mb`).
+/// `plugin.memory.mb`, `plugin.output.max.kb`, and its tenant's budget).
 pub fn limited(plugin: plugin::Plugin, topology: &Topology) -> plugin::Plugin {
     let p = &topology.processing;
-    plugin.with_limits(p.plugin_memory, p.plugin_deadline)
+    plugin.with_limits(plugin::Limits {
+        memory: p.plugin_memory,
+        deadline: p.plugin_deadline,
+        output: p.plugin_output,
+        tenant: topology.tenant.clone(),
+    })
 }
 
 fn load_one(

@@ -114,6 +114,13 @@ enum Command {
         /// How long each pipeline waits for the brokers at start, in seconds.
         #[arg(long, default_value_t = 30, value_name = "SECONDS")]
         connect_timeout: u64,
+        /// Plugin instances alive at once in the whole host, with the
+        /// pooling allocator (memories and tables reserved up front and
+        /// reused, so an instance starts in microseconds). 0 allocates
+        /// on demand, without a bound. Tenants' `max-instances` quotas
+        /// share this pool.
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        max_instances: u32,
     },
     /// Deploy a pipeline into a running `sluice serve`.
     Deploy {
@@ -168,10 +175,63 @@ enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Create or show the tenants of a running `sluice serve`.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
     /// Stop a pipeline (its in-flight work is committed) and remove it.
     Remove {
         /// The pipeline's name.
         name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant: the topic prefixes its pipelines keep to, and the
+    /// limits their plugins run under. Limits left out get safe defaults
+    /// (docs/serve.md). Once a host has a tenant, every deploy names one.
+    Create {
+        /// The tenant's name.
+        name: String,
+        /// A prefix of every topic (and `application.id`) its pipelines
+        /// use; repeat for more.
+        #[arg(long = "topics", value_name = "PREFIX", required = true)]
+        topics: Vec<String>,
+        /// Root of its pipelines' state stores.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Where its pipelines' dead letters go, unless one names its own.
+        #[arg(long)]
+        dlq_topic: Option<String>,
+        /// Memory cap of one plugin instance, in MiB (default 64).
+        #[arg(long)]
+        plugin_memory_mb: Option<usize>,
+        /// Deadline of one plugin call, in milliseconds (default 1000).
+        #[arg(long)]
+        plugin_deadline_ms: Option<u64>,
+        /// Bytes one plugin call may return, in KiB (default 4096).
+        #[arg(long)]
+        plugin_output_kb: Option<usize>,
+        /// Log lines per second, all its plugins together (default 100).
+        #[arg(long)]
+        log_lines_per_second: Option<u32>,
+        /// Plugin instances alive at once (default 64).
+        #[arg(long)]
+        max_instances: Option<usize>,
+        /// Traps within a minute before a pipeline is quarantined
+        /// (default 10).
+        #[arg(long)]
+        quarantine_after_traps: Option<u64>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Show every tenant (or one): limits, pipelines, live plugin
+    /// instances, dropped log lines.
+    Show {
+        /// The tenant's name; all when left out.
+        name: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -294,13 +354,19 @@ fn run(cli: Cli) -> Result<()> {
             deploy,
             tenants,
             connect_timeout,
-        } => serve(
-            &brokers,
-            admin,
-            &deploy,
-            tenants.as_deref(),
-            Duration::from_secs(connect_timeout),
-        )?,
+            max_instances,
+        } => {
+            sluice::plugin::configure(sluice::plugin::EngineSettings {
+                pooled_instances: (max_instances > 0).then_some(max_instances),
+            });
+            serve(
+                &brokers,
+                admin,
+                &deploy,
+                tenants.as_deref(),
+                Duration::from_secs(connect_timeout),
+            )?
+        }
         Command::Deploy {
             pipeline,
             tenant,
@@ -345,6 +411,44 @@ fn run(cli: Cli) -> Result<()> {
         Command::Resume { name, admin } => {
             let path = format!("/pipelines/{name}/resume");
             print_json(&client::call(&admin.url(), "POST", &path, None)?);
+        }
+        Command::Tenant(TenantCommand::Create {
+            name,
+            topics,
+            state_dir,
+            dlq_topic,
+            plugin_memory_mb,
+            plugin_deadline_ms,
+            plugin_output_kb,
+            log_lines_per_second,
+            max_instances,
+            quarantine_after_traps,
+            admin,
+        }) => {
+            let mut body = serde_json::json!({
+                "topics": topics,
+                "state-dir": state_dir,
+                "dlq-topic": dlq_topic,
+                "plugin-memory-mb": plugin_memory_mb,
+                "plugin-deadline-ms": plugin_deadline_ms,
+                "plugin-output-kb": plugin_output_kb,
+                "log-lines-per-second": log_lines_per_second,
+                "max-instances": max_instances,
+                "quarantine-after-traps": quarantine_after_traps,
+            });
+            // Left out, a limit takes the server's default.
+            body.as_object_mut()
+                .expect("an object")
+                .retain(|_, v| !v.is_null());
+            let path = format!("/tenants/{name}");
+            print_json(&client::call(&admin.url(), "POST", &path, Some(body))?);
+        }
+        Command::Tenant(TenantCommand::Show { name, admin }) => {
+            let path = match name {
+                Some(n) => format!("/tenants/{n}"),
+                None => "/tenants".to_owned(),
+            };
+            print_json(&client::call(&admin.url(), "GET", &path, None)?);
         }
         Command::Remove { name, admin } => {
             let path = format!("/pipelines/{name}");

@@ -8,6 +8,7 @@ mod crash;
 mod dead_letters;
 mod exactly_once;
 mod guest_toolchains;
+mod hostile;
 mod hot_swap;
 mod large_orders;
 mod rebalance;

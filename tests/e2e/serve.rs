@@ -1,6 +1,7 @@
 //! `sluice serve` and its admin API, through the CLI subcommands that call
-//! it: deploy, status, swap (refused, done, rolled back), pause, resume,
-//! metrics and remove, on a running host.
+//! it: deploy, status, swap (refused, done, rolled back), pause, resume
+//! (kept across rebalances), metrics and remove, on a running host.
+//! Tenants and hostile plugins: `hostile.rs`.
 
 use std::process::Command;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use crate::support::{self, SluiceRun};
 
 /// Runs a CLI subcommand against the admin API at `admin`; returns its
 /// JSON output, or its error text.
-fn cli(admin: &str, args: &[&str]) -> Result<Value, String> {
+pub fn cli(admin: &str, args: &[&str]) -> Result<Value, String> {
     let out = Command::new(support::sluice_bin())
         .args(args)
         .env("SLUICE_ADMIN", admin)
@@ -26,7 +27,21 @@ fn cli(admin: &str, args: &[&str]) -> Result<Value, String> {
     }
 }
 
-fn free_port() -> u16 {
+/// A component importing WASI filesystem and socket interfaces, in `dir`.
+pub fn wasi_component(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("wasi.wasm");
+    std::fs::write(
+        &path,
+        wat::parse_str(
+            "(component (import \"wasi:filesystem/types@0.2.0\" (instance)) (import \"wasi:sockets/tcp@0.2.0\" (instance)))",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -80,15 +95,7 @@ fn a_host_deploys_swaps_pauses_and_removes_pipelines_through_its_admin_api() {
         "{refused}"
     );
     // So is a component importing WASI: the imports are named.
-    let wasi = dir.path().join("wasi.wasm");
-    std::fs::write(
-        &wasi,
-        wat::parse_str(
-            "(component (import \"wasi:filesystem/types@0.2.0\" (instance)) (import \"wasi:sockets/tcp@0.2.0\" (instance)))",
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let wasi = wasi_component(dir.path());
     let refused = cli(&admin, &["swap", &app, "tag", wasi.to_str().unwrap()]).unwrap_err();
     assert!(
         refused.contains("wasi:filesystem/types@0.2.0")
@@ -120,8 +127,16 @@ fn a_host_deploys_swaps_pauses_and_removes_pipelines_through_its_admin_api() {
         100,
         "nothing consumed while paused"
     );
+    support::wait_until(
+        "the lag to show the paused records",
+        &mut [&mut host],
+        || cli(&admin, &["status", &app]).unwrap()["lag"] == 50,
+    );
     assert_eq!(cli(&admin, &["resume", &app]).unwrap()["state"], "running");
     support::wait_until("150 records", &mut [&mut host], || processed(150));
+    support::wait_until("no lag", &mut [&mut host], || {
+        cli(&admin, &["status", &app]).unwrap()["lag"] == 0
+    });
 
     let metrics = ureq_get(&format!("http://{admin}/metrics"));
     assert!(
@@ -162,189 +177,98 @@ fn ureq_get(url: &str) -> String {
 }
 
 #[test]
-fn a_tenants_pipelines_keep_to_its_topics_and_get_its_limits_next_to_another_tenant() {
+fn a_paused_pipeline_stays_paused_across_rebalances() {
     let kafka = EmbeddedKafka::start(1).unwrap();
     let brokers = kafka.bootstrap_servers();
     let dir = tempfile::tempdir().unwrap();
-    let (pay, ops) = (
-        format!("pay.{}", support::unique("t")),
-        format!("ops.{}", support::unique("t")),
+    let p = SwapPipeline::create(
+        &kafka,
+        dir.path(),
+        "kept",
+        2,
+        "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"",
     );
-    let quarantined = format!("{pay}-q");
-    for t in [
-        format!("{pay}-in"),
-        format!("{pay}-out"),
-        format!("{pay}-dlq"),
-        format!("{ops}-in"),
-        format!("{ops}-out"),
-        format!("{quarantined}-in"),
-        format!("{quarantined}-out"),
-        format!("{quarantined}-dlq"),
-    ] {
-        kafka.create_topic(&t, 1).unwrap();
-    }
-    let tenants = dir.path().join("tenants.toml");
-    std::fs::write(
-        &tenants,
-        format!(
-            "[tenants.pay]\ntopics = [\"pay.\"]\nstate-dir = \"{}\"\nplugin-deadline-ms = 300\nquarantine-after-traps = 3\n\n[tenants.ops]\ntopics = [\"ops.\"]\n",
-            dir.path().join("pay-state").display()
+    // A second instance of the same pipeline, with its own state.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let other_file = support::write_pipeline(
+        &other,
+        &std::fs::read_to_string(&p.file).unwrap().replace(
+            &dir.path().join("state").display().to_string(),
+            &other.join("state").display().to_string(),
         ),
-    )
-    .unwrap();
-    // `app` reads `app-in` and writes `app-out` through `plugin`; bad
-    // records go to `app-dlq`.
-    let pipeline = |file: &str, app: &str, plugin: &str, sink: &str| {
-        let dir = dir.path().join(file);
-        std::fs::create_dir_all(&dir).unwrap();
-        support::write_pipeline(
-            &dir,
-            &format!(
-                "application.id = \"{app}\"\n[processing]\ncommit.interval.ms = 100\n[errors]\ntrap = \"dlq\"\n[sources.events]\ntopic = \"{app}-in\"\n[steps.work]\nplugin = \"{}\"\ninputs = [\"events\"]\n[sinks.out]\ntopic = \"{sink}\"\ninputs = [\"work\"]\n",
-                component(plugin).display()
-            ),
-        )
-    };
-    let hostile = pipeline("pay", &pay, "hostile", &format!("{pay}-out"));
-    let straying = pipeline("stray", &pay, "hostile", "ops.elsewhere");
-    let friendly = pipeline("ops", &ops, "tag-v1", &format!("{ops}-out"));
-
+    );
     let admin = format!("127.0.0.1:{}", free_port());
-    let tenants_arg = tenants.to_str().unwrap();
     let mut host = SluiceRun::spawn(
-        &[
-            "serve",
-            "--brokers",
-            &brokers,
-            "--admin",
-            &admin,
-            "--tenants",
-            tenants_arg,
-        ],
+        &["serve", "--brokers", &brokers, "--admin", &admin],
         &[],
         dir.path().join("serve.log"),
     );
     support::wait_until("the admin API to answer", &mut [&mut host], || {
         cli(&admin, &["status"]).is_ok()
     });
-    let deploy = |file: &std::path::Path, tenant: Option<&str>| {
-        let mut args = vec!["deploy", file.to_str().unwrap()];
-        if let Some(t) = tenant {
-            args.extend(["--tenant", t]);
+    cli(&admin, &["deploy", p.file.to_str().unwrap()]).unwrap();
+    let send = |from: usize| {
+        for partition in 0..2 {
+            let records: Vec<_> = (from..from + 10)
+                .map(|i| (None, format!("p{partition}-{i}").into_bytes(), 1))
+                .collect();
+            support::produce_on(&brokers, &p.source, Some(partition), &records);
         }
-        cli(&admin, &args)
     };
-    let e = deploy(&straying, Some("pay")).unwrap_err();
-    assert!(
-        e.contains("output topic `ops.elsewhere`") && e.contains("`pay.`") && e.contains("400"),
-        "{e}"
-    );
-    let e = deploy(&friendly, None).unwrap_err();
-    assert!(e.contains("name the pipeline's"), "{e}");
-    let e = deploy(&friendly, Some("pay")).unwrap_err();
-    assert!(e.contains(&format!("`{ops}`")), "{e}");
-    assert_eq!(deploy(&hostile, Some("pay")).unwrap()["tenant"], "pay");
-    assert_eq!(deploy(&friendly, Some("ops")).unwrap()["tenant"], "ops");
+    let records_in = || cli(&admin, &["status", &p.app]).unwrap()["records_in"].as_u64();
+    send(0);
+    support::wait_until("20 records", &mut [&mut host], || records_in() == Some(20));
+    assert_eq!(cli(&admin, &["pause", &p.app]).unwrap()["state"], "paused");
 
-    let records = |n: usize, spin_at: Option<usize>| -> Vec<(Option<String>, Vec<u8>, i64)> {
-        (0..n)
-            .map(|i| {
-                let v = if Some(i) == spin_at {
-                    "SPIN".to_owned()
-                } else {
-                    format!("v{i}")
-                };
-                (Some("k".to_owned()), v.into_bytes(), 1)
-            })
-            .collect()
+    // Another instance joins: the paused one keeps what it is given
+    // paused, and the newcomer processes its own partition.
+    let mut second = SluiceRun::start(&other_file, &brokers, dir.path().join("second.log"));
+    let log = host.log.clone();
+    let kept = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("kept paused")
+            .count()
     };
-    support::produce(&brokers, &format!("{pay}-in"), &records(20, Some(5)));
-    support::produce(&brokers, &format!("{ops}-in"), &records(200, None));
-    let done = |name: &str, n: u64| {
-        cli(&admin, &["status", name])
-            .ok()
-            .is_some_and(|s| s["records_in"].as_u64() == Some(n))
-    };
-    support::wait_until("both tenants' input", &mut [&mut host], || {
-        done(&pay, 20) && done(&ops, 200)
+    support::wait_until("the first rebalance", &mut [&mut host, &mut second], || {
+        kept() >= 1
     });
+    send(20);
+    let tagged = || support::read_all(&brokers, &p.tagged, 2).len();
+    support::wait_until(
+        "the newcomer's records",
+        &mut [&mut host, &mut second],
+        || tagged() == 30,
+    );
+    assert_eq!(records_in(), Some(20), "the paused instance took nothing");
 
-    // The hostile tenant's looping record met its tenant's deadline (300
-    // ms, tighter than the pipeline's default), alone.
-    let dead = support::read_all(&brokers, &format!("{pay}-dlq"), 1);
-    assert_eq!(dead.len(), 1);
-    assert!(
-        dead[0]
-            .header("sluice.error")
-            .unwrap()
-            .contains("deadline of 300 ms"),
-        "{:?}",
-        dead[0].header("sluice.error")
-    );
+    // It leaves: the paused one gets both partitions, still paused.
+    second.terminate();
+    support::wait_until("the second rebalance", &mut [&mut host], || kept() >= 2);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(records_in(), Some(20), "still nothing taken");
+    assert_eq!(cli(&admin, &["status", &p.app]).unwrap()["state"], "paused");
     assert_eq!(
-        support::read_all(&brokers, &format!("{pay}-out"), 1).len(),
-        19
-    );
-    // The other tenant's output is complete and in order.
-    let out: Vec<Vec<u8>> = support::read_all(&brokers, &format!("{ops}-out"), 1)
-        .into_iter()
-        .map(|r| r.value.unwrap())
-        .collect();
-    let want: Vec<Vec<u8>> = (0..200).map(|i| format!("v{i}").into_bytes()).collect();
-    assert_eq!(out, want);
-
-    // A plugin trapping on every 10th record: at its third trap within a
-    // minute the pipeline is quarantined (paused, and shown so), while the
-    // other tenant runs on; resumed by hand, it goes on.
-    let trapping = pipeline(
-        "q",
-        &quarantined,
-        "trap-on-marker",
-        &format!("{quarantined}-out"),
-    );
-    deploy(&trapping, Some("pay")).unwrap();
-    let marked = |from: usize| -> Vec<(Option<String>, Vec<u8>, i64)> {
-        (from..from + 40)
-            .map(|i| {
-                let v = if i % 10 == 9 {
-                    "TRAP".to_owned()
-                } else {
-                    format!("v{i}")
-                };
-                (Some("k".to_owned()), v.into_bytes(), 1)
-            })
-            .collect()
-    };
-    support::produce(&brokers, &format!("{quarantined}-in"), &marked(0));
-    let state = |name: &str| cli(&admin, &["status", name]).unwrap();
-    support::wait_until("the quarantine", &mut [&mut host], || {
-        state(&quarantined)["state"] == "quarantined"
-    });
-    let status = state(&quarantined);
-    assert!(
-        status["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("quarantine.after.traps = 3"),
-        "{status}"
-    );
-    let held = status["records_in"].as_u64().unwrap();
-    support::produce(&brokers, &format!("{quarantined}-in"), &marked(40));
-    support::produce(&brokers, &format!("{ops}-in"), &records(50, None));
-    support::wait_until("the other tenant's next records", &mut [&mut host], || {
-        done(&ops, 250)
-    });
-    assert_eq!(
-        state(&quarantined)["records_in"].as_u64(),
-        Some(held),
-        "a quarantined pipeline takes nothing"
-    );
-    assert_eq!(
-        cli(&admin, &["resume", &quarantined]).unwrap()["state"],
+        cli(&admin, &["resume", &p.app]).unwrap()["state"],
         "running"
     );
-    support::wait_until("the resumed pipeline's input", &mut [&mut host], || {
-        done(&quarantined, 80)
-    });
+    support::wait_until("the rest", &mut [&mut host], || records_in() == Some(30));
     host.terminate();
+
+    // Every record once.
+    let mut values: Vec<String> = support::read_all(&brokers, &p.tagged, 2)
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect();
+    values.sort();
+    let mut want: Vec<String> = (0..2)
+        .flat_map(|partition| {
+            (0..10)
+                .chain(20..30)
+                .map(move |i| format!("p{partition}-{i}"))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(values, want);
 }

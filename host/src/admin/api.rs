@@ -10,6 +10,9 @@
 //! | `DELETE /pipelines/{name}` | stops and removes it |
 //! | `POST /pipelines/{name}/pause`, `.../resume` | pauses or resumes consuming |
 //! | `POST /pipelines/{name}/steps/{step}/swap` `{"plugin": "<.wasm or crate>"}` or `{"rollback": true}` | swaps a step's plugin |
+//! | `GET /tenants` | every tenant: limits, pipelines, live instances, dropped log lines |
+//! | `POST /tenants/{name}` `{"topics": ["<prefix>"], ...}` | creates a tenant (the fields of a tenants file) |
+//! | `GET /tenants/{name}` | one tenant |
 //! | `GET /metrics` | Prometheus metrics |
 //!
 //! Host calls block (a deploy builds and compiles plugins), so handlers
@@ -33,7 +36,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 
-use super::pipelines::{AdminError, Host, State as PipelineState, Status, SwapTo};
+use super::pipelines::{AdminError, Host, State as PipelineState, Status, SwapTo, TenantStatus};
+use super::tenants::Tenant;
 
 type Labels = Vec<(String, String)>;
 
@@ -60,7 +64,11 @@ struct Metrics {
     registry: Registry,
     counters: Vec<(&'static str, Read, Family<Labels, Counter>)>,
     up: Family<Labels, Gauge>,
-    /// What each counter showed at the last scrape, per pipeline.
+    lag: Family<Labels, Gauge>,
+    instances: Family<Labels, Gauge>,
+    dropped_logs: Family<Labels, Counter>,
+    /// What each counter showed at the last scrape, per pipeline (or
+    /// tenant).
     last: HashMap<(String, &'static str), u64>,
 }
 
@@ -79,28 +87,75 @@ impl Metrics {
             "1 while a pipeline consumes, 0 when paused, stopped or failed",
             up.clone(),
         );
+        let lag = Family::<Labels, Gauge>::default();
+        registry.register(
+            "pipeline_lag",
+            "Records on a pipeline's partitions not yet processed and committed",
+            lag.clone(),
+        );
+        let instances = Family::<Labels, Gauge>::default();
+        registry.register(
+            "tenant_plugin_instances",
+            "A tenant's plugin instances alive now",
+            instances.clone(),
+        );
+        let dropped_logs = Family::<Labels, Counter>::default();
+        registry.register(
+            "tenant_log_lines_dropped",
+            "A tenant's plugin log lines dropped over its log-lines-per-second",
+            dropped_logs.clone(),
+        );
         Metrics {
             registry,
             counters,
             up,
+            lag,
+            instances,
+            dropped_logs,
             last: HashMap::new(),
         }
     }
 
-    fn render(&mut self, statuses: &[Status]) -> String {
+    /// Moves `family`'s counter for `labels` on to `now`.
+    fn follow(
+        last: &mut HashMap<(String, &'static str), u64>,
+        family: &Family<Labels, Counter>,
+        labels: &Labels,
+        name: &'static str,
+        now: u64,
+    ) {
+        let last = last.entry((labels[0].1.clone(), name)).or_insert(0);
+        family
+            .get_or_create(labels)
+            .inc_by(now.saturating_sub(*last));
+        *last = (*last).max(now);
+    }
+
+    fn render(&mut self, statuses: &[Status], tenants: &[TenantStatus]) -> String {
         for s in statuses {
             let labels = vec![("pipeline".to_owned(), s.name.clone())];
             for (name, read, family) in &self.counters {
-                let now = read(s);
-                let last = self.last.entry((s.name.clone(), name)).or_insert(0);
-                family
-                    .get_or_create(&labels)
-                    .inc_by(now.saturating_sub(*last));
-                *last = (*last).max(now);
+                Self::follow(&mut self.last, family, &labels, name, read(s));
             }
             self.up
                 .get_or_create(&labels)
                 .set(i64::from(s.state == PipelineState::Running));
+            if let Some(lag) = s.lag {
+                self.lag.get_or_create(&labels).set(lag as i64);
+            }
+        }
+        for t in tenants {
+            let labels = vec![("tenant".to_owned(), t.name.clone())];
+            self.instances
+                .get_or_create(&labels)
+                .set(t.live_instances as i64);
+            Self::follow(
+                &mut self.last,
+                &self.dropped_logs,
+                &labels,
+                "tenant_log_lines_dropped",
+                t.dropped_log_lines,
+            );
         }
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String");
@@ -220,14 +275,43 @@ pub fn router(host: Arc<Host>) -> Router {
             ),
         )
         .route(
+            "/tenants",
+            get(|State(app): State<App>| async move {
+                blocking(move || Ok(Json(app.host.tenants()))).await
+            }),
+        )
+        .route(
+            "/tenants/{name}",
+            get(
+                |State(app): State<App>, Path(name): Path<String>| async move {
+                    blocking(move || app.host.tenant(&name).map(Json)).await
+                },
+            )
+            .post(
+                |State(app): State<App>,
+                 Path(name): Path<String>,
+                 Json(tenant): Json<serde_json::Value>| async move {
+                    let tenant: Tenant = serde_json::from_value(tenant)
+                        .map_err(|e| AdminError::Invalid(format!("tenant `{name}`: {e}")))?;
+                    blocking(move || app.host.create_tenant(&name, tenant))
+                        .await
+                        .map(|t| (StatusCode::CREATED, Json(t)))
+                },
+            ),
+        )
+        .route(
             "/metrics",
             get(|State(app): State<App>| async move {
-                let statuses = blocking({
+                let (statuses, tenants) = blocking({
                     let host = Arc::clone(&app.host);
-                    move || Ok(host.list())
+                    move || Ok((host.list(), host.tenants()))
                 })
                 .await?;
-                let text = app.metrics.lock().expect("not poisoned").render(&statuses);
+                let text = app
+                    .metrics
+                    .lock()
+                    .expect("not poisoned")
+                    .render(&statuses, &tenants);
                 Ok::<_, AdminError>((
                     [(
                         axum::http::header::CONTENT_TYPE,

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::tenants::Tenant;
 use crate::error::RunError;
+use crate::plugin::TenantBudget;
 use crate::plugin::builder::BuildOptions;
 use crate::runner::control::{self, Control};
 use crate::runner::{self, RunOptions, RunSummary};
@@ -90,6 +92,9 @@ pub struct Status {
     pub dead_letters: u64,
     /// Records too late for their windows.
     pub late: u64,
+    /// Records on its partitions not yet processed and committed (measured
+    /// every two seconds; `null` before its first assignment).
+    pub lag: Option<u64>,
     /// Why it failed.
     pub last_error: Option<String>,
     /// Each step's plugin.
@@ -169,6 +174,7 @@ impl Deployed {
             trapped: counts.trapped,
             dead_letters: counts.dead_letters,
             late: counts.late,
+            lag: live.lag.filter(|_| self.ended.is_none()),
             last_error,
             steps: self
                 .topology
@@ -199,10 +205,30 @@ impl Deployed {
     }
 }
 
+/// A tenant, as the API reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantStatus {
+    /// Its name.
+    pub name: String,
+    /// Its settings and limits (as in a tenants file).
+    pub settings: Tenant,
+    /// Its pipelines deployed now.
+    pub pipelines: Vec<String>,
+    /// Its plugin instances alive now.
+    pub live_instances: usize,
+    /// Its plugins' log lines dropped over `log-lines-per-second`.
+    pub dropped_log_lines: u64,
+}
+
+struct TenantEntry {
+    tenant: Tenant,
+    budget: Arc<TenantBudget>,
+}
+
 /// The pipelines of one host.
 pub struct Host {
     engine: wasmtime::Engine,
-    tenants: BTreeMap<String, super::tenants::Tenant>,
+    tenants: Mutex<BTreeMap<String, TenantEntry>>,
     brokers: String,
     connect_timeout: Duration,
     pipelines: Mutex<BTreeMap<String, Deployed>>,
@@ -230,7 +256,7 @@ impl Host {
     pub fn new(engine: wasmtime::Engine, brokers: &str, connect_timeout: Duration) -> Host {
         Host {
             engine,
-            tenants: BTreeMap::new(),
+            tenants: Mutex::new(BTreeMap::new()),
             brokers: brokers.to_owned(),
             connect_timeout,
             pipelines: Mutex::new(BTreeMap::new()),
@@ -239,9 +265,78 @@ impl Host {
 
     /// With tenants (`sluice serve --tenants`): every pipeline then names
     /// the tenant that owns it.
-    pub fn with_tenants(mut self, tenants: BTreeMap<String, super::tenants::Tenant>) -> Host {
-        self.tenants = tenants;
+    pub fn with_tenants(self, tenants: BTreeMap<String, Tenant>) -> Host {
+        *self.tenants.lock().expect("not poisoned") = tenants
+            .into_iter()
+            .map(|(name, tenant)| {
+                let budget = tenant.budget(&name);
+                (name, TenantEntry { tenant, budget })
+            })
+            .collect();
         self
+    }
+
+    /// Creates a tenant. Once a host has a tenant, every pipeline deployed
+    /// names its owner. A tenant's settings are fixed once created.
+    pub fn create_tenant(&self, name: &str, tenant: Tenant) -> Result<TenantStatus, AdminError> {
+        tenant.check(name).map_err(AdminError::Invalid)?;
+        let untenanted: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|d| d.tenant.is_none())
+            .map(|d| d.topology.application_id.clone())
+            .collect();
+        if !untenanted.is_empty() {
+            return Err(AdminError::Conflict(format!(
+                "pipelines without a tenant run here ({}); remove them before creating tenants",
+                untenanted.join(", ")
+            )));
+        }
+        {
+            let mut tenants = self.tenants.lock().expect("not poisoned");
+            if tenants.contains_key(name) {
+                return Err(AdminError::Conflict(format!(
+                    "tenant `{name}` exists already; its settings are fixed once created"
+                )));
+            }
+            let budget = tenant.budget(name);
+            tenants.insert(name.to_owned(), TenantEntry { tenant, budget });
+        }
+        tracing::info!(tenant = %name, "tenant created");
+        self.tenant(name)
+    }
+
+    /// One tenant.
+    pub fn tenant(&self, name: &str) -> Result<TenantStatus, AdminError> {
+        self.tenants()
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| AdminError::NotFound(format!("tenant `{name}`")))
+    }
+
+    /// Every tenant.
+    pub fn tenants(&self) -> Vec<TenantStatus> {
+        let owners: Vec<(String, String)> = self
+            .lock()
+            .values()
+            .filter_map(|d| Some((d.tenant.clone()?, d.topology.application_id.clone())))
+            .collect();
+        self.tenants
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(name, e)| TenantStatus {
+                name: name.clone(),
+                settings: e.tenant.clone(),
+                pipelines: owners
+                    .iter()
+                    .filter(|(t, _)| t == name)
+                    .map(|(_, p)| p.clone())
+                    .collect(),
+                live_instances: e.budget.live_instances(),
+                dropped_log_lines: e.budget.dropped_log_lines(),
+            })
+            .collect()
     }
 
     /// Loads a pipeline file and its plugins, and starts it. Its name is
@@ -250,15 +345,19 @@ impl Host {
     /// must keep to and whose limits it gets.
     pub fn deploy(&self, file: &Path, tenant: Option<&str>) -> Result<Status, AdminError> {
         let mut topology = Topology::load(file).map_err(|e| AdminError::Invalid(e.to_string()))?;
-        match (tenant, self.tenants.is_empty()) {
+        let tenants = self.tenants.lock().expect("not poisoned");
+        match (tenant, tenants.is_empty()) {
             (Some(t), _) => {
-                let owner = self.tenants.get(t).ok_or_else(|| {
+                let owner = tenants.get(t).ok_or_else(|| {
                     AdminError::Invalid(format!(
                         "no tenant `{t}` (tenants: {})",
-                        self.tenants.keys().cloned().collect::<Vec<_>>().join(", ")
+                        tenants.keys().cloned().collect::<Vec<_>>().join(", ")
                     ))
                 })?;
-                owner.admit(t, &mut topology).map_err(AdminError::Invalid)?;
+                owner
+                    .tenant
+                    .admit(&owner.budget, &mut topology)
+                    .map_err(AdminError::Invalid)?;
             }
             (None, false) => {
                 return Err(AdminError::Invalid(
@@ -267,6 +366,7 @@ impl Host {
             }
             (None, true) => {}
         }
+        drop(tenants);
         let topology = Arc::new(topology);
         let name = topology.application_id.clone();
         if self.lock().contains_key(&name) {

@@ -6,10 +6,17 @@
 //! [tenants.payments]
 //! topics = ["payments."]     # prefixes of every topic it reads or writes
 //! state-dir = "/var/lib/sluice/payments"
+//! dlq-topic = "payments.dead-letters"  # its pipelines' dead letters
 //! plugin-memory-mb = 64       # per plugin instance
 //! plugin-deadline-ms = 500    # per call
+//! plugin-output-kb = 4096     # per call
+//! log-lines-per-second = 100  # all its plugins together
+//! max-instances = 64          # plugin instances alive at once
 //! quarantine-after-traps = 10 # within a minute: the pipeline is paused
 //! ```
+//!
+//! Tenants can also be created through the admin API (`POST /tenants`),
+//! with the same fields in JSON.
 //!
 //! At deploy, a tenant's pipeline must keep to its prefixes: its sources,
 //! sinks, dead-letter topic and `application.id` (so its changelog topics,
@@ -17,8 +24,11 @@
 //! with one of them; a pipeline that does not is refused, naming the
 //! topic. Its stores live under the tenant's state directory, and its
 //! plugins get the tenant's limits where they are tighter than the
-//! pipeline's own. At run time the producer refuses any topic outside
-//! the prefixes ([`crate::kafka::producer::OutputProducer`]).
+//! pipeline's own. A pipeline that names no dead-letter topic uses the
+//! tenant's, and a trap never stops a tenant's pipeline: `trap = "fail"`
+//! becomes `dlq` (the record is dead-lettered, and the traps count towards
+//! the quarantine). At run time the producer refuses any topic outside the
+//! prefixes ([`crate::kafka::producer::OutputProducer`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +40,9 @@ use serde::{Deserialize, Serialize};
 const DEFAULT_MEMORY_MB: usize = 64;
 const DEFAULT_DEADLINE_MS: u64 = 1_000;
 const DEFAULT_QUARANTINE_TRAPS: u64 = 10;
+const DEFAULT_OUTPUT_KB: usize = 4 << 10;
+const DEFAULT_LOG_LINES: u32 = 100;
+const DEFAULT_MAX_INSTANCES: usize = 64;
 
 /// One tenant.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,6 +61,31 @@ pub struct Tenant {
     /// Traps within a minute after which a pipeline is quarantined.
     #[serde(default = "default_quarantine")]
     pub quarantine_after_traps: u64,
+    /// Where its pipelines' dead letters go, unless a pipeline names its
+    /// own `dlq-topic`.
+    pub dlq_topic: Option<String>,
+    /// Bytes one plugin call may return, in KiB.
+    #[serde(default = "default_output")]
+    pub plugin_output_kb: usize,
+    /// Log lines per second, all its plugins together; more are dropped
+    /// (and counted).
+    #[serde(default = "default_log_lines")]
+    pub log_lines_per_second: u32,
+    /// Plugin instances alive at once, all its pipelines together.
+    #[serde(default = "default_max_instances")]
+    pub max_instances: usize,
+}
+
+fn default_output() -> usize {
+    DEFAULT_OUTPUT_KB
+}
+
+fn default_log_lines() -> u32 {
+    DEFAULT_LOG_LINES
+}
+
+fn default_max_instances() -> usize {
+    DEFAULT_MAX_INSTANCES
 }
 
 fn default_quarantine() -> u64 {
@@ -76,17 +114,57 @@ pub fn load(path: &Path) -> Result<BTreeMap<String, Tenant>, String> {
     let file: TenantsFile =
         toml::from_str(&text).map_err(|e| format!("tenants file {}: {e}", path.display()))?;
     for (name, t) in &file.tenants {
-        if t.topics.is_empty() || t.topics.iter().any(String::is_empty) {
-            return Err(format!(
-                "tenants file {}: tenant `{name}` needs non-empty topic prefixes (`topics = [\"{name}.\"]`)",
-                path.display()
-            ));
-        }
+        t.check(name)
+            .map_err(|e| format!("tenants file {}: {e}", path.display()))?;
     }
     Ok(file.tenants)
 }
 
 impl Tenant {
+    /// Checks a tenant's own settings.
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(format!(
+                "tenant name `{name}` must be letters, digits, '.', '_' or '-'"
+            ));
+        }
+        if self.topics.is_empty() || self.topics.iter().any(String::is_empty) {
+            return Err(format!(
+                "tenant `{name}` needs non-empty topic prefixes (`topics = [\"{name}.\"]`)"
+            ));
+        }
+        if let Some(dlq) = self.dlq_topic.as_ref().filter(|d| !self.allows(d)) {
+            return Err(format!(
+                "tenant `{name}`'s `dlq-topic` `{dlq}` is outside its own topic prefixes"
+            ));
+        }
+        for (what, zero) in [
+            ("plugin-memory-mb", self.plugin_memory_mb == 0),
+            ("plugin-deadline-ms", self.plugin_deadline_ms == 0),
+            ("plugin-output-kb", self.plugin_output_kb == 0),
+            ("max-instances", self.max_instances == 0),
+            ("quarantine-after-traps", self.quarantine_after_traps == 0),
+        ] {
+            if zero {
+                return Err(format!("tenant `{name}`: `{what}` must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The budget its plugins share: log lines and live instances.
+    pub fn budget(&self, name: &str) -> std::sync::Arc<crate::plugin::TenantBudget> {
+        std::sync::Arc::new(crate::plugin::TenantBudget::new(
+            name,
+            self.log_lines_per_second,
+            self.max_instances,
+        ))
+    }
+
     /// Whether `topic` is one of its topics.
     pub fn allows(&self, topic: &str) -> bool {
         self.topics.iter().any(|p| topic.starts_with(p.as_str()))
@@ -96,9 +174,20 @@ impl Tenant {
     /// tenant's state directory and limits to it.
     pub fn admit(
         &self,
-        tenant: &str,
+        budget: &std::sync::Arc<crate::plugin::TenantBudget>,
         topology: &mut crate::topology::Topology,
     ) -> Result<(), String> {
+        let tenant = budget.tenant();
+        if let Some(dlq) = self
+            .dlq_topic
+            .as_ref()
+            .filter(|_| !topology.errors.dlq_named)
+        {
+            topology.errors.dlq_topic = dlq.clone();
+        }
+        if topology.errors.trap == crate::topology::ErrorPolicy::Fail {
+            topology.errors.trap = crate::topology::ErrorPolicy::Dlq;
+        }
         let mut named: Vec<(String, &str)> = vec![(
             topology.application_id.clone(),
             "`application.id` (its changelogs and consumer group start with it)",
@@ -131,8 +220,10 @@ impl Tenant {
             topology.state.dir = dir.clone();
         }
         topology.topic_prefixes = Some(self.topics.clone());
+        topology.tenant = Some(std::sync::Arc::clone(budget));
         let p = &mut topology.processing;
         p.plugin_memory = p.plugin_memory.min(self.plugin_memory_mb << 20);
+        p.plugin_output = p.plugin_output.min(self.plugin_output_kb << 10);
         p.plugin_deadline = p
             .plugin_deadline
             .min(Duration::from_millis(self.plugin_deadline_ms));
@@ -182,12 +273,53 @@ mod tests {
         let tenants = load(&file).unwrap();
         let pay = &tenants["pay"];
         assert_eq!(pay.plugin_memory_mb, DEFAULT_MEMORY_MB, "a safe default");
+        let budget = pay.budget("pay");
         let mut t = topology(PIPELINE);
-        pay.admit("pay", &mut t).unwrap();
+        pay.admit(&budget, &mut t).unwrap();
         assert_eq!(t.state.dir, PathBuf::from("/state/pay"));
         assert_eq!(t.processing.plugin_deadline, Duration::from_millis(200));
         assert_eq!(t.processing.plugin_memory, 64 << 20);
         assert_eq!(t.processing.quarantine_traps, Some(10));
+        assert_eq!(t.processing.plugin_output, DEFAULT_OUTPUT_KB << 10);
+        assert_eq!(
+            t.errors.trap,
+            crate::topology::ErrorPolicy::Dlq,
+            "a trap never stops a tenant's pipeline"
+        );
+        assert_eq!(t.errors.dlq_topic, "pay.fraud-dlq", "no tenant DLQ named");
+        assert!(
+            t.tenant
+                .is_some_and(|b| b.max_instances() == DEFAULT_MAX_INSTANCES)
+        );
+
+        // The tenant's dead-letter topic, unless the pipeline names one.
+        let with_dlq = Tenant {
+            dlq_topic: Some("pay.dead".into()),
+            ..pay.clone()
+        };
+        let mut t = topology(PIPELINE);
+        with_dlq.admit(&budget, &mut t).unwrap();
+        assert_eq!(t.errors.dlq_topic, "pay.dead");
+        let mut t = topology(&PIPELINE.replace(
+            "rejected = \"dlq\"",
+            "rejected = \"dlq\"\n        dlq-topic = \"pay.own\"",
+        ));
+        with_dlq.admit(&budget, &mut t).unwrap();
+        assert_eq!(t.errors.dlq_topic, "pay.own");
+        let stray = Tenant {
+            dlq_topic: Some("ops.dead".into()),
+            ..pay.clone()
+        };
+        let e = stray.check("pay").unwrap_err();
+        assert!(e.contains("`ops.dead` is outside"), "{e}");
+        let e = Tenant {
+            max_instances: 0,
+            ..pay.clone()
+        }
+        .check("pay")
+        .unwrap_err();
+        assert!(e.contains("`max-instances` must be at least 1"), "{e}");
+        assert!(pay.check("no spaces").is_err());
 
         for (from, to, what) in [
             (
@@ -212,7 +344,7 @@ mod tests {
             ),
         ] {
             let mut t = topology(&PIPELINE.replace(from, to));
-            let e = pay.admit("pay", &mut t).unwrap_err();
+            let e = pay.admit(&budget, &mut t).unwrap_err();
             assert!(e.contains(what) && e.contains("`pay.`"), "{e}");
         }
         std::fs::write(&file, "[tenants.x]\ntopics = []\n").unwrap();

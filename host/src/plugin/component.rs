@@ -14,13 +14,8 @@ use super::bindings::{
     RecordProcessor, RecordProcessorPre,
 };
 use super::instance::{Bindings, HostState, InitOutcome, PluginInstance};
+use super::limits::Limits;
 use crate::error::PluginError;
-
-/// Default cap on one instance's linear memory.
-pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
-
-/// Default deadline of one call into a plugin (wall clock).
-pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Which world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +54,7 @@ pub struct Plugin {
     digest: String,
     engine: Engine,
     pre: Pre,
-    max_memory: usize,
-    deadline: std::time::Duration,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -148,17 +142,21 @@ impl Plugin {
             digest: hex::encode(Sha256::digest(bytes)),
             engine: engine.clone(),
             pre,
-            max_memory: DEFAULT_MAX_MEMORY,
-            deadline: DEFAULT_DEADLINE,
+            limits: Limits::default(),
         })
     }
 
-    /// Sets the limits of its instances: the memory cap and the deadline of
-    /// each call. A call past either traps; only that call fails.
-    pub fn with_limits(mut self, max_memory: usize, deadline: std::time::Duration) -> Plugin {
-        self.max_memory = max_memory;
-        self.deadline = deadline;
+    /// Sets the limits of its instances: the memory cap, the deadline and
+    /// output cap of each call, and the tenant's shared budget. A call past
+    /// any of them traps; only that call fails.
+    pub fn with_limits(mut self, limits: Limits) -> Plugin {
+        self.limits = limits;
         self
+    }
+
+    /// The limits its instances run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Which world it implements.
@@ -187,9 +185,20 @@ impl Plugin {
 
     /// Creates a fresh instance and calls its `init` with `config`.
     pub fn instantiate(&self, config: &[(String, String)]) -> Result<PluginInstance, PluginError> {
+        let ticket = match &self.limits.tenant {
+            Some(budget) => Some(
+                budget
+                    .take_instance()
+                    .map_err(|message| PluginError::Quota {
+                        plugin: self.name.to_string(),
+                        message,
+                    })?,
+            ),
+            None => None,
+        };
         let mut store = Store::new(
             &self.engine,
-            HostState::new(self.name.clone(), self.max_memory, self.deadline),
+            HostState::new(self.name.clone(), &self.limits, ticket),
         );
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(store.data().deadline_ticks());

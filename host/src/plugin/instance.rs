@@ -9,6 +9,7 @@ use super::bindings::aggregator::RecordAggregator;
 use super::bindings::extractor::TimestampExtractor;
 use super::bindings::sluice::plugin::log::{self, Level};
 use super::bindings::sluice::plugin::{state, types};
+use super::limits::{InstanceTicket, Limits};
 use crate::state::StoreBuffer;
 
 /// A task store lent to an instance for the length of one call.
@@ -24,28 +25,30 @@ pub struct LentStore {
 /// Per-instance state the host keeps in the wasmtime `Store`.
 pub struct HostState {
     plugin: Arc<str>,
-    limits: StoreLimits,
-    max_memory: usize,
-    deadline: std::time::Duration,
+    store_limits: StoreLimits,
+    limits: Limits,
+    /// Its slot in the tenant's instance quota, given back with the store.
+    _ticket: Option<InstanceTicket>,
     /// The task stores the step declared, during a call.
     stores: Vec<LentStore>,
+    /// Set when the plugin reached outside its sandbox during a call (a
+    /// store its step does not declare): the call then fails as a trap,
+    /// whatever the plugin made of the error it was given.
+    violation: Option<String>,
 }
 
 impl HostState {
-    pub(crate) fn new(
-        plugin: Arc<str>,
-        max_memory_bytes: usize,
-        deadline: std::time::Duration,
-    ) -> Self {
+    pub(crate) fn new(plugin: Arc<str>, limits: &Limits, ticket: Option<InstanceTicket>) -> Self {
         HostState {
             plugin,
-            max_memory: max_memory_bytes,
-            deadline,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(max_memory_bytes)
+            store_limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory)
                 .trap_on_grow_failure(true)
                 .build(),
+            limits: limits.clone(),
+            _ticket: ticket,
             stores: Vec::new(),
+            violation: None,
         }
     }
 }
@@ -53,7 +56,7 @@ impl HostState {
 impl HostState {
     /// The call deadline in epoch ticks (at least one).
     pub(crate) fn deadline_ticks(&self) -> u64 {
-        (self.deadline.as_millis() / super::EPOCH_TICK.as_millis()).max(1) as u64
+        (self.limits.deadline.as_millis() / super::EPOCH_TICK.as_millis()).max(1) as u64
     }
 
     /// Why a call failed, in words: a deadline or memory cap named as such.
@@ -61,26 +64,39 @@ impl HostState {
         if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
             return Trap(format!(
                 "deadline: the call ran past its deadline of {} ms",
-                self.deadline.as_millis()
+                self.limits.deadline.as_millis()
             ));
         }
         let text = format!("{e:#}");
         if text.contains("forcing trap when growing memory") {
             return Trap(format!(
                 "memory: the instance reached its memory cap of {} MiB",
-                self.max_memory >> 20
+                self.limits.memory >> 20
             ));
         }
         Trap::from_wasmtime(e)
     }
 
     pub(crate) fn limiter(&mut self) -> &mut StoreLimits {
-        &mut self.limits
+        &mut self.store_limits
+    }
+
+    /// The sandbox violation of the call just made, as a trap.
+    fn violated(&mut self) -> Option<Trap> {
+        self.violation.take().map(|v| Trap(format!("sandbox: {v}")))
     }
 }
 
 impl log::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
+        if self
+            .limits
+            .tenant
+            .as_ref()
+            .is_some_and(|budget| !budget.admit_log_line())
+        {
+            return;
+        }
         let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(target: "sluice::plugin", plugin, "{message}"),
@@ -110,17 +126,18 @@ impl HostState {
                 format!("store `{store}` is a table's store; it can be read, not written"),
             )),
             Some(s) => Ok(&mut s.buffer),
-            None => Err(state_error(
-                "unknown-store",
-                format!(
+            None => {
+                let message = format!(
                     "store `{store}` is not declared by this step (declared: {})",
                     if declared.is_empty() {
                         "none; add `stores = [...]` to the step".to_owned()
                     } else {
                         declared.join(", ")
                     }
-                ),
-            )),
+                );
+                self.violation = Some(message.clone());
+                Err(state_error("unknown-store", message))
+            }
         }
     }
 }
@@ -251,7 +268,7 @@ impl PluginInstance {
         let result = b
             .sluice_plugin_processor()
             .call_process(&mut self.store, frame);
-        lift(result, self.store.data())
+        lift(result, self.store.data_mut())
     }
 
     /// Calls an aggregator's `add` with the current aggregates of the
@@ -268,7 +285,7 @@ impl PluginInstance {
         let result = b
             .sluice_plugin_aggregator()
             .call_add(&mut self.store, aggregates, batch);
-        lift(result, self.store.data())
+        lift(result, self.store.data_mut())
     }
 
     /// Calls an aggregator's `merge`: one aggregate from two of one key
@@ -286,7 +303,7 @@ impl PluginInstance {
             bindings
                 .sluice_plugin_aggregator()
                 .call_merge(&mut self.store, Some(key), a, b);
-        lift(result, self.store.data())
+        lift(result, self.store.data_mut())
     }
 }
 
@@ -302,10 +319,13 @@ impl PluginInstance {
         };
         self.store
             .set_epoch_deadline(self.store.data().deadline_ticks());
-        match b
+        let result = b
             .sluice_plugin_extractor()
-            .call_extract(&mut self.store, frame)
-        {
+            .call_extract(&mut self.store, frame);
+        if let Some(trap) = self.store.data_mut().violated() {
+            return Err(trap);
+        }
+        match result {
             Ok(Ok(times)) => Ok(Ok(times)),
             Ok(Err(e)) => Ok(Err((e.code, e.message))),
             Err(e) => Err(self.store.data().trap(&e)),
@@ -313,11 +333,21 @@ impl PluginInstance {
     }
 }
 
+/// A call's result as the task sees it: a sandbox violation or an output
+/// over its cap fails the call as a trap would.
 fn lift(
     result: wasmtime::Result<Result<Vec<u8>, super::bindings::sluice::plugin::types::Error>>,
-    state: &HostState,
+    state: &mut HostState,
 ) -> CallResult {
+    if let Some(trap) = state.violated() {
+        return Err(trap);
+    }
     match result {
+        Ok(Ok(out)) if out.len() > state.limits.output => Err(Trap(format!(
+            "output: the call returned {} bytes, over its cap of {} bytes",
+            out.len(),
+            state.limits.output
+        ))),
         Ok(Ok(out)) => Ok(Ok(out)),
         Ok(Err(e)) => Ok(Err((e.code, e.message))),
         Err(e) => Err(state.trap(&e)),

@@ -36,6 +36,9 @@ pub struct Live {
     pub paused: bool,
     /// Why it was quarantined (paused for repeated traps), if it was.
     pub quarantined: Option<String>,
+    /// Records on its partitions not yet processed and committed, as last
+    /// measured (every two seconds).
+    pub lag: Option<u64>,
 }
 
 /// What the poll loop is asked to do.

@@ -62,6 +62,9 @@ pub struct Coordinator {
     pub(super) counts: Counts,
     /// The first fatal error; once set, nothing more is dispatched.
     pub(super) failure: Option<RunError>,
+    /// Paused by request or quarantine: partitions assigned by a rebalance
+    /// are paused as they arrive.
+    pub(super) paused: bool,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -95,6 +98,7 @@ impl Coordinator {
             committed_times: HashMap::new(),
             counts: Counts::default(),
             failure: None,
+            paused: false,
         }
     }
 
@@ -477,6 +481,22 @@ impl ConsumerContext for RebalanceHandler {
                     .resume_stream_times(consumer, tpl);
             }
             Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // A paused (or quarantined) pipeline stays paused across a
+        // rebalance: what it is given now is paused too.
+        if let Rebalance::Assign(tpl) = rebalance
+            && self.coordinator.lock().expect("not poisoned").paused
+        {
+            match consumer.pause(tpl) {
+                Ok(()) => tracing::info!(
+                    partitions = tpl.count(),
+                    "kept paused: newly assigned partitions paused"
+                ),
+                Err(e) => tracing::error!("pausing newly assigned partitions: {e}"),
+            }
         }
     }
 }

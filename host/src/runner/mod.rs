@@ -132,11 +132,53 @@ fn set_paused<C: rdkafka::consumer::ConsumerContext>(
     } else {
         consumer.resume(&assignment)
     };
+    if result.is_ok() {
+        c.paused = pause;
+    }
     Ok(result.map_err(KafkaError::client(if pause {
         "pausing consumption"
     } else {
         "resuming consumption"
     })))
+}
+
+/// How often a served pipeline's lag is measured.
+const LAG_EVERY: Duration = Duration::from_secs(2);
+
+/// Records on the assigned partitions past the committed offsets (or the
+/// consumer's position, before a first commit): the end offsets are asked
+/// of the brokers. `None` while nothing is assigned or a broker does not
+/// answer.
+fn lag<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    c: &Coordinator,
+) -> Option<u64> {
+    let assignment = consumer.assignment().ok()?;
+    if assignment.count() == 0 {
+        return None;
+    }
+    let positions = consumer.position().ok()?;
+    let mut total = 0;
+    for e in assignment.elements() {
+        let (_, end) = consumer
+            .fetch_watermarks(e.topic(), e.partition(), Duration::from_millis(500))
+            .ok()?;
+        let position = positions
+            .find_partition(e.topic(), e.partition())
+            .and_then(|p| match p.offset() {
+                rdkafka::Offset::Offset(o) => Some(o),
+                _ => None,
+            });
+        let at = c
+            .committed()
+            .get(&(Arc::from(e.topic()), e.partition()))
+            .copied()
+            .or(position);
+        if let Some(at) = at {
+            total += (end - at).max(0) as u64;
+        }
+    }
+    Some(total)
 }
 
 /// Carries out the requests queued on `control` between two polls.
@@ -343,6 +385,7 @@ pub fn run(
         .idle_close()
         .map(|ms| Duration::from_millis((ms as u64 / 4).clamp(10, 1_000)));
     let mut last_tick = Instant::now();
+    let mut last_lag: Option<Instant> = None;
     let lock = || coordinator.lock().expect("not poisoned");
 
     let result = loop {
@@ -417,6 +460,13 @@ pub fn run(
                 l.paused = true;
                 l.quarantined = Some(reason);
             });
+        }
+        if let Some(control) = &opts.control
+            && last_lag.is_none_or(|t| t.elapsed() >= LAG_EVERY)
+        {
+            last_lag = Some(Instant::now());
+            let lag = lag(&consumer, &lock());
+            control.publish(|l| l.lag = lag);
         }
         if let Some(every) = tick_every
             && last_tick.elapsed() >= every

@@ -228,6 +228,9 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
                 let _ = reply.send(ticked);
             }
             Work::Batch { task, records } => {
+                // A task that cannot start fails its first batch; one
+                // batch, one report.
+                let mut start_failure = None;
                 let slot = tasks.entry(task).or_insert_with(|| {
                     match Task::new(
                         task,
@@ -240,22 +243,18 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
                             Slot::Live(Box::new(t))
                         }
                         Err(e) => {
-                            let _ = done.send(Done {
-                                task,
-                                offsets: Vec::new(),
-                                result: Err(e),
-                                stream_time: None,
-                            });
+                            start_failure = Some(e);
                             Slot::Failed(None)
                         }
                     }
                 });
-                let result = match slot {
-                    Slot::Live(t) => {
+                let result = match (start_failure, &mut *slot) {
+                    (Some(e), _) => Err(e),
+                    (None, Slot::Live(t)) => {
                         let mut out: &OutputProducer = &shared.producer;
                         t.process(&records, &mut out)
                     }
-                    Slot::Failed(_) => Err(RunError::Thread(format!(
+                    (None, Slot::Failed(_)) => Err(RunError::Thread(format!(
                         "task {task} stopped after an earlier failure"
                     ))),
                 };

@@ -215,6 +215,9 @@ pub struct Processing {
     pub plugin_deadline: Duration,
     /// The memory cap of one plugin instance, in bytes (`plugin.memory.mb`).
     pub plugin_memory: usize,
+    /// The most bytes one call into a plugin may return
+    /// (`plugin.output.max.kb`): more traps the call.
+    pub plugin_output: usize,
     /// Quarantine after this many traps within `quarantine_window`
     /// (`quarantine.after.traps`; off when `None`).
     pub quarantine_traps: Option<u64>,
@@ -242,8 +245,9 @@ impl Default for Processing {
             commit_interval: Duration::from_millis(1000),
             num_stream_threads: 1,
             guarantee: Guarantee::AtLeastOnce,
-            plugin_deadline: crate::plugin::component::DEFAULT_DEADLINE,
-            plugin_memory: crate::plugin::component::DEFAULT_MAX_MEMORY,
+            plugin_deadline: crate::plugin::limits::DEFAULT_DEADLINE,
+            plugin_memory: crate::plugin::limits::DEFAULT_MAX_MEMORY,
+            plugin_output: crate::plugin::limits::DEFAULT_MAX_OUTPUT,
             quarantine_traps: None,
             quarantine_window: Duration::from_secs(60),
         }
@@ -259,6 +263,9 @@ pub struct Errors {
     pub trap: ErrorPolicy,
     /// The dead-letter topic.
     pub dlq_topic: String,
+    /// Whether the pipeline file named it (`dlq-topic`); if not, a
+    /// tenant's own dead-letter topic takes its place.
+    pub dlq_named: bool,
 }
 
 /// A validated pipeline: a DAG from sources through steps to sinks.
@@ -285,9 +292,12 @@ pub struct Topology {
     /// Set when a tenant owns the pipeline: the prefixes of every topic it
     /// may write, enforced by the producer at run time.
     pub topic_prefixes: Option<Vec<String>>,
+    /// Set when a tenant owns the pipeline: the log rate and instance
+    /// quota its plugins share with the tenant's other pipelines.
+    pub tenant: Option<std::sync::Arc<crate::plugin::TenantBudget>>,
 }
 
-const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb, quarantine.after.traps, quarantine.window.ms";
+const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb, plugin.output.max.kb, quarantine.after.traps, quarantine.window.ms";
 
 impl Topology {
     /// Reads and validates a pipeline file.
@@ -632,10 +642,12 @@ impl Topology {
             file: path.to_owned(),
             application_id: app,
             topic_prefixes: None,
+            tenant: None,
             processing,
             errors: Errors {
                 rejected: file.errors.rejected,
                 trap: file.errors.trap,
+                dlq_named: file.errors.dlq_topic.is_some(),
                 dlq_topic,
             },
             sources,
@@ -889,6 +901,7 @@ fn parse_processing(table: &toml::Table) -> Result<Processing, String> {
                 p.plugin_deadline = Duration::from_millis(positive(3_600_000)? as u64)
             }
             "plugin.memory.mb" => p.plugin_memory = (positive(4_096)? as usize) << 20,
+            "plugin.output.max.kb" => p.plugin_output = (positive(4 << 20)? as usize) << 10,
             "quarantine.after.traps" => p.quarantine_traps = Some(positive(1_000_000)? as u64),
             "quarantine.window.ms" => {
                 p.quarantine_window = Duration::from_millis(positive(86_400_000)? as u64)

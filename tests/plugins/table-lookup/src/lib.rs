@@ -3,8 +3,9 @@
 //!
 //! - An order gets the value `<order> for <row>`, or `<order> for unknown`.
 //! - An order whose value is `WRITE` tries to write the table's store (it
-//!   must be refused: `read-only`); `UNDECLARED` reads a store the step did
-//!   not declare (`unknown-store`). Either error rejects the order.
+//!   must be refused: `read-only`, which rejects the order); `UNDECLARED`
+//!   reads a store the step did not declare (`unknown-store`), which the
+//!   host turns into a trap.
 //! - `COUNT` passes on the number of orders seen so far for this task,
 //!   kept in the step's own store `orders` and read back with a range scan.
 

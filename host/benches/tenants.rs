@@ -1,0 +1,357 @@
+//! Tenants in one host: how much a hostile neighbour slows a well-behaved
+//! tenant, and how many idle tenant pipelines fit in 2 GiB of RSS.
+//!
+//! - **isolation**: tenant `ops` runs a tagging processor on one partition;
+//!   for each phase it is paused, given a backlog, and resumed, and its
+//!   records per second until the backlog is done are measured (sampled
+//!   every millisecond, from the first progress to the last sample short
+//!   of the end). The baseline is the mean of a phase alone before the
+//!   attacks and one after, in the same run; each other phase runs
+//!   while tenant `evil`'s plugin attacks on every 10th record of its own
+//!   backlog (loops, allocates, traps, reads a store it was not given,
+//!   floods its output), with its quarantine off so that the attack lasts
+//!   the whole phase. Deadline 200 ms, memory cap 64 MiB, output cap
+//!   256 KiB per call. The attacker's progress meanwhile is shown too.
+//! - **idle pipelines**: tenants, each with one pipeline (a tagging
+//!   processor, one partition, one record processed so that its plugin
+//!   instance is alive), deployed into one host until its resident memory
+//!   reaches 2 GiB or the run's limit (400, or `SLUICE_BENCH_IDLE_LIMIT`);
+//!   the host's RSS is sampled as they are added, and the count that fits
+//!   in 2 GiB is read off (or extrapolated, when the limit comes first).
+//!
+//! All in one process on the embedded broker, with the pooling allocator
+//! as `sluice serve` has it. Run: `cargo bench -p sluice --bench tenants`.
+//! Under `cargo test` (no `--bench` argument) it runs small, as a smoke
+//! test.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use sluice::admin::pipelines::Host;
+use sluice::admin::tenants::Tenant;
+use sluice::kafka::embedded::EmbeddedKafka;
+use sluice::plugin::builder::{self, BuildOptions};
+
+const GIB: u64 = 1 << 30;
+
+/// When, and how many records a pipeline had processed then.
+type Sample = (Instant, u64);
+
+fn build(root: &Path, dir: &str) -> PathBuf {
+    builder::build(
+        &root.join(dir),
+        &BuildOptions {
+            quiet: true,
+            ..BuildOptions::default()
+        },
+    )
+    .expect("building a plugin")
+}
+
+fn tenant(settings: serde_json::Value) -> Tenant {
+    serde_json::from_value(settings).expect("tenant settings")
+}
+
+fn produce(brokers: &str, topic: &str, values: impl Iterator<Item = String>) {
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for v in values {
+        loop {
+            match producer.send(BaseRecord::<(), _>::to(topic).payload(&v)) {
+                Ok(()) => break,
+                Err((_, _)) => {
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+}
+
+/// A one-step pipeline of `app`: `<app>-in` through `plugin` to `<app>-out`.
+fn pipeline(dir: &Path, app: &str, plugin: &Path) -> PathBuf {
+    let file = dir.join(format!("{app}.toml"));
+    std::fs::write(
+        &file,
+        format!(
+            "application.id = \"{app}\"\n[processing]\ncommit.interval.ms = 100\n[sources.events]\ntopic = \"{app}-in\"\n[steps.work]\nplugin = \"{}\"\ninputs = [\"events\"]\n[sinks.out]\ntopic = \"{app}-out\"\ninputs = [\"work\"]\n",
+            plugin.display()
+        ),
+    )
+    .expect("writing a pipeline");
+    file
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = Instant::now() + Duration::from_secs(300);
+    while !done() {
+        assert!(Instant::now() < give_up, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A number from `/proc/self/status` (`VmRSS` in kB, `Threads`).
+fn proc_status(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+}
+
+/// The process's resident memory, in bytes.
+fn rss() -> u64 {
+    proc_status("VmRSS") * 1024
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    sluice::plugin::configure(sluice::plugin::EngineSettings {
+        pooled_instances: Some(1000),
+    });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (tag, hostile) = (
+        build(&root, "tests/plugins/tag-v1"),
+        build(&root, "tests/plugins/hostile"),
+    );
+    let kafka = EmbeddedKafka::start(1).expect("embedded kafka");
+    let brokers = kafka.bootstrap_servers();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = Host::new(sluice::plugin::engine(), &brokers, Duration::from_secs(30));
+    let records_in = |name: &str| host.status(name).expect("status").records_in;
+
+    // Isolation.
+    // The embedded broker keeps about 170,000 records of a partition.
+    let backlog: usize = if full { 150_000 } else { 2_000 };
+    host.create_tenant("ops", tenant(serde_json::json!({ "topics": ["ops."] })))
+        .expect("tenant ops");
+    // The attacks go on for the whole phase: no quarantine.
+    host.create_tenant(
+        "evil",
+        tenant(serde_json::json!({
+            "topics": ["evil."],
+            "plugin-deadline-ms": 200,
+            "plugin-output-kb": 256,
+            "quarantine-after-traps": 1_000_000,
+        })),
+    )
+    .expect("tenant evil");
+    let ops = "ops.work";
+    for t in [format!("{ops}-in"), format!("{ops}-out")] {
+        kafka.create_topic(&t, 1).expect("topic");
+    }
+    host.deploy(&pipeline(dir.path(), ops, &tag), Some("ops"))
+        .expect("deploying ops");
+    let mut sent = 0;
+    // One phase: `ops` paused, given a backlog (the attacker, running
+    // already, given its input), resumed; returns `ops`' rate and how many
+    // records the attacker got through meanwhile.
+    let mut phase = |attack: Option<(&str, &str)>| -> (f64, u64) {
+        let evil = attack.map(|(name, marker)| {
+            let app = format!("evil.{name}");
+            for t in [
+                format!("{app}-in"),
+                format!("{app}-out"),
+                format!("{app}-dlq"),
+            ] {
+                kafka.create_topic(&t, 1).expect("topic");
+            }
+            host.deploy(&pipeline(dir.path(), &app, &hostile), Some("evil"))
+                .expect("deploying an attack");
+            produce(
+                &brokers,
+                &format!("{app}-in"),
+                std::iter::once("warm".to_owned()),
+            );
+            wait_until("the attacker to run", || records_in(&app) == 1);
+            (app, marker)
+        });
+        host.pause(ops, true).expect("paused");
+        produce(
+            &brokers,
+            &format!("{ops}-in"),
+            (sent..sent + backlog).map(|i| format!("ops-{i}")),
+        );
+        sent += backlog;
+        if let Some((app, marker)) = &evil {
+            produce(
+                &brokers,
+                &format!("{app}-in"),
+                (0..backlog).map(|i| {
+                    if i % 10 == 9 {
+                        (*marker).to_owned()
+                    } else {
+                        format!("plain-{i}")
+                    }
+                }),
+            );
+        }
+        let before = records_in(ops);
+        host.pause(ops, false).expect("resumed");
+        // From the first sample that moved to the last one short of the
+        // end: the rate once the backlog flows, without the resume's own
+        // latency.
+        let mut first: Option<Sample> = None;
+        let mut last: Option<Sample> = None;
+        let give_up = Instant::now() + Duration::from_secs(300);
+        loop {
+            let n = records_in(ops);
+            let now = Instant::now();
+            if n > before && first.is_none() {
+                first = Some((now, n));
+            }
+            if last.is_none_or(|(_, l)| l < sent as u64) {
+                last = Some((now, n));
+            }
+            if n >= sent as u64 {
+                break;
+            }
+            assert!(now < give_up, "gave up waiting for the backlog");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let attacked = evil.map_or(0, |(app, _)| {
+            let done = records_in(&app) - 1;
+            host.remove(&app).expect("removing the attack");
+            done
+        });
+        let ((t0, n0), (t1, n1)) = (first.expect("moved"), last.expect("sampled"));
+        (
+            (n1 - n0) as f64 / t1.duration_since(t0).as_secs_f64().max(1e-3),
+            attacked,
+        )
+    };
+    phase(None); // warming up
+    let (alone_before, _) = phase(None);
+    let attacks = [
+        ("loop", "SPIN"),
+        ("allocate", "GRAB"),
+        ("trap", "TRAP"),
+        ("peek", "PEEK"),
+        ("flood", "FLOOD"),
+    ];
+    let rates: Vec<(&str, (f64, u64))> = attacks
+        .iter()
+        .map(|&(name, marker)| (name, phase(Some((name, marker)))))
+        .collect();
+    let (alone_after, _) = phase(None);
+    let alone = (alone_before + alone_after) / 2.0;
+    host.shutdown();
+
+    println!(
+        "\nisolation: tenant `ops` (tag-v1, {backlog}-record backlogs) while tenant `evil` attacks on every 10th of {backlog} records, embedded broker"
+    );
+    println!(
+        "{:<20} {:>14} {:>10} {:>26}",
+        "attack", "ops records/s", "vs alone", "attacker's records meanwhile"
+    );
+    println!(
+        "{:<20} {:>14.0} {:>9.2}× {:>26}",
+        "none (baseline)", alone, 1.0, ""
+    );
+    for (name, (rate, attacked)) in &rates {
+        println!(
+            "{name:<20} {rate:>14.0} {:>9.2}× {attacked:>26}",
+            rate / alone,
+        );
+    }
+
+    // Idle pipelines per 2 GiB of RSS.
+    let limit = match std::env::var("SLUICE_BENCH_IDLE_LIMIT") {
+        Ok(n) => n.parse().expect("SLUICE_BENCH_IDLE_LIMIT is a number"),
+        Err(_) if full => 400,
+        Err(_) => 3,
+    };
+    let host = Host::new(sluice::plugin::engine(), &brokers, Duration::from_secs(30));
+    let base = rss();
+    let mut samples: Vec<(usize, u64)> = vec![(0, base)];
+    let started = Instant::now();
+    let mut deployed = 0;
+    while deployed < limit && samples.last().expect("a sample").1 < 2 * GIB {
+        let batch = 25.min(limit - deployed);
+        let apps: Vec<String> = (deployed..deployed + batch)
+            .map(|i| format!("t{i}.idle"))
+            .collect();
+        for (i, app) in (deployed..).zip(&apps) {
+            let name = format!("t{i}");
+            host.create_tenant(
+                &name,
+                tenant(serde_json::json!({ "topics": [format!("{name}.")] })),
+            )
+            .expect("tenant");
+            for t in [
+                format!("{app}-in"),
+                format!("{app}-out"),
+                format!("{app}-dlq"),
+            ] {
+                kafka.create_topic(&t, 1).expect("topic");
+            }
+            host.deploy(&pipeline(dir.path(), app, &tag), Some(&name))
+                .expect("deploying an idle pipeline");
+            produce(
+                &brokers,
+                &format!("{app}-in"),
+                std::iter::once("hello".to_owned()),
+            );
+        }
+        wait_until("each pipeline's one record", || {
+            apps.iter()
+                .all(|app| host.status(app).expect("status").records_in == 1)
+        });
+        deployed += batch;
+        std::thread::sleep(Duration::from_millis(500));
+        samples.push((deployed, rss()));
+    }
+    let took = started.elapsed();
+    let &(n, last) = samples.last().expect("a sample");
+    let per = (last - base) as f64 / n as f64;
+    let fits = if last >= 2 * GIB {
+        n as f64
+    } else {
+        (2 * GIB - base) as f64 / per
+    };
+    println!(
+        "\nidle tenant pipelines (tag-v1, one partition, one record each), embedded broker, pooling allocator"
+    );
+    println!("{:<44} {:>12}", "pipelines deployed", n);
+    println!(
+        "{:<44} {:>10.0}MiB",
+        "host RSS before any",
+        base as f64 / (1 << 20) as f64
+    );
+    println!(
+        "{:<44} {:>10.0}MiB",
+        "host RSS with them",
+        last as f64 / (1 << 20) as f64
+    );
+    println!(
+        "{:<44} {:>10.2}MiB",
+        "RSS per idle pipeline",
+        per / (1 << 20) as f64
+    );
+    println!(
+        "{:<44} {:>12.0}{}",
+        "idle pipelines within 2 GiB",
+        fits,
+        if last >= 2 * GIB {
+            ""
+        } else {
+            " (extrapolated)"
+        }
+    );
+    println!(
+        "{:<44} {:>11.1}s",
+        "time to deploy them",
+        took.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>12}",
+        "threads in the host",
+        proc_status("Threads")
+    );
+    host.shutdown();
+}
