@@ -13,6 +13,7 @@ use super::bindings::{
     AGGREGATOR_INTERFACE, ALLOWED_IMPORTS, EXTRACTOR_INTERFACE, PROCESSOR_INTERFACE,
     RecordProcessor, RecordProcessorPre,
 };
+use super::cache::ComponentCache;
 use super::instance::{Bindings, HostState, InitOutcome, PluginInstance};
 use super::limits::Limits;
 use crate::error::PluginError;
@@ -109,10 +110,12 @@ impl Plugin {
                  (or `wasm-tools component new`)",
             ));
         }
-        let component = Component::new(engine, bytes).map_err(|e| PluginError::Compile {
-            plugin: name.to_owned(),
-            message: format!("{e:#}"),
-        })?;
+        let (component, _) = process_cache()
+            .component(engine, name, bytes)
+            .map_err(|e| PluginError::Compile {
+                plugin: name.to_owned(),
+                message: format!("{e:#}"),
+            })?;
         let kind = check_imports_and_exports(engine, name, &component)?;
 
         let mut linker = Linker::new(engine);
@@ -222,6 +225,12 @@ impl Plugin {
             InitOutcome::Trapped(t) => Err(trapped(t.0)),
         }
     }
+}
+
+/// The component cache of this process ([`ComponentCache::from_env`]).
+fn process_cache() -> &'static ComponentCache {
+    static CACHE: std::sync::OnceLock<ComponentCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(ComponentCache::from_env)
 }
 
 fn check_imports_and_exports(

@@ -1,0 +1,326 @@
+//! Compiled components, cached on disk.
+//!
+//! A JavaScript or Python plugin is a 12–18 MB component that wasmtime
+//! takes about 20 s to compile; a Rust one takes well under a second.
+//! The cache keeps the compiled artifact of each component so that every
+//! start after the first loads it in milliseconds.
+//!
+//! - The key is the component's SHA-256 together with the wasmtime version
+//!   and the engine's [`Engine::precompile_compatibility_hash`]: another
+//!   wasmtime, or an engine configured differently, never reads an entry
+//!   it could not run.
+//! - An entry is written to a temporary file and renamed into place, so a
+//!   reader never sees half of one. It starts with a magic line and the
+//!   SHA-256 of the artifact; [`Component::deserialize`] trusts its input
+//!   (it is native code), so an entry is loaded only when both match and
+//!   wasmtime recognizes the artifact as a component. A bad entry is
+//!   compiled again and replaced, with a warning.
+//! - The directory is `$SLUICE_COMPONENT_CACHE`, else
+//!   `~/.cache/sluice/components`, created readable by its owner only.
+//!   `SLUICE_COMPONENT_CACHE=off` turns the cache off.
+//!
+//! Entries are never pruned: one per component digest and wasmtime build.
+
+use std::hash::Hasher;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Precompiled};
+
+/// The first bytes of an entry; the number is the layout's version.
+const MAGIC: &[u8] = b"sluice compiled component 1\n";
+
+/// Components at least this large show a spinner while they compile
+/// (where standard error is a terminal).
+const SPINNER_FROM_BYTES: usize = 1 << 20;
+
+/// Where a component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Loaded from a cache entry.
+    Cached,
+    /// Compiled, and written to the cache.
+    Compiled,
+    /// Compiled; the cache is off or could not be written.
+    CompiledUncached,
+}
+
+/// A directory of compiled components (or none: the cache is off).
+#[derive(Debug, Clone)]
+pub struct ComponentCache {
+    dir: Option<PathBuf>,
+}
+
+impl ComponentCache {
+    /// The cache at `dir`.
+    pub fn at(dir: impl Into<PathBuf>) -> ComponentCache {
+        ComponentCache {
+            dir: Some(dir.into()),
+        }
+    }
+
+    /// No cache: every load compiles.
+    pub fn off() -> ComponentCache {
+        ComponentCache { dir: None }
+    }
+
+    /// The process's cache: `$SLUICE_COMPONENT_CACHE` (`off` for none),
+    /// else `components` under Sluice's cache directory.
+    pub fn from_env() -> ComponentCache {
+        match std::env::var_os("SLUICE_COMPONENT_CACHE") {
+            Some(v) if v == "off" => ComponentCache::off(),
+            Some(v) if !v.is_empty() => ComponentCache::at(v),
+            _ => ComponentCache::at(super::builder::cache_dir().join("components")),
+        }
+    }
+
+    /// Its directory, if it is on.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The entry file of `bytes` compiled by `engine`.
+    pub fn entry(&self, engine: &Engine, bytes: &[u8]) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        Some(dir.join(format!(
+            "{}-{}.cwasm",
+            hex::encode(Sha256::digest(bytes)),
+            &engine_key(engine)[..16]
+        )))
+    }
+
+    /// The compiled `bytes`: from the cache when an entry is there and
+    /// sound, else compiled (with a spinner on a terminal for a large
+    /// component) and cached. `name` is for messages.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        name: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, Origin)> {
+        let entry = self.entry(engine, bytes);
+        if let Some(path) = &entry {
+            match read_entry(engine, path) {
+                Ok(Some(component)) => {
+                    tracing::debug!(plugin = %name, entry = %path.display(), "compiled component from the cache");
+                    return Ok((component, Origin::Cached));
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::warn!(plugin = %name, entry = %path.display(), "ignoring a bad cache entry ({why}); compiling again");
+                }
+            }
+        }
+        let component = compile(engine, name, bytes)?;
+        let Some(path) = entry else {
+            return Ok((component, Origin::CompiledUncached));
+        };
+        match component
+            .serialize()
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|artifact| write_entry(&path, &artifact).map_err(|e| e.to_string()))
+        {
+            Ok(()) => Ok((component, Origin::Compiled)),
+            Err(why) => {
+                tracing::warn!(plugin = %name, entry = %path.display(), "cannot write the compiled component to the cache: {why}");
+                Ok((component, Origin::CompiledUncached))
+            }
+        }
+    }
+}
+
+/// The wasmtime version and the engine's compatibility hash, hashed.
+fn engine_key(engine: &Engine) -> String {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            unreachable!("only the digest is read")
+        }
+    }
+    let mut sha = Sha(Sha256::new());
+    sha.write(wasmtime_version().as_bytes());
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut sha);
+    hex::encode(sha.0.finalize())
+}
+
+/// The wasmtime this host was built with.
+pub fn wasmtime_version() -> &'static str {
+    // Recorded by the build script from Cargo.lock.
+    env!("SLUICE_WASMTIME_VERSION")
+}
+
+fn compile(engine: &Engine, name: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+    let started = Instant::now();
+    let spinner = (bytes.len() >= SPINNER_FROM_BYTES).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .expect("a valid template"),
+        );
+        bar.set_message(format!(
+            "compiling plugin `{name}` ({:.1} MB) for the first time; later starts load it from the cache",
+            bytes.len() as f64 / 1e6
+        ));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let compiled = Component::new(engine, bytes);
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    tracing::info!(
+        plugin = %name,
+        bytes = bytes.len(),
+        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "compiled component"
+    );
+    compiled
+}
+
+/// The component in the entry at `path`: `None` if there is no entry,
+/// an error saying what is wrong with one that cannot be trusted.
+fn read_entry(engine: &Engine, path: &Path) -> Result<Option<Component>, String> {
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let rest = data
+        .strip_prefix(MAGIC)
+        .ok_or("it does not start with the entry header")?;
+    if rest.len() < 32 {
+        return Err("it is truncated".into());
+    }
+    let (sum, artifact) = rest.split_at(32);
+    if Sha256::digest(artifact).as_slice() != sum {
+        return Err("its checksum does not match".into());
+    }
+    if Engine::detect_precompiled(artifact) != Some(Precompiled::Component) {
+        return Err("it is not a compiled component".into());
+    }
+    // SAFETY: the artifact is the one this cache wrote (its checksum
+    // matches, in a directory only its owner can write), serialized by
+    // wasmtime for an engine with this version and compatibility hash;
+    // deserialize checks both again.
+    unsafe { Component::deserialize(engine, artifact) }
+        .map(Some)
+        .map_err(|e| format!("{e:#}"))
+}
+
+fn write_entry(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("an entry has a directory");
+    create_private_dir(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(MAGIC)?;
+    tmp.write_all(&Sha256::digest(artifact))?;
+    tmp.write_all(artifact)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ECHO: &str = r#"(component
+        (core module $m (func (export "f") (param i32) (result i32) local.get 0))
+        (core instance $i (instantiate $m))
+        (func (export "f") (param "x" u32) (result u32) (canon lift (core func $i "f"))))"#;
+
+    fn component_bytes() -> Vec<u8> {
+        wat::parse_str(ECHO).unwrap()
+    }
+
+    #[test]
+    fn the_second_load_comes_from_the_cache_and_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ComponentCache::at(dir.path());
+        let engine = crate::plugin::engine();
+        let bytes = component_bytes();
+        let (_, first) = cache.component(&engine, "echo", &bytes).unwrap();
+        assert_eq!(first, Origin::Compiled);
+        let (component, second) = cache.component(&engine, "echo", &bytes).unwrap();
+        assert_eq!(second, Origin::Cached);
+
+        let mut store = wasmtime::Store::new(&engine, ());
+        store.set_epoch_deadline(1_000);
+        let instance = wasmtime::component::Linker::new(&engine)
+            .instantiate(&mut store, &component)
+            .unwrap();
+        let f = instance
+            .get_typed_func::<(u32,), (u32,)>(&mut store, "f")
+            .unwrap();
+        assert_eq!(f.call(&mut store, (41,)).unwrap(), (41,));
+    }
+
+    #[test]
+    fn a_tampered_entry_is_compiled_again_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ComponentCache::at(dir.path());
+        let engine = crate::plugin::engine();
+        let bytes = component_bytes();
+        cache.component(&engine, "echo", &bytes).unwrap();
+        let entry = cache.entry(&engine, &bytes).unwrap();
+        let mut data = std::fs::read(&entry).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        std::fs::write(&entry, &data).unwrap();
+        assert_eq!(
+            read_entry(&engine, &entry).unwrap_err(),
+            "its checksum does not match"
+        );
+
+        let (_, origin) = cache.component(&engine, "echo", &bytes).unwrap();
+        assert_eq!(origin, Origin::Compiled);
+        assert!(read_entry(&engine, &entry).unwrap().is_some());
+        std::fs::write(&entry, b"not an entry").unwrap();
+        assert!(read_entry(&engine, &entry).unwrap_err().contains("header"));
+    }
+
+    #[test]
+    fn the_key_follows_the_bytes_and_the_engine() {
+        let cache = ComponentCache::at("/nonexistent");
+        let engine = crate::plugin::engine();
+        let other = {
+            let mut config = wasmtime::Config::new();
+            config.wasm_component_model(true);
+            Engine::new(&config).unwrap()
+        };
+        let bytes = component_bytes();
+        let a = cache.entry(&engine, &bytes).unwrap();
+        assert_eq!(a, cache.entry(&engine, &bytes).unwrap());
+        assert_ne!(a, cache.entry(&other, &bytes).unwrap());
+        let mut changed = bytes.clone();
+        changed.push(0);
+        assert_ne!(a, cache.entry(&engine, &changed).unwrap());
+        assert!(ComponentCache::off().entry(&engine, &bytes).is_none());
+    }
+
+    #[test]
+    fn an_unwritable_cache_still_compiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        // A directory inside a file cannot be made.
+        let cache = ComponentCache::at(file.join("cache"));
+        let (_, origin) = cache
+            .component(&crate::plugin::engine(), "echo", &component_bytes())
+            .unwrap();
+        assert_eq!(origin, Origin::CompiledUncached);
+    }
+}
