@@ -581,6 +581,10 @@ impl Task {
                     })?;
                 if aggregating {
                     self.store_aggregates(step, &records, &decoded)?;
+                } else if topology.steps[step].keeps_key
+                    && let Some(trap) = changed_key(name, &records, &decoded)
+                {
+                    return Ok(Err(trap));
                 }
                 Ok(Ok(decoded))
             }
@@ -886,4 +890,36 @@ fn node_records<'a>(
         }
         NodeId::Step(i) => steps[i].records(),
     }
+}
+
+/// For a step declared `key = "kept"`: the first output whose key is not
+/// its input's, as a trap (the plugin broke the step's promise; only the
+/// record it came from fails, when the call is replayed one at a time).
+fn changed_key(
+    step: &str,
+    inputs: &[RecordRef<'_>],
+    decoded: &Decoded,
+) -> Option<crate::plugin::Trap> {
+    let text = |k: Option<&[u8]>| match k {
+        Some(k) => format!("`{}`", String::from_utf8_lossy(k)),
+        None => "null".to_owned(),
+    };
+    decoded
+        .outcomes
+        .iter()
+        .zip(inputs)
+        .find_map(|(outcome, input)| match outcome {
+            Outcome::Ok(range) => range
+                .clone()
+                .map(|j| decoded.record(j).key)
+                .find(|&key| key != input.key)
+                .map(|key| {
+                    crate::plugin::Trap(format!(
+                        "key: step `{step}` declares key = \"kept\", but its plugin changed a key from {} to {}",
+                        text(input.key),
+                        text(key)
+                    ))
+                }),
+            Outcome::Rejected { .. } => None,
+        })
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use pipeline_file::{EmitMode, ErrorPolicy, LatePolicy, StoreKind, TableFormat};
+pub use pipeline_file::{EmitMode, ErrorPolicy, KeyPolicy, LatePolicy, StoreKind, TableFormat};
 use pipeline_file::{PipelineFile, Scalar, flatten};
 
 use crate::error::PipelineError;
@@ -140,6 +140,9 @@ pub struct Step {
     pub inputs: Vec<NodeId>,
     /// Passed to the plugin's `init`.
     pub config: Vec<(String, String)>,
+    /// A processor declared `key = "kept"`: each output keeps its input's
+    /// key (an output with another key fails its record as a trap).
+    pub keeps_key: bool,
 }
 
 impl Step {
@@ -502,25 +505,29 @@ impl Topology {
                     Operation::Process(plugin_ref(plugin))
                 }
                 (None, Some(aggregate)) => {
-                    if let Some(NodeId::Step(i)) =
-                        inputs.iter().find(|n| matches!(n, NodeId::Step(_)))
-                    {
+                    if def.key.is_some() {
+                        return Err(invalid(format!(
+                            "{owner} has a `key` policy but is an aggregation; `key = \"kept\"` is for processors"
+                        )));
+                    }
+                    if let Some(i) = key_changer(&steps, &inputs) {
                         return Err(invalid(format!(
                             "{owner} aggregates the output of step `{}`, which may have changed the keys; \
                              grouping by a new key needs a repartition topic, which Sluice does not make yet. \
-                             Aggregate a source directly, or write the step's output to a topic keyed as you need and aggregate that",
-                            order[*i]
+                             If the step keeps each record's key, declare `key = \"kept\"` on it (the host holds it to that); \
+                             else aggregate a source directly, or write the step's output to a topic keyed as you need and aggregate that",
+                            order[i]
                         )));
                     }
-                    if let Some(NodeId::Source(i)) = inputs
-                        .iter()
-                        .find(|n| matches!(n, NodeId::Source(i) if sources[*i].table.is_some()))
+                    if let Some(i) = upstream_sources(&steps, &inputs)
+                        .into_iter()
+                        .find(|&i| sources[i].table.is_some())
                     {
                         return Err(invalid(format!(
                             "{owner} aggregates table `{}`; a table's records replace each other, \
                              so aggregating them needs a subtractor, which Sluice does not have yet. \
                              Aggregate a stream source",
-                            sources[*i].name
+                            sources[i].name
                         )));
                     }
                     let store = def.store.clone().unwrap_or_else(|| name.clone());
@@ -610,12 +617,14 @@ impl Topology {
                     writable,
                 });
             }
+            let keeps_key = def.key == Some(pipeline_file::KeyPolicy::Kept);
             steps.push(Step {
                 name: name.clone(),
                 op,
                 state,
                 inputs,
                 config,
+                keeps_key,
             });
         }
 
@@ -996,6 +1005,27 @@ fn topological_order(
     Ok(order)
 }
 
+/// The first step feeding `inputs`, directly or through other steps,
+/// that may change keys (it does not declare `key = "kept"`).
+fn key_changer(steps: &[Step], inputs: &[NodeId]) -> Option<usize> {
+    inputs.iter().find_map(|n| match *n {
+        NodeId::Step(i) if !steps[i].keeps_key => Some(i),
+        NodeId::Step(i) => key_changer(steps, &steps[i].inputs),
+        NodeId::Source(_) => None,
+    })
+}
+
+/// The sources that feed `inputs`, directly or through steps.
+fn upstream_sources(steps: &[Step], inputs: &[NodeId]) -> Vec<usize> {
+    inputs
+        .iter()
+        .flat_map(|n| match *n {
+            NodeId::Source(i) => vec![i],
+            NodeId::Step(i) => upstream_sources(steps, &steps[i].inputs),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1281,9 +1311,37 @@ mod tests {
         let e = load(&rekeyed).unwrap_err();
         assert!(
             e.contains("[steps.counts] aggregates the output of step `rekey`")
-                && e.contains("repartition"),
+                && e.contains("repartition")
+                && e.contains("declare `key = \"kept\"`"),
             "{e}"
         );
+        // Through steps that keep keys, an aggregation may follow; one step
+        // up the chain that may change keys is named.
+        let kept = rekeyed.replace(
+            "plugin = \"rekey.wasm\"",
+            "plugin = \"rekey.wasm\"\n        key = \"kept\"",
+        );
+        let t = load(&kept).unwrap();
+        assert!(t.steps.iter().any(|s| s.name == "rekey" && s.keeps_key));
+        let chained = kept.replace(
+            "[steps.rekey]",
+            "[steps.parse]\n        plugin = \"parse.wasm\"\n        inputs = [\"trades\"]\n        [steps.rekey]",
+        )
+        .replace(
+            "key = \"kept\"\n        inputs = [\"trades\"]",
+            "key = \"kept\"\n        inputs = [\"parse\"]",
+        );
+        assert_ne!(chained, kept);
+        let e = load(&chained).unwrap_err();
+        assert!(e.contains("aggregates the output of step `parse`"), "{e}");
+        let e = load(&kept.replace("key = \"kept\"", "key = \"same\"")).unwrap_err();
+        assert!(e.contains("kept") && e.contains("may-change"), "{e}");
+        let e = load(&AGGREGATE.replace(
+            "aggregate = \"count\"",
+            "aggregate = \"count\"\n        key = \"kept\"",
+        ))
+        .unwrap_err();
+        assert!(e.contains("`key = \"kept\"` is for processors"), "{e}");
         let e = load(&AGGREGATE.replace(
             "aggregate = \"count\"",
             "aggregate = \"count\"\n        plugin = \"x.wasm\"",

@@ -221,6 +221,11 @@ pub struct StepDef {
     /// Windowed aggregations: `close.idle.after = "1m"` closes every open
     /// window of a task that has had no input for that long (wall clock).
     pub close: Option<CloseDef>,
+    /// Processors: `"kept"` promises that every output record has its
+    /// input record's key (as Kafka Streams' `mapValues`, `filter`,
+    /// `flatMapValues`), so an aggregation may follow without a
+    /// repartition; the host holds the plugin to it. Default `"may-change"`.
+    pub key: Option<KeyPolicy>,
     /// Nodes (sources or steps) whose records this step receives.
     pub inputs: Vec<String>,
     /// Passed to the plugin's `init`, as dotted-name/string pairs.
@@ -263,6 +268,17 @@ pub struct WindowDef {
     pub gap: Option<toml::Value>,
     /// How long after its end a window still takes late records (default 0).
     pub grace: Option<toml::Value>,
+}
+
+/// What a processor does with keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyPolicy {
+    /// Its output records may have any key.
+    #[default]
+    MayChange,
+    /// Each output record has the key of the input record it came from.
+    Kept,
 }
 
 /// When a windowed aggregation emits.
