@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Regenerates the C bindings of the `record-processor` world from wit/ with
+# wit-bindgen's C generator. The checked-in files were made with
+#
+#   wit-bindgen-cli 0.61.1 (the Rust SDK uses wit-bindgen 0.61), installed by
+#   nice cargo install --locked wit-bindgen-cli --version 0.61.1 --root ~/.cache/sluice/tools
+#
+#   wit-bindgen c --world record-processor --out-dir guest-sdk/c/bindings wit
+#
+# which writes record_processor.c, record_processor.h and
+# record_processor_component_type.o (a wasm object whose only content is the
+# `component-type:record-processor` custom section: the encoded world that
+# wit-component reads to make the component). Run this after a change to
+# wit/plugin.wit; then `make -C guest-sdk/c test check-wasm`.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+want="0.61.1"
+bin="${WIT_BINDGEN:-$(command -v wit-bindgen || echo "$HOME/.cache/sluice/tools/bin/wit-bindgen")}"
+if [ ! -x "$bin" ]; then
+  echo "error: wit-bindgen not found; install it with:" >&2
+  echo "  nice cargo install --locked wit-bindgen-cli --version $want --root ~/.cache/sluice/tools" >&2
+  exit 1
+fi
+have="$("$bin" --version | awk '{print $2}')"
+if [ "$have" != "$want" ]; then
+  echo "warning: wit-bindgen $have, the checked-in bindings came from $want" >&2
+fi
+"$bin" c --world record-processor --out-dir "$here" "$root/wit"
