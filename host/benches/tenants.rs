@@ -104,6 +104,24 @@ fn proc_status(field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
 }
 
+/// CPU time the process has used, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // After the command name in parentheses, utime and stime are the 12th
+    // and 13th fields.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a command name")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf only reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks as f64 / per_second
+}
+
 /// The process's resident memory, in bytes.
 fn rss() -> u64 {
     proc_status("VmRSS") * 1024
@@ -271,6 +289,8 @@ fn main() {
     let mut samples: Vec<(usize, u64)> = vec![(0, base)];
     let started = Instant::now();
     let mut deployed = 0;
+    let mut stalled = None;
+    println!("\nidle tenant pipelines, as they are added:");
     while deployed < limit && samples.last().expect("a sample").1 < 2 * GIB {
         let batch = 25.min(limit - deployed);
         let apps: Vec<String> = (deployed..deployed + batch)
@@ -298,14 +318,38 @@ fn main() {
                 std::iter::once("hello".to_owned()),
             );
         }
-        wait_until("each pipeline's one record", || {
-            apps.iter()
-                .all(|app| host.status(app).expect("status").records_in == 1)
-        });
+        let give_up = Instant::now() + Duration::from_secs(120);
+        while !apps
+            .iter()
+            .all(|app| host.status(app).expect("status").records_in == 1)
+        {
+            if Instant::now() > give_up {
+                stalled = Some(deployed + batch);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if stalled.is_some() {
+            break;
+        }
         deployed += batch;
         std::thread::sleep(Duration::from_millis(500));
         samples.push((deployed, rss()));
+        println!(
+            "  {deployed:>5} pipelines: RSS {:>6.0} MiB, {:>6} threads, {:>6.1} s",
+            rss() as f64 / (1 << 20) as f64,
+            proc_status("Threads"),
+            started.elapsed().as_secs_f64()
+        );
     }
+    if let Some(n) = stalled {
+        println!(
+            "  stopped: the last 25 of {n} pipelines did not all process their record within 2 minutes (the embedded broker or the 2 cores no longer keep up)"
+        );
+    }
+    let cpu_before = cpu_seconds();
+    std::thread::sleep(Duration::from_secs(5));
+    let idle_cores = (cpu_seconds() - cpu_before) / 5.0;
     let took = started.elapsed();
     let &(n, last) = samples.last().expect("a sample");
     let per = (last - base) as f64 / n as f64;
@@ -353,5 +397,6 @@ fn main() {
         "threads in the host",
         proc_status("Threads")
     );
+    println!("{:<44} {:>12.2}", "CPU cores they use, idle", idle_cores);
     host.shutdown();
 }

@@ -172,6 +172,34 @@ pub enum BuildError {
         /// The end of cargo's output.
         output: String,
     },
+    /// The directory holds no plugin in a language Sluice builds.
+    #[error("{} is not a plugin Sluice can build: {message}", dir.display())]
+    UnknownLanguage {
+        /// The directory.
+        dir: PathBuf,
+        /// What was looked for.
+        message: String,
+    },
+    /// The toolchain a language needs is not installed.
+    #[error("cannot build {language} plugins here: {message}")]
+    MissingToolchain {
+        /// The language.
+        language: String,
+        /// What is missing, and the command that installs it.
+        message: String,
+    },
+    /// A language's build tool failed.
+    #[error("building {} failed: {tool} ({status}):\n{output}", dir.display())]
+    Tool {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// The tool that failed.
+        tool: String,
+        /// Its exit status.
+        status: String,
+        /// The end of its output.
+        output: String,
+    },
     /// The core module could not be turned into a component.
     #[error("cannot make a component from {}: {message}", module.display())]
     Componentize {

@@ -263,13 +263,31 @@ enum Format {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// Build a Rust plugin crate into a WebAssembly component.
+    /// Write a new plugin to start from, in any language.
     ///
-    /// Uses rustup's wasm32-unknown-unknown target where it is installed,
-    /// otherwise Debian's rustc-web with -Zbuild-std (installed by
-    /// ./scripts/setup.sh). Prints the component's path.
+    /// The plugin upper-cases record values and rejects records without
+    /// one; a pipeline file and sample input come with it, so
+    /// `sluice dev pipeline.toml --input sample.jsonl` in the new
+    /// directory runs it.
+    New {
+        /// The language.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// The new plugin's directory; its last part names the plugin.
+        dir: PathBuf,
+    },
+    /// Build a plugin's directory into a WebAssembly component.
+    ///
+    /// The language is read off the files: Cargo.toml (Rust), package.json
+    /// or src/index.{js,ts} (JavaScript, TypeScript), app.py (Python),
+    /// *.c (C). Rust uses rustup's wasm32-unknown-unknown target where it is
+    /// installed, else Debian's rustc-web with -Zbuild-std; JavaScript
+    /// componentize-js, Python componentize-py, C clang with wasi-libc
+    /// (./scripts/setup.sh installs them all; a missing one is named with
+    /// its install command). No WASI: the component imports only what the
+    /// sandbox gives. Prints the component's path.
     Build {
-        /// The plugin crate directory.
+        /// The plugin's directory.
         dir: PathBuf,
     },
     /// Check a component the way `sluice run` would, and show its digest,
@@ -278,6 +296,28 @@ enum PluginCommand {
         /// The component (.wasm).
         component: PathBuf,
     },
+}
+
+/// A language of `sluice plugin new`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Lang {
+    Rust,
+    Js,
+    Ts,
+    Python,
+    C,
+}
+
+impl Lang {
+    fn language(self) -> builder::Language {
+        match self {
+            Lang::Rust => builder::Language::Rust,
+            Lang::Js => builder::Language::JavaScript,
+            Lang::Ts => builder::Language::TypeScript,
+            Lang::Python => builder::Language::Python,
+            Lang::C => builder::Language::C,
+        }
+    }
 }
 
 fn main() {
@@ -336,6 +376,17 @@ fn run(cli: Cli) -> Result<()> {
                 Format::Text => print!("{}", render::text(&topology)),
                 Format::Dot => print!("{}", render::dot(&topology)),
             }
+        }
+        Command::Plugin(PluginCommand::New { lang, dir }) => {
+            let language = lang.language();
+            for file in sluice::plugin::template::new_plugin(language, &dir)? {
+                println!("{}", file.display());
+            }
+            eprintln!(
+                "a {language} plugin in {0}; build it with `sluice plugin build {0}`, try it with \
+                 `sluice dev pipeline.toml --input sample.jsonl` there",
+                dir.display()
+            );
         }
         Command::Plugin(PluginCommand::Build { dir }) => {
             let component = builder::build(&dir, &BuildOptions::default())?;

@@ -1,4 +1,4 @@
-//! `sluice plugin build`: turns a plugin crate into a component.
+//! Rust plugins: a crate built into a component.
 //!
 //! 1. Build the crate for `wasm32-unknown-unknown` (no WASI: the sandbox
 //!    refuses it) with whichever toolchain is here:
@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::{BuildOptions, componentize, guest_target_dir, write_atomically};
 use crate::error::BuildError;
 
 const TARGET: &str = "wasm32-unknown-unknown";
@@ -103,32 +104,8 @@ fn which(bin: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Where guests are built.
-pub fn guest_target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SLUICE_GUEST_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("sluice").join("guest-target")
-}
-
-/// Options for [`build`].
-#[derive(Debug, Clone, Default)]
-pub struct BuildOptions {
-    /// Capture cargo's output (shown only on failure) instead of
-    /// streaming it to the terminal.
-    pub quiet: bool,
-    /// The toolchain; `None` detects one ([`Toolchain::detect`]).
-    pub toolchain: Option<Toolchain>,
-    /// The guest target directory; `None` is [`guest_target_dir`].
-    pub target_dir: Option<PathBuf>,
-}
-
 /// Builds the plugin crate in `dir`; returns the component's path.
-pub fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
+pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
     let lib = lib_name(dir)?;
     let toolchain = match &opts.toolchain {
         Some(t) => t.clone(),
@@ -254,29 +231,9 @@ fn componentize_if_stale(module: &Path, component: &Path) -> Result<(), BuildErr
         module: module.to_owned(),
         message,
     })?;
-    let dir = component.parent().expect("component path has a parent");
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    // Write then rename, so a concurrent reader never sees half a file.
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        component
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("component"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, &encoded).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, component).map_err(io(component))?;
+    write_atomically(component, &encoded)?;
     tracing::info!(component = %component.display(), bytes = encoded.len(), "componentized");
     Ok(())
-}
-
-/// Makes a component of a core module built with `wit-bindgen`.
-pub fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
-    wit_component::ComponentEncoder::default()
-        .module(module)
-        .and_then(|e| e.validate(true).encode())
-        .map_err(|e| format!("{e:#}"))
 }
 
 #[cfg(test)]

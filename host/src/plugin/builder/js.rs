@@ -1,0 +1,89 @@
+//! JavaScript and TypeScript plugins, componentized with componentize-js.
+//!
+//! The SDK's `build.mjs` bundles the plugin's entry with the SDK (esbuild,
+//! which also strips TypeScript's types) behind an entry that binds the
+//! WIT imports, then runs componentize-js with every WASI feature turned
+//! off, so the component (SpiderMonkey inside, about 12 MB) imports only
+//! `log`, `state` and `types`. The toolchain is the npm packages under
+//! `<toolchains>/js`, at the versions `scripts/setup.sh` pins.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{
+    BuildOptions, Language, component_path, embedded, run_tool, toolchains_dir, up_to_date,
+};
+use crate::error::BuildError;
+
+/// Where a plugin's entry is looked for, after `package.json`'s `main`.
+pub const ENTRIES: [&str; 8] = [
+    "src/index.ts",
+    "src/index.mts",
+    "src/index.js",
+    "src/index.mjs",
+    "index.ts",
+    "index.mts",
+    "index.js",
+    "index.mjs",
+];
+
+/// The pinned toolchain, as `scripts/setup.sh` installs it.
+pub const INSTALL: &str = "npm install --prefix \"$T\" --no-audit --no-fund --save-exact @bytecodealliance/componentize-js@0.23.0 @bytecodealliance/jco@1.35.0 @bytecodealliance/preview2-shim@0.25.0 esbuild@0.28.2   (T=${SLUICE_TOOLCHAINS:-~/.cache/sluice/toolchains}/js; or run ./scripts/setup.sh)";
+
+/// The plugin's entry module: `package.json`'s `main`, else the first of
+/// [`ENTRIES`] that exists.
+pub fn entry(dir: &Path) -> Option<PathBuf> {
+    let main = std::fs::read_to_string(dir.join("package.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|manifest| manifest["main"].as_str().map(|m| dir.join(m)))
+        .filter(|m| m.is_file());
+    main.or_else(|| ENTRIES.iter().map(|e| dir.join(e)).find(|p| p.is_file()))
+}
+
+fn toolchain() -> Result<PathBuf, BuildError> {
+    let t = toolchains_dir().join("js");
+    let missing = |what: &str| BuildError::MissingToolchain {
+        language: "JavaScript".into(),
+        message: format!("{what}; install it with: {INSTALL}"),
+    };
+    let node = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join("node").is_file()));
+    if !node {
+        return Err(missing(
+            "node is not on PATH (Node.js 20 or later is needed too)",
+        ));
+    }
+    for package in ["@bytecodealliance/componentize-js", "esbuild"] {
+        if !t.join("node_modules").join(package).is_dir() {
+            return Err(missing(&format!(
+                "{package} is not installed in {}",
+                t.display()
+            )));
+        }
+    }
+    Ok(t)
+}
+
+/// Builds the JavaScript or TypeScript plugin in `dir`; returns the
+/// component's path.
+pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
+    let component = component_path(dir, Language::JavaScript, opts);
+    if up_to_date(&component, dir) {
+        return Ok(component);
+    }
+    let t = toolchain()?;
+    let sdk = embedded::materialize(Language::JavaScript, &opts.target_dir())?;
+    let mut cmd = Command::new("node");
+    cmd.arg(sdk.join("build.mjs"))
+        .arg("--plugin")
+        .arg(dir)
+        .arg("--wit")
+        .arg(sdk.join("wit"))
+        .args(["--world", "record-processor", "--toolchain"])
+        .arg(&t)
+        .arg("--out")
+        .arg(&component);
+    run_tool(&mut cmd, dir, "componentize-js (build.mjs)", opts.quiet)?;
+    Ok(component)
+}
