@@ -11,6 +11,12 @@
 #      where it can be added, otherwise Debian's rustc-web + rust-web-src
 #      (-Zbuild-std) and lld-19.
 #   4. Apache Kafka's jars, from Maven Central (scripts/kafka.sh fetch).
+#   5. The guest toolchains of the other plugin languages, pinned:
+#      - C: Debian's clang-19, lld-19, wasi-libc and its compiler-rt;
+#      - JavaScript/TypeScript: componentize-js, jco and esbuild from npm,
+#        under $SLUICE_TOOLCHAINS/js (default ~/.cache/sluice/toolchains);
+#      - Python: componentize-py and pytest from PyPI, in a virtual
+#        environment at $SLUICE_TOOLCHAINS/python.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +28,10 @@ missing=()
 want() { for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done; }
 
 want build-essential pkg-config libclang-dev clang curl ca-certificates openjdk-17-jdk-headless maven git
+# C plugins (wasi-libc gives malloc and strings without WASI imports).
+want clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || want nodejs npm
+command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null || want python3 python3-venv
 
 host_cargo=""
 if command -v cargo >/dev/null 2>&1 && cargo --version >/dev/null 2>&1; then
@@ -55,5 +65,34 @@ say "host Rust: ${host_cargo:-/usr/bin/cargo (Debian rustc-web)}; guests: $guest
 
 say "Kafka jars"
 ./scripts/kafka.sh fetch
+
+toolchains="${SLUICE_TOOLCHAINS:-$HOME/.cache/sluice/toolchains}"
+# Keep these pins in step with host/src/plugin/builder/{js,python}.rs.
+js_packages=(@bytecodealliance/componentize-js@0.23.0 @bytecodealliance/jco@1.35.0
+  @bytecodealliance/preview2-shim@0.25.0 esbuild@0.28.2)
+py_packages=(componentize-py==0.25.1 pytest==8.4.2)
+js_installed() {
+  local p name version
+  for p in "${js_packages[@]}"; do
+    name="${p%@*}" version="${p##*@}"
+    grep -qs "\"version\": \"$version\"" "$toolchains/js/node_modules/$name/package.json" || return 1
+  done
+}
+if js_installed; then
+  say "JavaScript toolchain: present in $toolchains/js"
+else
+  say "JavaScript toolchain: installing ${js_packages[*]} into $toolchains/js"
+  mkdir -p "$toolchains/js"
+  npm install --prefix "$toolchains/js" --no-audit --no-fund --save-exact --loglevel=error "${js_packages[@]}" >/dev/null
+fi
+py="$toolchains/python/bin/python"
+if [ -x "$py" ] && "$py" -m pip freeze 2>/dev/null | grep -qx "${py_packages[0]}" \
+    && "$py" -m pip freeze 2>/dev/null | grep -qx "${py_packages[1]}"; then
+  say "Python toolchain: present in $toolchains/python"
+else
+  say "Python toolchain: installing ${py_packages[*]} into $toolchains/python"
+  python3 -m venv "$toolchains/python"
+  "$py" -m pip install --disable-pip-version-check -q "${py_packages[@]}"
+fi
 
 say "done"

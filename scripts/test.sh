@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The test command: formatting, lints, a build, the guest plugins, then
-# every test of the workspace (unit tests, plugin tests on the host target,
-# end-to-end tests against the embedded broker and a real Kafka broker, doc
-# tests, and the benchmark run once as a test). Each phase is timed.
+# The test command: formatting, lints, a build, the guest SDKs' own tests,
+# the guest plugins in every language, then every test of the workspace
+# (unit tests, plugin tests on the host target, end-to-end tests against
+# the embedded broker and a real Kafka broker, doc tests, and the
+# benchmark run once as a test). Each phase is timed.
 #
 # Build output goes to $CARGO_TARGET_DIR (default ~/.cache/sluice/target),
 # guests to $SLUICE_GUEST_TARGET_DIR (default ~/.cache/sluice/guest-target),
@@ -39,8 +40,19 @@ cargo test --workspace --all-targets --no-run
 phase "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+phase "sdks"
+# Each guest SDK's own unit tests: node's test runner, pytest, a C harness.
+toolchains="${SLUICE_TOOLCHAINS:-$HOME/.cache/sluice/toolchains}"
+node --test guest-sdk/js/test/
+"$toolchains/python/bin/python" -m pytest -q -p no:cacheprovider \
+  guest-sdk/python plugins/large-orders-py plugins/polyglot/parse
+make -s -C guest-sdk/c test
+
 phase "guests"
-for dir in plugins/*/ tests/plugins/*/; do
+# Every plugin, in every language, built and compiled once (compiled
+# components are cached, so the tests below load them in milliseconds).
+for dir in plugins/*/ plugins/polyglot/*/ tests/plugins/*/; do
+  [ "$dir" = plugins/polyglot/ ] && continue
   "$CARGO_TARGET_DIR/debug/sluice" plugin build "$dir" >/dev/null
 done
 

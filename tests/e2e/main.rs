@@ -10,6 +10,7 @@ mod exactly_once;
 mod guest_toolchains;
 mod hostile;
 mod hot_swap;
+mod languages;
 mod large_orders;
 mod rebalance;
 mod serve;

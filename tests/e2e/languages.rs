@@ -1,0 +1,279 @@
+//! Plugins in every language: each example in `plugins/` that is not
+//! Rust, and the mixed-language pipeline, run on the embedded broker
+//! under the host's default sandbox limits, with the sample input its
+//! directory holds; what comes out equals the `expected.jsonl` written by
+//! hand beside it, record by record.
+//!
+//! An expected line is `{"topic", "key", "value", "headers"}`: records of
+//! one topic and key must come out in the order listed (Kafka keeps the
+//! order of a key); `value` is compared as JSON where it is JSON, as text
+//! otherwise; `headers` lists the headers checked (others may be there).
+//! Dead letters are in the same file, on the dead-letter topic, so every
+//! example shows its rejected records reaching the `rejected` policy.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use sluice::dev::Printed;
+use sluice::plugin::builder::BuildOptions;
+use sluice::topology::Topology;
+
+use crate::support;
+
+/// One record, as compared: its value (JSON or text) and the headers.
+#[derive(Debug, Clone, PartialEq)]
+struct Out {
+    value: Value,
+    headers: BTreeMap<String, String>,
+}
+
+/// (topic, key) → the records, in order.
+type ByKey = BTreeMap<(String, String), Vec<Out>>;
+
+/// `text` as JSON where it is JSON, else as a string; numbers as
+/// floats, so that `100` (as JavaScript writes it) equals `100.0` (as
+/// Rust and Python do).
+fn json_or_text(text: &str) -> Value {
+    fn floats(v: Value) -> Value {
+        match v {
+            Value::Number(n) => serde_json::json!(n.as_f64().expect("a JSON number is a float")),
+            Value::Array(a) => Value::Array(a.into_iter().map(floats).collect()),
+            Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, floats(v))).collect()),
+            other => other,
+        }
+    }
+    match serde_json::from_str(text) {
+        Ok(v) => floats(v),
+        Err(_) => Value::String(text.to_owned()),
+    }
+}
+
+fn as_value(bytes: &Option<Vec<u8>>) -> Value {
+    match bytes {
+        None => Value::Null,
+        Some(b) => json_or_text(&String::from_utf8_lossy(b)),
+    }
+}
+
+fn expected(path: &Path) -> ByKey {
+    let mut by_key = ByKey::new();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), n + 1));
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        // A string value that is itself JSON compares as that JSON.
+        let value = match &v["value"] {
+            Value::String(s) => json_or_text(s),
+            other => json_or_text(&other.to_string()),
+        };
+        let headers = v["headers"]
+            .as_object()
+            .map(|h| h.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+            .unwrap_or_default();
+        by_key
+            .entry((text(&v["topic"]), text(&v["key"])))
+            .or_default()
+            .push(Out { value, headers });
+    }
+    by_key
+}
+
+/// Runs `pipeline.toml` in `dir` on `input` as `sluice dev` does, and
+/// returns every output and dead letter, keeping only the headers that
+/// `want` checks for the same (topic, key).
+fn run(dir: &Path, input: &str, want: &ByKey) -> ByKey {
+    let topology = Topology::load(&dir.join("pipeline.toml")).expect("pipeline");
+    let plugins = sluice::load_plugins(
+        &sluice::plugin::engine(),
+        &topology,
+        &BuildOptions {
+            quiet: true,
+            ..BuildOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("loading the plugins of {}: {e}", dir.display()));
+    let printed: Arc<Mutex<Vec<Printed>>> = Arc::default();
+    let sink = Arc::clone(&printed);
+    sluice::dev::run(
+        Arc::new(topology),
+        plugins,
+        &dir.join(input),
+        Arc::new(AtomicBool::new(false)),
+        move |p| sink.lock().unwrap().push(p.clone()),
+    )
+    .expect("the pipeline runs to the end of its input");
+    let mut printed = std::mem::take(&mut *printed.lock().unwrap());
+    printed.sort_by_key(|p| (p.topic.clone(), p.partition, p.offset));
+    let mut got = ByKey::new();
+    for p in printed {
+        let key = String::from_utf8_lossy(p.key.as_deref().unwrap_or(b"null")).into_owned();
+        let checked: Vec<&String> = want
+            .get(&(p.topic.clone(), key.clone()))
+            .map(|outs| outs.iter().flat_map(|o| o.headers.keys()).collect())
+            .unwrap_or_default();
+        let headers = p
+            .headers
+            .iter()
+            .filter(|(name, _)| checked.contains(&name))
+            .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        got.entry((p.topic, key)).or_default().push(Out {
+            value: as_value(&p.value),
+            headers,
+        });
+    }
+    got
+}
+
+/// Runs the pipeline in `dir` on `input`; its output must be `want`.
+fn gives(dir: &Path, input: &str, want: &ByKey) {
+    let got = run(dir, input, want);
+    for (topic, key) in want.keys().chain(got.keys()) {
+        assert_eq!(
+            got.get(&(topic.clone(), key.clone())),
+            want.get(&(topic.clone(), key.clone())),
+            "{}: topic {topic}, key {key}",
+            dir.display()
+        );
+    }
+}
+
+fn example_gives_its_expected_output(example: &str, input: &str) {
+    let dir = support::repo().join("plugins").join(example);
+    let want = expected(&dir.join("expected.jsonl"));
+    assert!(
+        want.keys().any(|(topic, _)| topic.ends_with("-dlq")),
+        "{example}: the expected output shows a rejected record"
+    );
+    gives(&dir, input, &want);
+}
+
+#[test]
+fn redact_in_typescript() {
+    example_gives_its_expected_output("redact-ts", "payments.jsonl");
+}
+
+#[test]
+fn large_orders_in_python() {
+    example_gives_its_expected_output("large-orders-py", "orders.jsonl");
+}
+
+#[test]
+fn checksum_in_c() {
+    example_gives_its_expected_output("checksum-c", "cards.jsonl");
+}
+
+#[test]
+fn polyglot_python_javascript_c_and_rust_in_one_pipeline() {
+    example_gives_its_expected_output("polyglot", "payments.jsonl");
+}
+
+/// `sluice plugin new` in every language gives a plugin that builds and
+/// runs on its sample at once: values upper-cased, the record without a
+/// value rejected to the dead-letter topic, as the same template in Rust.
+#[test]
+fn a_new_plugin_in_every_language_runs_its_sample() {
+    let root = tempfile::tempdir().unwrap();
+    for lang in ["rust", "js", "ts", "python", "c"] {
+        let dir = root.path().join(lang).join("shout");
+        let out = std::process::Command::new(support::sluice_bin())
+            .args(["plugin", "new", "--lang", lang])
+            .arg(&dir)
+            .output()
+            .expect("sluice plugin new");
+        assert!(
+            out.status.success(),
+            "{lang}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = |topic: &str, key: &str, value: &str, headers: &str| {
+            format!(
+                r#"{{"topic": "{topic}", "key": "{key}", "value": "{value}", "headers": {{{headers}}}}}"#
+            )
+        };
+        let want_file = root.path().join(lang).join("expected.jsonl");
+        std::fs::write(
+            &want_file,
+            [
+                line("shout-out", "a", "HELLO", ""),
+                line("shout-out", "a", "WORLD", ""),
+                line(
+                    "shout-dlq",
+                    "b",
+                    "",
+                    r#""sluice.error.kind": "rejected", "sluice.error.code": "empty""#,
+                ),
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        gives(&dir, "sample.jsonl", &expected(&want_file));
+    }
+}
+
+/// A processor declared `key = "kept"` may feed an aggregation; an output
+/// whose key differs from its input's fails that record as a trap (to the
+/// dead-letter topic, with the reason), and the counts go on without it.
+#[test]
+fn a_step_that_promises_to_keep_keys_is_held_to_it() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let plugin = support::repo().join("tests/plugins/rekey-c");
+    std::fs::write(
+        dir.join("pipeline.toml"),
+        format!(
+            r#"
+application.id = "kept"
+[errors]
+trap = "dlq"
+[sources.in]
+partitions = 2
+[steps.pass]
+plugin = "{}"
+inputs = ["in"]
+key = "kept"
+[steps.count]
+aggregate = "count"
+inputs = ["pass"]
+[sinks.counts]
+inputs = ["count"]
+"#,
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("input.jsonl"),
+        [
+            r#"{"key": "a", "value": "1"}"#,
+            r#"{"key": "b", "value": "REKEY"}"#,
+            r#"{"key": "a", "value": "2"}"#,
+            r#"{"key": "b", "value": "3"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("expected.jsonl"),
+        [
+            r#"{"topic": "counts", "key": "a", "value": "1"}"#,
+            r#"{"topic": "counts", "key": "a", "value": "2"}"#,
+            r#"{"topic": "counts", "key": "b", "value": "1"}"#,
+            r#"{"topic": "kept-dlq", "key": "b", "value": "REKEY", "headers": {"sluice.error.kind": "trap", "sluice.error": "key: step `pass` declares key = \"kept\", but its plugin changed a key from `b` to `other`"}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    gives(dir, "input.jsonl", &expected(&dir.join("expected.jsonl")));
+}
