@@ -9,14 +9,14 @@
 //! Run: `cargo bench -p sluice --bench boundary`
 
 use std::collections::BTreeMap;
-use std::hint::black_box;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod identity;
+
 use criterion::{BenchmarkId, Criterion, Throughput};
 use sluice::plugin::builder::{self, BuildOptions};
-use sluice::plugin::frame;
 use sluice::plugin::{Plugin, engine};
 use sluice::record::{Record, RecordRef};
 
@@ -27,18 +27,6 @@ type Totals = BTreeMap<(&'static str, usize), (Duration, u64)>;
 
 /// Accumulated from criterion's own samples.
 static TOTALS: Mutex<Totals> = Mutex::new(BTreeMap::new());
-
-fn record(i: usize) -> Record {
-    let mut value = format!("{{\"id\":{i:08},\"payload\":\"");
-    value.push_str(&"x".repeat(100 - value.len() - 2));
-    value.push_str("\"}");
-    assert_eq!(value.len(), 100);
-    Record::new(
-        Some(format!("key-{i:04}").as_bytes()),
-        Some(value.as_bytes()),
-        Some(1_700_000_000_000 + i as i64),
-    )
-}
 
 fn measure(name: &'static str, batch: usize, iters: u64, mut f: impl FnMut()) -> Duration {
     let start = Instant::now();
@@ -69,7 +57,7 @@ fn boundary(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("boundary");
     for batch in BATCHES {
-        let records: Vec<Record> = (0..batch).map(record).collect();
+        let records: Vec<Record> = (0..batch).map(identity::record).collect();
         let refs: Vec<RecordRef<'_>> = records.iter().map(Record::as_ref).collect();
         group.throughput(Throughput::Elements(batch as u64));
 
@@ -78,38 +66,15 @@ fn boundary(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("wasm", batch), |b| {
             b.iter_custom(|iters| {
                 measure("wasm", batch, iters, || {
-                    let input = frame::encode(std::mem::take(&mut buf), refs.iter().copied());
-                    let output = instance
-                        .process(&input)
-                        .expect("no trap")
-                        .expect("no refusal");
-                    let decoded = frame::decode(output, &refs).expect("valid frame");
-                    // Read every output record, as producing them would.
-                    for i in 0..decoded.len() {
-                        black_box(decoded.record(i));
-                    }
-                    buf = input;
-                    black_box(decoded);
+                    identity::wasm_call(&mut instance, &refs, &mut buf)
                 })
             })
         });
 
-        // The baseline: the same identity as a native closure over owned
-        // records, collecting its outputs and one outcome per input.
-        let identity = |r: &Record| -> Result<Vec<Record>, ()> { Ok(vec![r.clone()]) };
+        // The baseline: the same identity as a native closure.
         group.bench_function(BenchmarkId::new("native", batch), |b| {
             b.iter_custom(|iters| {
-                measure("native", batch, iters, || {
-                    let mut outputs: Vec<Record> = Vec::with_capacity(records.len());
-                    let mut outcomes = Vec::with_capacity(records.len());
-                    for r in &records {
-                        let produced = identity(black_box(r)).expect("identity");
-                        let start = outputs.len();
-                        outputs.extend(produced);
-                        outcomes.push(frame::Outcome::Ok(start..outputs.len()));
-                    }
-                    black_box((outputs, outcomes));
-                })
+                measure("native", batch, iters, || identity::native_call(&records))
             })
         });
     }

@@ -22,24 +22,14 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+mod identity;
+
 use sluice::plugin::builder::{self, BuildOptions, Language};
 use sluice::plugin::cache::ComponentCache;
-use sluice::plugin::frame;
 use sluice::plugin::{Plugin, engine};
 use sluice::record::{Record, RecordRef};
 
 const BATCHES: [usize; 2] = [64, 1024];
-
-fn record(i: usize) -> Record {
-    let mut value = format!("{{\"id\":{i:08},\"payload\":\"");
-    value.push_str(&"x".repeat(100 - value.len() - 2));
-    value.push_str("\"}");
-    Record::new(
-        Some(format!("key-{i:04}").as_bytes()),
-        Some(value.as_bytes()),
-        Some(1_700_000_000_000 + i as i64),
-    )
-}
 
 /// Marks `file` as just edited.
 fn touch(file: &Path) {
@@ -112,21 +102,11 @@ fn measure(language: Language, dir: &Path, source: &str, full: bool) -> Row {
     let ns = BATCHES
         .iter()
         .map(|&batch| {
-            let records: Vec<Record> = (0..batch).map(record).collect();
+            let records: Vec<Record> = (0..batch).map(identity::record).collect();
             let refs: Vec<RecordRef<'_>> = records.iter().map(Record::as_ref).collect();
             let mut buf = Vec::new();
             per_record(batch, budget, || {
-                let input = frame::encode(std::mem::take(&mut buf), refs.iter().copied());
-                let output = instance
-                    .process(&input)
-                    .expect("no trap")
-                    .expect("no refusal");
-                let decoded = frame::decode(output, &refs).expect("valid frame");
-                assert_eq!(decoded.len(), batch, "{language}: one output per record");
-                for i in 0..decoded.len() {
-                    black_box(decoded.record(i));
-                }
-                buf = input;
+                identity::wasm_call(&mut instance, &refs, &mut buf)
             })
         })
         .collect();
@@ -142,22 +122,11 @@ fn measure(language: Language, dir: &Path, source: &str, full: bool) -> Row {
 
 fn native(full: bool) -> Vec<f64> {
     let budget = Duration::from_millis(if full { 2_000 } else { 100 });
-    let identity = |r: &Record| -> Result<Vec<Record>, ()> { Ok(vec![r.clone()]) };
     BATCHES
         .iter()
         .map(|&batch| {
-            let records: Vec<Record> = (0..batch).map(record).collect();
-            per_record(batch, budget, || {
-                let mut outputs: Vec<Record> = Vec::with_capacity(records.len());
-                let mut outcomes = Vec::with_capacity(records.len());
-                for r in &records {
-                    let produced = identity(black_box(r)).expect("identity");
-                    let start = outputs.len();
-                    outputs.extend(produced);
-                    outcomes.push(frame::Outcome::Ok(start..outputs.len()));
-                }
-                black_box((outputs, outcomes));
-            })
+            let records: Vec<Record> = (0..batch).map(identity::record).collect();
+            per_record(batch, budget, || identity::native_call(&records))
         })
         .collect()
 }

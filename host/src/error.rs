@@ -189,14 +189,12 @@ pub enum BuildError {
         message: String,
     },
     /// A language's build tool failed.
-    #[error("building {} failed: {tool} ({status}):\n{output}", dir.display())]
+    #[error("building {} failed: {tool}:\n{output}", dir.display())]
     Tool {
         /// The plugin directory.
         dir: PathBuf,
-        /// The tool that failed.
+        /// The tool that failed, and how (its exit status).
         tool: String,
-        /// Its exit status.
-        status: String,
         /// The end of its output.
         output: String,
     },

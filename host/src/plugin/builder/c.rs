@@ -117,8 +117,7 @@ pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildErr
     if contains(&bytes, b"wasi_snapshot_preview1") {
         return Err(BuildError::Tool {
             dir: dir.to_owned(),
-            tool: "clang-19".into(),
-            status: "imports WASI".into(),
+            tool: "clang-19 (the module imports WASI)".into(),
             output:
                 "the module imports WASI (wasi_snapshot_preview1), which Sluice refuses: a libc \
                      function that does I/O was used (printf, snprintf, puts, fopen, time, clock, \

@@ -42,7 +42,10 @@ pub fn entry(dir: &Path) -> Option<PathBuf> {
 }
 
 fn toolchain() -> Result<PathBuf, BuildError> {
-    let t = toolchains_dir().join("js");
+    toolchain_in(toolchains_dir().join("js"))
+}
+
+fn toolchain_in(t: PathBuf) -> Result<PathBuf, BuildError> {
     let missing = |what: &str| BuildError::MissingToolchain {
         language: "JavaScript".into(),
         message: format!("{what}; install it with: {INSTALL}"),
@@ -86,4 +89,36 @@ pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildErr
         .arg(&component);
     run_tool(&mut cmd, dir, "componentize-js (build.mjs)", opts.quiet)?;
     Ok(component)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_toolchain_is_named_with_its_install_command() {
+        let empty = tempfile::tempdir().unwrap();
+        let e = toolchain_in(empty.path().to_owned())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("cannot build JavaScript plugins here"), "{e}");
+        assert!(
+            e.contains("is not installed in") && e.contains("npm install --prefix"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_entry_is_package_main_else_the_first_index() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(entry(dir.path()), None);
+        std::fs::write(dir.path().join("index.js"), "").unwrap();
+        assert_eq!(entry(dir.path()), Some(dir.path().join("index.js")));
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("src/index.ts"), "").unwrap();
+        assert_eq!(entry(dir.path()), Some(dir.path().join("src/index.ts")));
+        std::fs::write(dir.path().join("main.mjs"), "").unwrap();
+        std::fs::write(dir.path().join("package.json"), r#"{"main": "main.mjs"}"#).unwrap();
+        assert_eq!(entry(dir.path()), Some(dir.path().join("main.mjs")));
+    }
 }

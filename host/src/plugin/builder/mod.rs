@@ -303,8 +303,7 @@ fn run_tool(
     let tail: Vec<&str> = output.lines().rev().take(60).collect();
     Err(BuildError::Tool {
         dir: dir.to_owned(),
-        tool: what.to_owned(),
-        status: status.to_string(),
+        tool: format!("{what} ({status})"),
         output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
     })
 }

@@ -22,7 +22,10 @@ pub const INSTALL: &str = "python3 -m venv \"$T\" && \"$T/bin/pip\" install comp
 
 /// The toolchain's Python, if it is installed with componentize-py.
 fn python() -> Result<PathBuf, BuildError> {
-    let venv = toolchains_dir().join("python");
+    python_in(toolchains_dir().join("python"))
+}
+
+fn python_in(venv: PathBuf) -> Result<PathBuf, BuildError> {
     let python = venv.join("bin").join("python");
     if python.is_file() && venv.join("bin").join("componentize-py").is_file() {
         return Ok(python);
@@ -59,4 +62,17 @@ pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildErr
     }
     run_tool(&mut cmd, dir, "componentize-py (build.py)", opts.quiet)?;
     Ok(component)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_toolchain_is_named_with_its_install_command() {
+        let empty = tempfile::tempdir().unwrap();
+        let e = python_in(empty.path().to_owned()).unwrap_err().to_string();
+        assert!(e.starts_with("cannot build Python plugins here"), "{e}");
+        assert!(e.contains("pip\" install componentize-py==0.25.1"), "{e}");
+    }
 }
