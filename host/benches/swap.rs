@@ -35,8 +35,12 @@ use sluice::runner::{self, RunOptions};
 use sluice::topology::Topology;
 use sluice::topology::pipeline_file::PipelineFile;
 
+/// The `p` percentile of `sorted`; NaN (printed as such) when empty.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[((n - 1) as f64 * p).round() as usize],
+    }
 }
 
 fn main() {
@@ -107,9 +111,14 @@ inputs = ["tag"]
     // What a downstream consumer sees: each output's version, partition
     // and time of arrival.
     let reading = Arc::new(AtomicBool::new(true));
+    let outputs = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reader = {
-        let (brokers, topic, reading) =
-            (brokers.clone(), format!("{app}-out"), Arc::clone(&reading));
+        let (brokers, topic, reading, outputs) = (
+            brokers.clone(),
+            format!("{app}-out"),
+            Arc::clone(&reading),
+            Arc::clone(&outputs),
+        );
         std::thread::spawn(move || {
             let consumer: BaseConsumer = rdkafka::ClientConfig::new()
                 .set("bootstrap.servers", &brokers)
@@ -127,6 +136,7 @@ inputs = ["tag"]
                             .any(|h| h.key == "version" && h.value == Some(&b"v2"[..]))
                     });
                     seen.push((Instant::now(), m.partition(), v2));
+                    outputs.fetch_add(1, Ordering::Relaxed);
                 }
             }
             seen
@@ -185,6 +195,13 @@ inputs = ["tag"]
             i
         })
     };
+    // Swaps start once outputs flow (the consumer group has formed and
+    // the reader sees them), and after two seconds of steady input.
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while outputs.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < give_up, "no output within two minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::thread::sleep(Duration::from_secs(2));
     let mut pauses = Vec::with_capacity(swaps);
     for k in 0..swaps {
