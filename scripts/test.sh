@@ -53,7 +53,7 @@ phase "guests"
 # components are cached, so the tests below load them in milliseconds).
 for dir in plugins/*/ plugins/polyglot/*/ tests/plugins/*/; do
   [ "$dir" = plugins/polyglot/ ] && continue
-  "$CARGO_TARGET_DIR/debug/sluice" plugin build "$dir" >/dev/null
+  RUST_LOG=warn "$CARGO_TARGET_DIR/debug/sluice" plugin build "$dir" >/dev/null
 done
 
 phase "test"

@@ -277,3 +277,44 @@ inputs = ["count"]
     .unwrap();
     gives(dir, "input.jsonl", &expected(&dir.join("expected.jsonl")));
 }
+
+/// `sluice serve` allocates instances from a pool: the large JavaScript
+/// and Python components (SpiderMonkey, CPython: dozens of core instances
+/// each) start and run there too, within the pool's per-component sizes.
+#[test]
+fn javascript_and_python_plugins_run_on_the_pooling_allocator() {
+    let engine = sluice::plugin::new_engine(sluice::plugin::EngineSettings {
+        pooled_instances: Some(8),
+    })
+    .expect("a pooling engine");
+    let cases = [
+        (
+            "plugins/redact-ts",
+            "pan 4111 1111 1111 1111",
+            "pan **** **** **** 1111",
+        ),
+        (
+            "tests/plugins/identity-python",
+            r#"{"id": 1}"#,
+            r#"{"id": 1}"#,
+        ),
+    ];
+    for (dir, input, want) in cases {
+        let component = support::component(dir);
+        let plugin = sluice::plugin::Plugin::load(&engine, dir, &component)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let mut instance = plugin
+            .instantiate(&[])
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let record = sluice::record::Record::new(Some(b"k"), Some(input.as_bytes()), Some(1));
+        let inputs = [record.as_ref()];
+        let frame = sluice::plugin::frame::encode(Vec::new(), inputs.iter().copied());
+        let output = instance
+            .process(&frame)
+            .expect("no trap")
+            .expect("no refusal");
+        let decoded = sluice::plugin::frame::decode(output, &inputs).expect("a valid frame");
+        assert_eq!(decoded.len(), 1, "{dir}");
+        assert_eq!(decoded.record(0).value, Some(want.as_bytes()), "{dir}");
+    }
+}
