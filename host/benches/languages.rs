@@ -79,7 +79,7 @@ fn measure(language: Language, dir: &Path, source: &str, full: bool) -> Row {
     let first_compile = (full || bytes.len() < 1 << 20).then(|| {
         let started = Instant::now();
         ComponentCache::off()
-            .component(&engine, "identity", &bytes)
+            .component(&engine, "identity", &bytes, "")
             .expect("compiling");
         started.elapsed()
     });

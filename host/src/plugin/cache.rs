@@ -82,26 +82,25 @@ impl ComponentCache {
         self.dir.as_deref()
     }
 
-    /// The entry file of `bytes` compiled by `engine`.
-    pub fn entry(&self, engine: &Engine, bytes: &[u8]) -> Option<PathBuf> {
+    /// The entry file of the component whose SHA-256 is `digest` (hex),
+    /// compiled by `engine`.
+    pub fn entry(&self, engine: &Engine, digest: &str) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
-        Some(dir.join(format!(
-            "{}-{}.cwasm",
-            hex::encode(Sha256::digest(bytes)),
-            &engine_key(engine)[..16]
-        )))
+        Some(dir.join(format!("{digest}-{}.cwasm", &engine_key(engine)[..16])))
     }
 
-    /// The compiled `bytes`: from the cache when an entry is there and
-    /// sound, else compiled (with a spinner on a terminal for a large
-    /// component) and cached. `name` is for messages.
+    /// The compiled `bytes` (whose SHA-256 is `digest`, hex): from the
+    /// cache when an entry is there and sound, else compiled (with a
+    /// spinner on a terminal for a large component) and cached. `name` is
+    /// for messages.
     pub fn component(
         &self,
         engine: &Engine,
         name: &str,
         bytes: &[u8],
+        digest: &str,
     ) -> wasmtime::Result<(Component, Origin)> {
-        let entry = self.entry(engine, bytes);
+        let entry = self.entry(engine, digest);
         if let Some(path) = &entry {
             match read_entry(engine, path) {
                 Ok(Some(component)) => {
@@ -246,15 +245,23 @@ mod tests {
         wat::parse_str(ECHO).unwrap()
     }
 
+    fn digest(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
     #[test]
     fn the_second_load_comes_from_the_cache_and_runs() {
         let dir = tempfile::tempdir().unwrap();
         let cache = ComponentCache::at(dir.path());
         let engine = crate::plugin::engine();
         let bytes = component_bytes();
-        let (_, first) = cache.component(&engine, "echo", &bytes).unwrap();
+        let (_, first) = cache
+            .component(&engine, "echo", &bytes, &digest(&bytes))
+            .unwrap();
         assert_eq!(first, Origin::Compiled);
-        let (component, second) = cache.component(&engine, "echo", &bytes).unwrap();
+        let (component, second) = cache
+            .component(&engine, "echo", &bytes, &digest(&bytes))
+            .unwrap();
         assert_eq!(second, Origin::Cached);
 
         let mut store = wasmtime::Store::new(&engine, ());
@@ -274,8 +281,10 @@ mod tests {
         let cache = ComponentCache::at(dir.path());
         let engine = crate::plugin::engine();
         let bytes = component_bytes();
-        cache.component(&engine, "echo", &bytes).unwrap();
-        let entry = cache.entry(&engine, &bytes).unwrap();
+        cache
+            .component(&engine, "echo", &bytes, &digest(&bytes))
+            .unwrap();
+        let entry = cache.entry(&engine, &digest(&bytes)).unwrap();
         let mut data = std::fs::read(&entry).unwrap();
         let last = data.len() - 1;
         data[last] ^= 0xff;
@@ -285,7 +294,9 @@ mod tests {
             "its checksum does not match"
         );
 
-        let (_, origin) = cache.component(&engine, "echo", &bytes).unwrap();
+        let (_, origin) = cache
+            .component(&engine, "echo", &bytes, &digest(&bytes))
+            .unwrap();
         assert_eq!(origin, Origin::Compiled);
         assert!(read_entry(&engine, &entry).unwrap().is_some());
         std::fs::write(&entry, b"not an entry").unwrap();
@@ -302,13 +313,17 @@ mod tests {
             Engine::new(&config).unwrap()
         };
         let bytes = component_bytes();
-        let a = cache.entry(&engine, &bytes).unwrap();
-        assert_eq!(a, cache.entry(&engine, &bytes).unwrap());
-        assert_ne!(a, cache.entry(&other, &bytes).unwrap());
+        let a = cache.entry(&engine, &digest(&bytes)).unwrap();
+        assert_eq!(a, cache.entry(&engine, &digest(&bytes)).unwrap());
+        assert_ne!(a, cache.entry(&other, &digest(&bytes)).unwrap());
         let mut changed = bytes.clone();
         changed.push(0);
-        assert_ne!(a, cache.entry(&engine, &changed).unwrap());
-        assert!(ComponentCache::off().entry(&engine, &bytes).is_none());
+        assert_ne!(a, cache.entry(&engine, &digest(&changed)).unwrap());
+        assert!(
+            ComponentCache::off()
+                .entry(&engine, &digest(&bytes))
+                .is_none()
+        );
     }
 
     #[test]
@@ -319,7 +334,12 @@ mod tests {
         // A directory inside a file cannot be made.
         let cache = ComponentCache::at(file.join("cache"));
         let (_, origin) = cache
-            .component(&crate::plugin::engine(), "echo", &component_bytes())
+            .component(
+                &crate::plugin::engine(),
+                "echo",
+                &component_bytes(),
+                &digest(&component_bytes()),
+            )
             .unwrap();
         assert_eq!(origin, Origin::CompiledUncached);
     }

@@ -110,8 +110,9 @@ impl Plugin {
                  (or `wasm-tools component new`)",
             ));
         }
+        let digest = hex::encode(Sha256::digest(bytes));
         let (component, _) = process_cache()
-            .component(engine, name, bytes)
+            .component(engine, name, bytes, &digest)
             .map_err(|e| PluginError::Compile {
                 plugin: name.to_owned(),
                 message: format!("{e:#}"),
@@ -142,7 +143,7 @@ impl Plugin {
         Ok(Plugin {
             name: name.into(),
             path: path.to_owned(),
-            digest: hex::encode(Sha256::digest(bytes)),
+            digest,
             engine: engine.clone(),
             pre,
             limits: Limits::default(),
