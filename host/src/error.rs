@@ -162,16 +162,6 @@ pub enum BuildError {
         /// What was looked for and how to install it.
         message: String,
     },
-    /// `cargo build` failed.
-    #[error("building {} failed ({status}):\n{output}", dir.display())]
-    Cargo {
-        /// The crate directory.
-        dir: PathBuf,
-        /// cargo's exit status.
-        status: String,
-        /// The end of cargo's output.
-        output: String,
-    },
     /// The directory holds no plugin in a language Sluice builds.
     #[error("{} is not a plugin Sluice can build: {message}", dir.display())]
     UnknownLanguage {

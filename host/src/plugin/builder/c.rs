@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{
-    BuildOptions, Language, component_path, componentize, embedded, run_tool, up_to_date,
+    BuildOptions, Language, component_path, componentize, embedded, on_path, run_tool, up_to_date,
     write_atomically,
 };
 use crate::error::BuildError;
@@ -43,10 +43,6 @@ pub fn sources(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn check_toolchain() -> Result<(), BuildError> {
-    let on_path = |bin: &str| {
-        std::env::var_os("PATH")
-            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(bin).is_file()))
-    };
     let mut missing = Vec::new();
     if !on_path(CLANG) {
         missing.push("clang-19");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{
-    BuildOptions, Language, component_path, embedded, run_tool, toolchains_dir, up_to_date,
+    BuildOptions, Language, component_path, embedded, on_path, run_tool, toolchains_dir, up_to_date,
 };
 use crate::error::BuildError;
 
@@ -50,9 +50,7 @@ fn toolchain_in(t: PathBuf) -> Result<PathBuf, BuildError> {
         language: "JavaScript".into(),
         message: format!("{what}; install it with: {INSTALL}"),
     };
-    let node = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join("node").is_file()));
-    if !node {
+    if !on_path("node") {
         return Err(missing(
             "node is not on PATH (Node.js 20 or later is needed too)",
         ));

@@ -275,6 +275,12 @@ fn up_to_date(component: &Path, dir: &Path) -> bool {
     newest(dir, 4).is_some_and(|t| t <= built)
 }
 
+/// Whether `bin` is a file in one of `PATH`'s directories.
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(bin).is_file()))
+}
+
 /// Runs a toolchain command; its output is captured (and shown on
 /// failure) when `quiet`, else streamed. `what` names it in errors.
 fn run_tool(

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{BuildOptions, componentize, guest_target_dir, write_atomically};
+use super::{BuildOptions, componentize, guest_target_dir, on_path, run_tool, write_atomically};
 use crate::error::BuildError;
 
 const TARGET: &str = "wasm32-unknown-unknown";
@@ -64,7 +64,7 @@ impl Toolchain {
         .collect();
         let linker = ["wasm-ld-19", "rust-lld", "wasm-ld"]
             .into_iter()
-            .find(|l| which(l));
+            .find(|l| on_path(l));
         match (missing.is_empty(), linker) {
             (true, Some(linker)) => Ok(Toolchain::DebianBuildStd {
                 linker: linker.to_owned(),
@@ -95,12 +95,6 @@ fn rustup_has_target() -> bool {
                     .lines()
                     .any(|l| l.trim() == TARGET)
         })
-        .unwrap_or(false)
-}
-
-fn which(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(bin).is_file()))
         .unwrap_or(false)
 }
 
@@ -157,25 +151,8 @@ pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildErr
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3");
-    tracing::info!(dir = %dir.display(), ?toolchain, "building plugin");
-    let status_and_output = if opts.quiet {
-        cmd.output()
-            .map(|o| (o.status, String::from_utf8_lossy(&o.stderr).into_owned()))
-    } else {
-        cmd.status().map(|s| (s, String::new()))
-    };
-    let (status, output) = status_and_output.map_err(|e| BuildError::Io {
-        path: PathBuf::from("cargo"),
-        source: e,
-    })?;
-    if !status.success() {
-        let tail: Vec<&str> = output.lines().rev().take(60).collect();
-        return Err(BuildError::Cargo {
-            dir: dir.to_owned(),
-            status: status.to_string(),
-            output: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
-        });
-    }
+    tracing::debug!(?toolchain, "Rust guest toolchain");
+    run_tool(&mut cmd, dir, "cargo build", opts.quiet)?;
     let module = target_dir
         .join(TARGET)
         .join("release")
