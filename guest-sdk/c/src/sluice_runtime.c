@@ -217,14 +217,23 @@ sluice_status sluice_reject(sluice_emitter *out, const char *code, const char *m
     return SLUICE_REJECTED;
 }
 
-sluice_status sluice_rejectf(sluice_emitter *out, const char *code, const char *fmt, ...) {
-    va_list ap, ap2;
-    va_start(ap, fmt);
+/* `fmt` formatted into a string of the current call (sluice_alloc); its
+ * length goes to `len` when that is not NULL. */
+static char *vformat_alloc(size_t *len, const char *fmt, va_list ap) {
+    va_list ap2;
     va_copy(ap2, ap);
     size_t n = sluice_vfmt(NULL, 0, fmt, ap);
-    char *msg = sluice_alloc(n + 1);
-    sluice_vfmt(msg, n + 1, fmt, ap2);
+    char *s = sluice_alloc(n + 1);
+    sluice_vfmt(s, n + 1, fmt, ap2);
     va_end(ap2);
+    if (len) *len = n;
+    return s;
+}
+
+sluice_status sluice_rejectf(sluice_emitter *out, const char *code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = vformat_alloc(NULL, fmt, ap);
     va_end(ap);
     return sluice_reject(out, code, msg);
 }
@@ -293,13 +302,10 @@ void sluice_config_entry(const sluice_config *c, size_t i, const char **key, con
 const sluice_config *sluice_config_current(void) { return &current_config; }
 
 sluice_status sluice_init_error(const char *code, const char *fmt, ...) {
-    va_list ap, ap2;
+    va_list ap;
     va_start(ap, fmt);
-    va_copy(ap2, ap);
-    size_t n = sluice_vfmt(NULL, 0, fmt, ap);
-    char *msg = sluice_alloc(n + 1);
-    sluice_vfmt(msg, n + 1, fmt, ap2);
-    va_end(ap2);
+    size_t n;
+    char *msg = vformat_alloc(&n, fmt, ap);
     va_end(ap);
     if (!code || !*code) code = "init-failed";
     init_error.code = sluice_utf8_sanitize(code, strlen(code), NULL);
@@ -645,13 +651,9 @@ size_t sluice_fmt(char *buf, size_t cap, const char *fmt, ...) {
 }
 
 char *sluice_afmt(const char *fmt, ...) {
-    va_list ap, ap2;
+    va_list ap;
     va_start(ap, fmt);
-    va_copy(ap2, ap);
-    size_t n = sluice_vfmt(NULL, 0, fmt, ap);
-    char *s = sluice_alloc(n + 1);
-    sluice_vfmt(s, n + 1, fmt, ap2);
-    va_end(ap2);
+    char *s = vformat_alloc(NULL, fmt, ap);
     va_end(ap);
     return s;
 }
