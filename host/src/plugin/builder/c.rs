@@ -11,10 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{
-    BuildOptions, Language, component_path, componentize, embedded, on_path, run_tool, up_to_date,
-    write_atomically,
-};
+use super::{Target, componentize, on_path, run_tool, write_atomically};
 use crate::error::BuildError;
 
 /// The Debian packages of the toolchain.
@@ -75,14 +72,10 @@ fn check_toolchain() -> Result<(), BuildError> {
     })
 }
 
-/// Builds the C plugin in `dir`; returns the component's path.
-pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
-    let component = component_path(dir, Language::C, opts);
-    if up_to_date(&component, dir) {
-        return Ok(component);
-    }
+/// Builds the C plugin of `target`.
+pub(super) fn build(target: &Target<'_>) -> Result<(), BuildError> {
     check_toolchain()?;
-    let sdk = embedded::materialize(Language::C, &opts.target_dir())?;
+    let (dir, sdk) = (target.dir, &target.sdk);
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| BuildError::Io { path, source }
@@ -108,7 +101,7 @@ pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildErr
     .args(SDK_SOURCES.map(|s| sdk.join(s)))
     .arg("-o")
     .arg(&module);
-    run_tool(&mut cmd, dir, "clang-19", opts.quiet)?;
+    run_tool(&mut cmd, dir, "clang-19", target.quiet)?;
     let bytes = std::fs::read(&module).map_err(io(&module))?;
     if contains(&bytes, b"wasi_snapshot_preview1") {
         return Err(BuildError::Tool {
@@ -126,8 +119,7 @@ pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildErr
         module: module.clone(),
         message,
     })?;
-    write_atomically(&component, &encoded)?;
-    Ok(component)
+    write_atomically(target.component, &encoded)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

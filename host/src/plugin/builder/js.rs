@@ -8,11 +8,8 @@
 //! `<toolchains>/js`, at the versions `scripts/setup.sh` pins.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use super::{
-    BuildOptions, Language, component_path, embedded, on_path, run_tool, toolchains_dir, up_to_date,
-};
+use super::{Target, on_path, run_tool, toolchains_dir};
 use crate::error::BuildError;
 
 /// Where a plugin's entry is looked for, after `package.json`'s `main`.
@@ -66,27 +63,17 @@ fn toolchain_in(t: PathBuf) -> Result<PathBuf, BuildError> {
     Ok(t)
 }
 
-/// Builds the JavaScript or TypeScript plugin in `dir`; returns the
-/// component's path.
-pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
-    let component = component_path(dir, Language::JavaScript, opts);
-    if up_to_date(&component, dir) {
-        return Ok(component);
-    }
+/// Builds the JavaScript or TypeScript plugin of `target`.
+pub(super) fn build(target: &Target<'_>) -> Result<(), BuildError> {
     let t = toolchain()?;
-    let sdk = embedded::materialize(Language::JavaScript, &opts.target_dir())?;
-    let mut cmd = Command::new("node");
-    cmd.arg(sdk.join("build.mjs"))
-        .arg("--plugin")
-        .arg(dir)
-        .arg("--wit")
-        .arg(sdk.join("wit"))
-        .args(["--world", "record-processor", "--toolchain"])
-        .arg(&t)
-        .arg("--out")
-        .arg(&component);
-    run_tool(&mut cmd, dir, "componentize-js (build.mjs)", opts.quiet)?;
-    Ok(component)
+    let mut cmd = target.script("node", "build.mjs");
+    cmd.arg("--toolchain").arg(&t);
+    run_tool(
+        &mut cmd,
+        target.dir,
+        "componentize-js (build.mjs)",
+        target.quiet,
+    )
 }
 
 #[cfg(test)]

@@ -182,11 +182,51 @@ impl std::fmt::Display for Language {
 pub fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
     let language = Language::detect(dir)?;
     tracing::debug!(dir = %dir.display(), %language, "building plugin");
+    if language == Language::Rust {
+        // Cargo decides for itself what is stale.
+        return rust::build(dir, opts);
+    }
+    let component = component_path(dir, language, opts);
+    if up_to_date(&component, dir) {
+        return Ok(component);
+    }
+    let target = Target {
+        dir,
+        sdk: embedded::materialize(language, &opts.target_dir())?,
+        component: &component,
+        quiet: opts.quiet,
+    };
     match language {
-        Language::Rust => rust::build(dir, opts),
-        Language::JavaScript | Language::TypeScript => js::build(dir, opts),
-        Language::Python => python::build(dir, opts),
-        Language::C => c::build(dir, opts),
+        Language::JavaScript | Language::TypeScript => js::build(&target)?,
+        Language::Python => python::build(&target)?,
+        Language::C => c::build(&target)?,
+        Language::Rust => unreachable!("built above"),
+    }
+    Ok(component)
+}
+
+/// What a non-Rust build works with: the plugin's directory, the SDK and
+/// WIT written out for its language, and where the component goes.
+struct Target<'a> {
+    dir: &'a Path,
+    sdk: PathBuf,
+    component: &'a Path,
+    quiet: bool,
+}
+
+impl Target<'_> {
+    /// `program` running the SDK's build `script` with the arguments both
+    /// SDKs' scripts take: the plugin, the WIT, the world and the output.
+    fn script(&self, program: impl AsRef<std::ffi::OsStr>, script: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.arg(self.sdk.join(script))
+            .arg("--plugin")
+            .arg(self.dir)
+            .arg("--wit")
+            .arg(self.sdk.join("wit"))
+            .args(["--world", "record-processor", "--out"])
+            .arg(self.component);
+        cmd
     }
 }
 
@@ -258,19 +298,14 @@ fn up_to_date(component: &Path, dir: &Path) -> bool {
                 if depth == 0 {
                     continue;
                 }
-                newest_or(newest(&entry.path(), depth - 1), meta.modified().ok())
+                // `None` is older than any time.
+                newest(&entry.path(), depth - 1).max(meta.modified().ok())
             } else {
                 meta.modified().ok()
             };
-            latest = newest_or(latest, time);
+            latest = latest.max(time);
         }
         latest
-    }
-    fn newest_or(
-        a: Option<std::time::SystemTime>,
-        b: Option<std::time::SystemTime>,
-    ) -> Option<std::time::SystemTime> {
-        a.max(b)
     }
     newest(dir, 4).is_some_and(|t| t <= built)
 }

@@ -6,12 +6,9 @@
 //! the Python of the toolchain's virtual environment
 //! (`<toolchains>/python`, made by `scripts/setup.sh`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use super::{
-    BuildOptions, Language, component_path, embedded, run_tool, toolchains_dir, up_to_date,
-};
+use super::{Target, run_tool, toolchains_dir};
 use crate::error::BuildError;
 
 /// The module a Python plugin's directory holds.
@@ -39,29 +36,20 @@ fn python_in(venv: PathBuf) -> Result<PathBuf, BuildError> {
     })
 }
 
-/// Builds the Python plugin in `dir`; returns the component's path.
-pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
-    let component = component_path(dir, Language::Python, opts);
-    if up_to_date(&component, dir) {
-        return Ok(component);
-    }
-    let python = python()?;
-    let sdk = embedded::materialize(Language::Python, &opts.target_dir())?;
-    let mut cmd = Command::new(python);
-    cmd.arg(sdk.join("build.py"))
-        .arg("--plugin")
-        .arg(dir)
-        .arg("--wit")
-        .arg(sdk.join("wit"))
-        .args(["--world", "record-processor", "--out"])
-        .arg(&component)
-        // Bytecode caches of the SDK stay out of the shared folder.
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-    if opts.quiet {
+/// Builds the Python plugin of `target`.
+pub(super) fn build(target: &Target<'_>) -> Result<(), BuildError> {
+    let mut cmd = target.script(python()?, "build.py");
+    // Bytecode caches of the SDK stay out of the shared folder.
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
+    if target.quiet {
         cmd.arg("--quiet");
     }
-    run_tool(&mut cmd, dir, "componentize-py (build.py)", opts.quiet)?;
-    Ok(component)
+    run_tool(
+        &mut cmd,
+        target.dir,
+        "componentize-py (build.py)",
+        target.quiet,
+    )
 }
 
 #[cfg(test)]
