@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::builder::Language;
+use super::builder::{Language, io_error};
 use crate::error::BuildError;
 
 /// The Rust SDK this binary was built beside, for a Rust template's
@@ -82,11 +82,12 @@ pub fn new_plugin(language: Language, dir: &Path) -> Result<Vec<PathBuf>, BuildE
             ),
         });
     }
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BuildError::Io { path, source }
-    };
-    if dir.exists() && std::fs::read_dir(dir).map_err(io(dir))?.next().is_some() {
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map_err(io_error(dir))?
+            .next()
+            .is_some()
+    {
         return Err(BuildError::Io {
             path: dir.to_owned(),
             source: std::io::Error::new(
@@ -101,8 +102,8 @@ pub fn new_plugin(language: Language, dir: &Path) -> Result<Vec<PathBuf>, BuildE
     for (path, text) in files(language).iter().chain(&common) {
         let path = dir.join(path);
         std::fs::create_dir_all(path.parent().expect("a file in the plugin's directory"))
-            .map_err(io(&path))?;
-        std::fs::write(&path, fill(text)).map_err(io(&path))?;
+            .map_err(io_error(&path))?;
+        std::fs::write(&path, fill(text)).map_err(io_error(&path))?;
         written.push(path);
     }
     Ok(written)

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Target, componentize, on_path, run_tool, write_atomically};
+use super::{Target, componentize, io_error, on_path, run_tool, write_atomically};
 use crate::error::BuildError;
 
 /// The Debian packages of the toolchain.
@@ -76,12 +76,8 @@ fn check_toolchain() -> Result<(), BuildError> {
 pub(super) fn build(target: &Target<'_>) -> Result<(), BuildError> {
     check_toolchain()?;
     let (dir, sdk) = (target.dir, &target.sdk);
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BuildError::Io { path, source }
-    };
-    let plugin_sources = sources(dir).map_err(io(dir))?;
-    let scratch = tempfile::tempdir().map_err(io(&std::env::temp_dir()))?;
+    let plugin_sources = sources(dir).map_err(io_error(dir))?;
+    let scratch = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
     let module = scratch.path().join("plugin.wasm");
     let mut cmd = Command::new(CLANG);
     cmd.args([
@@ -102,7 +98,7 @@ pub(super) fn build(target: &Target<'_>) -> Result<(), BuildError> {
     .arg("-o")
     .arg(&module);
     run_tool(&mut cmd, dir, "clang-19", target.quiet)?;
-    let bytes = std::fs::read(&module).map_err(io(&module))?;
+    let bytes = std::fs::read(&module).map_err(io_error(&module))?;
     if contains(&bytes, b"wasi_snapshot_preview1") {
         return Err(BuildError::Tool {
             dir: dir.to_owned(),

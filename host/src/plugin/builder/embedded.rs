@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::Language;
+use super::{Language, io_error};
 use crate::error::BuildError;
 
 /// `wit/plugin.wit`.
@@ -70,10 +70,6 @@ pub fn digest(language: Language) -> [u8; 32] {
 /// The SDK of `language` and the WIT (as `wit/plugin.wit`) in a folder
 /// under `target_dir`, written if it is not there yet. Returns the folder.
 pub fn materialize(language: Language, target_dir: &Path) -> Result<PathBuf, BuildError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BuildError::Io { path, source }
-    };
     let root = target_dir.join("sdk");
     let dir = root.join(format!(
         "{}-{}",
@@ -83,16 +79,17 @@ pub fn materialize(language: Language, target_dir: &Path) -> Result<PathBuf, Bui
     if dir.is_dir() {
         return Ok(dir);
     }
-    std::fs::create_dir_all(&root).map_err(io(&root))?;
+    std::fs::create_dir_all(&root).map_err(io_error(&root))?;
     let tmp = tempfile::Builder::new()
         .prefix(".sdk-")
         .tempdir_in(&root)
-        .map_err(io(&root))?;
+        .map_err(io_error(&root))?;
     let wit = std::iter::once(("wit/plugin.wit", WIT.as_bytes()));
     for (path, bytes) in files(language).iter().copied().chain(wit) {
         let file = tmp.path().join(path);
-        std::fs::create_dir_all(file.parent().expect("a file in the SDK")).map_err(io(&file))?;
-        std::fs::write(&file, bytes).map_err(io(&file))?;
+        std::fs::create_dir_all(file.parent().expect("a file in the SDK"))
+            .map_err(io_error(&file))?;
+        std::fs::write(&file, bytes).map_err(io_error(&file))?;
     }
     match std::fs::rename(tmp.path(), &dir) {
         Ok(()) => {

@@ -239,17 +239,19 @@ pub fn componentize(module: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("{e:#}"))
 }
 
+/// Makes an I/O error on `path` a [`BuildError::Io`] (for `map_err`).
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + use<> {
+    let path = path.to_owned();
+    move |source| BuildError::Io { path, source }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same
 /// directory, so a concurrent reader never sees half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BuildError::Io { path, source }
-    };
     let dir = path.parent().expect("a file path has a parent");
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(io(tmp.path()))?;
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(io_error(tmp.path()))?;
     tmp.persist(path)
         .map_err(|e| BuildError::Io {
             path: path.to_owned(),

@@ -15,7 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{BuildOptions, componentize, guest_target_dir, on_path, run_tool, write_atomically};
+use super::{
+    BuildOptions, componentize, guest_target_dir, io_error, on_path, run_tool, write_atomically,
+};
 use crate::error::BuildError;
 
 const TARGET: &str = "wasm32-unknown-unknown";
@@ -191,19 +193,15 @@ fn lib_name(dir: &Path) -> Result<String, BuildError> {
 }
 
 fn componentize_if_stale(module: &Path, component: &Path) -> Result<(), BuildError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| BuildError::Io { path, source }
-    };
     let module_time = std::fs::metadata(module)
         .and_then(|m| m.modified())
-        .map_err(io(module))?;
+        .map_err(io_error(module))?;
     if let Ok(existing) = std::fs::metadata(component).and_then(|m| m.modified())
         && existing >= module_time
     {
         return Ok(());
     }
-    let bytes = std::fs::read(module).map_err(io(module))?;
+    let bytes = std::fs::read(module).map_err(io_error(module))?;
     let encoded = componentize(&bytes).map_err(|message| BuildError::Componentize {
         module: module.to_owned(),
         message,
