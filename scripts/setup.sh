@@ -13,8 +13,9 @@
 #   4. Apache Kafka's jars, from Maven Central (scripts/kafka.sh fetch).
 #   5. The guest toolchains of the other plugin languages, pinned:
 #      - C: Debian's clang-19, lld-19, wasi-libc and its compiler-rt;
-#      - JavaScript/TypeScript: componentize-js, jco and esbuild from npm,
-#        under $SLUICE_TOOLCHAINS/js (default ~/.cache/sluice/toolchains);
+#      - JavaScript/TypeScript: componentize-js, jco, esbuild and
+#        typescript from npm, under $SLUICE_TOOLCHAINS/js (default
+#        ~/.cache/sluice/toolchains);
 #      - Python: componentize-py and pytest from PyPI, in a virtual
 #        environment at $SLUICE_TOOLCHAINS/python.
 set -euo pipefail
@@ -67,9 +68,10 @@ say "Kafka jars"
 ./scripts/kafka.sh fetch
 
 toolchains="${SLUICE_TOOLCHAINS:-$HOME/.cache/sluice/toolchains}"
-# Keep these pins in step with host/src/plugin/builder/{js,python}.rs.
+# Keep these pins in step with host/src/plugin/builder/{js,python}.rs
+# (and guest-sdk/js/build.mjs, which checks the toolchain it runs with).
 js_packages=(@bytecodealliance/componentize-js@0.23.0 @bytecodealliance/jco@1.35.0
-  @bytecodealliance/preview2-shim@0.25.0 esbuild@0.28.2)
+  @bytecodealliance/preview2-shim@0.25.0 esbuild@0.28.2 typescript@7.0.2)
 py_packages=(componentize-py==0.25.1 pytest==8.4.2)
 js_installed() {
   local p name version

@@ -1,22 +1,31 @@
 #!/usr/bin/env node
 // Builds a JavaScript/TypeScript Sluice plugin into a WebAssembly component.
 //
-//   node build.mjs --plugin <dir> --wit <wit-dir> --world record-processor \
+//   node build.mjs --plugin <dir> --wit <wit-dir> [--world <world>] \
 //                  --toolchain <T> --out <out.wasm>
 //   node build.mjs --install-command [--toolchain <T>]   # prints how to install T
 //
 // 1. Finds the plugin's entry: package.json "main" if set, else the first of
 //    src/index.ts, src/index.js, index.ts, index.js (also .mts/.mjs).
-// 2. Bundles it with esbuild into one ES module, `@sluice/sdk` resolving to
-//    the SDK next to this file, behind an entry that binds the WIT imports
-//    (sluice:plugin/log, sluice:plugin/state) and exports `processor`.
-// 3. Componentizes it with componentize-js, every WASI feature disabled: the
-//    component imports only sluice:plugin/{log,state,types}@0.1.0.
+// 2. A TypeScript entry is type-checked with tsc (the plugin's tsconfig.json
+//    if it has one, `@sluice/sdk` resolving to the SDK's types next to this
+//    file); a type error fails the build.
+// 3. Bundles it with esbuild into one ES module, `@sluice/sdk` resolving to
+//    the SDK next to this file. The world is the one the entry exports:
+//    `processor` (record-processor) or `aggregator` (record-aggregator),
+//    unless --world names one. Behind the entry goes a module that binds
+//    the world's WIT imports (sluice:plugin/log, and sluice:plugin/state for
+//    a processor) and exports the interface.
+// 4. Componentizes it with componentize-js, every WASI feature disabled: the
+//    component imports only sluice:plugin/{log,state,types}@0.1.0 (an
+//    aggregator: log and types).
 //
-// The toolchain (componentize-js, esbuild) lives in <T>/node_modules, at the
-// pinned versions below; nothing is needed next to the SDK or the plugin.
+// The toolchain (componentize-js, esbuild, tsc) lives in <T>/node_modules,
+// at the pinned versions below; nothing is needed next to the SDK or the
+// plugin.
 
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { dirname, join, resolve, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,16 +38,19 @@ const SDK_DIR = dirname(fileURLToPath(import.meta.url));
  * which a second `npm install` may undo), so it is pinned here too (at the
  * version it was seen to work with: with 0.26.1 it could not read the WIT
  * directory); jco is what componentize-js depends on, pinned, and it
- * transpiles components for the end-to-end test.
+ * transpiles components for the end-to-end test. typescript (tsc)
+ * type-checks TypeScript plugins (jco depends on the same version).
  */
 export const TOOLCHAIN = [
   ['@bytecodealliance/componentize-js', '0.23.0'],
   ['@bytecodealliance/jco', '1.35.0'],
   ['@bytecodealliance/preview2-shim', '0.25.0'],
   ['esbuild', '0.28.2'],
+  ['typescript', '7.0.2'],
 ];
 
-const WORLDS = { 'record-processor': 'processor' };
+/** The worlds this SDK builds, and the export each needs. */
+const WORLDS = { 'record-processor': 'processor', 'record-aggregator': 'aggregator' };
 const ENTRIES = ['src/index.ts', 'src/index.mts', 'src/index.js', 'src/index.mjs', 'index.ts', 'index.mts', 'index.js', 'index.mjs'];
 const WASI_FEATURES = ['stdio', 'random', 'clocks', 'http', 'fetch-event'];
 
@@ -56,10 +68,10 @@ export function installCommand(t) {
   return `npm install --prefix ${shellQuote(t)} --no-audit --no-fund --save-exact ${pkgs}`;
 }
 
-class BuildError extends Error {}
+export class BuildError extends Error {}
 
 function usage() {
-  return `usage: node build.mjs --plugin <dir> --wit <wit-dir> --world record-processor --toolchain <dir> --out <out.wasm>
+  return `usage: node build.mjs --plugin <dir> --wit <wit-dir> [--world record-processor|record-aggregator] --toolchain <dir> --out <out.wasm>
        node build.mjs --install-command [--toolchain <dir>]`;
 }
 
@@ -85,7 +97,7 @@ function parseArgs(argv) {
 }
 
 /** The toolchain's packages, or a BuildError naming the install command. */
-function checkToolchain(t) {
+export function checkToolchain(t) {
   const problems = [];
   for (const [pkg, version] of TOOLCHAIN) {
     const manifest = join(t, 'node_modules', pkg, 'package.json');
@@ -105,11 +117,11 @@ function checkToolchain(t) {
   }
 }
 
-async function importFrom(t, pkg, file) {
+export async function importFrom(t, pkg, file) {
   return import(pathToFileURL(join(t, 'node_modules', pkg, file)).href);
 }
 
-function findEntry(pluginDir) {
+export function findEntry(pluginDir) {
   const manifest = join(pluginDir, 'package.json');
   if (existsSync(manifest)) {
     let main;
@@ -133,7 +145,127 @@ function findEntry(pluginDir) {
   );
 }
 
-function formatMessages(messages) {
+/**
+ * What TypeScript is checked with when the plugin has no tsconfig.json (the
+ * template's has the same): the component's JavaScript (ES2022, with the
+ * web's console, TextEncoder and URL; no Node.js), modules as esbuild
+ * bundles them.
+ */
+const TS_DEFAULTS = {
+  target: 'es2022',
+  module: 'esnext',
+  moduleResolution: 'bundler',
+  lib: ['es2022', 'dom'],
+  types: [],
+  strict: true,
+  isolatedModules: true,
+  allowImportingTsExtensions: true,
+  skipLibCheck: true,
+};
+
+/** The SDK's types: (import path, file next to this script). */
+const SDK_TYPES = [
+  ['@sluice/sdk', 'index.d.ts'],
+  ['@sluice/sdk/testing', 'testing.d.ts'],
+];
+
+const TYPE_EXTENSIONS = /\.(ts|mts|cts|tsx)$/;
+
+/** Whether `file` is TypeScript (and so is type-checked). */
+export function isTypeScript(file) {
+  return TYPE_EXTENSIONS.test(file);
+}
+
+function tsc(t, args, cwd) {
+  const bin = join(t, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8' });
+  if (r.error) throw new BuildError(`could not run tsc (${bin}): ${r.error.message}`);
+  return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
+}
+
+/**
+ * The SDK's types in <plugin>/.sluice/sdk, when the plugin's tsconfig.json
+ * points there (as the template's does), so that an editor, or `tsc -p .`
+ * in the plugin, resolves `@sluice/sdk` too. Written again when they
+ * differ; best effort (the build itself does not read them).
+ */
+export function writeEditorTypes(pluginDir) {
+  let tsconfig;
+  try {
+    tsconfig = readFileSync(join(pluginDir, 'tsconfig.json'), 'utf8');
+  } catch {
+    return;
+  }
+  if (!tsconfig.includes('.sluice/sdk/')) return;
+  try {
+    const dir = join(pluginDir, '.sluice', 'sdk');
+    mkdirSync(dir, { recursive: true });
+    const ignore = join(pluginDir, '.sluice', '.gitignore');
+    if (!existsSync(ignore)) {
+      writeFileSync(ignore, '# Written by `sluice plugin build` and `sluice plugin test`: the SDK\'s types, for editors and tsc.\n*\n');
+    }
+    for (const [, file] of SDK_TYPES) {
+      const want = readFileSync(join(SDK_DIR, file));
+      const path = join(dir, file);
+      if (!existsSync(path) || !readFileSync(path).equals(want)) writeFileSync(path, want);
+    }
+  } catch {
+    // A read-only plugin directory: only editors miss them.
+  }
+}
+
+/**
+ * Type-checks the TypeScript `files` of the plugin in `pluginDir` (and what
+ * they import) with the toolchain's tsc: with the options of the plugin's
+ * tsconfig.json if it has one, else TS_DEFAULTS; `@sluice/sdk` resolves to
+ * the types next to this script, wherever the plugin is. Nothing is
+ * emitted. A type error throws a BuildError with tsc's messages
+ * (`src/index.ts(12,5): error TS2322: …`).
+ */
+export function typecheck(t, pluginDir, files, workDir) {
+  const tsconfig = join(pluginDir, 'tsconfig.json');
+  const own = existsSync(tsconfig);
+  // The plugin's own `paths` are kept (made absolute: this configuration
+  // is elsewhere), with the SDK's added.
+  const paths = {};
+  if (own) {
+    const shown = tsc(t, ['-p', tsconfig, '--showConfig'], pluginDir);
+    if (!shown.ok) throw new BuildError(`${tsconfig}: ${shown.output}`);
+    let options;
+    try {
+      options = JSON.parse(shown.output).compilerOptions ?? {};
+    } catch (e) {
+      throw new BuildError(`tsc --showConfig ${tsconfig} printed what is not JSON (${e.message}):\n${shown.output}`);
+    }
+    const base = resolve(pluginDir, options.baseUrl ?? '.');
+    for (const [pattern, targets] of Object.entries(options.paths ?? {})) {
+      paths[pattern] = targets.map((target) => resolve(base, target));
+    }
+  }
+  for (const [name, file] of SDK_TYPES) paths[name] = [join(SDK_DIR, file)];
+  const config = {
+    ...(own ? { extends: tsconfig } : {}),
+    compilerOptions: {
+      ...(own ? {} : TS_DEFAULTS),
+      noEmit: true,
+      incremental: false,
+      composite: false,
+      paths,
+    },
+    files,
+    include: [],
+  };
+  const path = join(workDir, 'tsconfig.json');
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  const checked = tsc(t, ['-p', path, '--pretty', 'false'], pluginDir);
+  if (!checked.ok) {
+    throw new BuildError(
+      `type errors in ${files.map((f) => relative(pluginDir, f) || f).join(', ')} (tsc, ${own ? tsconfig : 'no tsconfig.json: strict defaults'}):\n${checked.output}`,
+    );
+  }
+}
+
+export function formatMessages(messages) {
   return messages
     .map((m) => {
       const loc = m.location ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: ` : '';
@@ -143,6 +275,63 @@ function formatMessages(messages) {
     .join('\n');
 }
 
+/**
+ * The world the entry's `exports` (names) implement: `world` when given
+ * (its export, or a default export, must be there), else `processor` ->
+ * record-processor, `aggregator` -> record-aggregator, a default export
+ * alone -> record-processor. Both, or none of them, is a BuildError.
+ */
+export function detectWorld(entry, exports, world) {
+  const found = `it exports: ${exports.join(', ') || 'nothing'}`;
+  if (world !== undefined) {
+    const name = WORLDS[world];
+    if (!exports.includes(name) && !exports.includes('default')) {
+      const define = name === 'processor' ? 'defineProcessor((record, emit) => { ... })' : 'defineAggregator({ initial, add })';
+      throw new BuildError(`${entry} exports neither \`${name}\` nor a default export, which the world ${world} needs (${found}).\nAdd: export const ${name} = ${define};`);
+    }
+    return world;
+  }
+  const kinds = Object.entries(WORLDS).filter(([, name]) => exports.includes(name));
+  if (kinds.length > 1) {
+    throw new BuildError(
+      `${entry} exports both \`processor\` and \`aggregator\` (${found}): a plugin is one or the other.\n` +
+        'Export only one of them (a pipeline step uses a processor with `plugin = ...` and an aggregator with `aggregate = ...`).',
+    );
+  }
+  if (kinds.length === 1) return kinds[0][0];
+  if (exports.includes('default')) return 'record-processor';
+  throw new BuildError(
+    `${entry} exports neither \`processor\` nor \`aggregator\` (${found}).\n` +
+      'Add one of: export const processor = defineProcessor((record, emit) => { ... });\n' +
+      '            export const aggregator = defineAggregator({ initial(key) { ... }, add(aggregate, record) { ... } });',
+  );
+}
+
+/** The module that binds `world`'s WIT imports and exports its interface from the plugin's `entry`. */
+function glue(world, entry) {
+  const plugin = `import * as plugin from ${JSON.stringify(entry)};`;
+  if (world === 'record-aggregator') {
+    return `
+import { log } from 'sluice:plugin/log@0.1.0';
+import { __sluice } from '@sluice/sdk';
+${plugin}
+__sluice.setHost(__sluice.logOnlyHost(log));
+__sluice.routeConsole();
+export const aggregator = __sluice.aggregatorOf(plugin);
+`;
+  }
+  return `
+import { log } from 'sluice:plugin/log@0.1.0';
+import { get, put, delete as del, range } from 'sluice:plugin/state@0.1.0';
+import { __sluice } from '@sluice/sdk';
+${plugin}
+__sluice.setHost({ log, state: { get, put, delete: del, range } });
+__sluice.routeConsole();
+export const processor = __sluice.processorOf(plugin);
+`;
+}
+
+/** Bundles the plugin's entry behind the world's glue; returns the bundle and the world. */
 async function bundle(esbuild, entry, world, workDir) {
   const common = {
     bundle: true,
@@ -158,42 +347,27 @@ async function bundle(esbuild, entry, world, workDir) {
     legalComments: 'none',
     charset: 'utf8',
   };
-  // 1. The plugin alone: does it compile, and does it export a processor?
-  const alone = await esbuild.build({ ...common, entryPoints: [entry], metafile: true, outdir: workDir });
+  // 1. The plugin alone: does it compile, and what does it export?
+  const alone = await esbuild.build({ ...common, entryPoints: [entry], metafile: true, outdir: join(workDir, 'alone') });
   const exports = Object.values(alone.metafile.outputs).flatMap((o) => o.exports ?? []);
-  const exportName = WORLDS[world];
-  if (!exports.includes(exportName) && !exports.includes('default')) {
-    throw new BuildError(
-      `${entry} exports neither \`${exportName}\` nor a default export (it exports: ${exports.join(', ') || 'nothing'}).\n` +
-        `Add: export const ${exportName} = defineProcessor((record, emit) => { ... });`,
-    );
-  }
+  const detected = detectWorld(entry, exports, world);
   // 2. Behind the entry that binds the WIT imports and exports the interface.
-  const glue = `
-import { log } from 'sluice:plugin/log@0.1.0';
-import { get, put, delete as del, range } from 'sluice:plugin/state@0.1.0';
-import { __sluice } from '@sluice/sdk';
-import * as plugin from ${JSON.stringify(entry)};
-__sluice.setHost({ log, state: { get, put, delete: del, range } });
-__sluice.routeConsole();
-export const ${exportName} = __sluice.processorOf(plugin);
-`;
   const out = await esbuild.build({
     ...common,
-    stdin: { contents: glue, resolveDir: dirname(entry), sourcefile: 'sluice-entry.js', loader: 'js' },
+    stdin: { contents: glue(detected, entry), resolveDir: dirname(entry), sourcefile: 'sluice-entry.js', loader: 'js' },
     outfile: join(workDir, 'bundle.js'),
     write: true,
   });
   if (out.warnings.length) console.error(formatMessages(out.warnings));
-  return join(workDir, 'bundle.js');
+  return { bundled: join(workDir, 'bundle.js'), world: detected };
 }
 
 export async function build(opts) {
   for (const name of ['plugin', 'wit', 'out']) {
     if (!opts[name]) throw new BuildError(`--${name} is required\n${usage()}`);
   }
-  const world = opts.world ?? 'record-processor';
-  if (!(world in WORLDS)) {
+  const world = opts.world;
+  if (world !== undefined && !(world in WORLDS)) {
     throw new BuildError(
       `the JavaScript SDK builds the worlds ${Object.keys(WORLDS).join(', ')}, not \`${world}\``,
     );
@@ -214,9 +388,14 @@ export async function build(opts) {
 
   const workDir = realpathSync(mkdtempSync(join(tmpdir(), 'sluice-js-')));
   try {
+    if (isTypeScript(entry)) {
+      writeEditorTypes(pluginDir);
+      typecheck(t, pluginDir, [entry], workDir);
+    }
     let bundled;
+    let built;
     try {
-      bundled = await bundle(esbuild, entry, world, workDir);
+      ({ bundled, world: built } = await bundle(esbuild, entry, world, workDir));
     } catch (e) {
       if (e instanceof BuildError) throw e;
       if (e.errors?.length) throw new BuildError(`bundling ${relative(process.cwd(), entry) || entry} failed:\n${formatMessages(e.errors)}`);
@@ -233,7 +412,7 @@ export async function build(opts) {
       ({ component } = await componentize({
         sourcePath: bundled,
         witPath: wit,
-        worldName: world,
+        worldName: built,
         disableFeatures: WASI_FEATURES,
       }));
     } catch (e) {
@@ -249,7 +428,7 @@ export async function build(opts) {
     writeFileSync(tmp, component);
     renameSync(tmp, out);
     if (opts['keep-bundle']) writeFileSync(`${out}.bundle.js`, readFileSync(bundled));
-    return { out, entry, size: component.length };
+    return { out, entry, world: built, size: component.length };
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
@@ -268,9 +447,9 @@ async function main() {
       return 0;
     }
     const started = Date.now();
-    const { out, entry, size } = await build(opts);
+    const { out, entry, world, size } = await build(opts);
     console.error(
-      `built ${out} from ${entry} (${(size / 1048576).toFixed(1)} MiB, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+      `built ${out} (${world}) from ${entry} (${(size / 1048576).toFixed(1)} MiB, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
     );
     return 0;
   } catch (e) {

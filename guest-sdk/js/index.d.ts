@@ -84,6 +84,42 @@ export interface ProcessorExport {
 /** Defines the processor a plugin exports: `export const processor = defineProcessor(...)`. */
 export function defineProcessor<S extends ProcessorSpec>(spec: S | ProcessFn): ProcessorExport;
 
+/** Data that survives JSON: what an aggregate is made of. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * An aggregator: folds the records of one key into an aggregate `A`, which
+ * the host stores as JSON (so `A` is plain data) and sends downstream.
+ */
+export interface AggregatorSpec<A> {
+  // (No `this` parameters here: they would stop TypeScript from inferring
+  // `A` from `initial`; `this` in the methods is the spec, whose other
+  // properties are `any`.)
+  /** Once per instance, before the first batch. Throw a Reject to refuse the config. */
+  init?(config: Config): void;
+  /** The aggregate of a key that has none yet (the key: bytes, or null). */
+  initial(key: Uint8Array | null): A;
+  /** The aggregate after `record`. Throw (or return) a Reject to reject the record: the key's aggregate stays as it was. */
+  add(aggregate: A, record: Record): A | Reject;
+  /** Two aggregates of one key as one (`a` is the earlier); session windows need it. Without it, merges are refused (`merge-unsupported`). */
+  merge?(key: Uint8Array | null, a: A, b: A): A;
+  [more: string]: any;
+}
+
+declare const aggregateType: unique symbol;
+
+/** The `sluice:plugin/aggregator@0.1.0` export (of aggregates `A`). */
+export interface AggregatorExport<A = unknown> {
+  /** Types only: the aggregate. */
+  readonly [aggregateType]?: A;
+  init(config: Array<[string, string]>): void;
+  add(aggregates: Uint8Array, batch: Uint8Array): Uint8Array;
+  merge(key: Uint8Array | null | undefined, a: Uint8Array, b: Uint8Array): Uint8Array;
+}
+
+/** Defines the aggregator a plugin exports: `export const aggregator = defineAggregator({ initial, add })`. */
+export function defineAggregator<A>(spec: AggregatorSpec<A>): AggregatorExport<A>;
+
 export type Level = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export const log: {
   log(level: Level, message: string): void;

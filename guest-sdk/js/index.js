@@ -17,6 +17,9 @@
 //   policy to the record that traps.
 // - `log` writes to the host's log; `store(name)` reaches a state store the
 //   step declares (`stores = [...]`).
+// - An aggregator (`export const aggregator = defineAggregator({ initial,
+//   add, merge? })`) folds each key's records into a JSON aggregate that
+//   the host stores; see defineAggregator.
 //
 // The SDK speaks the call-batch frame (wit/FRAME.md) so plugins never see it.
 // Inside a component the WIT imports are bound by the entry that build.mjs
@@ -269,6 +272,9 @@ function describe(e) {
   return text.length > 4000 ? `${text.slice(0, 4000)}…` : text;
 }
 
+/** What `trap` makes: an Error that escapes the export (no `payload`). */
+class Trap extends Error {}
+
 /**
  * Makes an exception that is not a Reject trap: logs it, then throws a
  * fresh Error (no `payload`), which the component's export glue rethrows
@@ -281,7 +287,7 @@ function trap(where, e) {
   } catch {
     // Logging is best effort here.
   }
-  const t = new Error(text);
+  const t = new Trap(text);
   t.name = 'Trap';
   t.cause = e;
   return t;
@@ -392,6 +398,178 @@ export function defineProcessor(spec) {
   return { init, process, [DEFINED]: true };
 }
 
+// ---------------------------------------------------------------------------
+// Aggregators
+
+const DEFINED_AGGREGATOR = Symbol.for('sluice.aggregator');
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextEncoder();
+
+/** A key as a Map key: null, or its bytes as a string (one char per byte). */
+function keyId(key) {
+  if (key === null) return null;
+  let s = '';
+  for (let i = 0; i < key.length; i++) s += String.fromCharCode(key[i]);
+  return s;
+}
+
+/** A stored aggregate: JSON bytes to a value; Reject('bad-aggregate'). */
+function decodeAggregate(bytes) {
+  try {
+    return JSON.parse(strictUtf8.decode(bytes));
+  } catch (e) {
+    throw new Reject('bad-aggregate', `the stored aggregate does not decode: ${e.message}`);
+  }
+}
+
+/** An aggregate to JSON bytes; Reject('bad-json') when it cannot be JSON
+ * (a BigInt, a cycle); undefined (add forgot to return it) traps. */
+function encodeAggregate(where, aggregate) {
+  if (aggregate instanceof Reject) throw aggregate;
+  if (aggregate && typeof aggregate.then === 'function') {
+    throw trap(where, new TypeError(`${where} must not be async (return the aggregate, not a promise)`));
+  }
+  let json;
+  try {
+    json = JSON.stringify(aggregate);
+  } catch (e) {
+    throw new Reject('bad-json', `the aggregate is not JSON: ${e.message}`);
+  }
+  if (json === undefined) {
+    throw trap(where, new TypeError(`${where} returned ${typeof aggregate === 'undefined' ? 'nothing' : `a ${typeof aggregate}`}: it must return the new aggregate`));
+  }
+  return utf8.encode(json);
+}
+
+/** Nothing decoded yet in a key's slot. */
+const UNSET = Symbol('unset');
+
+/**
+ * Defines an aggregator, the value a plugin exports as `aggregator`
+ * (instead of a `processor`): it folds the records of one key into an
+ * aggregate, which the host stores (with a changelog) and sends downstream.
+ *
+ *   export const aggregator = defineAggregator({
+ *     init(config) { ... },               // optional, once, with the step's config (a Config)
+ *     initial(key) { return { count: 0 }; },       // the aggregate of a key that has none yet
+ *     add(aggregate, record) { return { count: aggregate.count + 1 }; },
+ *     merge(key, a, b) { return { count: a.count + b.count }; },  // optional (session windows)
+ *   });
+ *
+ * Aggregates are stored as JSON, so they are plain data (objects, arrays,
+ * numbers, strings, booleans, null). `add` returns the aggregate after the
+ * record (it may change the one it gets and return it); a thrown or
+ * returned `Reject` rejects the record and leaves the key's aggregate as it
+ * was. `merge` joins two aggregates of one key (`a` is the earlier); without
+ * it, a merge is refused with `merge-unsupported`. Keys are bytes
+ * (`Uint8Array`) or null. The methods are called with `this` = the object
+ * given (an instance of a class with these methods will do); any other
+ * exception is a bug and traps, as in a processor.
+ *
+ * The result is the `sluice:plugin/aggregator` export:
+ * `{ init(pairs), add(aggregates, batch), merge(key, a, b) }`.
+ */
+export function defineAggregator(spec) {
+  if (spec && spec[DEFINED_AGGREGATOR]) return spec;
+  if (spec === null || typeof spec !== 'object' || typeof spec.initial !== 'function' || typeof spec.add !== 'function') {
+    throw new TypeError('defineAggregator takes { init?, initial(key), add(aggregate, record), merge? }');
+  }
+  for (const name of ['init', 'merge']) {
+    if (spec[name] !== undefined && typeof spec[name] !== 'function') {
+      throw new TypeError(`defineAggregator: \`${name}\` is a ${typeof spec[name]}, not a function`);
+    }
+  }
+  let ready = false;
+
+  function init(pairs) {
+    const config = new Config(pairs ?? []);
+    if (spec.init) {
+      let made;
+      try {
+        made = spec.init(config);
+      } catch (e) {
+        if (e instanceof Reject) throw new CallError(e.code, e.message);
+        throw trap('init', e);
+      }
+      if (made instanceof Reject) throw new CallError(made.code, made.message);
+      if (made && typeof made.then === 'function') {
+        throw trap('init', new TypeError('init must not be async'));
+      }
+    }
+    ready = true;
+  }
+
+  function read(frame, what) {
+    try {
+      return readBatch(frame);
+    } catch (e) {
+      if (e instanceof FrameError) throw new CallError('bad-frame', `${what}: ${e.message}`);
+      throw trap(`decoding ${what}`, e);
+    }
+  }
+
+  function add(aggregates, batch) {
+    if (!ready) init([]);
+    // Per key: the last accepted aggregate, encoded (null: none yet), and
+    // its decoded value while it is at hand. `add` takes the value out, so
+    // a rejection falls back to the encoded form, whatever add changed.
+    const current = new Map();
+    for (const r of read(aggregates, 'the aggregates frame')) {
+      current.set(keyId(r.key), { bytes: r.value, value: UNSET });
+    }
+    const records = read(batch, 'the batch frame');
+    const out = new OutFrame(batch.length + records.length * 32 + 16, records.length);
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i];
+      const key = record.key;
+      const id = keyId(key);
+      let slot = current.get(id);
+      if (slot === undefined) current.set(id, (slot = { bytes: null, value: UNSET }));
+      let bytes;
+      let next;
+      try {
+        let aggregate = slot.value;
+        slot.value = UNSET;
+        if (aggregate === UNSET) {
+          aggregate = slot.bytes !== null ? decodeAggregate(slot.bytes) : spec.initial(key);
+        }
+        next = spec.add(aggregate, record);
+        bytes = encodeAggregate('add', next);
+      } catch (e) {
+        if (e instanceof Reject) {
+          out.rejected(e.code, e.message);
+          continue;
+        }
+        if (e instanceof FrameError) throw new CallError('bad-frame', e.message);
+        if (e instanceof Trap) throw e;
+        throw trap('add', e);
+      }
+      slot.bytes = bytes;
+      slot.value = next;
+      out.ok([new Record({ key, value: bytes })]);
+    }
+    return out.finish();
+  }
+
+  function merge(key, a, b) {
+    if (!ready) init([]);
+    try {
+      const left = decodeAggregate(own(a));
+      const right = decodeAggregate(own(b));
+      if (!spec.merge) {
+        throw new Reject('merge-unsupported', 'this aggregator does not implement `merge`');
+      }
+      return encodeAggregate('merge', spec.merge(own(key), left, right));
+    } catch (e) {
+      if (e instanceof Reject) throw new CallError(e.code, e.message);
+      if (e instanceof Trap) throw e;
+      throw trap('merge', e);
+    }
+  }
+
+  return { init, add, merge, [DEFINED_AGGREGATOR]: true };
+}
+
 /** @internal Used by the entry that build.mjs generates. */
 export const __sluice = {
   setHost,
@@ -410,6 +588,22 @@ export const __sluice = {
       warn: to('warn'),
       error: to('error'),
     };
+  },
+  /** A host for the aggregator world, which imports only `log`: any
+   * state call is refused (a StateError, `no-state`). */
+  logOnlyHost(log) {
+    const refuse = () => {
+      throw { code: 'no-state', message: 'an aggregator has no state stores (the host keeps its aggregates)' };
+    };
+    return { log, state: { get: refuse, put: refuse, delete: refuse, range: refuse } };
+  },
+  /** The aggregator export of a plugin module: its `aggregator`, else its default export. */
+  aggregatorOf(mod) {
+    const a = mod.aggregator ?? mod.default;
+    if (a === undefined) {
+      throw new TypeError('the plugin exports neither `aggregator` nor a default export');
+    }
+    return defineAggregator(a);
   },
   /** The processor export of a plugin module: its `processor`, else its default export. */
   processorOf(mod) {

@@ -1,8 +1,8 @@
-// End to end: build a TypeScript plugin with build.mjs into a component,
-// check its imports and exports, transpile it with jco and call its
-// `processor` export with frames, the WIT imports stubbed. Slow (a build is
-// ~10 s of CPU) and needs the toolchain, so it runs only with
-// SLUICE_JS_E2E=1:
+// End to end: build TypeScript plugins (a processor, an aggregator) with
+// build.mjs into components, check their imports and exports, transpile
+// them with jco and call their exports with frames, the WIT imports
+// stubbed. Slow (a build is ~10 s of CPU) and needs the toolchain, so it
+// runs only with SLUICE_JS_E2E=1:
 //
 //   SLUICE_JS_E2E=1 node --test guest-sdk/js/test/
 //
@@ -69,10 +69,11 @@ test('a TypeScript plugin built into a component: imports, frames, rejections, t
     const out = join(work, 'probe.wasm');
     const built = spawnSync(
       process.execPath,
-      [join(SDK, 'build.mjs'), '--plugin', join(work, 'plugin'), '--wit', join(work, 'wit'), '--world', 'record-processor', '--toolchain', T, '--out', out],
+      [join(SDK, 'build.mjs'), '--plugin', join(work, 'plugin'), '--wit', join(work, 'wit'), '--toolchain', T, '--out', out],
       { encoding: 'utf8' },
     );
     assert.equal(built.status, 0, built.stderr);
+    assert.match(built.stderr, /\(record-processor\)/, 'the world read off the exports');
 
     const jco = await import(pathToFileURL(join(T, 'node_modules', '@bytecodealliance', 'jco', 'dist', 'api.js')).href);
     const component = readFileSync(out);
@@ -145,6 +146,112 @@ test('a TypeScript plugin built into a component: imports, frames, rejections, t
   }
 });
 
+const AGGREGATOR = `
+import { defineAggregator, Reject, log, store } from '@sluice/sdk';
+
+interface Sum { n: number; total: number; keys: string[] }
+
+export const aggregator = defineAggregator({
+  init(config) {
+    if (config.get('fail')) throw new Reject('bad-config', 'told to fail');
+    log.info('init');
+  },
+  initial: (key): Sum => ({ n: 0, total: 0, keys: [key === null ? 'null' : new TextDecoder().decode(key)] }),
+  add(sum, record) {
+    const v = record.valueText();
+    if (v === 'bug') return (undefined as any).x;
+    if (v === 'state') store('s').get('k');
+    if (v === 'console') console.log('via console');
+    const amount = Number(v);
+    if (Number.isNaN(amount)) throw new Reject('bad-amount', v);
+    return { ...sum, n: sum.n + 1, total: sum.total + amount };
+  },
+  merge: (key, a, b) => ({ n: a.n + b.n, total: a.total + b.total, keys: [...a.keys, ...b.keys] }),
+});
+`;
+
+test('a TypeScript aggregator built into a component: log-only imports, add, merge, rejections, traps', { skip: !enabled && 'set SLUICE_JS_E2E=1 (needs the toolchain; ~10 s build)' }, async () => {
+  const work = mkdtempSync(join(tmpdir(), 'sluice-js-e2e-'));
+  try {
+    mkdirSync(join(work, 'plugin', 'src'), { recursive: true });
+    writeFileSync(join(work, 'plugin', 'src', 'index.ts'), AGGREGATOR);
+    mkdirSync(join(work, 'wit'));
+    cpSync(WIT, join(work, 'wit', 'plugin.wit'));
+    const out = join(work, 'agg.wasm');
+    const built = spawnSync(
+      process.execPath,
+      [join(SDK, 'build.mjs'), '--plugin', join(work, 'plugin'), '--wit', join(work, 'wit'), '--toolchain', T, '--out', out],
+      { encoding: 'utf8' },
+    );
+    assert.equal(built.status, 0, built.stderr);
+    assert.match(built.stderr, /\(record-aggregator\)/);
+
+    const jco = await import(pathToFileURL(join(T, 'node_modules', '@bytecodealliance', 'jco', 'dist', 'api.js')).href);
+    const component = readFileSync(out);
+    const wit = await jco.componentWit(component);
+    const imports = [...wit.matchAll(/^\s*import (\S+);/gm)].map((m) => m[1]).sort();
+    assert.deepEqual(imports, ['sluice:plugin/log@0.1.0', 'sluice:plugin/types@0.1.0'], 'no state in the aggregator world');
+    assert.match(wit, /^\s*export sluice:plugin\/aggregator@0\.1\.0;/m);
+
+    const { files } = await jco.transpile(component, { name: 'agg', instantiation: 'async' });
+    for (const [name, bytes] of Object.entries(files)) {
+      mkdirSync(dirname(join(work, 'tr', name)), { recursive: true });
+      writeFileSync(join(work, 'tr', name), bytes);
+    }
+    const { instantiate } = await import(pathToFileURL(join(work, 'tr', 'agg.js')).href);
+    const logs = [];
+    const host = { 'sluice:plugin/log': { log: (level, message) => logs.push([level, message]) }, 'sluice:plugin/types': {} };
+    const fresh = async () => (await instantiate((p) => WebAssembly.compile(readFileSync(join(work, 'tr', p))), host)).aggregator;
+    const value = (status) => JSON.parse(t(status.ok[0].value));
+
+    let a = await fresh();
+    a.init([]);
+    assert.deepEqual(logs.shift(), ['info', 'init']);
+    const failing = await fresh();
+    assert.throws(() => failing.init([['fail', '1']]), (e) => e.payload?.code === 'bad-config' && e.payload.message === 'told to fail');
+
+    // One call: stored aggregates, threading, rejections, a null key.
+    const stored = encodeInput([{ key: b('a'), value: b('{"n":2,"total":10,"keys":["a"]}'), timestamp: null, headers: [] }, rec(null, 'b')]);
+    const statuses = decodeOutput(
+      a.add(stored, encodeInput([rec('1', 'a'), rec('x', 'a'), rec('2', 'b'), rec('state', 'a'), rec('3', 'a'), rec('console', 'b'), { ...rec('4'), key: null }])),
+    );
+    assert.equal(statuses.length, 7);
+    assert.deepEqual(value(statuses[0]), { n: 3, total: 11, keys: ['a'] });
+    assert.deepEqual(statuses[1], { rejected: { code: 'bad-amount', message: 'x' } });
+    assert.deepEqual(value(statuses[2]), { n: 1, total: 2, keys: ['b'] }, 'a null stored aggregate starts from initial');
+    assert.equal(statuses[3].rejected.code, 'no-state');
+    assert.deepEqual(value(statuses[4]), { n: 4, total: 14, keys: ['a'] });
+    assert.equal(statuses[5].rejected.code, 'bad-amount');
+    assert.deepEqual(logs.shift(), ['info', 'via console']);
+    assert.deepEqual(value(statuses[6]), { n: 1, total: 4, keys: ['null'] });
+    for (const [i, key] of [[0, 'a'], [2, 'b'], [6, null]]) {
+      assert.equal(statuses[i].ok.length, 1);
+      assert.equal(t(statuses[i].ok[0].key), key);
+      assert.equal(statuses[i].ok[0].timestamp, null);
+      assert.deepEqual(statuses[i].ok[0].headers, []);
+    }
+    // A stored aggregate that does not decode rejects its key's records.
+    const broken = decodeOutput(a.add(encodeInput([{ ...rec('{'), key: b('k') }]), encodeInput([rec('1')])));
+    assert.equal(broken[0].rejected.code, 'bad-aggregate');
+
+    // merge, with and without a key; a malformed aggregate or frame is `err`.
+    const merged = JSON.parse(t(a.merge(b('k'), b('{"n":1,"total":1,"keys":["x"]}'), b('{"n":2,"total":5,"keys":["y"]}'))));
+    assert.deepEqual(merged, { n: 3, total: 6, keys: ['x', 'y'] });
+    assert.equal(JSON.parse(t(a.merge(undefined, b('{"n":0,"total":0,"keys":[]}'), b('{"n":0,"total":0,"keys":[]}')))).n, 0);
+    assert.throws(() => a.merge(undefined, b('{'), b('{}')), (e) => e.payload?.code === 'bad-aggregate');
+    assert.throws(() => a.add(encodeInput([]), new Uint8Array([1, 1, 0, 0, 0])), (e) => e.payload?.code === 'bad-frame');
+
+    // A bug traps.
+    a = await fresh();
+    assert.throws(() => a.add(encodeInput([]), encodeInput([rec('1'), rec('bug')])), (e) => e instanceof WebAssembly.RuntimeError && !('payload' in e));
+    const [level, message] = logs.pop();
+    assert.equal(level, 'error');
+    assert.match(message, /^add threw \(a trap\): TypeError/);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
 test('build.mjs names the install command when the toolchain is missing', () => {
   const missing = join(tmpdir(), `sluice-no-toolchain-${process.pid}`);
   const r = spawnSync(
@@ -158,14 +265,14 @@ test('build.mjs names the install command when the toolchain is missing', () => 
   assert.equal(existsSync(missing), false, 'nothing is created');
   const printed = spawnSync(process.execPath, [join(SDK, 'build.mjs'), '--install-command', '--toolchain', missing], { encoding: 'utf8' });
   assert.equal(printed.status, 0);
-  assert.match(printed.stdout, /^npm install --prefix .* esbuild@0\.28\.2\n$/);
+  assert.match(printed.stdout, /^npm install --prefix .* esbuild@0\.28\.2 typescript@7\.0\.2\n$/);
 });
 
 test('build.mjs refuses unknown options and worlds clearly', () => {
   const r = spawnSync(process.execPath, [join(SDK, 'build.mjs'), '--plugn', 'x'], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /unknown option `--plugn`/);
-  const w = spawnSync(process.execPath, [join(SDK, 'build.mjs'), '--plugin', SDK, '--wit', SDK, '--out', 'x', '--world', 'record-aggregator'], { encoding: 'utf8' });
+  const w = spawnSync(process.execPath, [join(SDK, 'build.mjs'), '--plugin', SDK, '--wit', SDK, '--out', 'x', '--world', 'timestamp-extractor'], { encoding: 'utf8' });
   assert.equal(w.status, 1);
-  assert.match(w.stderr, /not `record-aggregator`/);
+  assert.match(w.stderr, /builds the worlds record-processor, record-aggregator, not `timestamp-extractor`/);
 });
