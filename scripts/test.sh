@@ -45,7 +45,7 @@ phase "sdks"
 toolchains="${SLUICE_TOOLCHAINS:-$HOME/.cache/sluice/toolchains}"
 node --test guest-sdk/js/test/
 "$toolchains/python/bin/python" -m pytest -q -p no:cacheprovider \
-  guest-sdk/python plugins/large-orders-py plugins/polyglot/parse
+  guest-sdk/python plugins/large-orders-py plugins/polyglot/parse plugins/user-sessions-py
 make -s -C guest-sdk/c test
 
 phase "guests"

@@ -16,13 +16,17 @@ A plugin is a function from one record to zero or more records::
   ``f(record)`` / ``f(record, config)`` or a class built from the step's
   :class:`Config` with a ``process(record)`` method. It returns None (drop
   the record), a Record, or a list of records.
+- :func:`aggregator`: marks the plugin's aggregator instead, a class with
+  ``initial(key)``, ``add(aggregate, record)`` and optionally
+  ``merge(key, a, b)``, whose aggregates are JSON values (see
+  :mod:`sluice_sdk.aggregate`).
 - :class:`Reject`: raise it to refuse a record (the pipeline's ``rejected``
   policy applies). Any other exception is a trap: the host discards the
   instance and applies the ``trap`` policy to the record.
 - :mod:`sluice_sdk.state`: task-local stores the step declares.
 - :mod:`sluice_sdk.log`: log lines the host prints with the plugin's name.
-- :mod:`sluice_sdk.testing`: run a processor in unit tests through the same
-  frame encoding the host uses.
+- :mod:`sluice_sdk.testing`: run a processor or an aggregator in unit tests
+  through the same frame encoding the host uses.
 
 The plugin's module is ``app.py`` in the plugin's directory; build it with
 ``sluice plugin build <dir>``. Import everything at the top of the module:
@@ -31,6 +35,7 @@ has no clock, no network and no console (``print`` goes to the log).
 """
 
 from . import log, state
+from .aggregate import aggregator
 from .record import Config, Record, Reject
 from .runtime import processor
 from .state import StateError, Store
@@ -41,6 +46,7 @@ __all__ = [
     "Reject",
     "StateError",
     "Store",
+    "aggregator",
     "log",
     "processor",
     "state",

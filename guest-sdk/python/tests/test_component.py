@@ -30,6 +30,7 @@ IMPORTS = {
     "sluice:plugin/state@0.1.0",
     "sluice:plugin/types@0.1.0",
 }
+AGGREGATOR_IMPORTS = {"sluice:plugin/log@0.1.0", "sluice:plugin/types@0.1.0"}
 
 
 class Trapped(Exception):
@@ -42,18 +43,21 @@ class Host:
 
     compiled = {}  # path -> (engine, component): compiling takes seconds
 
-    def __init__(self, path, stores=("counts",)):
+    def __init__(self, path, stores=("counts",), interface="processor", funcs=("init", "process")):
         if path not in Host.compiled:
             engine = wasmtime.Engine()
             Host.compiled[path] = (engine, component.Component.from_file(engine, str(path)))
         self.engine, self.component = Host.compiled[path]
         self.declared = set(stores)
+        self.interface, self.funcs = interface, funcs
         self.logs = []
         self.stores = {}
         self.linker = component.Linker(self.engine)
         with self.linker.root() as root:
             with root.add_instance("sluice:plugin/log@0.1.0") as log:
                 log.add_func("log", self._log)
+            if interface == "aggregator":  # the record-aggregator world has no state
+                return
             with root.add_instance("sluice:plugin/state@0.1.0") as st:
                 st.add_func("get", self._get)
                 st.add_func("put", self._put)
@@ -63,19 +67,25 @@ class Host:
     def start(self, config=()):
         self.store = wasmtime.Store(self.engine)
         instance = self.linker.instantiate(self.store, self.component)
-        iface = instance.get_export_index(self.store, "sluice:plugin/processor@0.1.0")
+        iface = instance.get_export_index(self.store, f"sluice:plugin/{self.interface}@0.1.0")
         get = lambda name: instance.get_func(  # noqa: E731
             self.store, instance.get_export_index(self.store, name, iface)
         )
-        self._init, self._process = get("init"), get("process")
-        return self._call(self._init, list(config))
+        self.exports = {name: get(name) for name in self.funcs}
+        return self._call(self.exports["init"], list(config))
 
     def process(self, batch):
-        return self._call(self._process, batch)
+        return self._call(self.exports["process"], batch)
 
-    def _call(self, func, arg):
+    def add(self, aggregates, batch):
+        return self._call(self.exports["add"], aggregates, batch)
+
+    def merge(self, key, a, b):
+        return self._call(self.exports["merge"], key, a, b)
+
+    def _call(self, func, *args):
         try:
-            result = func(self.store, arg)
+            result = func(self.store, *args)
         except Exception as e:  # a trap, or a host function's failure (also a trap)
             raise Trapped(f"{type(e).__name__}: {e}") from None
         func.post_return(self.store)
@@ -105,11 +115,12 @@ class Host:
         ][:limit]
 
 
-def build(plugin, out):
+def build(plugin, out, world="record-processor"):
+    """Builds ``plugin``; ``world=None`` leaves it to build.py to detect."""
     started = __import__("time").monotonic()
     p = subprocess.run(
         [sys.executable, str(SDK / "build.py"), "--plugin", str(plugin), "--wit",
-         str(REPO / "wit"), "--world", "record-processor", "--out", str(out)],
+         str(REPO / "wit"), *(["--world", world] if world else []), "--out", str(out)],
         capture_output=True, text=True,
     )
     assert p.returncode == 0, p.stderr
@@ -261,3 +272,86 @@ def test_polyglot_parse(parse):
         Record("acct-7", b'{"txn":"t-1","account":"acct-7","amount":12.5}', 9, [("card", b"4111111111111111")])
     ]
     assert statuses[1].code == "bad-line"
+
+
+@pytest.fixture(scope="module")
+def tally(tmp_path_factory):
+    return build(SDK / "tests/fixtures/tally", tmp_path_factory.mktemp("c") / "tally.wasm", world=None)
+
+
+def aggregator_host(path):
+    return Host(path, stores=(), interface="aggregator", funcs=("init", "add", "merge"))
+
+
+def test_an_aggregator_imports_only_log_and_types(tally):
+    found = imports_and_exports(tally)
+    if found is None:
+        pytest.skip("wasm-tools is not installed")
+    imports, exports = found
+    assert imports == AGGREGATOR_IMPORTS
+    assert "sluice:plugin/aggregator@0.1.0" in exports
+    assert "sluice:plugin/processor@0.1.0" not in exports
+
+
+def test_aggregates_are_threaded_per_key_and_rejections_leave_them(tally):
+    host = aggregator_host(tally)
+    assert host.start([("step", "2")]) is None
+    aggregates = encode_input([Record("a", b'{"n":10,"seen":["old"]}'), Record("b", None)])
+    batch = encode_input(
+        [
+            Record("a", "x", 5, [("h", b"1")]),
+            Record("b", "y"),
+            Record("a", "REJECT me"),
+            Record("a", "LOG"),
+            Record(None, "z"),
+        ]
+    )
+    out = host.add(aggregates, batch)
+    assert not is_err(out), out
+    assert decode_output(out) == [
+        [Record("a", b'{"n":12,"seen":["old","x"]}')],
+        [Record("b", b'{"n":2,"seen":["y"]}')],
+        Reject("rejected-marker", "REJECT me"),
+        [Record("a", b'{"n":14,"seen":["old","x","LOG"]}')],
+        [Record(None, b'{"n":2,"seen":["z"]}')],
+    ]
+    assert ("info", "printed line") in host.logs
+    assert decode_output(host.add(encode_input([]), encode_input([]))) == []
+
+
+def test_a_bad_stored_aggregate_rejects_and_a_malformed_frame_is_the_error_result(tally):
+    host = aggregator_host(tally)
+    host.start()
+    (status,) = decode_output(host.add(encode_input([Record("a", b"{nope")]), encode_input([Record("a", "x")])))
+    assert status.code == "bad-aggregate"
+    result = host.add(encode_input([]), b"\x01\x05\x00\x00\x00")
+    assert is_err(result) and result.code == "bad-frame" and "truncated" in result.message
+
+
+def test_an_exception_in_add_traps_and_is_logged(tally):
+    host = aggregator_host(tally)
+    host.start()
+    with pytest.raises(Trapped) as e:
+        host.add(encode_input([]), encode_input([Record("k", "fine"), Record("k", "TRAP")]))
+    assert "unreachable" in str(e.value)
+    errors = [m for level, m in host.logs if level == "error"]
+    assert errors and errors[0].startswith("trap: uncaught exception")
+    assert "ValueError: trap marker" in errors[0] and 'File "app.py"' in errors[0]
+
+
+def test_merge_and_its_refusals_are_results(tally):
+    host = aggregator_host(tally)
+    host.start()
+    merged = host.merge(b"k", b'{"n":1,"seen":["a"]}', b'{"n":2,"seen":["b"]}')
+    assert merged == b'{"n":3,"seen":["a","b"]}'
+    err = host.merge(b"refuse", b'{"n":1,"seen":[]}', b'{"n":1,"seen":[]}')
+    assert is_err(err) and (err.code, err.message) == ("no-merge", "told to refuse")
+    err = host.merge(None, b"{", b'{"n":1,"seen":[]}')
+    assert is_err(err) and err.code == "bad-aggregate"
+
+
+def test_an_aggregators_init_reject_is_the_error_result(tally):
+    err = aggregator_host(tally).start([("fail", "reject")])
+    assert is_err(err) and (err.code, err.message) == ("bad-config", "told to fail")
+    err = aggregator_host(tally).start([("step", "many")])
+    assert is_err(err) and err.code == "bad-config"
