@@ -1,5 +1,5 @@
 /*
- * sluice.h: write Sluice record processors in C.
+ * sluice.h: write Sluice record processors and aggregators in C.
  *
  * A plugin is a function from one record to zero or more records, plus one
  * macro line that exports it as the component's
@@ -39,8 +39,25 @@
  * - sluice_state_*(): the task-local stores the step declares
  *   (`stores = [...]`).
  *
+ * An aggregator (the `record-aggregator` world) folds the records of each
+ * key into an aggregate, JSON text; the host groups by key, stores the
+ * aggregates and sends every update downstream:
+ *
+ *     static sluice_status initial(sluice_bytes key, sluice_emitter *out) {
+ *         return sluice_aggregate(out, "{\"n\":0}");
+ *     }
+ *     static sluice_status add(sluice_bytes agg, const sluice_record *in, sluice_emitter *out) {
+ *         int64_t n = 0;
+ *         sluice_json_int(agg, "n", &n);
+ *         return sluice_aggregatef(out, "{\"n\":%lld}", (long long)n + 1);
+ *     }
+ *     SLUICE_AGGREGATOR(NULL, initial, add, NULL)
+ *
+ * (see "aggregators" below; sluice_json_*() read JSON, %g writes numbers).
+ *
  * No stdio: the host refuses components that import WASI, and printf and
- * friends do. Use sluice_log() and sluice_fmt(). The rest of libc (string.h,
+ * friends do (strtod too). Use sluice_log(), sluice_fmt() and
+ * sluice_json_number(). The rest of libc (string.h,
  * stdlib.h, ctype.h) is there.
  */
 #ifndef SLUICE_H
@@ -212,9 +229,13 @@ void *sluice_alloc(size_t size);
 
 /* ---------------------------------------------------------------- text */
 
-/* printf-style formatting without stdio: %d %i %u %x %X %c %s %p %%, with
- * flags `-` `0`, a width, a precision (`%.*s` for bytes that are not
- * NUL-terminated) and the length modifiers hh h l ll z j t. No floats.
+/* printf-style formatting without stdio: %d %i %u %x %X %c %s %p %g %%,
+ * with flags `-` `0`, a width, a precision (`%.*s` for bytes that are not
+ * NUL-terminated) and the length modifiers hh h l ll z j t.
+ * %g writes a double as the shortest text that reads back as the same
+ * double, laid out as JSON and JavaScript do (19.75, 20, 0.1, 1e+21,
+ * 1.5e-7; nan, inf and -inf, which are not JSON); %.Ng rounds it to N
+ * significant digits (at most 17) first. No %f or %e.
  * Writes at most `cap` bytes including a NUL (when cap > 0) and returns
  * the length the whole text needs, like snprintf. */
 size_t sluice_fmt(char *buf, size_t cap, const char *fmt, ...) SLUICE_PRINTF(3, 4);
@@ -269,6 +290,84 @@ typedef struct sluice_entry {
 long sluice_state_range(const char *store, sluice_bytes start, sluice_bytes end, uint32_t limit,
                         const sluice_entry **entries);
 
+/* ---------------------------------------------------------------- JSON */
+
+/* Small readers for JSON text (record values, aggregates). Each checks
+ * that the whole of `json` is valid JSON (RFC 8259, UTF-8) and reads the
+ * top-level object's `field` (the last, should it repeat), or the value
+ * itself when `field` is NULL. They allocate with sluice_alloc. */
+
+/* True when `json` is one JSON value (whitespace around it allowed). */
+bool sluice_json_valid(sluice_bytes json);
+
+/* The JSON text of the field (a slice of `json`, not NUL-terminated, which
+ * the readers below take again, for nested fields); null when `json` is
+ * not JSON, not an object, or has no such field. */
+sluice_bytes sluice_json_get(sluice_bytes json, const char *field);
+
+/* The field as a double (correctly rounded, as strtod would); false when
+ * it is missing or not a number. */
+bool sluice_json_number(sluice_bytes json, const char *field, double *out);
+
+/* The field as an integer: a number with a whole value in int64 range
+ * (3, -7, 2.0, 1e3); false otherwise. */
+bool sluice_json_int(sluice_bytes json, const char *field, int64_t *out);
+
+/* The field as a NUL-terminated UTF-8 string, escapes decoded; NULL when
+ * it is missing or not a string. (A \u0000 in it ends the C string.) */
+char *sluice_json_string(sluice_bytes json, const char *field);
+
+/* `text` as a JSON string literal, quotes included ("null" for NULL;
+ * invalid UTF-8 becomes '?'), for sluice_aggregatef("{\"last\":%s}", ...). */
+char *sluice_json_quote(const char *text);
+
+/* ---------------------------------------------------------------- aggregators */
+
+/* An aggregator has three functions, each given a sluice_emitter on which
+ * it either sets the aggregate (JSON text, copied at once) or rejects:
+ *
+ * - initial(key, out): the aggregate of a key that has none yet (`key` is
+ *   null for a null key). NULL in SLUICE_AGGREGATOR: JSON `null`.
+ * - add(aggregate, record, out): the aggregate after one more record. A
+ *   rejection (sluice_reject) leaves the key's aggregate as it was, for
+ *   the key's next record; the pipeline's `rejected` policy applies.
+ * - merge(key, a, b, out): two aggregates of one key made one (session
+ *   windows merge when a record bridges two; `a` is the earlier). NULL in
+ *   SLUICE_AGGREGATOR: merging is refused with `merge-unsupported`.
+ *
+ * The aggregates they are given are valid JSON, NUL-terminated (so
+ * `(const char *)aggregate.data` is a C string). A stored aggregate that is
+ * not JSON rejects the record with code `bad-aggregate`, as does setting
+ * one that is not; returning SLUICE_OK without setting one rejects it with
+ * `no-aggregate`. Within one call the records of a key see the aggregate
+ * the one before left. sluice_emit() is for processors (and rejects).
+ * Aggregators have no state stores (sluice_state_* fail). */
+
+/* Sets the new aggregate: `json` is JSON text, NUL-terminated. Returns
+ * SLUICE_OK, so that `return sluice_aggregate(out, "{}");` reads well. */
+sluice_status sluice_aggregate(sluice_emitter *out, const char *json);
+
+/* The same with bytes (e.g. an aggregate passed on unchanged). */
+sluice_status sluice_aggregate_bytes(sluice_emitter *out, sluice_bytes json);
+
+/* The same, formatted (see sluice_fmt; %g for doubles, %lld for integers,
+ * %s with sluice_json_quote() for strings). */
+sluice_status sluice_aggregatef(sluice_emitter *out, const char *fmt, ...) SLUICE_PRINTF(2, 3);
+
+typedef sluice_status (*sluice_initial_fn)(sluice_bytes key, sluice_emitter *out);
+typedef sluice_status (*sluice_add_fn)(sluice_bytes aggregate, const sluice_record *in,
+                                       sluice_emitter *out);
+typedef sluice_status (*sluice_merge_fn)(sluice_bytes key, sluice_bytes a, sluice_bytes b,
+                                         sluice_emitter *out);
+
+/* What SLUICE_AGGREGATOR defines. */
+typedef struct sluice_aggregator_def {
+    sluice_init_fn init;       /* optional: the step's config, before the first record */
+    sluice_initial_fn initial; /* optional: null to start with */
+    sluice_add_fn add;         /* required */
+    sluice_merge_fn merge;     /* optional: merge-unsupported */
+} sluice_aggregator_def;
+
 /* ---------------------------------------------------------------- export */
 
 /* Exports `fn` (a sluice_process_fn) as the plugin's processor. Use once. */
@@ -283,6 +382,15 @@ long sluice_state_range(const char *store, sluice_bytes start, sluice_bytes end,
     sluice_status sluice_processor_init_entry(const sluice_config *config) { \
         return (fn)(config);                                                 \
     }
+
+/* Exports an aggregator (the `record-aggregator` world) instead of a
+ * processor: SLUICE_AGGREGATOR(init_or_NULL, initial_or_NULL, add,
+ * merge_or_NULL). Use once, and not with SLUICE_PROCESSOR. */
+#define SLUICE_AGGREGATOR(init_fn, initial_fn, add_fn, merge_fn) \
+    const sluice_aggregator_def sluice_aggregator = {(init_fn), (initial_fn), (add_fn), (merge_fn)};
+
+/* Defined by SLUICE_AGGREGATOR. */
+extern const sluice_aggregator_def sluice_aggregator;
 
 /* Defined by SLUICE_PROCESSOR / SLUICE_PROCESSOR_INIT. */
 sluice_status sluice_processor_entry(const sluice_record *in, sluice_emitter *out);

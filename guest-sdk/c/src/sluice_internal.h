@@ -103,12 +103,44 @@ void sluice_frame_write_record(sluice_frame_writer *w, const sluice_record *rec)
 uint8_t *sluice_frame_finish(sluice_frame_writer *w, size_t *len);
 void sluice_frame_writer_free(sluice_frame_writer *w);
 
+/* ------------------------------------------------------------ emitter */
+
+/* What a processor or aggregator function writes to. */
+struct sluice_emitter {
+    sluice_frame_writer *writer; /* a processor's output frame */
+    bool rejected;
+    const char *code;
+    size_t code_len;
+    const char *message;
+    size_t message_len;
+    bool aggregator;        /* set for an aggregator's functions */
+    bool has_aggregate;     /* sluice_aggregate() was called */
+    sluice_bytes aggregate; /* its JSON, NUL-terminated, in the arena */
+};
+
 /* ------------------------------------------------------------ text */
 
 bool sluice_utf8_valid(const uint8_t *s, size_t len);
+/* `fmt` formatted into a string of the current call (sluice_alloc); its
+ * length goes to `len` when that is not NULL. */
+char *sluice_vafmt(size_t *len, const char *fmt, va_list ap);
 /* Copies `s` into the arena, NUL-terminated, with every byte of an invalid
  * UTF-8 sequence replaced by '?'. */
 char *sluice_utf8_sanitize(const char *s, size_t len, size_t *out_len);
+
+/* ------------------------------------------------------------ JSON, numbers */
+
+/* The double nearest to the JSON number at s[0..len) (its syntax already
+ * checked), ties to even. */
+bool sluice_parse_number(const uint8_t *s, size_t len, double *out);
+
+/* `v` as the shortest text that reads back as it (precision < 0), or
+ * rounded to `precision` significant digits; at most 26 bytes and a NUL. */
+size_t sluice_format_double(double v, int precision, char *out);
+
+/* True when `json` is one JSON value; otherwise *why (when not NULL) says
+ * what is wrong and where (an arena string). */
+bool sluice_json_check(sluice_bytes json, const char **why);
 
 /* ------------------------------------------------------------ arena */
 
@@ -129,6 +161,14 @@ typedef struct sluice_kv_in {
  * failure fills *err (strings live until the next call) and returns false. */
 bool sluice_runtime_init(const sluice_kv_in *config, size_t n, sluice_error *err);
 
+/* The same with an init function of its own (NULL: accept any config). */
+bool sluice_runtime_init_with(const sluice_kv_in *config, size_t n, sluice_init_fn fn,
+                              sluice_error *err);
+
+/* Runs `fn` with the current config unless init already succeeded (the
+ * host may call the first batch without init: an empty config). */
+bool sluice_runtime_ensure_init(sluice_init_fn fn, sluice_error *err);
+
 /* processor.process: runs `fn` over an input frame. On success *out is a
  * malloc'd output frame the caller frees; on a malformed frame (or an init
  * failure) fills *err and returns false. Call sluice_arena_reset() after
@@ -138,6 +178,25 @@ bool sluice_runtime_process(sluice_process_fn fn, const uint8_t *batch, size_t l
 
 /* Forgets the config and init state (tests only). */
 void sluice_runtime_reset(void);
+
+/* aggregator.init: as sluice_runtime_init, with the aggregator's init. */
+bool sluice_aggregator_init(const sluice_aggregator_def *def, const sluice_kv_in *config,
+                            size_t n, sluice_error *err);
+
+/* aggregator.add: threads each key's aggregate through the batch's records
+ * (wit/FRAME.md, "Aggregator calls"). On success *out is a malloc'd output
+ * frame; a malformed frame (or a failed init) fills *err. Call
+ * sluice_arena_reset() after the result has been handed over. */
+bool sluice_aggregator_add(const sluice_aggregator_def *def, const uint8_t *aggregates,
+                           size_t aggregates_len, const uint8_t *batch, size_t batch_len,
+                           uint8_t **out, size_t *out_len, sluice_error *err);
+
+/* aggregator.merge: `key` null for none. On success *out is the merged
+ * aggregate, malloc'd; otherwise *err (bad-aggregate, merge-unsupported,
+ * or the plugin's rejection). */
+bool sluice_aggregator_merge(const sluice_aggregator_def *def, sluice_bytes key,
+                             sluice_bytes a, sluice_bytes b, uint8_t **out, size_t *out_len,
+                             sluice_error *err);
 
 /* ------------------------------------------------------------ host imports */
 

@@ -184,17 +184,14 @@ size_t sluice_record_remove_header(sluice_record *r, const char *name) {
 
 /* ------------------------------------------------------------ emitter */
 
-struct sluice_emitter {
-    sluice_frame_writer *writer;
-    bool rejected;
-    const char *code;
-    size_t code_len;
-    const char *message;
-    size_t message_len;
-};
-
 void sluice_emit(sluice_emitter *out, const sluice_record *record) {
     if (!out || !record || out->rejected) return;
+    if (out->aggregator) {
+        sluice_reject(out, "not-a-processor",
+                      "sluice_emit() is for processors; an aggregator sets its aggregate with "
+                      "sluice_aggregate()");
+        return;
+    }
     for (size_t i = 0; i < record->header_count; i++) {
         const sluice_header *h = &record->headers[i];
         if (!sluice_utf8_valid((const uint8_t *)h->name, h->name ? h->name_len : 0)) {
@@ -217,14 +214,19 @@ sluice_status sluice_reject(sluice_emitter *out, const char *code, const char *m
     return SLUICE_REJECTED;
 }
 
-/* `fmt` formatted into a string of the current call (sluice_alloc); its
- * length goes to `len` when that is not NULL. */
-static char *vformat_alloc(size_t *len, const char *fmt, va_list ap) {
+char *sluice_vafmt(size_t *len, const char *fmt, va_list ap) {
+    /* Formatted once into a stack buffer; a second time only when the text
+     * is longer (%g is not free). */
+    char small[256];
     va_list ap2;
     va_copy(ap2, ap);
-    size_t n = sluice_vfmt(NULL, 0, fmt, ap);
+    size_t n = sluice_vfmt(small, sizeof small, fmt, ap);
     char *s = sluice_alloc(n + 1);
-    sluice_vfmt(s, n + 1, fmt, ap2);
+    if (n < sizeof small) {
+        memcpy(s, small, n + 1);
+    } else {
+        sluice_vfmt(s, n + 1, fmt, ap2);
+    }
     va_end(ap2);
     if (len) *len = n;
     return s;
@@ -233,7 +235,7 @@ static char *vformat_alloc(size_t *len, const char *fmt, va_list ap) {
 sluice_status sluice_rejectf(sluice_emitter *out, const char *code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = vformat_alloc(NULL, fmt, ap);
+    char *msg = sluice_vafmt(NULL, fmt, ap);
     va_end(ap);
     return sluice_reject(out, code, msg);
 }
@@ -305,7 +307,7 @@ sluice_status sluice_init_error(const char *code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     size_t n;
-    char *msg = vformat_alloc(&n, fmt, ap);
+    char *msg = sluice_vafmt(&n, fmt, ap);
     va_end(ap);
     if (!code || !*code) code = "init-failed";
     init_error.code = sluice_utf8_sanitize(code, strlen(code), NULL);
@@ -349,10 +351,10 @@ void sluice_runtime_reset(void) {
     sluice_arena_reset();
 }
 
-/* Runs the init entry with the current config. */
-static bool run_init(sluice_error *err) {
+/* Runs `fn` (NULL: accept) with the current config. */
+static bool run_init(sluice_init_fn fn, sluice_error *err) {
     init_error_set = false;
-    sluice_status st = sluice_processor_init_entry(&current_config);
+    sluice_status st = fn ? fn(&current_config) : SLUICE_OK;
     if (st == SLUICE_OK && !init_error_set) {
         initialized = true;
         return true;
@@ -366,7 +368,16 @@ static bool run_init(sluice_error *err) {
     return false;
 }
 
+bool sluice_runtime_ensure_init(sluice_init_fn fn, sluice_error *err) {
+    return initialized || run_init(fn, err);
+}
+
 bool sluice_runtime_init(const sluice_kv_in *config, size_t n, sluice_error *err) {
+    return sluice_runtime_init_with(config, n, sluice_processor_init_entry, err);
+}
+
+bool sluice_runtime_init_with(const sluice_kv_in *config, size_t n, sluice_init_fn fn,
+                              sluice_error *err) {
     /* The host calls init once per instance. Should it come again, the old
      * table stays allocated: the plugin may still hold its strings. */
     if (current_config.entries) {
@@ -387,7 +398,7 @@ bool sluice_runtime_init(const sluice_kv_in *config, size_t n, sluice_error *err
         current_config.entries[i].value = heap_str(config[i].value, config[i].value_len);
     }
     current_config.count = n;
-    return run_init(err);
+    return run_init(fn, err);
 }
 
 /* A plugin without SLUICE_PROCESSOR_INIT accepts any config. */
@@ -430,7 +441,7 @@ bool sluice_runtime_process(sluice_process_fn fn, const uint8_t *batch, size_t l
                             uint8_t **out, size_t *out_len, sluice_error *err) {
     *out = NULL;
     *out_len = 0;
-    if (!initialized && !run_init(err)) return false;
+    if (!sluice_runtime_ensure_init(sluice_processor_init_entry, err)) return false;
 
     /* Check the whole frame first, so that a malformed one fails the call
      * before the processor has seen (and acted on) any of its records. */
@@ -551,10 +562,10 @@ size_t sluice_vfmt(char *buf, size_t cap, const char *fmt, va_list ap) {
             size = 5;
             p++;
         }
-        char tmp[24];
+        char tmp[32];
         const char *s = tmp;
         size_t n = 0;
-        bool neg = false;
+        bool neg = false, numeric = *p != 's' && *p != 'c';
         switch (*p) {
         case '%':
             out_c(&o, '%');
@@ -623,6 +634,18 @@ size_t sluice_vfmt(char *buf, size_t cap, const char *fmt, va_list ap) {
             n = (size_t)(end - q);
             break;
         }
+        case 'g':
+        case 'G': {
+            double d = va_arg(ap, double);
+            n = sluice_format_double(d, prec, tmp);
+            if (tmp[0] == '-') {
+                neg = true;
+                s = tmp + 1;
+                n--;
+            }
+            numeric = d == d && d - d == 0; /* nan and inf pad with spaces */
+            break;
+        }
         default:
             /* Unknown conversion: write it as it stands. */
             out_c(&o, '%');
@@ -631,9 +654,9 @@ size_t sluice_vfmt(char *buf, size_t cap, const char *fmt, va_list ap) {
             continue;
         }
         int pad = width - (int)n - (neg ? 1 : 0);
-        if (!left && !(zero && *p != 's' && *p != 'c')) out_pad(&o, ' ', pad);
+        if (!left && !(zero && numeric)) out_pad(&o, ' ', pad);
         if (neg) out_c(&o, '-');
-        if (!left && zero && *p != 's' && *p != 'c') out_pad(&o, '0', pad);
+        if (!left && zero && numeric) out_pad(&o, '0', pad);
         out_s(&o, s, n);
         if (left) out_pad(&o, ' ', pad);
     }
@@ -653,7 +676,7 @@ size_t sluice_fmt(char *buf, size_t cap, const char *fmt, ...) {
 char *sluice_afmt(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *s = vformat_alloc(NULL, fmt, ap);
+    char *s = sluice_vafmt(NULL, fmt, ap);
     va_end(ap);
     return s;
 }

@@ -8,28 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "host_stub.h"
-
-static int checks_failed;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            checks_failed++;                                                 \
-        }                                                                    \
-    } while (0)
-
-#define CHECK_STR(got, len, want)                                                          \
-    do {                                                                                   \
-        const char *g_ = (const char *)(got);                                              \
-        size_t gl_ = (len), wl_ = strlen(want);                                            \
-        if (!g_ || gl_ != wl_ || memcmp(g_, want, wl_) != 0) {                             \
-            fprintf(stderr, "  %s:%d: got \"%.*s\", want \"%s\"\n", __FILE__, __LINE__,    \
-                    g_ ? (int)gl_ : 6, g_ ? g_ : "(null)", want);                          \
-            checks_failed++;                                                               \
-        }                                                                                  \
-    } while (0)
 
 static sluice_bytes S(const char *s) { return sluice_bytes_str(s); }
 
@@ -685,12 +665,21 @@ static void test_utf8_validation_follows_rust(void) {
 
 /* ------------------------------------------------------------ main */
 
-typedef struct test {
-    const char *name;
-    void (*fn)(void);
-} test;
+int checks_failed;
 
-#define T(f) {#f, f}
+void run_tests(const test *tests, size_t n, int *passed, int *failed) {
+    for (size_t i = 0; i < n; i++) {
+        int before = checks_failed;
+        tests[i].fn();
+        if (checks_failed == before) {
+            (*passed)++;
+            printf("ok   %s\n", tests[i].name);
+        } else {
+            (*failed)++;
+            printf("FAIL %s\n", tests[i].name);
+        }
+    }
+}
 
 int main(void) {
     static const test tests[] = {
@@ -715,17 +704,8 @@ int main(void) {
         T(test_utf8_validation_follows_rust),
     };
     int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        int before = checks_failed;
-        tests[i].fn();
-        if (checks_failed == before) {
-            passed++;
-            printf("ok   %s\n", tests[i].name);
-        } else {
-            failed++;
-            printf("FAIL %s\n", tests[i].name);
-        }
-    }
+    run_tests(tests, sizeof tests / sizeof tests[0], &passed, &failed);
+    run_tests(aggregate_tests, aggregate_test_count, &passed, &failed);
     sluice_runtime_reset();
     free(last_out);
     printf("%d passed, %d failed\n", passed, failed);
