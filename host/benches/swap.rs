@@ -161,6 +161,7 @@ inputs = ["tag"]
                     connect_timeout: Duration::from_secs(30),
                     stop,
                     stop_at: None,
+                    idle_close_at_end: false,
                     control: Some(control),
                 },
             )

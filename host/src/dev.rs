@@ -71,10 +71,18 @@ pub fn parse_line(line: &str) -> Result<SampleRecord, String> {
     };
     let timestamp = match obj.get("timestamp") {
         None | Some(serde_json::Value::Null) => None,
-        Some(t) => Some(
-            t.as_i64()
-                .ok_or_else(|| format!("`timestamp` must be an integer (ms), got {t}"))?,
-        ),
+        Some(t) => match t.as_i64() {
+            // librdkafka stamps a record given 0 with the time of producing.
+            Some(0) => {
+                return Err(
+                    "`timestamp` 0 cannot be produced: the Kafka client takes 0 as \"now\"; \
+                     use 1 or later, or leave it out to stamp the time of producing"
+                        .into(),
+                );
+            }
+            Some(t) => Some(t),
+            None => return Err(format!("`timestamp` must be an integer (ms), got {t}")),
+        },
     };
     let headers = match obj.get("headers") {
         None | Some(serde_json::Value::Null) => Vec::new(),
@@ -119,8 +127,8 @@ pub struct Printed {
 
 impl std::fmt::Display for Printed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = |b: &Option<Vec<u8>>| match b {
-            None => "null".to_owned(),
+        let text = |b: &Option<Vec<u8>>, none: &str| match b {
+            None => none.to_owned(),
             Some(b) => String::from_utf8_lossy(b).into_owned(),
         };
         write!(
@@ -129,11 +137,11 @@ impl std::fmt::Display for Printed {
             self.topic,
             self.partition,
             self.offset,
-            text(&self.key),
+            text(&self.key, "(null)"),
             self.timestamp
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "-".into()),
-            text(&self.value)
+            text(&self.value, "(tombstone)")
         )?;
         if !self.headers.is_empty() {
             let hs: Vec<String> = self
@@ -169,6 +177,41 @@ pub enum DevError {
         /// What is wrong.
         message: String,
     },
+    /// A line of input was not delivered to the embedded broker.
+    #[error("{}:{line}: the embedded broker did not take this record: {message}", path.display())]
+    Produce {
+        /// The file.
+        path: std::path::PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The producer's error.
+        message: String,
+    },
+    /// The run ended before it had processed every input record: its
+    /// summary does not account for the input. What was processed was
+    /// printed; nothing is complete.
+    #[error(
+        "the run processed {accounted} of the {produced} input records{}",
+        if unconsumed.is_empty() { String::new() } else { format!("; not consumed: {}", unconsumed.join(", ")) }
+    )]
+    Incomplete {
+        /// What the run did.
+        summary: Box<RunSummary>,
+        /// Records produced from the input file.
+        produced: usize,
+        /// Records the summary accounts for (processed, or dropped by the
+        /// `invalid-timestamp` policy).
+        accounted: u64,
+        /// Partitions whose committed offset is short of the input's end,
+        /// as `topic/partition: committed of end`.
+        unconsumed: Vec<String>,
+    },
+    /// `--idle-close` on a pipeline without `close.idle.after`.
+    #[error(
+        "--idle-close closes the windows of steps with `close.idle.after`, and no step of this \
+         pipeline sets it (docs/pipeline.md#windowed-aggregations)"
+    )]
+    NoIdleClose,
     /// The run failed.
     #[error(transparent)]
     Run(#[from] RunError),
@@ -180,34 +223,126 @@ impl From<KafkaError> for DevError {
     }
 }
 
+/// How `sluice dev` runs.
+#[derive(Debug, Clone, Default)]
+pub struct DevOptions {
+    /// Set to stop: the run ends early, cleanly (and incomplete).
+    pub stop: Arc<AtomicBool>,
+    /// Once the input is drained, close the windows of steps with
+    /// `close.idle.after` as if that long had passed, before stopping.
+    pub idle_close: bool,
+    /// Keep the stores in this directory (as `[state] dir` would) instead
+    /// of a temporary one removed when the run ends.
+    pub state_dir: Option<std::path::PathBuf>,
+}
+
+/// The name of a run's temporary state directory starts with this, then
+/// the process id and a dash.
+const STATE_PREFIX: &str = "sluice-dev-state-";
+
+/// Removes the temporary state directories of `sluice dev` runs in `tmp`
+/// whose process is gone: a run killed (SIGKILL, a second Ctrl-C) has no
+/// chance to remove its own. Returns how many were removed.
+pub fn sweep_state_dirs(tmp: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(STATE_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() as i32
+            && !alive(pid)
+            && std::fs::remove_dir_all(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether a process `pid` exists (signal 0 checks without sending).
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks whether `pid` could be
+    // signalled; it has no effect on the process.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// Runs `topology` on an embedded broker with the records of `input`;
-/// calls `print` for each output record as it arrives. Setting `stop` ends
-/// the run early, cleanly.
+/// calls `print` for each output record as it arrives. The run ends once
+/// every input record is processed and committed; one that ends before
+/// (stopped, or short of the input) is [`DevError::Incomplete`].
 pub fn run(
     topology: Arc<Topology>,
     plugins: crate::Plugins,
     input: &Path,
-    stop: Arc<AtomicBool>,
+    opts: DevOptions,
+    print: impl FnMut(&Printed) + Send + 'static,
+) -> Result<RunSummary, DevError> {
+    let kafka = EmbeddedKafka::start(1)?;
+    run_on(&kafka, topology, plugins, input, opts, print)
+}
+
+/// [`run`] on an embedded broker of the caller's (with faults injected,
+/// in tests). Its topics must not exist yet.
+pub fn run_on(
+    kafka: &EmbeddedKafka,
+    topology: Arc<Topology>,
+    plugins: crate::Plugins,
+    input: &Path,
+    opts: DevOptions,
     mut print: impl FnMut(&Printed) + Send + 'static,
 ) -> Result<RunSummary, DevError> {
+    if opts.idle_close && topology.idle_close().is_none() {
+        return Err(DevError::NoIdleClose);
+    }
     let text = std::fs::read_to_string(input).map_err(|e| DevError::Input {
         path: input.to_owned(),
         source: e,
     })?;
-    let records: Vec<SampleRecord> = text
+    // Each record with its 1-based line number.
+    let (lines, records): (Vec<usize>, Vec<SampleRecord>) = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            parse_line(l).map_err(|message| DevError::Line {
-                path: input.to_owned(),
-                line: i + 1,
-                message,
-            })
+            parse_line(l)
+                .map(|r| (i + 1, r))
+                .map_err(|message| DevError::Line {
+                    path: input.to_owned(),
+                    line: i + 1,
+                    message,
+                })
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
 
-    let kafka = EmbeddedKafka::start(1)?;
+    // A record for a topic the pipeline does not read would never be
+    // consumed, and the run would wait for it for ever.
+    for (line, r) in lines.iter().zip(&records) {
+        if let Some(topic) = &r.topic
+            && !topology.sources.iter().any(|s| &s.topic == topic)
+        {
+            let sources: Vec<&str> = topology.sources.iter().map(|s| s.topic.as_str()).collect();
+            return Err(DevError::Line {
+                path: input.to_owned(),
+                line: *line,
+                message: format!(
+                    "`topic` {topic:?} is not a source topic of this pipeline (its sources read {})",
+                    sources.join(", ")
+                ),
+            });
+        }
+    }
     let brokers = kafka.bootstrap_servers();
     let partitions = topology
         .sources
@@ -230,29 +365,50 @@ pub fn run(
             partitions,
         )?;
     }
-    let state_dir = tempfile::Builder::new()
-        .prefix("sluice-dev-state-")
-        .tempdir()
-        .map_err(|e| {
-            DevError::Run(RunError::State(crate::error::StateError::Io {
-                path: std::env::temp_dir(),
-                source: e,
-            }))
-        })?;
+    // The stores start empty, as the embedded broker's changelogs do: in
+    // a directory of this run, removed when it ends (whichever way; the
+    // next run removes one whose process was killed), or in the one asked
+    // for, kept.
+    let swept = sweep_state_dirs(&std::env::temp_dir());
+    if swept > 0 {
+        tracing::info!(
+            swept,
+            "removed the state directories of earlier `sluice dev` runs that were killed"
+        );
+    }
+    let temporary = match &opts.state_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix(&format!("{STATE_PREFIX}{}-", std::process::id()))
+                .tempdir()
+                .map_err(|e| {
+                    DevError::Run(RunError::State(crate::error::StateError::Io {
+                        path: std::env::temp_dir(),
+                        source: e,
+                    }))
+                })?,
+        ),
+    };
     let topology = {
         let mut t = (*topology).clone();
-        t.state.dir = state_dir.path().to_owned();
+        t.state.dir = match (&opts.state_dir, &temporary) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(tmp)) => tmp.path().to_owned(),
+            (None, None) => unreachable!("a temporary directory without one asked for"),
+        };
         Arc::new(t)
     };
     let settings = ClientSettings::new(&brokers, &topology.kafka);
-    produce(&settings, &topology, &records)?;
-    let stop_at = high_watermarks(
-        &settings,
-        topology
-            .sources
-            .iter()
-            .map(|s| (s.topic.as_str(), s.partitions)),
-    )?;
+    // The run stops once its committed offsets reach the end of what the
+    // broker acknowledged on each partition (one the input left empty
+    // has nothing to catch up with).
+    let mut stop_at = produce(&settings, &topology, &records, &lines, input)?;
+    for s in &topology.sources {
+        for p in 0..s.partitions {
+            stop_at.entry((s.topic.clone(), p)).or_insert(0);
+        }
+    }
     tracing::info!(records = records.len(), brokers = %brokers, "sample input loaded into the embedded Kafka");
 
     let finish: Arc<Mutex<Option<Offsets>>> = Arc::default();
@@ -271,8 +427,9 @@ pub fn run(
         RunOptions {
             brokers: brokers.clone(),
             connect_timeout: Duration::from_secs(10),
-            stop,
-            stop_at: Some(stop_at),
+            stop: opts.stop,
+            stop_at: Some(stop_at.clone()),
+            idle_close_at_end: opts.idle_close,
             control: None,
         },
     );
@@ -282,20 +439,89 @@ pub fn run(
     let summary = summary?;
     ends?;
     watched?;
-    Ok(summary)
+    drop(temporary);
+    check_complete(summary, records.len(), &stop_at)
 }
 
+/// The summary of a run that processed every input record: the committed
+/// offsets reached the end of every partition the input went to, and the
+/// counts account for each record once (processed, or dropped for want of
+/// a valid timestamp). Anything else is [`DevError::Incomplete`].
+fn check_complete(
+    summary: RunSummary,
+    produced: usize,
+    ends: &Offsets,
+) -> Result<RunSummary, DevError> {
+    let mut unconsumed: Vec<String> = ends
+        .iter()
+        .filter_map(|((topic, p), &end)| {
+            let committed = summary
+                .committed
+                .get(&(topic.clone(), *p))
+                .copied()
+                .unwrap_or(0);
+            (committed < end).then(|| format!("{topic}/{p}: {committed} of {end}"))
+        })
+        .collect();
+    unconsumed.sort();
+    let c = &summary.counts;
+    let accounted = c.records_in + c.timestamp_dropped + c.skipped;
+    if unconsumed.is_empty() && accounted == produced as u64 {
+        return Ok(summary);
+    }
+    Err(DevError::Incomplete {
+        summary: Box::new(summary),
+        produced,
+        accounted,
+        unconsumed,
+    })
+}
+
+/// Where a record landed (topic, partition, offset), or why it did not.
+type Delivery = Result<(String, i32, i64), String>;
+
+/// Delivery reports of the input producer: per record (by its index in
+/// the input), where it landed or the error.
+#[derive(Default)]
+struct Deliveries(Mutex<Vec<(usize, Delivery)>>);
+
+impl rdkafka::ClientContext for Deliveries {}
+
+impl rdkafka::producer::ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<usize>;
+
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, index: Box<usize>) {
+        let outcome = match result {
+            Ok(m) => Ok((m.topic().to_owned(), m.partition(), m.offset())),
+            Err((e, _)) => Err(e.to_string()),
+        };
+        self.0.lock().expect("not poisoned").push((*index, outcome));
+    }
+}
+
+/// Produces the input records and waits for the broker to acknowledge
+/// each of them (the producer is idempotent: its own retries neither
+/// repeat nor reorder a record). Returns the end offset the input reached
+/// on each partition. A record the broker refuses, or that cannot be
+/// queued, fails the run naming its line.
 fn produce(
     settings: &ClientSettings,
     topology: &Topology,
     records: &[SampleRecord],
-) -> Result<(), KafkaError> {
-    let producer: BaseProducer = settings
+    lines: &[usize],
+    input: &Path,
+) -> Result<Offsets, DevError> {
+    let producer: BaseProducer<Deliveries> = settings
         .producer(&format!("{}-dev-input", topology.application_id))
-        .create()
+        .create_with_context(Deliveries::default())
         .map_err(KafkaError::client("creating the input producer"))?;
+    let failed = |index: usize, message: String| DevError::Produce {
+        path: input.to_owned(),
+        line: lines[index],
+        message,
+    };
     let first = &topology.sources[0].topic;
-    for r in records {
+    for (index, r) in records.iter().enumerate() {
         let topic = r.topic.as_deref().unwrap_or(first);
         let mut headers = OwnedHeaders::new();
         for (k, v) in &r.headers {
@@ -304,7 +530,8 @@ fn produce(
                 value: Some(v),
             });
         }
-        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(headers);
+        let mut rec: BaseRecord<'_, [u8], [u8], Box<usize>> =
+            BaseRecord::with_opaque_to(topic, Box::new(index)).headers(headers);
         if let Some(k) = &r.key {
             rec = rec.key(k);
         }
@@ -314,19 +541,50 @@ fn produce(
         if let Some(ts) = r.timestamp {
             rec = rec.timestamp(ts);
         }
+        // Only a full queue is worth waiting for; any other refusal (a
+        // record over `message.max.bytes`, an unknown topic) is final.
+        let waited = std::time::Instant::now();
         loop {
             match producer.send(rec) {
                 Ok(()) => break,
-                Err((_, back)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) if waited.elapsed() < Duration::from_secs(60) => {
                     rec = back;
                     producer.poll(Duration::from_millis(10));
                 }
+                Err((e, _)) => return Err(failed(index, e.to_string())),
             }
         }
+        producer.poll(Duration::ZERO);
     }
     producer
-        .flush(Duration::from_secs(30))
-        .map_err(KafkaError::client("producing the sample input"))
+        .flush(Duration::from_secs(60))
+        .map_err(KafkaError::client("producing the sample input"))?;
+    let mut reports = std::mem::take(&mut *producer.context().0.lock().expect("not poisoned"));
+    reports.sort_by_key(|(index, _)| *index);
+    let mut ends = Offsets::new();
+    for (index, outcome) in &reports {
+        match outcome {
+            Ok((topic, partition, offset)) => {
+                let end = ends.entry((topic.clone(), *partition)).or_insert(0);
+                *end = (*end).max(offset + 1);
+            }
+            Err(message) => return Err(failed(*index, message.clone())),
+        }
+    }
+    if reports.len() != records.len() {
+        let acked: std::collections::HashSet<usize> = reports.iter().map(|(i, _)| *i).collect();
+        let missing = (0..records.len()).find(|i| !acked.contains(i)).unwrap_or(0);
+        return Err(failed(
+            missing,
+            "no delivery report within 60 s of the last record".into(),
+        ));
+    }
+    Ok(ends)
 }
 
 fn high_watermarks<'a>(
@@ -443,6 +701,64 @@ mod tests {
     }
 
     #[test]
+    fn a_tombstone_and_a_null_key_print_apart_from_json_null() {
+        let printed = |key: Option<&str>, value: Option<&str>| {
+            Printed {
+                topic: "t".into(),
+                partition: 0,
+                offset: 7,
+                key: key.map(|k| k.as_bytes().to_vec()),
+                value: value.map(|v| v.as_bytes().to_vec()),
+                timestamp: Some(5),
+                headers: vec![("h".into(), b"v".to_vec())],
+            }
+            .to_string()
+        };
+        assert_eq!(
+            printed(Some("k"), None),
+            "t[0]@7  key=k  ts=5  (tombstone)  headers: h=v"
+        );
+        assert_eq!(
+            printed(None, Some("null")),
+            "t[0]@7  key=(null)  ts=5  null  headers: h=v"
+        );
+    }
+
+    #[test]
+    fn only_the_state_directories_of_dead_runs_are_swept() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A process id that is not running: a child that has exited.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let mine = std::process::id();
+        for name in [
+            format!("{STATE_PREFIX}{dead}-abc"),
+            format!("{STATE_PREFIX}{mine}-def"),
+            format!("{STATE_PREFIX}1-ghi"),
+            "sluice-dev-state-notapid".to_owned(),
+            "other".to_owned(),
+        ] {
+            std::fs::create_dir_all(tmp.path().join(name).join("app")).unwrap();
+        }
+        assert_eq!(sweep_state_dirs(tmp.path()), 1);
+        let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "other".to_owned(),
+                format!("{STATE_PREFIX}1-ghi"),
+                format!("{STATE_PREFIX}{mine}-def"),
+                "sluice-dev-state-notapid".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
     fn malformed_envelope_fields_are_errors() {
         assert!(
             parse_line(r#"{"value":1,"timestamp":"soon"}"#)
@@ -453,6 +769,11 @@ mod tests {
             parse_line(r#"{"value":1,"headers":[1]}"#)
                 .unwrap_err()
                 .contains("headers")
+        );
+        assert!(
+            parse_line(r#"{"value":1,"timestamp":0}"#)
+                .unwrap_err()
+                .contains("takes 0 as \"now\"")
         );
     }
 }

@@ -62,19 +62,36 @@ enum Command {
     /// every output record.
     ///
     /// Starts librdkafka's mock cluster in-process, creates the topics,
-    /// produces the input file, runs the pipeline until the input is
-    /// drained, then prints a one-line summary.
+    /// produces the input file (each record acknowledged by the broker),
+    /// runs the pipeline until every input record is processed and
+    /// committed, then prints a one-line summary. A run that ends short of
+    /// the input (stopped, or records unaccounted for) says so and exits
+    /// with an error.
     ///
     /// Each input line is either an envelope — a JSON object with a
     /// "value" member and only the members key, value, timestamp (ms),
     /// headers (object) and topic — or a bare value: the line itself, byte
     /// for byte, with a null key. Lines that are not JSON are bare values.
+    /// Output lines are `topic[partition]@offset  key=…  ts=…  value`, then
+    /// the headers; a null key prints as `(null)` and a tombstone (no
+    /// value) as `(tombstone)`, unlike a value that is the JSON `null`.
+    /// See docs/dev.md.
     Dev {
         /// The pipeline file.
         pipeline: PathBuf,
         /// Sample input, one record per line (JSON Lines).
         #[arg(long, short)]
         input: PathBuf,
+        /// Once the input is drained, close the windows of steps with
+        /// `close.idle.after` as if that long had passed without input,
+        /// and print their results before stopping.
+        #[arg(long)]
+        idle_close: bool,
+        /// Keep the stores in DIR, as `[state] dir` would, instead of a
+        /// temporary directory removed when the run ends. The embedded
+        /// broker starts empty every run, so use a fresh DIR each time.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Show a pipeline's topology: sources, steps, sinks, error policies.
     Topology {
@@ -359,16 +376,34 @@ fn run(cli: Cli) -> Result<()> {
                     connect_timeout: Duration::from_secs(connect_timeout),
                     stop,
                     stop_at: None,
+                    idle_close_at_end: false,
                     control: None,
                 },
             )?;
             eprintln!("{}", summary_line(&summary));
         }
-        Command::Dev { pipeline, input } => {
+        Command::Dev {
+            pipeline,
+            input,
+            idle_close,
+            state_dir,
+        } => {
             let (topology, plugins) = load(&pipeline)?;
-            let stop = stop_on_signals()?;
-            let summary = sluice::dev::run(topology, plugins, &input, stop, |p| println!("{p}"))?;
-            println!("{}", summary_line(&summary));
+            let opts = sluice::dev::DevOptions {
+                stop: stop_on_signals()?,
+                idle_close,
+                state_dir,
+            };
+            match sluice::dev::run(topology, plugins, &input, opts, |p| println!("{p}")) {
+                Ok(summary) => println!("{}", summary_line(&summary)),
+                Err(e @ sluice::dev::DevError::Incomplete { .. }) => {
+                    if let sluice::dev::DevError::Incomplete { summary, .. } = &e {
+                        println!("{}", summary_line(summary));
+                    }
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Command::Topology { pipeline, format } => {
             let topology = Topology::load(&pipeline)?;
@@ -582,16 +617,27 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 fn summary_line(s: &RunSummary) -> String {
     let c = &s.counts;
     let secs = s.elapsed.as_secs_f64();
-    format!(
-        "in {} · out {} · rejected {} · trapped {} · dead letters {} · {:.1} s · {:.0} records/s",
-        c.records_in,
-        c.records_out,
-        c.rejected,
-        c.trapped,
-        c.dead_letters,
+    let mut line = format!(
+        "in {} · out {} · rejected {} · trapped {} · dead letters {}",
+        c.records_in, c.records_out, c.rejected, c.trapped, c.dead_letters
+    );
+    // Windowed pipelines: late records are dropped whether or not they
+    // are dead-lettered, so they are counted here either way.
+    if c.late_windows > 0 {
+        line += &format!(
+            " · late {} (partly {}; {} record-windows dropped)",
+            c.late, c.partly_late, c.late_windows
+        );
+    }
+    if c.timestamp_dropped > 0 {
+        line += &format!(" · no timestamp {}", c.timestamp_dropped);
+    }
+    line += &format!(
+        " · {:.1} s · {:.0} records/s",
         secs,
         c.records_in as f64 / secs.max(1e-9)
-    )
+    );
+    line
 }
 
 fn name_of(path: &Path) -> String {

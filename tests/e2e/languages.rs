@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -109,7 +108,7 @@ fn run(dir: &Path, input: &str, want: &ByKey) -> ByKey {
         Arc::new(topology),
         plugins,
         &dir.join(input),
-        Arc::new(AtomicBool::new(false)),
+        sluice::dev::DevOptions::default(),
         move |p| sink.lock().unwrap().push(p.clone()),
     )
     .expect("the pipeline runs to the end of its input");

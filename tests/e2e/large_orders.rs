@@ -200,6 +200,7 @@ pub fn run_until_drained_on(
             connect_timeout: Duration::from_secs(30),
             stop: Arc::new(AtomicBool::new(false)),
             stop_at: Some(stop_at),
+            idle_close_at_end: false,
             control: None,
         },
     )

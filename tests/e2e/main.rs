@@ -6,6 +6,7 @@ mod bad_input;
 mod containment;
 mod crash;
 mod dead_letters;
+mod dev;
 mod exactly_once;
 mod guest_toolchains;
 mod hostile;

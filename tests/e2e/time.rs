@@ -114,6 +114,7 @@ fn event_time_comes_from_a_field_and_stream_time_survives_a_restart() {
             connect_timeout: Duration::from_secs(30),
             stop: Arc::new(AtomicBool::new(false)),
             stop_at: None,
+            idle_close_at_end: false,
             control: None,
         },
     )

@@ -45,7 +45,7 @@ type Labels = Vec<(String, String)>;
 type Read = fn(&Status) -> u64;
 
 /// The counters: name, help, and where each pipeline's value comes from.
-const COUNTERS: [(&str, &str, Read); 7] = [
+const COUNTERS: [(&str, &str, Read); 9] = [
     ("records_in", "Source records processed", |s| s.records_in),
     ("records_out", "Records written to sinks", |s| s.records_out),
     ("rejected", "Records a plugin rejected", |s| s.rejected),
@@ -56,6 +56,16 @@ const COUNTERS: [(&str, &str, Read); 7] = [
         |s| s.dead_letters,
     ),
     ("late", "Records too late for every window", |s| s.late),
+    (
+        "partly_late",
+        "Records too late for some of their windows, added to the others",
+        |s| s.partly_late,
+    ),
+    (
+        "late_windows",
+        "(record, window) pairs dropped because the window had closed",
+        |s| s.late_windows,
+    ),
     ("swaps", "Plugin swaps done", |s| s.swaps),
 ];
 

@@ -90,8 +90,12 @@ pub struct Status {
     pub trapped: u64,
     /// Records dead-lettered.
     pub dead_letters: u64,
-    /// Records too late for their windows.
+    /// Records too late for every window.
     pub late: u64,
+    /// Records too late for some of their windows, added to the others.
+    pub partly_late: u64,
+    /// (record, window) pairs dropped because the window had closed.
+    pub late_windows: u64,
     /// Records on its partitions not yet processed and committed (measured
     /// every two seconds; `null` before its first assignment).
     pub lag: Option<u64>,
@@ -174,6 +178,8 @@ impl Deployed {
             trapped: counts.trapped,
             dead_letters: counts.dead_letters,
             late: counts.late,
+            partly_late: counts.partly_late,
+            late_windows: counts.late_windows,
             lag: live.lag.filter(|_| self.ended.is_none()),
             last_error,
             steps: self
@@ -395,6 +401,7 @@ impl Host {
             connect_timeout: self.connect_timeout,
             stop: Arc::clone(&stop),
             stop_at: None,
+            idle_close_at_end: false,
             control: Some(control.clone()),
         };
         let run_topology = Arc::clone(&topology);

@@ -37,6 +37,12 @@ impl EmbeddedKafka {
         self.cluster.bootstrap_servers()
     }
 
+    /// The mock cluster itself: tests inject faults through it
+    /// (`request_errors`, `broker_round_trip_time`, `broker_down`).
+    pub fn cluster(&self) -> &MockCluster<'static, DefaultProducerContext> {
+        &self.cluster
+    }
+
     /// Creates a topic (replication factor 1).
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), KafkaError> {
         self.cluster

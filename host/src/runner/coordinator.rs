@@ -346,8 +346,8 @@ impl Coordinator {
 
     /// Has every stream thread close the windows of its idle tasks
     /// (`close.idle.after`), and waits for them.
-    pub(super) fn tick(&mut self) {
-        let ticked = match self.ask_all(Work::Tick) {
+    pub(super) fn tick(&mut self, force: bool) {
+        let ticked = match self.ask_all(|reply| Work::Tick { force, reply }) {
             Ok(t) => t,
             Err(e) => return self.fail(e),
         };

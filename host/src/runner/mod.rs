@@ -46,6 +46,10 @@ pub struct RunOptions {
     /// listed (topic, partition): used by `sluice dev` to end when the
     /// input is drained.
     pub stop_at: Option<HashMap<(String, i32), i64>>,
+    /// With `stop_at`: once caught up, close the windows of steps with
+    /// `close.idle.after` as if that long had passed without input, and
+    /// commit their results before stopping (`sluice dev --idle-close`).
+    pub idle_close_at_end: bool,
     /// Swaps requested while it runs.
     pub control: Option<control::Control>,
 }
@@ -57,6 +61,9 @@ pub struct RunSummary {
     pub counts: Counts,
     /// Wall time.
     pub elapsed: Duration,
+    /// The offsets committed last, per source (topic, partition): the
+    /// next record each partition would be read from.
+    pub committed: HashMap<(String, i32), i64>,
 }
 
 /// Counts traps over a sliding window of time (`quarantine.after.traps`).
@@ -386,6 +393,7 @@ pub fn run(
         .map(|ms| Duration::from_millis((ms as u64 / 4).clamp(10, 1_000)));
     let mut last_tick = Instant::now();
     let mut last_lag: Option<Instant> = None;
+    let mut idle_closed_at_end = false;
     let lock = || coordinator.lock().expect("not poisoned");
 
     let result = loop {
@@ -471,7 +479,7 @@ pub fn run(
         if let Some(every) = tick_every
             && last_tick.elapsed() >= every
         {
-            lock().tick();
+            lock().tick(false);
             last_tick = Instant::now();
         }
         if last_commit.elapsed() >= commit_every {
@@ -485,6 +493,14 @@ pub fn run(
             if let Some(stop_at) = &opts.stop_at
                 && caught_up(c.committed(), stop_at)
             {
+                if opts.idle_close_at_end && !idle_closed_at_end {
+                    // Their results are committed at the next interval,
+                    // and then the run stops.
+                    idle_closed_at_end = true;
+                    tracing::info!("input drained: closing idle windows (--idle-close)");
+                    c.tick(true);
+                    continue;
+                }
                 c.drain();
                 break Ok(());
             }
@@ -516,6 +532,11 @@ pub fn run(
     };
     let failure = c.failure.take();
     let counts = c.counts;
+    let committed = c
+        .committed()
+        .iter()
+        .map(|((topic, p), &offset)| ((topic.to_string(), *p), offset))
+        .collect();
     let threads = std::mem::take(&mut c.threads);
     drop(c);
     for t in threads {
@@ -530,6 +551,7 @@ pub fn run(
     let summary = RunSummary {
         counts,
         elapsed: started.elapsed(),
+        committed,
     };
     tracing::info!(
         records_in = counts.records_in,

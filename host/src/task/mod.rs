@@ -86,9 +86,21 @@ pub struct Counts {
     /// Source records without a valid timestamp (dropped, or given the
     /// stream time, by the `invalid-timestamp` policy).
     pub invalid_timestamps: u64,
+    /// Of those, the records dropped (`invalid-timestamp = "skip"`): not
+    /// in `records_in`.
+    pub timestamp_dropped: u64,
     /// Records a windowed aggregation dropped: every window they fall into
-    /// had closed (stream time at or past end + grace).
+    /// had closed (stream time at or past end + grace). With `late =
+    /// "dlq"`, these are the records dead-lettered.
     pub late: u64,
+    /// Records some of whose windows took them while others had closed
+    /// (hopping and sliding windows): added to the open ones, counted
+    /// here, never dead-lettered.
+    pub partly_late: u64,
+    /// (record, window) pairs dropped because the window had closed, for
+    /// late and partly late records alike: Kafka Streams' dropped-records
+    /// count.
+    pub late_windows: u64,
 }
 
 impl Counts {
@@ -102,7 +114,10 @@ impl Counts {
         self.skipped += other.skipped;
         self.out_of_order += other.out_of_order;
         self.invalid_timestamps += other.invalid_timestamps;
+        self.timestamp_dropped += other.timestamp_dropped;
         self.late += other.late;
+        self.partly_late += other.partly_late;
+        self.late_windows += other.late_windows;
     }
 }
 
@@ -356,13 +371,20 @@ impl Task {
     /// With `close.idle.after` set, and no input for that long: closes
     /// every open window (their results flow downstream to `out`) by moving
     /// the stream time to the latest close time, as if a record had.
-    /// Records that arrive later for those windows are late. Returns
-    /// `None` when there was nothing to do.
-    pub fn close_idle(&mut self, out: &mut dyn Output) -> Result<Option<Counts>, RunError> {
+    /// Records that arrive later for those windows are late. With `force`
+    /// (`sluice dev --idle-close`) it does not wait for the wall clock: it
+    /// acts as if `close.idle.after` had passed since the last input.
+    /// Returns `None` when there was nothing to do.
+    pub fn close_idle(
+        &mut self,
+        force: bool,
+        out: &mut dyn Output,
+    ) -> Result<Option<Counts>, RunError> {
         let (Some(idle), Some(last)) = (self.topology.idle_close(), self.last_input_at) else {
             return Ok(None);
         };
-        if self.idle_closed || self.clock.now_ms().saturating_sub(last) < idle {
+        let waited = force || self.clock.now_ms().saturating_sub(last) >= idle;
+        if self.idle_closed || !waited {
             return Ok(None);
         }
         self.idle_closed = true;
@@ -659,6 +681,7 @@ impl Task {
                     if ctx.live[i] {
                         ctx.live[i] = false;
                         ctx.counts.records_in -= 1;
+                        ctx.counts.timestamp_dropped += 1;
                     }
                     ctx.times.push(0);
                 }

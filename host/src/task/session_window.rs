@@ -108,7 +108,7 @@ impl Task {
             );
         }
         for i in late {
-            self.late(step, spec, inputs[i], ctx)?;
+            self.late(step, spec, inputs[i], 1, ctx)?;
         }
 
         let open = |window: Window| OpenWindow {

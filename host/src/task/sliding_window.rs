@@ -129,10 +129,17 @@ impl Task {
                     .copied()
                     .filter(|&s| accepts(s))
                     .collect();
+                // Stored windows that would hold it but have closed (those
+                // already purged are not seen).
+                let mut closed = existing.range(first..=last).count() - into.len();
                 let mut new_starts = Vec::new();
                 let left = sliding.left(t).start;
-                if !existing.contains(&left) && accepts(left) {
-                    new_starts.push(left);
+                if !existing.contains(&left) {
+                    if accepts(left) {
+                        new_starts.push(left);
+                    } else {
+                        closed += 1;
+                    }
                 }
                 let (q_from, q_to) = sliding.right_windows_reaching(t);
                 if let Some((&q, _)) = records.range(q_from..=q_to).next_back() {
@@ -142,8 +149,12 @@ impl Task {
                     }
                 }
                 if into.is_empty() && new_starts.is_empty() {
-                    late.push(i);
+                    late.push((i, closed as u64));
                     continue;
+                }
+                if closed > 0 {
+                    ctx.counts.partly_late += 1;
+                    ctx.counts.late_windows += closed as u64;
                 }
                 for start in new_starts {
                     existing.insert(start);
@@ -183,8 +194,8 @@ impl Task {
                 keep.push(i);
             }
         }
-        for i in late {
-            self.late(step, spec, inputs[i], ctx)?;
+        for (i, closed) in late {
+            self.late(step, spec, inputs[i], closed, ctx)?;
         }
 
         let record_of = |c: &Covered| -> RecordRef<'_> {

@@ -40,9 +40,15 @@ pub enum Work {
     /// Run one phase of a commit on every task with stores, then reply.
     /// The reply says whether any task had something to commit.
     Commit(Phase, Sender<Result<bool, RunError>>),
-    /// Close the windows of tasks idle for `close.idle.after`, then reply
-    /// with each closing task's counts and stream time.
-    Tick(Sender<Vec<Ticked>>),
+    /// Close the windows of tasks idle for `close.idle.after` (with
+    /// `force`, of every task with input, as if that long had passed),
+    /// then reply with each closing task's counts and stream time.
+    Tick {
+        /// Whether to close without waiting for the wall clock.
+        force: bool,
+        /// Where the answer goes.
+        reply: Sender<Vec<Ticked>>,
+    },
     /// Replace step `step`'s plugin in every task (and in tasks created
     /// later), then reply. Sent only when no batch is in flight.
     Swap {
@@ -201,14 +207,14 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
                 shared.plugins.steps[step] = Some(plugin);
                 let _ = reply.send(());
             }
-            Work::Tick(reply) => {
+            Work::Tick { force, reply } => {
                 let mut ticked = Vec::new();
                 for (&task, slot) in &mut tasks {
                     let Slot::Live(t) = slot else {
                         continue;
                     };
                     let mut out: &OutputProducer = &shared.producer;
-                    let result = match t.close_idle(&mut out) {
+                    let result = match t.close_idle(force, &mut out) {
                         Ok(None) => continue,
                         Ok(Some(counts)) => Ok(counts),
                         Err(e) => Err(e),

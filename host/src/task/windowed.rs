@@ -210,8 +210,11 @@ impl Task {
             let (t, st) = (ctx.times[origin], ctx.stream_at[origin]);
             let key = record.key.expect("null keys were filtered out");
             let mut any = false;
+            let mut closed = 0;
             for w in windows.windows_for(t) {
-                if w.accepts_at(st, spec.grace) {
+                if !w.accepts_at(st, spec.grace) {
+                    closed += 1;
+                } else {
                     let at = *index.entry((key, w)).or_insert_with(|| {
                         adds.push(WindowAdd {
                             open: OpenWindow::timed(w, spec.grace),
@@ -224,22 +227,27 @@ impl Task {
                 }
             }
             if !any {
-                self.late(step, spec, (origin, record), ctx)?;
+                self.late(step, spec, (origin, record), closed, ctx)?;
+            } else if closed > 0 {
+                ctx.counts.partly_late += 1;
+                ctx.counts.late_windows += closed;
             }
         }
         self.add_in_layers(step, adds, spec.emit == EmitMode::OnUpdate, ctx)
     }
 
-    /// Drops a record that no open window takes: counted, and with
-    /// `late = "dlq"` dead-lettered.
+    /// Drops a record that no open window takes, from its `windows`
+    /// closed ones: counted, and with `late = "dlq"` dead-lettered.
     pub(super) fn late(
         &mut self,
         step: usize,
         spec: &Windowing,
         (origin, record): (usize, RecordRef<'_>),
+        windows: u64,
         ctx: &mut BatchContext<'_>,
     ) -> Result<(), RunError> {
         ctx.counts.late += 1;
+        ctx.counts.late_windows += windows.max(1);
         if spec.late == LatePolicy::Dlq {
             let message = format!(
                 "event time {} is in no open window: stream time {}, grace {} ms",

@@ -22,8 +22,21 @@ pub struct Reference {
     pub closed: Results,
     /// Records too late for every window.
     pub late: u64,
+    /// Tumbling and hopping: records too late for some of their windows
+    /// but not all, and the (record, window) pairs dropped, late and
+    /// partly late records together. `None` from the other models.
+    pub dropped: Option<Dropped>,
     /// Records that joined two or more sessions (sessions only).
     pub merges: u64,
+}
+
+/// Records dropped from some windows (see [`Reference::dropped`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Records some windows took while others had closed.
+    pub partly_late: u64,
+    /// (record, window) pairs dropped because the window had closed.
+    pub windows: u64,
 }
 
 /// Tumbling and hopping windows.
@@ -31,20 +44,26 @@ pub fn hopping(records: &[(String, i64)], size: i64, advance: i64, grace: i64) -
     let mut all: Results = BTreeMap::new();
     let mut stream = i64::MIN;
     let mut late = 0;
+    let mut dropped = Dropped::default();
     let merges = 0;
     for (key, t) in records {
         stream = stream.max(*t);
-        let mut any = false;
+        let (mut taken, mut refused) = (0, 0);
         let mut start = t - t.rem_euclid(advance);
         while start + size > *t {
             if stream < start + size + grace {
                 *all.entry((key.clone(), start, start + size)).or_default() += 1;
-                any = true;
+                taken += 1;
+            } else {
+                refused += 1;
             }
             start -= advance;
         }
-        if !any {
+        dropped.windows += refused;
+        if taken == 0 {
             late += 1;
+        } else if refused > 0 {
+            dropped.partly_late += 1;
         }
     }
     let closed = all
@@ -56,6 +75,7 @@ pub fn hopping(records: &[(String, i64)], size: i64, advance: i64, grace: i64) -
         all,
         closed,
         late,
+        dropped: Some(dropped),
         merges,
     }
 }
@@ -131,6 +151,7 @@ pub fn sliding(records: &[(String, i64)], d: i64, grace: i64) -> Reference {
         all,
         closed,
         late,
+        dropped: None,
         merges,
     }
 }
@@ -183,6 +204,7 @@ pub fn sessions(records: &[(String, i64)], gap: i64, grace: i64) -> Reference {
         all,
         closed,
         late,
+        dropped: None,
         merges,
     }
 }
