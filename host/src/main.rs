@@ -282,15 +282,34 @@ enum Format {
 enum PluginCommand {
     /// Write a new plugin to start from, in any language.
     ///
-    /// The plugin upper-cases record values and rejects records without
-    /// one; a pipeline file and sample input come with it, so
-    /// `sluice dev pipeline.toml --input sample.jsonl` in the new
-    /// directory runs it.
+    /// A processor upper-cases record values and rejects records without
+    /// one; an aggregator counts each key's records and totals their
+    /// `amount` (with `merge`, for session windows); an extractor (Rust)
+    /// reads event times from a JSON field. A pipeline file, sample input
+    /// and tests come with it: `sluice dev pipeline.toml --input
+    /// sample.jsonl` in the new directory runs it, `sluice plugin test
+    /// <dir>` runs its tests. A Rust plugin depends on the SDK this binary
+    /// carries, written out under the guest target directory
+    /// (SLUICE_GUEST_TARGET_DIR, default ~/.cache/sluice/guest-target).
     New {
         /// The language.
         #[arg(long, value_enum)]
         lang: Lang,
+        /// What the plugin is: which world it exports.
+        #[arg(long, value_enum, default_value_t = KindArg::Processor)]
+        kind: KindArg,
         /// The new plugin's directory; its last part names the plugin.
+        dir: PathBuf,
+    },
+    /// Run a plugin's own tests, without a broker.
+    ///
+    /// Rust: `cargo test` on this machine's target; JavaScript and
+    /// TypeScript: node's test runner over `test/*.test.{js,ts}`; Python:
+    /// pytest; C: the tests compiled natively against the SDK. The SDK
+    /// this binary carries is used, so the tests run wherever `sluice`
+    /// runs.
+    Test {
+        /// The plugin's directory.
         dir: PathBuf,
     },
     /// Build a plugin's directory into a WebAssembly component.
@@ -323,6 +342,28 @@ enum Lang {
     Ts,
     Python,
     C,
+}
+
+/// A kind of `sluice plugin new`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum KindArg {
+    /// Map, filter, flat-map: one record in, zero or more out.
+    Processor,
+    /// A keyed aggregation: initial aggregate, add, merge.
+    Aggregator,
+    /// A timestamp extractor for `timestamp = "plugin"` sources.
+    Extractor,
+}
+
+impl KindArg {
+    fn kind(self) -> sluice::plugin::template::Kind {
+        use sluice::plugin::template::Kind;
+        match self {
+            KindArg::Processor => Kind::Processor,
+            KindArg::Aggregator => Kind::Aggregator,
+            KindArg::Extractor => Kind::Extractor,
+        }
+    }
 }
 
 impl Lang {
@@ -412,16 +453,28 @@ fn run(cli: Cli) -> Result<()> {
                 Format::Dot => print!("{}", render::dot(&topology)),
             }
         }
-        Command::Plugin(PluginCommand::New { lang, dir }) => {
+        Command::Plugin(PluginCommand::New { lang, kind, dir }) => {
             let language = lang.language();
-            for file in sluice::plugin::template::new_plugin(language, &dir)? {
+            let kind = kind.kind();
+            let files = sluice::plugin::template::new_plugin(
+                language,
+                kind,
+                &dir,
+                &builder::guest_target_dir(),
+            )?;
+            for file in files {
                 println!("{}", file.display());
             }
             eprintln!(
-                "a {language} plugin in {0}; build it with `sluice plugin build {0}`, try it with \
-                 `sluice dev pipeline.toml --input sample.jsonl` there",
+                "a {language} {kind} in {0}; test it with `sluice plugin test {0}`, build it with \
+                 `sluice plugin build {0}`, try it with `sluice dev pipeline.toml --input \
+                 sample.jsonl` there",
                 dir.display()
             );
+        }
+        Command::Plugin(PluginCommand::Test { dir }) => {
+            builder::test(&dir, &BuildOptions::default())?;
+            eprintln!("the tests of {} pass", dir.display());
         }
         Command::Plugin(PluginCommand::Build { dir }) => {
             let component = builder::build(&dir, &BuildOptions::default())?;

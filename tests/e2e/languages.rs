@@ -168,6 +168,26 @@ fn large_orders_in_python() {
     example_gives_its_expected_output("large-orders-py", "orders.jsonl");
 }
 
+/// Hopping windows with an aggregator in TypeScript: the same output as
+/// `plugins/page-views`, its Rust twin, on the same input.
+#[test]
+fn page_views_in_typescript() {
+    example_gives_its_expected_output("page-views-ts", "views.jsonl");
+}
+
+/// Session windows with an aggregator in C, whose `merge` joins two
+/// stored sessions that a late purchase bridges (call batches of one
+/// record, so the sessions are stored before the bridge arrives).
+#[test]
+fn session_spend_in_c_merges_sessions() {
+    let dir = support::repo().join("tests/plugins/sessions-c");
+    gives(
+        &dir,
+        "purchases.jsonl",
+        &expected(&dir.join("expected.jsonl")),
+    );
+}
+
 #[test]
 fn checksum_in_c() {
     example_gives_its_expected_output("checksum-c", "cards.jsonl");
@@ -219,6 +239,184 @@ fn a_new_plugin_in_every_language_runs_its_sample() {
         .unwrap();
         gives(&dir, "sample.jsonl", &expected(&want_file));
     }
+}
+
+/// `sluice plugin new --kind aggregator` in every language gives an
+/// aggregator that builds and runs on its sample at once, with the same
+/// results everywhere: per key, the count and the total of `amount`; the
+/// record without a numeric `amount` rejected to the dead-letter topic.
+#[test]
+fn a_new_aggregator_in_every_language_runs_its_sample() {
+    let root = tempfile::tempdir().unwrap();
+    let want_file = root.path().join("expected.jsonl");
+    std::fs::write(
+        &want_file,
+        [
+            r#"{"topic": "sums-out", "key": "a", "value": {"count": 1, "total": 12.5}}"#,
+            r#"{"topic": "sums-out", "key": "a", "value": {"count": 2, "total": 20}}"#,
+            r#"{"topic": "sums-out", "key": "b", "value": {"count": 1, "total": 3}}"#,
+            r#"{"topic": "sums-out", "key": "b", "value": {"count": 2, "total": 4}}"#,
+            r#"{"topic": "sums-dlq", "key": "b", "value": "not json", "headers": {"sluice.error.kind": "rejected", "sluice.error.code": "bad-amount"}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let want = expected(&want_file);
+    for lang in ["rust", "js", "ts", "python", "c"] {
+        let dir = root.path().join(lang).join("sums");
+        let out = std::process::Command::new(support::sluice_bin())
+            .args(["plugin", "new", "--lang", lang, "--kind", "aggregator"])
+            .arg(&dir)
+            .output()
+            .expect("sluice plugin new");
+        assert!(
+            out.status.success(),
+            "{lang}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        gives(&dir, "sample.jsonl", &want);
+    }
+}
+
+/// Every template comes with tests that `sluice plugin test` runs without
+/// a broker; they pass as written, and fail once the plugin's logic is
+/// broken (so they test something).
+#[test]
+fn every_template_passes_its_own_tests_and_they_can_fail() {
+    // (language, kind, file, what the logic says, a broken version).
+    let cases = [
+        (
+            "rust",
+            "processor",
+            "src/lib.rs",
+            "to_uppercase()",
+            "to_lowercase()",
+        ),
+        (
+            "rust",
+            "aggregator",
+            "src/lib.rs",
+            "count: totals.count + 1",
+            "count: totals.count + 2",
+        ),
+        (
+            "rust",
+            "extractor",
+            "src/lib.rs",
+            ".as_i64()",
+            ".as_i64().map(|t| t + 1)",
+        ),
+        (
+            "js",
+            "processor",
+            "src/index.js",
+            "toUpperCase()",
+            "toLowerCase()",
+        ),
+        ("js", "aggregator", "src/index.js", "count + 1", "count + 2"),
+        (
+            "ts",
+            "processor",
+            "src/index.ts",
+            "toUpperCase()",
+            "toLowerCase()",
+        ),
+        ("ts", "aggregator", "src/index.ts", "count + 1", "count + 2"),
+        ("python", "processor", "app.py", ".upper()", ".lower()"),
+        (
+            "python",
+            "aggregator",
+            "app.py",
+            "totals[\"count\"] += 1",
+            "totals[\"count\"] += 2",
+        ),
+        ("c", "processor", "plugin.c", "toupper", "tolower"),
+        ("c", "aggregator", "plugin.c", "+ 1", "+ 2"),
+    ];
+    let root = tempfile::tempdir().unwrap();
+    let sluice = |args: &[&str], dir: &Path| {
+        std::process::Command::new(support::sluice_bin())
+            .args(args)
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("sluice")
+    };
+    for (lang, kind, file, logic, broken) in cases {
+        let dir = root.path().join(format!("{lang}-{kind}")).join("tpl");
+        let made = sluice(&["plugin", "new", "--lang", lang, "--kind", kind], &dir);
+        assert!(
+            made.status.success(),
+            "{lang} {kind}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let passed = sluice(&["plugin", "test"], &dir);
+        assert!(
+            passed.status.success(),
+            "{lang} {kind}: its tests fail as written:\n{}",
+            String::from_utf8_lossy(&passed.stderr)
+        );
+        let source = dir.join(file);
+        let text = std::fs::read_to_string(&source).unwrap();
+        assert!(
+            text.contains(logic),
+            "{lang} {kind}: {file} has no `{logic}`"
+        );
+        std::fs::write(&source, text.replacen(logic, broken, 1)).unwrap();
+        let failed = sluice(&["plugin", "test"], &dir);
+        assert!(
+            !failed.status.success(),
+            "{lang} {kind}: its tests still pass with `{broken}` for `{logic}`"
+        );
+    }
+}
+
+/// A Rust plugin made by a `sluice` binary that was copied elsewhere (as
+/// an installed one is) names the SDK that binary carries, written out
+/// under the guest target directory, not the checkout it was built in;
+/// and it builds.
+#[test]
+fn a_rust_template_from_a_copied_binary_builds() {
+    let bin_dir = tempfile::tempdir().unwrap();
+    let copied = bin_dir.path().join("sluice");
+    std::fs::copy(support::sluice_bin(), &copied).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("copied");
+    let out = std::process::Command::new(&copied)
+        .args(["plugin", "new", "--lang", "rust", "--kind", "aggregator"])
+        .arg(&dir)
+        .current_dir(root.path())
+        .output()
+        .expect("sluice plugin new");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let repo = support::repo();
+    assert!(
+        !manifest.contains(repo.to_str().unwrap()),
+        "names the checkout: {manifest}"
+    );
+    let doc: toml::Table = toml::from_str(&manifest).unwrap();
+    let sdk = Path::new(doc["dependencies"]["sluice-sdk"]["path"].as_str().unwrap());
+    assert!(
+        sdk.starts_with(sluice::plugin::builder::guest_target_dir()),
+        "{}",
+        sdk.display()
+    );
+    let built = std::process::Command::new(&copied)
+        .args(["plugin", "build"])
+        .arg(&dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("sluice plugin build");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
 }
 
 /// A processor declared `key = "kept"` may feed an aggregation; an output

@@ -333,6 +333,13 @@ fn the_user_sessions_sample_gives_the_expected_sessions() {
     sample_gives_expected("user-sessions", "activity.jsonl", "user-sessions", 1);
 }
 
+/// The same sessions with the aggregator written in Python (`merge`
+/// included): the same windows, the same late record.
+#[test]
+fn user_sessions_in_python_give_the_same_sessions() {
+    sample_gives_expected("user-sessions-py", "activity.jsonl", "user-sessions-py", 1);
+}
+
 /// The window types of the crash test, over its clicks.
 pub const CRASH_CASES: [Case; 3] = [
     Case {

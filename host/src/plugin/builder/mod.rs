@@ -205,6 +205,30 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
     Ok(component)
 }
 
+/// Runs the tests of the plugin in `dir` (`sluice plugin test`), with its
+/// language's test runner and the SDK this binary carries: no broker and
+/// no component are needed. A failing test is a [`BuildError::Tool`] with
+/// the runner's output.
+pub fn test(dir: &Path, opts: &BuildOptions) -> Result<(), BuildError> {
+    let language = Language::detect(dir)?;
+    if language == Language::Rust {
+        return rust::test(dir, opts);
+    }
+    let component = component_path(dir, language, opts);
+    let target = Target {
+        dir,
+        sdk: embedded::materialize(language, &opts.target_dir())?,
+        component: &component,
+        quiet: opts.quiet,
+    };
+    match language {
+        Language::JavaScript | Language::TypeScript => js::test(&target),
+        Language::Python => python::test(&target),
+        Language::C => c::test(&target),
+        Language::Rust => unreachable!("tested above"),
+    }
+}
+
 /// What a non-Rust build works with: the plugin's directory, the SDK and
 /// WIT written out for its language, and where the component goes.
 struct Target<'a> {
@@ -215,8 +239,9 @@ struct Target<'a> {
 }
 
 impl Target<'_> {
-    /// `program` running the SDK's build `script` with the arguments both
-    /// SDKs' scripts take: the plugin, the WIT, the world and the output.
+    /// `program` running the SDK's build `script` with the arguments every
+    /// SDK's script takes: the plugin, the WIT and the output. The script
+    /// reads the world (processor or aggregator) off the plugin itself.
     fn script(&self, program: impl AsRef<std::ffi::OsStr>, script: &str) -> std::process::Command {
         let mut cmd = std::process::Command::new(program);
         cmd.arg(self.sdk.join(script))
@@ -224,7 +249,7 @@ impl Target<'_> {
             .arg(self.dir)
             .arg("--wit")
             .arg(self.sdk.join("wit"))
-            .args(["--world", "record-processor", "--out"])
+            .arg("--out")
             .arg(self.component);
         cmd
     }
@@ -281,7 +306,8 @@ fn component_path(dir: &Path, language: Language, opts: &BuildOptions) -> PathBu
 }
 
 /// Whether `component` exists and is newer than every file under `dir`
-/// (dependency and cache folders aside).
+/// (dependency and cache folders aside, and the plugin's own tests in
+/// `test/` or `tests/`, which no build reads).
 fn up_to_date(component: &Path, dir: &Path) -> bool {
     let Ok(built) = std::fs::metadata(component).and_then(|m| m.modified()) else {
         return false;
@@ -291,7 +317,11 @@ fn up_to_date(component: &Path, dir: &Path) -> bool {
         for entry in std::fs::read_dir(dir).ok()?.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') || matches!(&*name, "node_modules" | "__pycache__" | "target")
+            if name.starts_with('.')
+                || matches!(
+                    &*name,
+                    "node_modules" | "__pycache__" | "target" | "test" | "tests"
+                )
             {
                 continue;
             }
@@ -401,6 +431,9 @@ mod tests {
         std::fs::write(&component, "c").unwrap();
         assert!(up_to_date(&component, dir.path()));
         std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::create_dir(dir.path().join("tests")).unwrap();
+        std::fs::write(dir.path().join("tests/test_app.py"), "t").unwrap();
+        assert!(up_to_date(&component, dir.path()), "a test is not a source");
         std::fs::write(src.join("index.js"), "b").unwrap();
         assert!(!up_to_date(&component, dir.path()));
     }

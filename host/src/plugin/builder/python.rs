@@ -10,12 +10,42 @@ use std::path::PathBuf;
 
 use super::{Target, run_tool, toolchains_dir};
 use crate::error::BuildError;
+use crate::plugin::template::Kind;
 
 /// The module a Python plugin's directory holds.
 pub const ENTRY: &str = "app.py";
 
 /// The pinned toolchain, as `scripts/setup.sh` installs it.
 pub const INSTALL: &str = "python3 -m venv \"$T\" && \"$T/bin/pip\" install componentize-py==0.25.1 pytest==8.4.2   (T=${SLUICE_TOOLCHAINS:-~/.cache/sluice/toolchains}/python; or run ./scripts/setup.sh)";
+
+/// The files of `sluice plugin new --lang python --kind <kind>`.
+pub(crate) fn template(kind: Kind) -> Option<&'static [(&'static str, &'static str)]> {
+    match kind {
+        Kind::Processor => Some(&[
+            (
+                "app.py",
+                include_str!("../../../../guest-sdk/python/template/app.py"),
+            ),
+            (
+                "tests/test_app.py",
+                include_str!("../../../../guest-sdk/python/template/tests/test_app.py"),
+            ),
+        ]),
+        Kind::Aggregator => Some(&[
+            (
+                "app.py",
+                include_str!("../../../../guest-sdk/python/template/aggregator/app.py"),
+            ),
+            (
+                "tests/test_aggregator.py",
+                include_str!(
+                    "../../../../guest-sdk/python/template/aggregator/tests/test_aggregator.py"
+                ),
+            ),
+        ]),
+        Kind::Extractor => None,
+    }
+}
 
 /// The toolchain's Python, if it is installed with componentize-py.
 fn python() -> Result<PathBuf, BuildError> {
@@ -50,6 +80,17 @@ pub(super) fn build(target: &Target<'_>) -> Result<(), BuildError> {
         "componentize-py (build.py)",
         target.quiet,
     )
+}
+
+/// Runs the plugin's tests with pytest from the toolchain, the SDK on
+/// `PYTHONPATH` (plain CPython: no component is built).
+pub(super) fn test(target: &Target<'_>) -> Result<(), BuildError> {
+    let mut cmd = std::process::Command::new(python()?);
+    cmd.args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .current_dir(target.dir)
+        .env("PYTHONPATH", &target.sdk)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    run_tool(&mut cmd, target.dir, "pytest", target.quiet)
 }
 
 #[cfg(test)]

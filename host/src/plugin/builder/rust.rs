@@ -19,10 +19,48 @@ use super::{
     BuildOptions, componentize, guest_target_dir, io_error, on_path, run_tool, write_atomically,
 };
 use crate::error::BuildError;
+use crate::plugin::template::Kind;
 
 const TARGET: &str = "wasm32-unknown-unknown";
 const SETUP_HINT: &str = "run `./scripts/setup.sh` from the Sluice checkout (it installs Debian's \
      rustc-web, cargo-web, rust-web-src and lld-19), or `rustup target add wasm32-unknown-unknown`";
+
+/// The files of `sluice plugin new --lang rust --kind <kind>`; `{{sdk}}`
+/// is the Rust SDK's path.
+pub(crate) fn template(kind: Kind) -> Option<&'static [(&'static str, &'static str)]> {
+    Some(match kind {
+        Kind::Processor => &[
+            (
+                "Cargo.toml",
+                include_str!("../../../../guest-sdk/rust/template/Cargo.toml"),
+            ),
+            (
+                "src/lib.rs",
+                include_str!("../../../../guest-sdk/rust/template/src/lib.rs"),
+            ),
+        ],
+        Kind::Aggregator => &[
+            (
+                "Cargo.toml",
+                include_str!("../../../../guest-sdk/rust/template/aggregator/Cargo.toml"),
+            ),
+            (
+                "src/lib.rs",
+                include_str!("../../../../guest-sdk/rust/template/aggregator/src/lib.rs"),
+            ),
+        ],
+        Kind::Extractor => &[
+            (
+                "Cargo.toml",
+                include_str!("../../../../guest-sdk/rust/template/extractor/Cargo.toml"),
+            ),
+            (
+                "src/lib.rs",
+                include_str!("../../../../guest-sdk/rust/template/extractor/src/lib.rs"),
+            ),
+        ],
+    })
+}
 
 /// How guests are compiled on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +141,7 @@ fn rustup_has_target() -> bool {
 /// Builds the plugin crate in `dir`; returns the component's path.
 pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
     let lib = lib_name(dir)?;
+    check_sdk_path(dir, opts)?;
     let toolchain = match &opts.toolchain {
         Some(t) => t.clone(),
         None => Toolchain::detect()?,
@@ -137,18 +176,7 @@ pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildErr
             c
         }
     };
-    // A build started from inside `cargo test` must not inherit its flags.
-    for var in [
-        "CARGO_TARGET_DIR",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_BUILD_TARGET",
-        "CARGO_MAKEFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
+    clean_cargo_env(&mut cmd);
     cmd.current_dir(dir)
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
@@ -162,6 +190,78 @@ pub(super) fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildErr
     let component = target_dir.join("components").join(format!("{lib}.wasm"));
     componentize_if_stale(&module, &component)?;
     Ok(component)
+}
+
+/// Runs the crate's tests on the host target (`cargo test`): plugin logic
+/// is plain Rust, and `sluice_sdk::testing` runs it through the frames.
+pub(super) fn test(dir: &Path, opts: &BuildOptions) -> Result<(), BuildError> {
+    lib_name(dir)?;
+    check_sdk_path(dir, opts)?;
+    let target_dir = opts.target_dir.clone().unwrap_or_else(guest_target_dir);
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.arg("test");
+    clean_cargo_env(&mut cmd);
+    cmd.current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir.join("native"));
+    run_tool(&mut cmd, dir, "cargo test", opts.quiet)
+}
+
+/// A build started from inside `cargo test` must not inherit its flags.
+fn clean_cargo_env(cmd: &mut Command) {
+    for var in [
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+}
+
+/// A crate that `sluice plugin new` wrote names the Rust SDK this binary
+/// wrote out under the guest target directory. Where that folder is gone
+/// (a cleaned cache) it is written again; where it is another Sluice's
+/// (its digest differs), the error says which path to name instead.
+fn check_sdk_path(dir: &Path, opts: &BuildOptions) -> Result<(), BuildError> {
+    let manifest = dir.join("Cargo.toml");
+    let Ok(text) = std::fs::read_to_string(&manifest) else {
+        return Ok(());
+    };
+    let Ok(doc) = toml::from_str::<toml::Table>(&text) else {
+        return Ok(());
+    };
+    let Some(path) = doc
+        .get("dependencies")
+        .and_then(|d| d.get("sluice-sdk"))
+        .and_then(|d| d.get("path"))
+        .and_then(|p| p.as_str())
+    else {
+        return Ok(());
+    };
+    let named = dir.join(path);
+    if named.join("Cargo.toml").is_file() {
+        return Ok(());
+    }
+    let target_dir = opts.target_dir.clone().unwrap_or_else(guest_target_dir);
+    let ours = super::embedded::rust_sdk(&target_dir)?;
+    if named == ours {
+        return Ok(());
+    }
+    Err(BuildError::NotACrate {
+        dir: dir.to_owned(),
+        message: format!(
+            "its dependency sluice-sdk names {}, which does not exist (written by another \
+             Sluice, or a cleaned cache?); this Sluice's Rust SDK is at {}: set \
+             `sluice-sdk = {{ path = \"{}\" }}` in {}",
+            named.display(),
+            ours.display(),
+            ours.display(),
+            manifest.display()
+        ),
+    })
 }
 
 /// The library name cargo gives the crate in `dir`.
