@@ -20,10 +20,20 @@
 //!   `SLUICE_COMPONENT_CACHE=off` turns the cache off.
 //!
 //! Entries are never pruned: one per component digest and wasmtime build.
+//!
+//! A component that changed still compiles mostly from cache:
+//! [`FunctionCache`] keeps Cranelift's code for each function, keyed by
+//! the function's code, under `functions/` of the same directory. A
+//! one-line edit of a Python plugin changes its snapshot's data, not
+//! the 12,000-odd functions of CPython, so the next compile reuses nearly all of
+//! them: about 3 s of CPU instead of 12 for an 18 MB Python component
+//! (2–3.5 s instead of 6.5 s on two idle cores).
 
+use std::borrow::Cow;
 use std::hash::Hasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -32,6 +42,9 @@ use wasmtime::{Engine, Precompiled};
 
 /// The first bytes of an entry; the number is the layout's version.
 const MAGIC: &[u8] = b"sluice compiled component 1\n";
+
+/// The first bytes of a [`FunctionCache`] entry.
+const FUNCTION_MAGIC: &[u8] = b"sluice compiled function 1\n";
 
 /// Components at least this large show a spinner while they compile
 /// (where standard error is a terminal).
@@ -128,6 +141,96 @@ impl ComponentCache {
                 Ok((component, Origin::CompiledUncached))
             }
         }
+    }
+}
+
+/// Cranelift's incremental compilation cache on disk
+/// ([`wasmtime::Config::enable_incremental_compilation`]): the compiled
+/// code of each function, keyed by a hash of the function's Cranelift IR
+/// and the compiler's settings (Cranelift checks its own version in each
+/// entry). A component compiles function by function, so one that changed
+/// a little reuses the code of every function it did not change.
+///
+/// - An entry is a file named for the SHA-256 of its key, under a folder
+///   per wasmtime version; it starts with a magic line and the SHA-256 of
+///   the code, and one that does not match is a miss (the function is
+///   compiled again and the entry replaced). The code is native code: as
+///   for [`ComponentCache`], the directory is its owner's alone.
+/// - Entries are written to a temporary file and renamed into place, not
+///   synced: a torn entry fails its checksum.
+/// - About 60 MB of entries for a Python or JavaScript component, never
+///   pruned; a changed plugin adds the few functions it changed. The keys
+///   of about 1% of a large component's functions differ from one compile
+///   to the next: those are compiled every time.
+#[derive(Debug)]
+pub struct FunctionCache {
+    dir: PathBuf,
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+}
+
+impl FunctionCache {
+    /// The cache at `dir`.
+    pub fn at(dir: impl Into<PathBuf>) -> FunctionCache {
+        FunctionCache {
+            dir: dir.into(),
+            hits: AtomicUsize::new(0),
+            misses: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many functions were found in the cache, and how many not, so far.
+    pub fn lookups(&self) -> (usize, usize) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The process's function cache: `functions/<wasmtime version>` in the
+    /// component cache's directory ([`ComponentCache::from_env`]), none
+    /// when that is off.
+    pub fn from_env() -> Option<FunctionCache> {
+        ComponentCache::from_env()
+            .dir()
+            .map(|dir| FunctionCache::at(dir.join("functions").join(wasmtime_version())))
+    }
+
+    fn path(&self, key: &[u8]) -> PathBuf {
+        let name = hex::encode(Sha256::digest(key));
+        self.dir.join(&name[..2]).join(&name[2..])
+    }
+}
+
+impl wasmtime::CacheStore for FunctionCache {
+    fn get(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        let code = std::fs::read(self.path(key)).ok().and_then(|data| {
+            let rest = data.strip_prefix(FUNCTION_MAGIC)?;
+            let (sum, code) = rest.split_at_checked(32)?;
+            (Sha256::digest(code).as_slice() == sum).then(|| code.to_vec())
+        });
+        let counter = if code.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        code.map(Cow::Owned)
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        let path = self.path(key);
+        let dir = path.parent().expect("an entry has a directory");
+        let write = || -> std::io::Result<()> {
+            create_private_dir(dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            tmp.write_all(FUNCTION_MAGIC)?;
+            tmp.write_all(&Sha256::digest(&value))?;
+            tmp.write_all(&value)?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        };
+        write().is_ok()
     }
 }
 
@@ -234,6 +337,8 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     const ECHO: &str = r#"(component
@@ -324,6 +429,102 @@ mod tests {
                 .entry(&engine, &digest(&bytes))
                 .is_none()
         );
+    }
+
+    /// A component whose code is ECHO's, with `data` in a data segment.
+    fn echo_with_data(data: &str) -> Vec<u8> {
+        wat::parse_str(ECHO.replace(
+            "(func (export \"f\") (param i32) (result i32) local.get 0))",
+            &format!(
+                "(memory 1) (data (i32.const 0) \"{data}\") \
+                 (func (export \"f\") (param i32) (result i32) local.get 0 i32.load))"
+            ),
+        ))
+        .unwrap()
+    }
+
+    fn engine_with(functions: &Arc<FunctionCache>) -> Engine {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config
+            .enable_incremental_compilation(functions.clone())
+            .unwrap();
+        Engine::new(&config).unwrap()
+    }
+
+    fn call_f(engine: &Engine, bytes: &[u8], arg: u32) -> u32 {
+        let component = Component::new(engine, bytes).unwrap();
+        let mut store = wasmtime::Store::new(engine, ());
+        let instance = wasmtime::component::Linker::new(engine)
+            .instantiate(&mut store, &component)
+            .unwrap();
+        let f = instance
+            .get_typed_func::<(u32,), (u32,)>(&mut store, "f")
+            .unwrap();
+        f.call(&mut store, (arg,)).unwrap().0
+    }
+
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for shard in std::fs::read_dir(dir).unwrap() {
+            for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+                found.push(entry.unwrap().path());
+            }
+        }
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn a_changed_component_reuses_the_code_of_its_unchanged_functions() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Arc::new(FunctionCache::at(dir.path()));
+        assert_eq!(call_f(&engine_with(&first), &echo_with_data("\\01"), 0), 1);
+        let (hits, misses) = first.lookups();
+        assert_eq!(hits, 0);
+        assert_eq!(entries(dir.path()).len(), misses);
+        // Other data, the same functions: compiled from the entries (all
+        // but the odd one whose key differs from one compile to the next).
+        let second = Arc::new(FunctionCache::at(dir.path()));
+        assert_eq!(call_f(&engine_with(&second), &echo_with_data("\\02"), 0), 2);
+        let (hits, misses) = second.lookups();
+        assert!(hits > 0 && misses <= 1, "{hits} hits, {misses} misses");
+        // Without the cache: the same code.
+        let plain = Engine::new(wasmtime::Config::new().wasm_component_model(true)).unwrap();
+        assert_eq!(call_f(&plain, &echo_with_data("\\02"), 0), 2);
+    }
+
+    #[test]
+    fn a_damaged_function_entry_is_a_miss_and_is_replaced() {
+        use wasmtime::CacheStore;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FunctionCache::at(dir.path());
+        assert!(cache.insert(b"key", b"code".to_vec()));
+        assert_eq!(cache.get(b"key").as_deref(), Some(&b"code"[..]));
+        assert!(cache.get(b"other key").is_none());
+        let path = cache.path(b"key");
+        let mut data = std::fs::read(&path).unwrap();
+        *data.last_mut().unwrap() ^= 0xff;
+        std::fs::write(&path, &data).unwrap();
+        assert!(cache.get(b"key").is_none(), "a checksum mismatch is a miss");
+        std::fs::write(&path, b"sluice compiled function 1\nshort").unwrap();
+        assert!(cache.get(b"key").is_none());
+        assert_eq!(cache.lookups(), (1, 3));
+
+        // Every entry of a compile damaged: the next compile misses them
+        // all, still runs right, and writes them again.
+        let dir = tempfile::tempdir().unwrap();
+        let first = Arc::new(FunctionCache::at(dir.path()));
+        assert_eq!(call_f(&engine_with(&first), &echo_with_data("\\07"), 0), 7);
+        for entry in entries(dir.path()) {
+            std::fs::write(&entry, b"garbage").unwrap();
+        }
+        let second = Arc::new(FunctionCache::at(dir.path()));
+        assert_eq!(call_f(&engine_with(&second), &echo_with_data("\\09"), 0), 9);
+        assert_eq!(second.lookups().0, 0, "no damaged entry is used");
+        let third = Arc::new(FunctionCache::at(dir.path()));
+        assert_eq!(call_f(&engine_with(&third), &echo_with_data("\\0a"), 0), 10);
+        assert!(third.lookups().0 > 0, "the entries were written again");
     }
 
     #[test]

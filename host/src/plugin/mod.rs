@@ -58,6 +58,10 @@ pub fn new_engine(settings: EngineSettings) -> wasmtime::Result<wasmtime::Engine
     config.wasm_component_model(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     config.epoch_interruption(true);
+    // A plugin rebuilt after a small edit compiles mostly from cache.
+    if let Some(functions) = cache::FunctionCache::from_env() {
+        config.enable_incremental_compilation(std::sync::Arc::new(functions))?;
+    }
     if let Some(n) = settings.pooled_instances {
         let mut pool = wasmtime::PoolingAllocationConfig::new();
         pool.total_component_instances(n)
