@@ -198,6 +198,20 @@ fn polyglot_python_javascript_c_and_rust_in_one_pipeline() {
     example_gives_its_expected_output("polyglot", "payments.jsonl");
 }
 
+/// `sluice plugin new --lang <lang> --kind <kind> <dir>`, which must succeed.
+fn new_plugin(lang: &str, kind: &str, dir: &Path) {
+    let out = std::process::Command::new(support::sluice_bin())
+        .args(["plugin", "new", "--lang", lang, "--kind", kind])
+        .arg(dir)
+        .output()
+        .expect("sluice plugin new");
+    assert!(
+        out.status.success(),
+        "{lang} {kind}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `sluice plugin new` in every language gives a plugin that builds and
 /// runs on its sample at once: values upper-cased, the record without a
 /// value rejected to the dead-letter topic, as the same template in Rust.
@@ -206,16 +220,7 @@ fn a_new_plugin_in_every_language_runs_its_sample() {
     let root = tempfile::tempdir().unwrap();
     for lang in ["rust", "js", "ts", "python", "c"] {
         let dir = root.path().join(lang).join("shout");
-        let out = std::process::Command::new(support::sluice_bin())
-            .args(["plugin", "new", "--lang", lang])
-            .arg(&dir)
-            .output()
-            .expect("sluice plugin new");
-        assert!(
-            out.status.success(),
-            "{lang}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        new_plugin(lang, "processor", &dir);
         let line = |topic: &str, key: &str, value: &str, headers: &str| {
             format!(
                 r#"{{"topic": "{topic}", "key": "{key}", "value": "{value}", "headers": {{{headers}}}}}"#
@@ -264,16 +269,7 @@ fn a_new_aggregator_in_every_language_runs_its_sample() {
     let want = expected(&want_file);
     for lang in ["rust", "js", "ts", "python", "c"] {
         let dir = root.path().join(lang).join("sums");
-        let out = std::process::Command::new(support::sluice_bin())
-            .args(["plugin", "new", "--lang", lang, "--kind", "aggregator"])
-            .arg(&dir)
-            .output()
-            .expect("sluice plugin new");
-        assert!(
-            out.status.success(),
-            "{lang}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        new_plugin(lang, "aggregator", &dir);
         gives(&dir, "sample.jsonl", &want);
     }
 }
@@ -334,23 +330,18 @@ fn every_template_passes_its_own_tests_and_they_can_fail() {
         ("c", "aggregator", "plugin.c", "+ 1", "+ 2"),
     ];
     let root = tempfile::tempdir().unwrap();
-    let sluice = |args: &[&str], dir: &Path| {
+    let plugin_test = |dir: &Path| {
         std::process::Command::new(support::sluice_bin())
-            .args(args)
+            .args(["plugin", "test"])
             .arg(dir)
             .env("RUST_LOG", "warn")
             .output()
-            .expect("sluice")
+            .expect("sluice plugin test")
     };
     for (lang, kind, file, logic, broken) in cases {
         let dir = root.path().join(format!("{lang}-{kind}")).join("tpl");
-        let made = sluice(&["plugin", "new", "--lang", lang, "--kind", kind], &dir);
-        assert!(
-            made.status.success(),
-            "{lang} {kind}: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        let passed = sluice(&["plugin", "test"], &dir);
+        new_plugin(lang, kind, &dir);
+        let passed = plugin_test(&dir);
         assert!(
             passed.status.success(),
             "{lang} {kind}: its tests fail as written:\n{}",
@@ -363,7 +354,7 @@ fn every_template_passes_its_own_tests_and_they_can_fail() {
             "{lang} {kind}: {file} has no `{logic}`"
         );
         std::fs::write(&source, text.replacen(logic, broken, 1)).unwrap();
-        let failed = sluice(&["plugin", "test"], &dir);
+        let failed = plugin_test(&dir);
         assert!(
             !failed.status.success(),
             "{lang} {kind}: its tests still pass with `{broken}` for `{logic}`"

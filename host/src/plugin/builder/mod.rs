@@ -190,12 +190,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<PathBuf, BuildError> {
     if up_to_date(&component, dir) {
         return Ok(component);
     }
-    let target = Target {
-        dir,
-        sdk: embedded::materialize(language, &opts.target_dir())?,
-        component: &component,
-        quiet: opts.quiet,
-    };
+    let target = Target::new(dir, language, &component, opts)?;
     match language {
         Language::JavaScript | Language::TypeScript => js::build(&target)?,
         Language::Python => python::build(&target)?,
@@ -215,12 +210,7 @@ pub fn test(dir: &Path, opts: &BuildOptions) -> Result<(), BuildError> {
         return rust::test(dir, opts);
     }
     let component = component_path(dir, language, opts);
-    let target = Target {
-        dir,
-        sdk: embedded::materialize(language, &opts.target_dir())?,
-        component: &component,
-        quiet: opts.quiet,
-    };
+    let target = Target::new(dir, language, &component, opts)?;
     match language {
         Language::JavaScript | Language::TypeScript => js::test(&target),
         Language::Python => python::test(&target),
@@ -238,7 +228,22 @@ struct Target<'a> {
     quiet: bool,
 }
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    /// The `language` plugin in `dir`, with its SDK written out.
+    fn new(
+        dir: &'a Path,
+        language: Language,
+        component: &'a Path,
+        opts: &BuildOptions,
+    ) -> Result<Target<'a>, BuildError> {
+        Ok(Target {
+            dir,
+            sdk: embedded::materialize(language, &opts.target_dir())?,
+            component,
+            quiet: opts.quiet,
+        })
+    }
+
     /// `program` running the SDK's build `script` with the arguments every
     /// SDK's script takes: the plugin, the WIT and the output. The script
     /// reads the world (processor or aggregator) off the plugin itself.
