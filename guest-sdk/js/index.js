@@ -314,6 +314,27 @@ function collect(out, returned) {
 }
 
 /**
+ * Runs a plugin's `init` (when it has one) with `this` = `self` and the
+ * step's config: a Reject, thrown or returned, is the call's error; any
+ * other exception, or a promise (init must not be async), is a trap.
+ */
+function runInit(userInit, self, pairs) {
+  if (!userInit) return;
+  const config = new Config(pairs ?? []);
+  let made;
+  try {
+    made = userInit.call(self, config);
+  } catch (e) {
+    if (e instanceof Reject) throw new CallError(e.code, e.message);
+    throw trap('init', e);
+  }
+  if (made instanceof Reject) throw new CallError(made.code, made.message);
+  if (made && typeof made.then === 'function') {
+    throw trap('init', new TypeError('init must not be async'));
+  }
+}
+
+/**
  * Defines a processor, the value a plugin exports as `processor`:
  *
  *   export const processor = defineProcessor((record, emit) => { ... });
@@ -341,20 +362,7 @@ export function defineProcessor(spec) {
   let ready = false;
 
   function init(pairs) {
-    const config = new Config(pairs ?? []);
-    if (userInit) {
-      let made;
-      try {
-        made = userInit.call(spec, config);
-      } catch (e) {
-        if (e instanceof Reject) throw new CallError(e.code, e.message);
-        throw trap('init', e);
-      }
-      if (made instanceof Reject) throw new CallError(made.code, made.message);
-      if (made && typeof made.then === 'function') {
-        throw trap('init', new TypeError('init must not be async'));
-      }
-    }
+    runInit(userInit, spec, pairs);
     ready = true;
   }
 
@@ -482,20 +490,7 @@ export function defineAggregator(spec) {
   let ready = false;
 
   function init(pairs) {
-    const config = new Config(pairs ?? []);
-    if (spec.init) {
-      let made;
-      try {
-        made = spec.init(config);
-      } catch (e) {
-        if (e instanceof Reject) throw new CallError(e.code, e.message);
-        throw trap('init', e);
-      }
-      if (made instanceof Reject) throw new CallError(made.code, made.message);
-      if (made && typeof made.then === 'function') {
-        throw trap('init', new TypeError('init must not be async'));
-      }
-    }
+    runInit(spec.init, spec, pairs);
     ready = true;
   }
 

@@ -93,25 +93,16 @@ static slot *table_get(table *t, sluice_bytes key) {
 
 /* ------------------------------------------------------------ add */
 
-static char frame_error_text[128];
-
-static bool bad_frame(const sluice_frame_error *fe, sluice_error *err) {
-    sluice_frame_error_message(fe, frame_error_text, sizeof frame_error_text);
-    err->code = "bad-frame";
-    err->message = frame_error_text;
-    return false;
-}
-
 /* Reads a whole input frame, so that a malformed one fails the call before
  * the plugin sees any record. */
 static bool check_frame(const uint8_t *buf, size_t len, uint32_t *count, sluice_error *err) {
     sluice_frame_reader r;
     sluice_frame_error fe;
     sluice_frame_record fr;
-    if (!sluice_frame_open(&r, buf, len, count, &fe)) return bad_frame(&fe, err);
+    if (!sluice_frame_open(&r, buf, len, count, &fe)) return sluice_bad_frame(&fe, err);
     for (uint32_t i = 0; i < *count; i++)
-        if (!sluice_frame_read_record(&r, &fr, &fe)) return bad_frame(&fe, err);
-    if (!sluice_frame_at_end(&r, &fe)) return bad_frame(&fe, err);
+        if (!sluice_frame_read_record(&r, &fr, &fe)) return sluice_bad_frame(&fe, err);
+    if (!sluice_frame_at_end(&r, &fe)) return sluice_bad_frame(&fe, err);
     return true;
 }
 

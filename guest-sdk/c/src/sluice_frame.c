@@ -153,6 +153,15 @@ bool sluice_frame_at_end(const sluice_frame_reader *r, sluice_frame_error *err) 
     return false;
 }
 
+static char frame_error_text[128];
+
+bool sluice_bad_frame(const sluice_frame_error *fe, sluice_error *err) {
+    sluice_frame_error_message(fe, frame_error_text, sizeof frame_error_text);
+    err->code = "bad-frame";
+    err->message = frame_error_text;
+    return false;
+}
+
 void sluice_frame_error_message(const sluice_frame_error *e, char *buf, size_t cap) {
     switch (e->kind) {
     case SLUICE_FRAME_TRUNCATED:

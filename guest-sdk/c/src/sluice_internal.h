@@ -33,6 +33,10 @@ typedef struct sluice_frame_error {
 /* Writes a message like the Rust frame crate's into buf (NUL-terminated). */
 void sluice_frame_error_message(const sluice_frame_error *e, char *buf, size_t cap);
 
+/* A malformed frame as the call's error (`bad-frame`, with that message,
+ * held until the next malformed frame); returns false. */
+bool sluice_bad_frame(const sluice_frame_error *fe, sluice_error *err);
+
 typedef struct sluice_frame_reader {
     const uint8_t *buf;
     size_t len;

@@ -428,15 +428,6 @@ static const sluice_header *decode_headers(const sluice_frame_record *fr) {
     return header_scratch;
 }
 
-static char frame_error_text[128];
-
-static bool bad_frame(const sluice_frame_error *fe, sluice_error *err) {
-    sluice_frame_error_message(fe, frame_error_text, sizeof frame_error_text);
-    err->code = "bad-frame";
-    err->message = frame_error_text;
-    return false;
-}
-
 bool sluice_runtime_process(sluice_process_fn fn, const uint8_t *batch, size_t len,
                             uint8_t **out, size_t *out_len, sluice_error *err) {
     *out = NULL;
@@ -449,10 +440,10 @@ bool sluice_runtime_process(sluice_process_fn fn, const uint8_t *batch, size_t l
     sluice_frame_error fe;
     sluice_frame_record fr;
     uint32_t count;
-    if (!sluice_frame_open(&r, batch, len, &count, &fe)) return bad_frame(&fe, err);
+    if (!sluice_frame_open(&r, batch, len, &count, &fe)) return sluice_bad_frame(&fe, err);
     for (uint32_t i = 0; i < count; i++)
-        if (!sluice_frame_read_record(&r, &fr, &fe)) return bad_frame(&fe, err);
-    if (!sluice_frame_at_end(&r, &fe)) return bad_frame(&fe, err);
+        if (!sluice_frame_read_record(&r, &fr, &fe)) return sluice_bad_frame(&fe, err);
+    if (!sluice_frame_at_end(&r, &fe)) return sluice_bad_frame(&fe, err);
 
     /* Outputs are usually about as large as inputs. */
     sluice_frame_writer w;
