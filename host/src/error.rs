@@ -357,6 +357,111 @@ pub enum RunError {
     /// A store could not be restored from its changelog.
     #[error(transparent)]
     Restore(#[from] crate::state::restore::RestoreError),
+    /// Exactly-once: a transaction could not complete. The run recovers
+    /// from it by itself (see [`crate::runner`]); it ends a run only once
+    /// the recovery gives up.
+    #[error(transparent)]
+    Transaction(#[from] TransactionError),
+    /// Exactly-once: recovering from broker faults made no progress within
+    /// its bound, or the producer kept being fenced.
+    #[error(
+        "exactly-once: gave up recovering after {attempts} attempt(s): {reason}; last failure: {last}"
+    )]
+    RecoveryGaveUp {
+        /// Recoveries tried.
+        attempts: u32,
+        /// Which bound was reached.
+        reason: String,
+        /// The failure the last attempt ended with.
+        last: Box<RunError>,
+    },
+}
+
+/// A Kafka transaction (exactly-once) that could not complete. Except for
+/// [`TransactionError::Aborted`], the producer is not used again: the run
+/// creates a new one with the same `transactional.id` and resumes from the
+/// last committed offsets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransactionError {
+    /// A call did not return within its deadline (librdkafka waits
+    /// without one in places): the broker is frozen or unreachable.
+    #[error(
+        "{what} did not finish within {} s: the broker is frozen or unreachable",
+        after.as_secs()
+    )]
+    TimedOut {
+        /// The call.
+        what: String,
+        /// Its deadline.
+        after: std::time::Duration,
+    },
+    /// The call failed with an error that requires an abort; the
+    /// transaction was aborted and the producer can go on.
+    #[error("{what} failed, and the transaction was aborted: {source}")]
+    Aborted {
+        /// The call.
+        what: String,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// The producer failed fatally: fenced (its epoch is over, because the
+    /// broker aborted a transaction older than `transaction.timeout.ms`,
+    /// or another producer with the same `transactional.id` started), or
+    /// left in a state it cannot leave.
+    #[error("{what} failed, and the producer cannot go on: {source}")]
+    Fatal {
+        /// The call.
+        what: String,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// The call failed and the transaction could not be aborted either.
+    #[error("{what} failed ({source}), and aborting the transaction failed too: {abort}")]
+    NotAborted {
+        /// The call.
+        what: String,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+        /// Why the abort failed.
+        abort: Box<TransactionError>,
+    },
+    /// Records of the transaction were not acknowledged: the broker did
+    /// not answer within `message.timeout.ms`, or refused them for a
+    /// reason that concerns the producer rather than the records.
+    #[error("{failed} record(s) of the transaction were not delivered, first: {first}")]
+    Undelivered {
+        /// Records that failed so far.
+        failed: u64,
+        /// The first failure.
+        first: String,
+    },
+    /// An earlier call left the producer unusable.
+    #[error("{what}: the transactional producer was given up after an earlier failure")]
+    Abandoned {
+        /// The call.
+        what: String,
+    },
+}
+
+impl TransactionError {
+    /// Whether the producer can go on (the transaction was aborted, and
+    /// the next one begun).
+    pub fn producer_usable(&self) -> bool {
+        matches!(self, TransactionError::Aborted { .. })
+    }
+
+    /// Whether the producer was fenced: its epoch is over.
+    pub fn is_fenced(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as C;
+        match self {
+            TransactionError::Fatal { source, .. } => matches!(
+                source.rdkafka_error_code(),
+                Some(C::ProducerFenced | C::InvalidProducerEpoch | C::Fenced)
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// A state store failed.

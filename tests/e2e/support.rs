@@ -562,3 +562,56 @@ pub fn wait_until(what: &str, runs: &mut [&mut SluiceRun], mut done: impl FnMut(
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+impl RealKafka {
+    /// The broker's process id, when this test started the broker (`None`
+    /// for one named by `SLUICE_KAFKA_BROKERS`): `scripts/kafka.sh` keeps
+    /// it in `$SLUICE_KAFKA_HOME/run-<port>/kafka.pid`.
+    pub fn pid(&self) -> Option<i32> {
+        let port = self.port?;
+        let home = std::env::var("SLUICE_KAFKA_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/sluice/kafka")
+            });
+        std::fs::read_to_string(home.join(format!("run-{port}/kafka.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+/// Sends `signal` (`STOP`, `CONT`, …) to process `pid`.
+pub fn signal(pid: i32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+impl SluiceRun {
+    /// SIGTERM, then checks that it stopped cleanly within `limit` (a run
+    /// still up after it is killed, and the test fails with its log).
+    pub fn terminate_within(mut self, limit: Duration) -> String {
+        signal(self.child.id() as i32, "TERM");
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running {} s after SIGTERM (a hang); log:\n{}",
+                limit.as_secs(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let log = self.log();
+        assert!(status.success(), "SIGTERM stops cleanly; log:\n{log}");
+        assert!(log.contains("stopped cleanly"), "{log}");
+        log
+    }
+}

@@ -87,7 +87,10 @@ pub fn create_missing(
         .plain()
         .create()
         .map_err(KafkaError::client("creating an admin client"))?;
-    let opts = AdminOptions::new().operation_timeout(Some(timeout));
+    // Bounded: the broker's operation, and each request to it.
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(timeout))
+        .request_timeout(Some(timeout));
     if !missing.is_empty() {
         let new: Vec<NewTopic<'_>> = missing
             .iter()

@@ -18,6 +18,12 @@
 //! crash before the transaction commits aborts it: its outputs are never
 //! read by `read_committed` consumers, its changelog records are never
 //! restored, and the input is processed again.
+//!
+//! A transaction that cannot complete (a frozen or unreachable broker, a
+//! fenced producer) fails the run's current attempt; the run loop (see
+//! [`super::run`]) then starts over with a new producer and consumer from
+//! the last committed offsets. Once a commit has failed or been aborted,
+//! this coordinator commits nothing more (see [`Coordinator::abort`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,7 +40,8 @@ use crate::task::stream_thread::{Done, Phase, StreamThread, Work};
 use crate::task::{Counts, InputRecord};
 use crate::time::StreamTime;
 
-/// How long reading committed offsets at assignment may take.
+/// How long reading committed offsets at assignment may take (librdkafka
+/// keeps this timeout).
 const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A stream time committed with a (topic, partition)'s offset.
@@ -65,6 +72,14 @@ pub struct Coordinator {
     /// Paused by request or quarantine: partitions assigned by a rebalance
     /// are paused as they arrive.
     pub(super) paused: bool,
+    /// Set once the attempt is over (aborted, or failed): a revocation
+    /// during the consumer's close must not commit what `processed` holds,
+    /// since its outputs were aborted.
+    ended: bool,
+    /// Transactions committed with offsets.
+    pub(super) commits: u64,
+    /// The recovery this attempt is, announced at its first commit.
+    pub(super) recovery: Option<u32>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -99,6 +114,9 @@ impl Coordinator {
             counts: Counts::default(),
             failure: None,
             paused: false,
+            ended: false,
+            commits: 0,
+            recovery: None,
         }
     }
 
@@ -171,7 +189,12 @@ impl Coordinator {
 
     fn fail(&mut self, e: RunError) {
         if self.failure.is_none() {
-            tracing::error!("{e}");
+            // The run recovers from it by itself: see `super::run`.
+            if matches!(e, RunError::Transaction(_)) {
+                tracing::warn!("{e}");
+            } else {
+                tracing::error!("{e}");
+            }
             self.failure = Some(e);
         }
     }
@@ -209,6 +232,11 @@ impl Coordinator {
         if tpl.count() == 0 {
             return Ok(());
         }
+        // rdkafka offers no timeout here; librdkafka bounds it: a commit
+        // waits for the group coordinator at most `session.timeout.ms`
+        // (once; then it fails with WaitingForCoordinator), and the
+        // OffsetCommit request itself at most `socket.timeout.ms` per try,
+        // for a bounded number of retries.
         match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => {}
             // The group is rebalancing and this member's generation is
@@ -247,6 +275,11 @@ impl Coordinator {
         consumer: &BaseConsumer<C>,
     ) -> Result<(), RunError> {
         self.drain();
+        // A failed batch may have put part of its outputs in the open
+        // transaction: it is aborted, never committed (see `abort`).
+        if self.ended || self.failure.is_some() {
+            return Ok(());
+        }
         let stores_changed = self.stateful && self.store_phase(Phase::Prepare)?;
         if stores_changed {
             fault::point("changelog-sent");
@@ -260,8 +293,18 @@ impl Coordinator {
         let group = consumer.group_metadata().ok_or_else(|| {
             RunError::Delivery("the consumer has no group metadata for the transaction".into())
         })?;
-        self.producer.commit_transaction(&tpl, &group)?;
-        tracing::debug!(partitions = tpl.count(), "transaction committed");
+        let partitions = tpl.count();
+        self.producer.commit_transaction(tpl, group)?;
+        tracing::debug!(partitions, "transaction committed");
+        if partitions > 0 {
+            self.commits += 1;
+            if let Some(recovery) = self.recovery.take() {
+                tracing::info!(
+                    recovery,
+                    "exactly-once: recovered: transactions commit again, resumed from the last committed offsets"
+                );
+            }
+        }
         if stores_changed {
             self.store_phase(Phase::Persist)?;
             fault::point("state-written");
@@ -277,12 +320,28 @@ impl Coordinator {
 
     /// Exactly-once, after a failure: aborts the open transaction, so that
     /// nothing since the last commit is seen; the input is processed again
-    /// on restart.
+    /// on restart. From now on nothing is committed. An abandoned producer
+    /// (its transaction in an unknown state) is not asked: the broker
+    /// aborts its transaction after `transaction.timeout.ms`, or as soon
+    /// as a producer with the same `transactional.id` starts.
     pub(super) fn abort(&mut self) -> Result<(), RunError> {
+        self.ended = true;
         self.drain();
+        if self.producer.is_abandoned() {
+            tracing::warn!(
+                "the transaction is left to the broker to abort: the input since the last commit is processed again"
+            );
+            return Ok(());
+        }
         self.producer.abort_transaction()?;
         tracing::warn!("transaction aborted: the input since the last commit is processed again");
         Ok(())
+    }
+
+    /// Ends the attempt without aborting (a failure under at-least-once,
+    /// or after the final commit): nothing more is committed.
+    pub(super) fn end(&mut self) {
+        self.ended = true;
     }
 
     /// The offsets (with stream times) that changed since the last commit.
@@ -379,17 +438,30 @@ impl Coordinator {
         partitions: &TopicPartitionList,
     ) {
         self.drain();
-        match self.commit(consumer) {
-            Ok(()) => {}
-            // A transaction refused by the rebalance (this member's
-            // generation is over) was aborted: the revoked tasks are
-            // dropped before they persist anything, and the partitions'
-            // next owner processes that input again, exactly once.
-            Err(e) if self.producer.is_transactional() => tracing::warn!(
-                "{e}; the transaction was aborted, and the partitions' next owner processes its input again"
-            ),
-            Err(e) => self.fail(e),
-        }
+        // Aborted outputs: their offsets must not be committed.
+        let result = if self.ended {
+            Ok(())
+        } else {
+            self.commit(consumer)
+        };
+        // A transaction refused by the rebalance (this member's generation
+        // is over) and aborted: the revoked tasks are dropped before they
+        // persist anything, and the partitions' next owner processes that
+        // input again, exactly once. Anything else (the producer unusable,
+        // or partitions kept whose work was aborted too) fails the attempt,
+        // and the run starts over from the committed offsets.
+        let mut aborted = None;
+        let committed = match result {
+            Ok(()) => !self.ended && self.failure.is_none(),
+            Err(RunError::Transaction(e)) if e.producer_usable() => {
+                aborted = Some(e);
+                false
+            }
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        };
         let mut tasks: Vec<i32> = partitions
             .elements()
             .iter()
@@ -397,10 +469,17 @@ impl Coordinator {
             .collect();
         tasks.sort_unstable();
         tasks.dedup();
-        tracing::info!(
-            ?tasks,
-            "partitions revoked; in-flight work finished and committed"
-        );
+        if committed {
+            tracing::info!(
+                ?tasks,
+                "partitions revoked; in-flight work finished and committed"
+            );
+        } else {
+            tracing::info!(
+                ?tasks,
+                "partitions revoked; their uncommitted work is dropped, to be processed again from the committed offsets"
+            );
+        }
         for e in partitions.elements() {
             let key = (Arc::<str>::from(e.topic()), e.partition());
             self.processed.remove(&key);
@@ -410,6 +489,13 @@ impl Coordinator {
         }
         for t in &self.threads {
             let _ = t.work.send(Work::Revoke(tasks.clone()));
+        }
+        if let Some(e) = aborted {
+            if self.processed.is_empty() {
+                tracing::warn!("{e}; the partitions' next owner processes its input again");
+            } else {
+                self.fail(e.into());
+            }
         }
     }
 
@@ -421,6 +507,10 @@ impl Coordinator {
         consumer: &BaseConsumer<C>,
         assigned: &TopicPartitionList,
     ) {
+        // A failed attempt starts no task that could commit.
+        if self.ended || self.failure.is_some() {
+            return;
+        }
         let committed = match consumer.committed_offsets(assigned.clone(), COMMITTED_TIMEOUT) {
             Ok(c) => c,
             Err(e) => {

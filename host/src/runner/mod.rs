@@ -296,36 +296,304 @@ fn transactional_id(topology: &Topology) -> String {
     format!("{}-{}", topology.application_id, hex::encode(&digest[..8]))
 }
 
+/// Exactly-once recovery: the wait before the first new attempt, doubled
+/// after each failed one up to [`BACKOFF_MAX`] (back to the first after an
+/// attempt that committed).
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Recovery gives up when no transaction has committed for this long
+/// (a broker down for good, or a fault that every attempt meets again).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(300);
+/// ... or when the producer was fenced this often within
+/// [`FENCE_WINDOW`]: see [`Recovery`].
+const FENCE_LIMIT: usize = 3;
+const FENCE_WINDOW: Duration = Duration::from_secs(600);
+/// How long closing the consumer (leaving the group) may hold the run up;
+/// past it, the close goes on in the background.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Exactly-once recovery from broker faults, across attempts of one run.
+///
+/// A transaction that cannot complete ends the attempt: what it left open
+/// is aborted (or, with the producer abandoned, left to the broker to
+/// abort), the stream threads and their tasks are dropped, and the
+/// consumer leaves the group. After a bounded, growing wait, a new attempt
+/// starts as a restart of the process would: a new producer with the same
+/// `transactional.id` (whose `init_transactions` fences the old one and
+/// has the coordinator abort its transaction), a new consumer that resumes
+/// from the committed offsets, and stores restored from their changelogs
+/// (their local copies never hold uncommitted work). So nothing is lost
+/// and nothing is seen twice by `read_committed` readers.
+///
+/// Fencing. A fenced producer is usually the broker's doing: it aborts a
+/// transaction older than `transaction.timeout.ms` (a freeze, a restart)
+/// and bumps the epoch. A genuine second instance with the same
+/// `transactional.id` (two processes sharing a state directory, which the
+/// store lock normally prevents, or a `transactional.id` set in `[kafka]`
+/// for both) would fence this one again at each of its own restarts, and
+/// be fenced back: so a producer fenced [`FENCE_LIMIT`] times within
+/// [`FENCE_WINDOW`] stops the run with an error saying so, rather than
+/// fight. (The group assignment cannot tell: both instances are members.)
+#[derive(Debug)]
+struct Recovery {
+    attempts: u32,
+    last_progress: Instant,
+    backoff: Duration,
+    fencings: std::collections::VecDeque<Instant>,
+}
+
+impl Recovery {
+    fn new(now: Instant) -> Recovery {
+        Recovery {
+            attempts: 0,
+            last_progress: now,
+            backoff: BACKOFF_FIRST,
+            fencings: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// After an attempt failed with `e` (having committed, or not): how
+    /// long to wait before the next one, or why to give up.
+    fn next(&mut self, e: &RunError, progressed: bool, now: Instant) -> Result<Duration, String> {
+        if progressed {
+            self.last_progress = now;
+            self.backoff = BACKOFF_FIRST;
+        }
+        if let RunError::Transaction(t) = e
+            && t.is_fenced()
+        {
+            self.fencings.push_back(now);
+            while self
+                .fencings
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > FENCE_WINDOW)
+            {
+                self.fencings.pop_front();
+            }
+            if self.fencings.len() >= FENCE_LIMIT {
+                return Err(format!(
+                    "the producer was fenced {} times within {} min: another live instance probably uses the same transactional.id (two processes with one state directory, or one `transactional.id` in `[kafka]` for both); stop one of them",
+                    self.fencings.len(),
+                    FENCE_WINDOW.as_secs() / 60
+                ));
+            }
+        }
+        let stalled = now.duration_since(self.last_progress);
+        if stalled >= GIVE_UP_AFTER {
+            return Err(format!(
+                "no transaction committed for {} s (the bound is {} s)",
+                stalled.as_secs(),
+                GIVE_UP_AFTER.as_secs()
+            ));
+        }
+        let wait = self.backoff;
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        self.attempts += 1;
+        Ok(wait)
+    }
+}
+
+/// Whether an exactly-once run recovers from `e` by starting over from the
+/// committed offsets. Kafka failures while starting count only during a
+/// recovery (`recovering`): at the first start they are the operator's to
+/// see.
+fn recoverable(e: &RunError, recovering: bool) -> bool {
+    match e {
+        RunError::Transaction(_) => true,
+        RunError::Restore(crate::state::restore::RestoreError::Kafka(_)) => true,
+        RunError::Kafka(KafkaError::Unreachable { .. } | KafkaError::Client { .. }) => recovering,
+        _ => false,
+    }
+}
+
 /// Runs `topology` with its loaded `plugins` (in step order) until
 /// stopped. Returns the counts, or the first fatal error after committing
-/// everything processed before it.
+/// everything processed before it. Under exactly-once, a transaction that
+/// cannot complete is recovered from by itself (see [`Recovery`]).
 pub fn run(
     topology: Arc<Topology>,
     plugins: crate::Plugins,
     opts: RunOptions,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
+    let exactly_once = topology.processing.guarantee == Guarantee::ExactlyOnce;
+    // What each step runs now: swaps outlive a recovery.
+    let mut running: Vec<Option<crate::plugin::Plugin>> = plugins.steps.clone();
+    let mut recovery = Recovery::new(started);
+    let mut counts = Counts::default();
+    let mut committed: HashMap<(String, i32), i64> = HashMap::new();
+    let mut delivered = 0;
+    loop {
+        let attempt = attempt(
+            &topology,
+            &plugins,
+            &mut running,
+            &opts,
+            counts,
+            (recovery.attempts > 0).then_some(recovery.attempts),
+        );
+        counts = attempt.counts;
+        committed.extend(attempt.committed);
+        delivered += attempt.delivered;
+        let e = match attempt.result {
+            Ok(()) => break,
+            Err(e) => e,
+        };
+        if !exactly_once
+            || opts.stop.load(Ordering::Relaxed)
+            || !recoverable(&e, recovery.attempts > 0)
+        {
+            return Err(e);
+        }
+        let wait = match recovery.next(&e, attempt.commits > 0, Instant::now()) {
+            Ok(wait) => wait,
+            Err(reason) => {
+                return Err(RunError::RecoveryGaveUp {
+                    attempts: recovery.attempts,
+                    reason,
+                    last: Box::new(e),
+                });
+            }
+        };
+        tracing::warn!(
+            recovery = recovery.attempts,
+            wait_ms = wait.as_millis() as u64,
+            "exactly-once: recovering from a transaction that could not complete ({e}): what it left open is aborted, and a new producer and consumer resume from the last committed offsets"
+        );
+        let until = Instant::now() + wait;
+        while Instant::now() < until && !opts.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if opts.stop.load(Ordering::Relaxed) {
+            // Nothing is in flight: the failed attempt aborted its work.
+            break;
+        }
+    }
+    let summary = RunSummary {
+        counts,
+        elapsed: started.elapsed(),
+        committed,
+    };
+    tracing::info!(
+        records_in = counts.records_in,
+        records_out = counts.records_out,
+        rejected = counts.rejected,
+        trapped = counts.trapped,
+        dead_letters = counts.dead_letters,
+        skipped = counts.skipped,
+        out_of_order = counts.out_of_order,
+        invalid_timestamps = counts.invalid_timestamps,
+        delivered,
+        recoveries = recovery.attempts,
+        "stopped cleanly"
+    );
+    Ok(summary)
+}
+
+/// What one attempt of a run did.
+struct Attempt {
+    /// `Ok` once stopped as asked.
+    result: Result<(), RunError>,
+    /// Counts of this attempt and the ones before it.
+    counts: Counts,
+    committed: HashMap<(String, i32), i64>,
+    /// Transactions committed with offsets.
+    commits: u64,
+    /// Records acknowledged.
+    delivered: u64,
+}
+
+impl Attempt {
+    fn failed(e: RunError, counts: Counts) -> Attempt {
+        Attempt {
+            result: Err(e),
+            counts,
+            committed: HashMap::new(),
+            commits: 0,
+            delivered: 0,
+        }
+    }
+}
+
+/// Closes the consumer, which leaves the group (a revocation on the way
+/// commits nothing after a failure). librdkafka bounds it (requests that
+/// wait for a coordinator by `session.timeout.ms`, each request by
+/// `socket.timeout.ms`), but that can be minutes: it runs on a helper
+/// thread, and after [`CLOSE_DEADLINE`] the run goes on without it.
+fn close_consumer(consumer: BaseConsumer<RebalanceHandler>) {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let spawned = std::thread::Builder::new()
+        .name("sluice-close".into())
+        .spawn(move || {
+            drop(consumer);
+            let _ = tx.send(());
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot close the consumer on a helper thread ({e}): it was closed here");
+        return;
+    }
+    if rx.recv_timeout(CLOSE_DEADLINE).is_err() {
+        tracing::warn!(
+            deadline_s = CLOSE_DEADLINE.as_secs(),
+            "the consumer did not close in time (the broker is slow or unreachable): it finishes leaving the group in the background"
+        );
+    }
+}
+
+/// One attempt: connects, runs until stopped or failed, and cleans up.
+fn attempt(
+    topology: &Arc<Topology>,
+    plugins: &crate::Plugins,
+    running: &mut [Option<crate::plugin::Plugin>],
+    opts: &RunOptions,
+    counts_before: Counts,
+    recovery: Option<u32>,
+) -> Attempt {
+    let topology = Arc::clone(topology);
+    macro_rules! attempt_try {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(e) => return Attempt::failed(e.into(), counts_before),
+            }
+        };
+    }
     let settings = ClientSettings::new(&opts.brokers, &topology.kafka);
-    let metadata = connect::wait_for_brokers(&settings, opts.connect_timeout)?;
+    let metadata = attempt_try!(connect::wait_for_brokers(&settings, opts.connect_timeout));
     let topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
-    let counts = connect::partition_counts(&metadata, &opts.brokers, &topics)?;
+    let counts = attempt_try!(connect::partition_counts(&metadata, &opts.brokers, &topics));
     let state = if topology.is_stateful() {
-        Some(Arc::new(prepare_state(
+        Some(Arc::new(attempt_try!(prepare_state(
             &topology,
             &settings,
             &counts,
             opts.connect_timeout,
-        )?))
+        ))))
     } else {
         None
     };
 
     let producer = match topology.processing.guarantee {
-        Guarantee::AtLeastOnce => OutputProducer::new(&settings, &topology.application_id)?,
+        Guarantee::AtLeastOnce => {
+            attempt_try!(OutputProducer::new(&settings, &topology.application_id))
+        }
         Guarantee::ExactlyOnce => {
             let id = transactional_id(&topology);
-            let producer = OutputProducer::transactional(&settings, &topology.application_id, &id)?;
-            tracing::info!(transactional_id = %id, "exactly-once: each commit is a transaction");
+            let producer = attempt_try!(OutputProducer::transactional(
+                &settings,
+                &topology.application_id,
+                &id
+            ));
+            match recovery {
+                None => {
+                    tracing::info!(transactional_id = %id, "exactly-once: each commit is a transaction")
+                }
+                Some(n) => tracing::info!(
+                    transactional_id = %id,
+                    recovery = n,
+                    "exactly-once: a new producer took over the transactional.id"
+                ),
+            }
             producer
         }
     };
@@ -333,13 +601,14 @@ pub fn run(
         Some(prefixes) => producer.restrict_to(prefixes.clone()),
         None => producer,
     });
-    // What each step runs now, for the swap log.
-    let mut running: Vec<Option<crate::plugin::Plugin>> = plugins.steps.clone();
     let mut quarantine = Quarantine::new(
         topology.processing.quarantine_traps,
         topology.processing.quarantine_window,
     );
-    let plugins = Arc::new(plugins);
+    let plugins = Arc::new(crate::Plugins {
+        steps: running.to_vec(),
+        ..plugins.clone()
+    });
     let (done_tx, done_rx) = crossbeam_channel::unbounded();
     let threads = (0..topology.processing.num_stream_threads)
         .map(|i| {
@@ -354,23 +623,44 @@ pub fn run(
         })
         .collect();
     drop(done_tx);
-    let coordinator = Arc::new(Mutex::new(Coordinator::new(
+    let mut coordinator = Coordinator::new(
         threads,
         done_rx,
         Arc::clone(&producer),
         topology.processing.max_batch_records,
         state.is_some(),
-    )));
-    let consumer: BaseConsumer<RebalanceHandler> = settings
+    );
+    coordinator.counts = counts_before;
+    coordinator.recovery = recovery;
+    let coordinator = Arc::new(Mutex::new(coordinator));
+    let stop_threads = || {
+        let threads = std::mem::take(&mut coordinator.lock().expect("not poisoned").threads);
+        for t in threads {
+            let _ = t.join();
+        }
+    };
+    let consumer: BaseConsumer<RebalanceHandler> = match settings
         .consumer(&topology.application_id)
         .create_with_context(RebalanceHandler {
             coordinator: Arc::clone(&coordinator),
-        })
-        .map_err(KafkaError::client("creating the consumer"))?;
+        }) {
+        Ok(c) => c,
+        Err(e) => {
+            stop_threads();
+            return Attempt::failed(
+                KafkaError::client("creating the consumer")(e).into(),
+                counts_before,
+            );
+        }
+    };
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer
-        .subscribe(&topic_refs)
-        .map_err(KafkaError::client("subscribing to the source topics"))?;
+    if let Err(e) = consumer.subscribe(&topic_refs) {
+        stop_threads();
+        return Attempt::failed(
+            KafkaError::client("subscribing to the source topics")(e).into(),
+            counts_before,
+        );
+    }
     tracing::info!(
         application = %topology.application_id,
         sources = %topics.join(","),
@@ -442,7 +732,7 @@ pub fn run(
             && let Err(e) = serve_requests(
                 control,
                 &topology,
-                &mut running,
+                running,
                 &mut quarantine,
                 &mut lock(),
                 &consumer,
@@ -530,8 +820,12 @@ pub fn run(
     } else {
         c.commit(&consumer)
     };
+    if final_commit.is_err() {
+        c.end();
+    }
     let failure = c.failure.take();
     let counts = c.counts;
+    let commits = c.commits;
     let committed = c
         .committed()
         .iter()
@@ -539,33 +833,25 @@ pub fn run(
         .collect();
     let threads = std::mem::take(&mut c.threads);
     drop(c);
+    let mut joined = Ok(());
     for t in threads {
-        t.join()?;
+        if let Err(e) = t.join() {
+            joined = joined.and(Err(e));
+        }
     }
     consumer.unsubscribe();
-    result?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    final_commit?;
-    let summary = RunSummary {
+    close_consumer(consumer);
+    let result = result
+        .and(failure.map_or(Ok(()), Err))
+        .and(joined)
+        .and(final_commit);
+    Attempt {
+        result,
         counts,
-        elapsed: started.elapsed(),
         committed,
-    };
-    tracing::info!(
-        records_in = counts.records_in,
-        records_out = counts.records_out,
-        rejected = counts.rejected,
-        trapped = counts.trapped,
-        dead_letters = counts.dead_letters,
-        skipped = counts.skipped,
-        out_of_order = counts.out_of_order,
-        invalid_timestamps = counts.invalid_timestamps,
-        delivered = producer.delivered(),
-        "stopped cleanly"
-    );
-    Ok(summary)
+        commits,
+        delivered: producer.delivered(),
+    }
 }
 
 /// Checks that the sources are co-partitioned (task `p` covers partition
@@ -662,5 +948,97 @@ mod tests {
         assert!(q.observe(8).is_some());
         let mut off = Quarantine::new(None, Duration::from_secs(60));
         assert_eq!(off.observe(1_000), None, "off unless configured");
+    }
+
+    fn timed_out() -> RunError {
+        crate::error::TransactionError::TimedOut {
+            what: "committing the transaction".into(),
+            after: Duration::from_secs(25),
+        }
+        .into()
+    }
+
+    fn fenced() -> RunError {
+        crate::error::TransactionError::Fatal {
+            what: "committing the transaction".into(),
+            source: rdkafka::error::KafkaError::MessageProduction(
+                rdkafka::types::RDKafkaErrorCode::ProducerFenced,
+            ),
+        }
+        .into()
+    }
+
+    #[test]
+    fn recovery_backs_off_exponentially_and_starts_over_after_progress() {
+        let t0 = Instant::now();
+        let mut r = Recovery::new(t0);
+        let waits: Vec<u64> = (0..7)
+            .map(|i| {
+                r.next(&timed_out(), false, t0 + Duration::from_secs(i))
+                    .unwrap()
+                    .as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
+        let after_progress = r.next(&timed_out(), true, t0 + Duration::from_secs(10));
+        assert_eq!(after_progress, Ok(BACKOFF_FIRST));
+        assert_eq!(r.attempts, 8);
+    }
+
+    #[test]
+    fn recovery_gives_up_after_minutes_without_a_commit() {
+        let t0 = Instant::now();
+        let mut r = Recovery::new(t0);
+        assert!(r.next(&timed_out(), false, t0 + GIVE_UP_AFTER / 2).is_ok());
+        // A commit in between moves the bound.
+        assert!(r.next(&timed_out(), true, t0 + GIVE_UP_AFTER).is_ok());
+        assert!(
+            r.next(
+                &timed_out(),
+                false,
+                t0 + GIVE_UP_AFTER * 2 - Duration::from_secs(1)
+            )
+            .is_ok()
+        );
+        let why = r
+            .next(&timed_out(), false, t0 + GIVE_UP_AFTER * 2)
+            .unwrap_err();
+        assert!(why.contains("no transaction committed for 300 s"), "{why}");
+    }
+
+    #[test]
+    fn a_producer_fenced_again_and_again_is_a_fight_with_another_instance() {
+        let t0 = Instant::now();
+        let mut r = Recovery::new(t0);
+        // Fenced once per broker freeze, far apart: recovered each time.
+        for i in 0..5 {
+            let at = t0 + (FENCE_WINDOW + Duration::from_secs(1)) * i;
+            assert!(r.next(&fenced(), true, at).is_ok(), "freeze {i}");
+        }
+        let t1 = t0 + FENCE_WINDOW * 10;
+        assert!(r.next(&fenced(), true, t1).is_ok());
+        assert!(r.next(&fenced(), true, t1 + Duration::from_secs(5)).is_ok());
+        let why = r
+            .next(&fenced(), true, t1 + Duration::from_secs(20))
+            .unwrap_err();
+        assert!(why.contains("fenced 3 times within 10 min"), "{why}");
+        assert!(why.contains("transactional.id"), "{why}");
+    }
+
+    #[test]
+    fn only_transaction_and_kafka_failures_are_recovered_from() {
+        assert!(recoverable(&timed_out(), false));
+        assert!(recoverable(&fenced(), false));
+        let unreachable: RunError = KafkaError::Unreachable {
+            brokers: "b:1".into(),
+            attempts: 3,
+            waited_secs: 30,
+            last: "down".into(),
+        }
+        .into();
+        assert!(!recoverable(&unreachable, false), "at the first start");
+        assert!(recoverable(&unreachable, true), "while recovering");
+        assert!(!recoverable(&RunError::Delivery("too large".into()), true));
+        assert!(!recoverable(&RunError::Quarantined("traps".into()), true));
     }
 }

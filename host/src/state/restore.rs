@@ -17,6 +17,9 @@ use super::store::KeyValueStore;
 use crate::error::{KafkaError, StateError};
 use crate::kafka::client_config::ClientSettings;
 
+/// How long a restore waits for the next changelog record before it fails.
+const RESTORE_STALL: Duration = Duration::from_secs(60);
+
 /// The default number of changelog records a restore writes at a time.
 pub const RESTORE_CHUNK: usize = 10_000;
 
@@ -108,6 +111,10 @@ pub fn restore_from_kafka(
     let mut last_log = Instant::now();
     let mut failure: Option<KafkaError> = None;
     let mut next = start;
+    // A broker that stops answering mid-restore is an error after
+    // RESTORE_STALL without a record, not an endless wait.
+    let mut last_record = Instant::now();
+    let mut empty_polls = 0;
     let records = std::iter::from_fn(|| {
         loop {
             if next >= high {
@@ -116,6 +123,7 @@ pub fn restore_from_kafka(
             match consumer.poll(Duration::from_millis(500)) {
                 Some(Ok(m)) if m.offset() < high => {
                     next = m.offset() + 1;
+                    last_record = Instant::now();
                     return Some(Ok(ChangelogRecord {
                         offset: m.offset(),
                         key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),
@@ -137,6 +145,18 @@ pub fn restore_from_kafka(
                         .and_then(|p| p.find_partition(topic, partition).map(|e| e.offset()))
                         .is_some_and(|o| matches!(o, Offset::Offset(o) if o >= high))
                     {
+                        return None;
+                    }
+                    empty_polls += 1;
+                    if last_record.elapsed() >= RESTORE_STALL {
+                        failure = Some(KafkaError::Unreachable {
+                            brokers: settings.brokers().to_owned(),
+                            attempts: empty_polls,
+                            waited_secs: last_record.elapsed().as_secs(),
+                            last: format!(
+                                "no record of {topic}/{partition} while restoring it, at offset {next} of {high}"
+                            ),
+                        });
                         return None;
                     }
                 }
