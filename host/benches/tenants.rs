@@ -28,7 +28,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use sluice::admin::pipelines::Host;
+use sluice::admin::auth::Caller;
+use sluice::admin::pipelines::{Host, HostSettings};
 use sluice::admin::tenants::Tenant;
 use sluice::kafka::embedded::EmbeddedKafka;
 use sluice::plugin::builder::{self, BuildOptions};
@@ -140,16 +141,28 @@ fn main() {
     let kafka = EmbeddedKafka::start(1).expect("embedded kafka");
     let brokers = kafka.bootstrap_servers();
     let dir = tempfile::tempdir().expect("temp dir");
-    let host = Host::new(sluice::plugin::engine(), &brokers, Duration::from_secs(30));
-    let records_in = |name: &str| host.status(name).expect("status").records_in;
+    let host = Host::new(
+        sluice::plugin::engine(),
+        HostSettings::new(&brokers, &dir.path().join("data")),
+    );
+    let records_in = |name: &str| {
+        host.status(&Caller::Operator, name)
+            .expect("status")
+            .records_in
+    };
 
     // Isolation.
     // The embedded broker keeps about 170,000 records of a partition.
     let backlog: usize = if full { 150_000 } else { 2_000 };
-    host.create_tenant("ops", tenant(serde_json::json!({ "topics": ["ops."] })))
-        .expect("tenant ops");
+    host.create_tenant(
+        &Caller::Operator,
+        "ops",
+        tenant(serde_json::json!({ "topics": ["ops."] })),
+    )
+    .expect("tenant ops");
     // The attacks go on for the whole phase: no quarantine.
     host.create_tenant(
+        &Caller::Operator,
         "evil",
         tenant(serde_json::json!({
             "topics": ["evil."],
@@ -163,7 +176,7 @@ fn main() {
     for t in [format!("{ops}-in"), format!("{ops}-out")] {
         kafka.create_topic(&t, 1).expect("topic");
     }
-    host.deploy(&pipeline(dir.path(), ops, &tag), Some("ops"))
+    host.deploy_file(&pipeline(dir.path(), ops, &tag), Some("ops"))
         .expect("deploying ops");
     let mut sent = 0;
     // One phase: `ops` paused, given a backlog (the attacker, running
@@ -179,7 +192,7 @@ fn main() {
             ] {
                 kafka.create_topic(&t, 1).expect("topic");
             }
-            host.deploy(&pipeline(dir.path(), &app, &hostile), Some("evil"))
+            host.deploy_file(&pipeline(dir.path(), &app, &hostile), Some("evil"))
                 .expect("deploying an attack");
             produce(
                 &brokers,
@@ -189,7 +202,7 @@ fn main() {
             wait_until("the attacker to run", || records_in(&app) == 1);
             (app, marker)
         });
-        host.pause(ops, true).expect("paused");
+        host.pause(&Caller::Operator, ops, true).expect("paused");
         produce(
             &brokers,
             &format!("{ops}-in"),
@@ -210,7 +223,7 @@ fn main() {
             );
         }
         let before = records_in(ops);
-        host.pause(ops, false).expect("resumed");
+        host.pause(&Caller::Operator, ops, false).expect("resumed");
         // From the first sample that moved to the last one short of the
         // end: the rate once the backlog flows, without the resume's own
         // latency.
@@ -234,7 +247,8 @@ fn main() {
         }
         let attacked = evil.map_or(0, |(app, _)| {
             let done = records_in(&app) - 1;
-            host.remove(&app).expect("removing the attack");
+            host.remove(&Caller::Operator, &app)
+                .expect("removing the attack");
             done
         });
         let ((t0, n0), (t1, n1)) = (first.expect("moved"), last.expect("sampled"));
@@ -284,7 +298,10 @@ fn main() {
         Err(_) if full => 400,
         Err(_) => 3,
     };
-    let host = Host::new(sluice::plugin::engine(), &brokers, Duration::from_secs(30));
+    let host = Host::new(
+        sluice::plugin::engine(),
+        HostSettings::new(&brokers, &dir.path().join("data")),
+    );
     let base = rss();
     let mut samples: Vec<(usize, u64)> = vec![(0, base)];
     let started = Instant::now();
@@ -299,6 +316,7 @@ fn main() {
         for (i, app) in (deployed..).zip(&apps) {
             let name = format!("t{i}");
             host.create_tenant(
+                &Caller::Operator,
                 &name,
                 tenant(serde_json::json!({ "topics": [format!("{name}.")] })),
             )
@@ -310,7 +328,7 @@ fn main() {
             ] {
                 kafka.create_topic(&t, 1).expect("topic");
             }
-            host.deploy(&pipeline(dir.path(), app, &tag), Some(&name))
+            host.deploy_file(&pipeline(dir.path(), app, &tag), Some(&name))
                 .expect("deploying an idle pipeline");
             produce(
                 &brokers,
@@ -319,10 +337,12 @@ fn main() {
             );
         }
         let give_up = Instant::now() + Duration::from_secs(120);
-        while !apps
-            .iter()
-            .all(|app| host.status(app).expect("status").records_in == 1)
-        {
+        while !apps.iter().all(|app| {
+            host.status(&Caller::Operator, app)
+                .expect("status")
+                .records_in
+                == 1
+        }) {
             if Instant::now() > give_up {
                 stalled = Some(deployed + batch);
                 break;

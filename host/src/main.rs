@@ -117,10 +117,35 @@ enum Command {
         /// Kafka bootstrap servers for every pipeline.
         #[arg(long, env = "SLUICE_BROKERS")]
         brokers: String,
-        /// Address of the admin API.
+        /// Address of the admin API. Keep it on loopback unless a proxy
+        /// with TLS stands in front: tokens travel in plain HTTP.
         #[arg(long, env = "SLUICE_ADMIN", default_value = "127.0.0.1:7070")]
         admin: std::net::SocketAddr,
-        /// Pipeline files to deploy at start (on a host without tenants).
+        /// Where tenants' uploaded components and state live
+        /// (`<dir>/tenants/<name>/`), and the operator's token by default.
+        #[arg(long, env = "SLUICE_DATA_DIR", value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The operator's API token: read from this file, or written there
+        /// (random, mode 0600) when it does not exist. Default
+        /// `<data dir>/operator.token`; the CLI subcommands on this machine
+        /// find it there.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// A librdkafka property for every pipeline's clients, the
+        /// operator's (security protocol, SASL, TLS); repeat for more.
+        /// Tenants' pipelines may set only tuning properties
+        /// (docs/security.md).
+        #[arg(long = "kafka", value_name = "KEY=VALUE")]
+        kafka: Vec<String>,
+        /// A file of librdkafka properties (`key=value` lines, `#`
+        /// comments), as `--kafka`; keeps credentials off the command line.
+        #[arg(long, value_name = "FILE")]
+        kafka_config: Option<PathBuf>,
+        /// The largest component an upload may carry, in MiB.
+        #[arg(long, default_value_t = 64, value_name = "MIB")]
+        max_upload_mb: usize,
+        /// Pipeline files to deploy at start (on a host without tenants);
+        /// their plugins must be built components (`.wasm`).
         #[arg(long = "deploy", value_name = "PIPELINE")]
         deploy: Vec<PathBuf>,
         /// A tenants file: each tenant's topic prefixes, state directory and
@@ -140,8 +165,13 @@ enum Command {
         max_instances: u32,
     },
     /// Deploy a pipeline into a running `sluice serve`.
+    ///
+    /// Reads the pipeline file here, builds each plugin crate it names on
+    /// this machine (a `.wasm` is taken as it is), uploads the components,
+    /// and sends the pipeline's text: the server opens no path of yours
+    /// and builds nothing.
     Deploy {
-        /// The pipeline file (a path the server can read).
+        /// The pipeline file.
         pipeline: PathBuf,
         /// The tenant that owns it (on a host with tenants).
         #[arg(long)]
@@ -168,7 +198,8 @@ enum Command {
         name: String,
         /// The step.
         step: String,
-        /// The new component (.wasm) or plugin crate directory.
+        /// The new component (.wasm) or plugin crate directory (built
+        /// here, then uploaded).
         #[arg(required_unless_present = "rollback")]
         plugin: Option<PathBuf>,
         /// Go back to the step's previous plugin instead.
@@ -209,6 +240,8 @@ enum TenantCommand {
     /// Create a tenant: the topic prefixes its pipelines keep to, and the
     /// limits their plugins run under. Limits left out get safe defaults
     /// (docs/serve.md). Once a host has a tenant, every deploy names one.
+    /// Needs the operator's token; prints the tenant's first API token
+    /// (`token`), shown once: hand it to the tenant (SLUICE_TOKEN).
     Create {
         /// The tenant's name.
         name: String,
@@ -241,6 +274,12 @@ enum TenantCommand {
         /// (default 10).
         #[arg(long)]
         quarantine_after_traps: Option<u64>,
+        /// Pipelines deployed at once (default 16).
+        #[arg(long)]
+        max_pipelines: Option<usize>,
+        /// MiB its uploaded components may take together (default 512).
+        #[arg(long)]
+        components_mb: Option<u64>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -254,21 +293,43 @@ enum TenantCommand {
     },
 }
 
-/// Where the admin API of a running `sluice serve` is.
+/// Where the admin API of a running `sluice serve` is, and the token to
+/// call it with.
 #[derive(Debug, clap::Args)]
 struct AdminArgs {
     /// The admin API's address.
     #[arg(long, env = "SLUICE_ADMIN", default_value = "127.0.0.1:7070")]
     admin: String,
+    /// A file holding the API token (a tenant's, or the operator's).
+    /// Without it or SLUICE_TOKEN, the operator's token file of a
+    /// `sluice serve` on this machine (`<data dir>/operator.token`) is
+    /// used when readable.
+    #[arg(long, env = "SLUICE_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<PathBuf>,
 }
 
 impl AdminArgs {
-    fn url(&self) -> String {
-        if self.admin.contains("://") {
+    fn client(&self) -> Result<client::Client> {
+        let base = if self.admin.contains("://") {
             self.admin.clone()
         } else {
             format!("http://{}", self.admin)
-        }
+        };
+        let token = match (&self.token_file, std::env::var("SLUICE_TOKEN")) {
+            (Some(file), _) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the token file {}", file.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, Ok(token)) => Some(token.trim().to_owned()),
+            (None, Err(_)) => {
+                std::fs::read_to_string(sluice::admin::default_data_dir().join("operator.token"))
+                    .ok()
+                    .map(|t| t.trim().to_owned())
+            }
+        };
+        Ok(client::Client::new(&base, token))
     }
 }
 
@@ -490,6 +551,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve {
             brokers,
             admin,
+            data_dir,
+            token_file,
+            kafka,
+            kafka_config,
+            max_upload_mb,
             deploy,
             tenants,
             connect_timeout,
@@ -498,12 +564,31 @@ fn run(cli: Cli) -> Result<()> {
             sluice::plugin::configure(sluice::plugin::EngineSettings {
                 pooled_instances: (max_instances > 0).then_some(max_instances),
             });
+            let data_dir = data_dir.unwrap_or_else(sluice::admin::default_data_dir);
+            let mut properties = match &kafka_config {
+                Some(file) => sluice::admin::read_properties(file).map_err(anyhow::Error::msg)?,
+                None => Vec::new(),
+            };
+            for kv in &kafka {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--kafka `{kv}` is not KEY=VALUE"))?;
+                properties.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            let settings = sluice::admin::pipelines::HostSettings {
+                brokers,
+                connect_timeout: Duration::from_secs(connect_timeout),
+                kafka: properties,
+                data_dir: data_dir.clone(),
+            };
+            let token_file = token_file.unwrap_or_else(|| data_dir.join("operator.token"));
             serve(
-                &brokers,
+                settings,
                 admin,
+                &token_file,
+                max_upload_mb << 20,
                 &deploy,
                 tenants.as_deref(),
-                Duration::from_secs(connect_timeout),
             )?
         }
         Command::Deploy {
@@ -511,22 +596,15 @@ fn run(cli: Cli) -> Result<()> {
             tenant,
             admin,
         } => {
-            let file = std::fs::canonicalize(&pipeline)
-                .with_context(|| format!("reading {}", pipeline.display()))?;
-            let body = serde_json::json!({ "file": file, "tenant": tenant });
-            print_json(&client::call(
-                &admin.url(),
-                "POST",
-                "/pipelines",
-                Some(body),
-            )?);
+            let status = client::deploy(&admin.client()?, &pipeline, tenant.as_deref())?;
+            print_json(&status);
         }
         Command::Status { name, admin } => {
             let path = match name {
                 Some(n) => format!("/pipelines/{n}"),
                 None => "/pipelines".to_owned(),
             };
-            print_json(&client::call(&admin.url(), "GET", &path, None)?);
+            print_json(&admin.client()?.call("GET", &path, None)?);
         }
         Command::Swap {
             name,
@@ -535,21 +613,23 @@ fn run(cli: Cli) -> Result<()> {
             rollback,
             admin,
         } => {
-            let body = match plugin {
-                Some(p) => serde_json::json!({ "plugin": std::fs::canonicalize(&p)
-                    .with_context(|| format!("reading {}", p.display()))? }),
-                None => serde_json::json!({ "rollback": rollback }),
+            let report = match plugin {
+                Some(p) => client::swap(&admin.client()?, &name, &step, &p)?,
+                None => admin.client()?.call(
+                    "POST",
+                    &format!("/pipelines/{name}/steps/{step}/swap"),
+                    Some(serde_json::json!({ "rollback": rollback })),
+                )?,
             };
-            let path = format!("/pipelines/{name}/steps/{step}/swap");
-            print_json(&client::call(&admin.url(), "POST", &path, Some(body))?);
+            print_json(&report);
         }
         Command::Pause { name, admin } => {
             let path = format!("/pipelines/{name}/pause");
-            print_json(&client::call(&admin.url(), "POST", &path, None)?);
+            print_json(&admin.client()?.call("POST", &path, None)?);
         }
         Command::Resume { name, admin } => {
             let path = format!("/pipelines/{name}/resume");
-            print_json(&client::call(&admin.url(), "POST", &path, None)?);
+            print_json(&admin.client()?.call("POST", &path, None)?);
         }
         Command::Tenant(TenantCommand::Create {
             name,
@@ -562,6 +642,8 @@ fn run(cli: Cli) -> Result<()> {
             log_lines_per_second,
             max_instances,
             quarantine_after_traps,
+            max_pipelines,
+            components_mb,
             admin,
         }) => {
             let mut body = serde_json::json!({
@@ -574,24 +656,26 @@ fn run(cli: Cli) -> Result<()> {
                 "log-lines-per-second": log_lines_per_second,
                 "max-instances": max_instances,
                 "quarantine-after-traps": quarantine_after_traps,
+                "max-pipelines": max_pipelines,
+                "components-mb": components_mb,
             });
             // Left out, a limit takes the server's default.
             body.as_object_mut()
                 .expect("an object")
                 .retain(|_, v| !v.is_null());
             let path = format!("/tenants/{name}");
-            print_json(&client::call(&admin.url(), "POST", &path, Some(body))?);
+            print_json(&admin.client()?.call("POST", &path, Some(body))?);
         }
         Command::Tenant(TenantCommand::Show { name, admin }) => {
             let path = match name {
                 Some(n) => format!("/tenants/{n}"),
                 None => "/tenants".to_owned(),
             };
-            print_json(&client::call(&admin.url(), "GET", &path, None)?);
+            print_json(&admin.client()?.call("GET", &path, None)?);
         }
         Command::Remove { name, admin } => {
             let path = format!("/pipelines/{name}");
-            print_json(&client::call(&admin.url(), "DELETE", &path, None)?);
+            print_json(&admin.client()?.call("DELETE", &path, None)?);
         }
     }
     Ok(())
@@ -604,22 +688,28 @@ fn print_json(v: &serde_json::Value) {
     );
 }
 
+/// How long `sluice serve` waits, once told to stop, for admin requests
+/// under way.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// `sluice serve`: the admin API on a small async runtime; pipelines on
 /// their own threads.
 fn serve(
-    brokers: &str,
+    settings: sluice::admin::pipelines::HostSettings,
     admin: std::net::SocketAddr,
+    token_file: &Path,
+    max_upload: usize,
     deploy: &[PathBuf],
     tenants: Option<&Path>,
-    connect_timeout: Duration,
 ) -> Result<()> {
-    let mut host = Host::new(sluice::plugin::engine(), brokers, connect_timeout);
+    let token = sluice::admin::auth::operator_token(token_file).map_err(anyhow::Error::msg)?;
+    let mut host = Host::new(sluice::plugin::engine(), settings).with_operator_token(&token);
     if let Some(file) = tenants {
         host = host.with_tenants(sluice::admin::tenants::load(file).map_err(anyhow::Error::msg)?);
     }
     let host = Arc::new(host);
     for file in deploy {
-        host.deploy(file, None)
+        host.deploy_file(file, None)
             .with_context(|| format!("deploying {}", file.display()))?;
     }
     let stop = stop_on_signals()?;
@@ -629,16 +719,31 @@ fn serve(
         .thread_name("admin-api")
         .build()
         .context("starting the admin API's runtime")?;
-    let shutdown = async move {
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = move || {
+        let stop = Arc::clone(&stop);
+        async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     };
-    let served = runtime.block_on(sluice::admin::api::serve(
-        admin,
-        Arc::clone(&host),
-        shutdown,
-    ));
+    tracing::info!(token_file = %token_file.display(), "the operator's token");
+    // On a signal the API stops taking requests and lets those under way
+    // finish, for at most SHUTDOWN_GRACE: a request that runs on (a deploy
+    // still compiling) does not keep the host from stopping.
+    let served = runtime.block_on(async {
+        tokio::select! {
+            served = sluice::admin::api::serve(admin, Arc::clone(&host), max_upload, stopped()) => served,
+            () = async {
+                stopped().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!("admin requests still under way after {SHUTDOWN_GRACE:?}; stopping without them");
+                Ok(())
+            }
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("stopping every pipeline");
     host.shutdown();
     served.with_context(|| format!("serving the admin API on {admin}"))?;

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sluice::kafka::embedded::EmbeddedKafka;
 
 use crate::hot_swap::component;
-use crate::serve::{cli, free_port, wasi_component};
+use crate::serve::{cli, free_port, get_text, spawn_serve, wasi_component};
 use crate::support::{self, SluiceRun};
 
 /// Records `ops` gets with each attack, worked through while it runs.
@@ -162,18 +162,11 @@ fn hostile_plugins_are_contained_while_a_well_behaved_tenant_runs_on() {
     let tenants = dir.path().join("tenants.toml");
     std::fs::write(&tenants, "[tenants.ops]\ntopics = [\"ops.\"]\n").unwrap();
     let admin = format!("127.0.0.1:{}", free_port());
-    let run = SluiceRun::spawn(
-        &[
-            "serve",
-            "--brokers",
-            &brokers,
-            "--admin",
-            &admin,
-            "--tenants",
-            tenants.to_str().unwrap(),
-        ],
-        &[],
-        dir.path().join("serve.log"),
+    let run = spawn_serve(
+        dir.path(),
+        &brokers,
+        &admin,
+        &["--tenants", tenants.to_str().unwrap()],
     );
     let mut host = Host { admin, run };
     support::wait_until("the admin API to answer", &mut [&mut host.run], || {
@@ -383,8 +376,7 @@ fn hostile_plugins_are_contained_while_a_well_behaved_tenant_runs_on() {
         dropped >= 900,
         "{dropped} dropped of 1000 lines at 20 a second"
     );
-    let metrics =
-        sluice::admin::client::get_text(&format!("http://{}/metrics", host.admin)).unwrap();
+    let metrics = get_text(&host.admin, "/metrics");
     assert!(
         metrics.contains(&format!(
             "sluice_tenant_log_lines_dropped_total{{tenant=\"evil\"}} {dropped}"

@@ -3,6 +3,7 @@
 
 mod aggregations;
 mod bad_input;
+mod broker_faults;
 mod containment;
 mod crash;
 mod dead_letters;
@@ -14,6 +15,7 @@ mod hot_swap;
 mod languages;
 mod large_orders;
 mod rebalance;
+mod security;
 mod serve;
 mod state_restore;
 mod stock_stats;

@@ -12,12 +12,51 @@ use sluice::kafka::embedded::EmbeddedKafka;
 use crate::hot_swap::{SwapPipeline, component};
 use crate::support::{self, SluiceRun};
 
-/// Runs a CLI subcommand against the admin API at `admin`; returns its
-/// JSON output, or its error text.
+/// The operator's token of every test's `sluice serve`.
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef";
+
+/// `sluice serve`'s arguments for a test in `dir`, after `--brokers` and
+/// `--admin`: its own data directory, and a token file holding
+/// [`OPERATOR_TOKEN`].
+pub fn serve_args(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let token = dir.join("operator.token");
+    std::fs::write(&token, OPERATOR_TOKEN).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    vec![
+        "--data-dir".into(),
+        dir.join("data").display().to_string(),
+        "--token-file".into(),
+        token.display().to_string(),
+    ]
+}
+
+/// Starts `sluice serve` on `brokers` with its admin API at `admin`, and
+/// `extra` arguments, logging to `dir/serve.log`.
+pub fn spawn_serve(dir: &std::path::Path, brokers: &str, admin: &str, extra: &[&str]) -> SluiceRun {
+    let mut args: Vec<String> = ["serve", "--brokers", brokers, "--admin", admin]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    args.extend(serve_args(dir));
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    SluiceRun::spawn(&args, &[], dir.join("serve.log"))
+}
+
+/// Runs a CLI subcommand against the admin API at `admin`, as the
+/// operator; returns its JSON output, or its error text.
 pub fn cli(admin: &str, args: &[&str]) -> Result<Value, String> {
+    cli_as(admin, OPERATOR_TOKEN, args)
+}
+
+/// [`cli`] with `token`.
+pub fn cli_as(admin: &str, token: &str, args: &[&str]) -> Result<Value, String> {
     let out = Command::new(support::sluice_bin())
         .args(args)
         .env("SLUICE_ADMIN", admin)
+        .env("SLUICE_TOKEN", token)
+        .env_remove("SLUICE_TOKEN_FILE")
         .output()
         .unwrap();
     if out.status.success() {
@@ -57,11 +96,7 @@ fn a_host_deploys_swaps_pauses_and_removes_pipelines_through_its_admin_api() {
     let p = SwapPipeline::create(&kafka, dir.path(), "serve", 1, "");
     let (app, source, tagged, counted, pipeline) = (p.app, p.source, p.tagged, p.counted, p.file);
     let admin = format!("127.0.0.1:{}", free_port());
-    let mut host = SluiceRun::spawn(
-        &["serve", "--brokers", &brokers, "--admin", &admin],
-        &[],
-        dir.path().join("serve.log"),
-    );
+    let mut host = spawn_serve(dir.path(), &brokers, &admin, &[]);
     support::wait_until("the admin API to answer", &mut [&mut host], || {
         cli(&admin, &["status"]).is_ok()
     });
@@ -138,7 +173,7 @@ fn a_host_deploys_swaps_pauses_and_removes_pipelines_through_its_admin_api() {
         cli(&admin, &["status", &app]).unwrap()["lag"] == 0
     });
 
-    let metrics = ureq_get(&format!("http://{admin}/metrics"));
+    let metrics = get_text(&admin, "/metrics");
     assert!(
         metrics.contains(&format!(
             "sluice_records_in_total{{pipeline=\"{app}\"}} 150"
@@ -172,8 +207,11 @@ fn a_host_deploys_swaps_pauses_and_removes_pipelines_through_its_admin_api() {
     assert_eq!(last["count"], 150);
 }
 
-fn ureq_get(url: &str) -> String {
-    sluice::admin::client::get_text(url).unwrap()
+/// GETs `path` of the admin API at `admin` as text, as the operator.
+pub fn get_text(admin: &str, path: &str) -> String {
+    sluice::admin::client::Client::new(&format!("http://{admin}"), Some(OPERATOR_TOKEN.into()))
+        .get_text(path)
+        .unwrap()
 }
 
 #[test]
@@ -199,11 +237,7 @@ fn a_paused_pipeline_stays_paused_across_rebalances() {
         ),
     );
     let admin = format!("127.0.0.1:{}", free_port());
-    let mut host = SluiceRun::spawn(
-        &["serve", "--brokers", &brokers, "--admin", &admin],
-        &[],
-        dir.path().join("serve.log"),
-    );
+    let mut host = spawn_serve(dir.path(), &brokers, &admin, &[]);
     support::wait_until("the admin API to answer", &mut [&mut host], || {
         cli(&admin, &["status"]).is_ok()
     });

@@ -1,34 +1,41 @@
 //! The HTTP admin API of `sluice serve`. JSON in and out; errors are
 //! `{"error": "..."}` with a status that says whose fault it is (400 a bad
-//! request, 404 no such pipeline, 409 a conflict, 500 the pipeline failed).
+//! request, 401 no valid token, 403 the operator's alone, 404 no such
+//! pipeline (or not the caller's), 409 a conflict, 413 a body over its
+//! limit, 429 over a quota, 500 the pipeline failed).
 //!
-//! | method and path | does |
-//! |---|---|
-//! | `GET /pipelines` | every pipeline's status |
-//! | `POST /pipelines` `{"file": "<pipeline.toml>", "tenant": "<name>"}` | deploys a pipeline (its tenant, on a host with tenants) |
-//! | `GET /pipelines/{name}` | one pipeline's status |
-//! | `DELETE /pipelines/{name}` | stops and removes it |
-//! | `POST /pipelines/{name}/pause`, `.../resume` | pauses or resumes consuming |
-//! | `POST /pipelines/{name}/steps/{step}/swap` `{"plugin": "<.wasm or crate>"}` or `{"rollback": true}` | swaps a step's plugin |
-//! | `GET /tenants` | every tenant: limits, pipelines, live instances, dropped log lines |
-//! | `POST /tenants/{name}` `{"topics": ["<prefix>"], ...}` | creates a tenant (the fields of a tenants file) |
-//! | `GET /tenants/{name}` | one tenant |
-//! | `GET /metrics` | Prometheus metrics |
+//! Every request carries `Authorization: Bearer <token>`: the operator's
+//! token, or a tenant's, which reaches only that tenant's pipelines,
+//! components and status ([`super::auth`]).
 //!
-//! Host calls block (a deploy builds and compiles plugins), so handlers
-//! run them on the runtime's blocking threads.
+//! | method and path | who | does |
+//! |---|---|---|
+//! | `GET /pipelines` | any | the caller's pipelines' status |
+//! | `POST /pipelines` `{"pipeline": "<toml text>", "plugins": {"<ref>": "<digest>"}, "tenant": "<name>"}` | any | deploys a pipeline; plugins are uploaded components |
+//! | `PUT /components[?tenant=<name>]` (the component's bytes) | any | stores a component in the owner's area; answers its digest |
+//! | `GET /pipelines/{name}` | owner | one pipeline's status |
+//! | `DELETE /pipelines/{name}` | owner | stops and removes it |
+//! | `POST /pipelines/{name}/pause`, `.../resume` | owner | pauses or resumes consuming |
+//! | `POST /pipelines/{name}/steps/{step}/swap` `{"component": "<digest>"}` or `{"rollback": true}` | owner | swaps a step's plugin |
+//! | `GET /tenants`, `GET /tenants/{name}` | any | tenants the caller may see: limits, pipelines, live instances, dropped log lines |
+//! | `POST /tenants/{name}` `{"topics": ["<prefix>"], ...}` | operator | creates a tenant (the fields of a tenants file); answers its first token |
+//! | `POST /tenants/{name}/token` | operator | issues another token for a tenant |
+//! | `GET /metrics` | operator | Prometheus metrics |
+//!
+//! Host calls block (a deploy compiles plugins), so handlers run them on
+//! the runtime's blocking threads.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -36,7 +43,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 
-use super::pipelines::{AdminError, Host, State as PipelineState, Status, SwapTo, TenantStatus};
+use super::auth::{self, Caller};
+use super::pipelines::{
+    AdminError, DeployRequest, Host, State as PipelineState, Status, SwapTo, TenantStatus,
+};
 use super::tenants::Tenant;
 
 type Labels = Vec<(String, String)>;
@@ -186,12 +196,16 @@ impl IntoResponse for AdminError {
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
             AdminError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AdminError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         };
-        (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
+        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        if status == StatusCode::UNAUTHORIZED {
+            (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
+        } else {
+            (status, body).into_response()
+        }
     }
 }
 
@@ -204,21 +218,50 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| AdminError::Failed(format!("the request's thread failed: {e}")))?
 }
 
-#[derive(Deserialize)]
-struct Deploy {
-    file: PathBuf,
-    tenant: Option<String>,
+/// Finds who calls, before any body is read: a request without a token
+/// the host knows is answered 401 at once.
+async fn authenticate(State(app): State<App>, mut request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer);
+    match app.host.authenticate(token) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Swap {
-    plugin: Option<PathBuf>,
+    component: Option<String>,
     #[serde(default)]
     rollback: bool,
 }
 
-/// The admin API's routes over `host`.
-pub fn router(host: Arc<Host>) -> Router {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Owner {
+    tenant: Option<String>,
+}
+
+/// Bytes a JSON request body may have (a pipeline file is a few KiB).
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
+/// Bytes an uploaded component may have, unless `sluice serve
+/// --max-upload-mb` says otherwise (JavaScript and Python components are
+/// 12–18 MB).
+pub const DEFAULT_MAX_UPLOAD: usize = 64 << 20;
+
+type Caught = Extension<Caller>;
+
+/// The admin API's routes over `host`; an uploaded component may have at
+/// most `max_upload` bytes, any other body [`MAX_JSON_BODY`].
+pub fn router(host: Arc<Host>, max_upload: usize) -> Router {
     let app = App {
         host,
         metrics: Arc::new(Mutex::new(Metrics::new())),
@@ -226,41 +269,57 @@ pub fn router(host: Arc<Host>) -> Router {
     Router::new()
         .route(
             "/pipelines",
-            get(|State(app): State<App>| async move {
-                blocking(move || Ok(Json(app.host.list()))).await
+            get(|State(app): State<App>, Extension(c): Caught| async move {
+                blocking(move || Ok(Json(app.host.list(&c)))).await
             })
-            .post(|State(app): State<App>, Json(d): Json<Deploy>| async move {
-                blocking(move || app.host.deploy(&d.file, d.tenant.as_deref()))
-                    .await
-                    .map(|s| (StatusCode::CREATED, Json(s)))
-            }),
+            .post(
+                |State(app): State<App>, Extension(c): Caught, Json(d): Json<DeployRequest>| async move {
+                    blocking(move || app.host.deploy(&c, d))
+                        .await
+                        .map(|s| (StatusCode::CREATED, Json(s)))
+                },
+            ),
+        )
+        .route(
+            "/components",
+            put(
+                |State(app): State<App>,
+                 Extension(c): Caught,
+                 Query(owner): Query<Owner>,
+                 body: axum::body::Bytes| async move {
+                    blocking(move || app.host.upload(&c, owner.tenant.as_deref(), &body))
+                        .await
+                        .map(|s| (StatusCode::CREATED, Json(s)))
+                },
+            )
+            .layer(DefaultBodyLimit::max(max_upload)),
         )
         .route(
             "/pipelines/{name}",
             get(
-                |State(app): State<App>, Path(name): Path<String>| async move {
-                    blocking(move || app.host.status(&name).map(Json)).await
+                |State(app): State<App>, Extension(c): Caught, Path(name): Path<String>| async move {
+                    blocking(move || app.host.status(&c, &name).map(Json)).await
                 },
             )
             .delete(
-                |State(app): State<App>, Path(name): Path<String>| async move {
-                    blocking(move || app.host.remove(&name).map(Json)).await
+                |State(app): State<App>, Extension(c): Caught, Path(name): Path<String>| async move {
+                    blocking(move || app.host.remove(&c, &name).map(Json)).await
                 },
             ),
         )
         .route(
             "/pipelines/{name}/pause",
             post(
-                |State(app): State<App>, Path(name): Path<String>| async move {
-                    blocking(move || app.host.pause(&name, true).map(Json)).await
+                |State(app): State<App>, Extension(c): Caught, Path(name): Path<String>| async move {
+                    blocking(move || app.host.pause(&c, &name, true).map(Json)).await
                 },
             ),
         )
         .route(
             "/pipelines/{name}/resume",
             post(
-                |State(app): State<App>, Path(name): Path<String>| async move {
-                    blocking(move || app.host.pause(&name, false).map(Json)).await
+                |State(app): State<App>, Extension(c): Caught, Path(name): Path<String>| async move {
+                    blocking(move || app.host.pause(&c, &name, false).map(Json)).await
                 },
             ),
         )
@@ -268,53 +327,78 @@ pub fn router(host: Arc<Host>) -> Router {
             "/pipelines/{name}/steps/{step}/swap",
             post(
                 |State(app): State<App>,
+                 Extension(c): Caught,
                  Path((name, step)): Path<(String, String)>,
                  Json(swap): Json<Swap>| async move {
-                    let to = match (swap.plugin, swap.rollback) {
-                        (Some(p), false) => SwapTo::Plugin(p),
+                    let to = match (swap.component, swap.rollback) {
+                        (Some(digest), false) => SwapTo::Component(digest),
                         (None, true) => SwapTo::Rollback,
                         _ => {
                             return Err(AdminError::Invalid(
-                                "give either `plugin` (a component or crate) or `rollback: true`"
+                                "give either `component` (the digest of an uploaded component) or `rollback: true`"
                                     .into(),
                             ));
                         }
                     };
-                    blocking(move || app.host.swap(&name, &step, to).map(Json)).await
+                    blocking(move || app.host.swap(&c, &name, &step, to).map(Json)).await
                 },
             ),
         )
         .route(
             "/tenants",
-            get(|State(app): State<App>| async move {
-                blocking(move || Ok(Json(app.host.tenants()))).await
+            get(|State(app): State<App>, Extension(c): Caught| async move {
+                blocking(move || Ok(Json(app.host.tenants(&c)))).await
             }),
         )
         .route(
             "/tenants/{name}",
             get(
-                |State(app): State<App>, Path(name): Path<String>| async move {
-                    blocking(move || app.host.tenant(&name).map(Json)).await
+                |State(app): State<App>, Extension(c): Caught, Path(name): Path<String>| async move {
+                    blocking(move || app.host.tenant(&c, &name).map(Json)).await
                 },
             )
             .post(
                 |State(app): State<App>,
+                 Extension(c): Caught,
                  Path(name): Path<String>,
                  Json(tenant): Json<serde_json::Value>| async move {
-                    let tenant: Tenant = serde_json::from_value(tenant)
-                        .map_err(|e| AdminError::Invalid(format!("tenant `{name}`: {e}")))?;
-                    blocking(move || app.host.create_tenant(&name, tenant))
+                    let tenant: Tenant = serde_json::from_value(tenant).map_err(|e| {
+                        AdminError::Invalid(format!(
+                            "tenant `{}`: {e}",
+                            name.chars().take(64).collect::<String>()
+                        ))
+                    })?;
+                    blocking(move || app.host.create_tenant(&c, &name, tenant))
                         .await
-                        .map(|t| (StatusCode::CREATED, Json(t)))
+                        .map(|(status, token)| {
+                            let mut body = serde_json::to_value(status).expect("serializable");
+                            body["token"] = token.into();
+                            (StatusCode::CREATED, Json(body))
+                        })
+                },
+            ),
+        )
+        .route(
+            "/tenants/{name}/token",
+            post(
+                |State(app): State<App>, Extension(c): Caught, Path(name): Path<String>| async move {
+                    blocking(move || app.host.issue_token(&c, &name))
+                        .await
+                        .map(|token| (StatusCode::CREATED, Json(serde_json::json!({ "token": token }))))
                 },
             ),
         )
         .route(
             "/metrics",
-            get(|State(app): State<App>| async move {
+            get(|State(app): State<App>, Extension(c): Caught| async move {
+                if c != Caller::Operator {
+                    return Err(AdminError::Forbidden(
+                        "metrics cover every tenant: they need the operator's token".into(),
+                    ));
+                }
                 let (statuses, tenants) = blocking({
                     let host = Arc::clone(&app.host);
-                    move || Ok((host.list(), host.tenants()))
+                    move || Ok((host.list(&c), host.tenants(&c)))
                 })
                 .await?;
                 let text = app
@@ -324,13 +408,15 @@ pub fn router(host: Arc<Host>) -> Router {
                     .render(&statuses, &tenants);
                 Ok::<_, AdminError>((
                     [(
-                        axum::http::header::CONTENT_TYPE,
+                        header::CONTENT_TYPE,
                         "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     )],
                     text,
                 ))
             }),
         )
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), authenticate))
         .with_state(app)
 }
 
@@ -338,11 +424,12 @@ pub fn router(host: Arc<Host>) -> Router {
 pub async fn serve(
     addr: SocketAddr,
     host: Arc<Host>,
+    max_upload: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "admin API listening");
-    axum::serve(listener, router(host))
+    axum::serve(listener, router(host, max_upload))
         .with_graceful_shutdown(shutdown)
         .await
 }

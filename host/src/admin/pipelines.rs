@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::{self, Caller, TokenDigest};
+use super::components::{ComponentStore, Stored};
 use super::tenants::Tenant;
 use crate::error::RunError;
 use crate::plugin::TenantBudget;
@@ -16,7 +18,8 @@ use crate::plugin::builder::BuildOptions;
 use crate::runner::control::{self, Control};
 use crate::runner::{self, RunOptions, RunSummary};
 use crate::task::Counts;
-use crate::topology::Topology;
+use crate::topology::pipeline_file::PipelineFile;
+use crate::topology::{PluginRef, Topology};
 
 /// How long an API call waits for a running pipeline to act on a request
 /// (a swap waits for the batches in flight and a commit).
@@ -38,6 +41,16 @@ pub enum AdminError {
     /// The pipeline could not do it (500).
     #[error("{0}")]
     Failed(String),
+    /// No credential, or one the host does not know (401). Says nothing
+    /// of what exists.
+    #[error("a valid bearer token is required (`Authorization: Bearer <token>`)")]
+    Unauthorized,
+    /// A known caller asked for what only the operator may do (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Over a quota (429): try again once something is removed.
+    #[error("{0}")]
+    TooMany(String),
 }
 
 /// A pipeline's state.
@@ -76,8 +89,9 @@ pub struct Status {
     pub name: String,
     /// The tenant that owns it, if the host has tenants.
     pub tenant: Option<String>,
-    /// The pipeline file.
-    pub file: PathBuf,
+    /// What the client called the pipeline file (a label; the host
+    /// never opens it).
+    pub source: Option<String>,
     /// Running, paused, stopped or failed.
     pub state: State,
     /// Source records processed.
@@ -123,7 +137,7 @@ pub struct SwapReport {
 }
 
 struct Deployed {
-    file: PathBuf,
+    source: Option<String>,
     tenant: Option<String>,
     topology: Arc<Topology>,
     control: Control,
@@ -170,7 +184,7 @@ impl Deployed {
         Status {
             name: self.topology.application_id.clone(),
             tenant: self.tenant.clone(),
-            file: self.file.clone(),
+            source: self.source.clone(),
             state,
             records_in: counts.records_in,
             records_out: counts.records_out,
@@ -229,21 +243,99 @@ pub struct TenantStatus {
 struct TenantEntry {
     tenant: Tenant,
     budget: Arc<TenantBudget>,
+    /// Digests of its API tokens: the tenants file's and those issued.
+    tokens: Vec<TokenDigest>,
+    components: ComponentStore,
+}
+
+impl TenantEntry {
+    fn new(name: &str, tenant: Tenant, data_dir: &Path) -> TenantEntry {
+        let budget = tenant.budget(name);
+        let tokens = tenant
+            .token_sha256
+            .as_deref()
+            .and_then(|d| auth::parse_digest(d).ok())
+            .into_iter()
+            .collect();
+        let components = ComponentStore::new(
+            data_dir.join("tenants").join(name).join("components"),
+            tenant.components_mb << 20,
+        );
+        TenantEntry {
+            tenant,
+            budget,
+            tokens,
+            components,
+        }
+    }
+}
+
+/// How a host runs its pipelines: the operator's settings, from `sluice
+/// serve`'s command line.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// Kafka bootstrap servers of every pipeline.
+    pub brokers: String,
+    /// How long a pipeline waits for the brokers at start.
+    pub connect_timeout: Duration,
+    /// Where tenants' uploaded components and (unless a tenant's
+    /// `state-dir` says otherwise) state live: `<data_dir>/tenants/<name>/`;
+    /// the operator's components in `<data_dir>/operator/`.
+    pub data_dir: PathBuf,
+    /// The operator's librdkafka properties (security protocol,
+    /// credentials), applied to every pipeline's clients after its own.
+    pub kafka: Vec<(String, String)>,
+}
+
+impl HostSettings {
+    /// Settings for `brokers`, keeping data in `data_dir`, with no extra
+    /// Kafka properties.
+    pub fn new(brokers: &str, data_dir: &Path) -> HostSettings {
+        HostSettings {
+            brokers: brokers.to_owned(),
+            connect_timeout: Duration::from_secs(30),
+            data_dir: data_dir.to_owned(),
+            kafka: Vec::new(),
+        }
+    }
+}
+
+/// A deploy: the pipeline file's text, and for each plugin it names (as
+/// written in the file) the digest of a component the owner uploaded.
+/// Nothing in it is a path the host opens.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    /// The pipeline file's text.
+    pub pipeline: String,
+    /// Plugin reference (as written in the pipeline) → component digest.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, String>,
+    /// The owner, for the operator deploying on a tenant's behalf (a
+    /// tenant's own token implies it).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// What the client called the file, shown in status; never opened.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// The pipelines of one host.
 pub struct Host {
     engine: wasmtime::Engine,
     tenants: Mutex<BTreeMap<String, TenantEntry>>,
-    brokers: String,
-    connect_timeout: Duration,
+    settings: HostSettings,
+    operator_token: Option<TokenDigest>,
+    operator_components: ComponentStore,
     pipelines: Mutex<BTreeMap<String, Deployed>>,
+    /// Deploys under way: name → owner. Taken under the `pipelines` lock.
+    pending: Mutex<BTreeMap<String, Option<String>>>,
 }
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host")
-            .field("brokers", &self.brokers)
+            .field("brokers", &self.settings.brokers)
             .finish_non_exhaustive()
     }
 }
@@ -251,40 +343,115 @@ impl std::fmt::Debug for Host {
 /// A swap's target.
 #[derive(Debug, Clone)]
 pub enum SwapTo {
-    /// A component (`.wasm`) or a plugin crate directory.
-    Plugin(PathBuf),
+    /// A component the pipeline's owner uploaded, by digest.
+    Component(String),
     /// The step's previous component.
     Rollback,
 }
 
+/// Bytes the operator's own uploads may take.
+const OPERATOR_COMPONENTS: u64 = 16 << 30;
+
+/// The name a pipeline's text is parsed under: messages say
+/// `pipeline.toml`, and plugin references stay as written.
+const PIPELINE_LABEL: &str = "pipeline.toml";
+
+/// Removes a deploy's reservation when the deploy ends, however it ends.
+struct Reservation<'a> {
+    host: &'a Host,
+    name: String,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.host
+            .pending
+            .lock()
+            .expect("not poisoned")
+            .remove(&self.name);
+    }
+}
+
 impl Host {
-    /// A host running pipelines against `brokers`.
-    pub fn new(engine: wasmtime::Engine, brokers: &str, connect_timeout: Duration) -> Host {
+    /// A host running pipelines with `settings`.
+    pub fn new(engine: wasmtime::Engine, settings: HostSettings) -> Host {
+        let operator_components = ComponentStore::new(
+            settings.data_dir.join("operator").join("components"),
+            OPERATOR_COMPONENTS,
+        );
         Host {
             engine,
             tenants: Mutex::new(BTreeMap::new()),
-            brokers: brokers.to_owned(),
-            connect_timeout,
+            settings,
+            operator_token: None,
+            operator_components,
             pipelines: Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The operator's API token.
+    pub fn with_operator_token(mut self, token: &str) -> Host {
+        self.operator_token = Some(auth::digest(token));
+        self
     }
 
     /// With tenants (`sluice serve --tenants`): every pipeline then names
     /// the tenant that owns it.
     pub fn with_tenants(self, tenants: BTreeMap<String, Tenant>) -> Host {
+        let data_dir = self.settings.data_dir.clone();
         *self.tenants.lock().expect("not poisoned") = tenants
             .into_iter()
             .map(|(name, tenant)| {
-                let budget = tenant.budget(&name);
-                (name, TenantEntry { tenant, budget })
+                let entry = TenantEntry::new(&name, tenant, &data_dir);
+                (name, entry)
             })
             .collect();
         self
     }
 
-    /// Creates a tenant. Once a host has a tenant, every pipeline deployed
-    /// names its owner. A tenant's settings are fixed once created.
-    pub fn create_tenant(&self, name: &str, tenant: Tenant) -> Result<TenantStatus, AdminError> {
+    /// Who holds `token` (from `Authorization: Bearer`): the operator, a
+    /// tenant, or nobody (401). Every known digest is compared, in
+    /// constant time each.
+    pub fn authenticate(&self, token: Option<&str>) -> Result<Caller, AdminError> {
+        let token = token.ok_or(AdminError::Unauthorized)?;
+        let presented = auth::digest(token);
+        let mut found = None;
+        if self
+            .operator_token
+            .is_some_and(|t| auth::same(&t, &presented))
+        {
+            found = Some(Caller::Operator);
+        }
+        for (name, entry) in self.tenants.lock().expect("not poisoned").iter() {
+            for t in &entry.tokens {
+                if auth::same(t, &presented) && found.is_none() {
+                    found = Some(Caller::Tenant(name.clone()));
+                }
+            }
+        }
+        found.ok_or(AdminError::Unauthorized)
+    }
+
+    fn operator_only(caller: &Caller, what: &str) -> Result<(), AdminError> {
+        match caller {
+            Caller::Operator => Ok(()),
+            Caller::Tenant(_) => Err(AdminError::Forbidden(format!(
+                "{what} needs the operator's token"
+            ))),
+        }
+    }
+
+    /// Creates a tenant (operator only). Once a host has a tenant, every
+    /// pipeline deployed names its owner. A tenant's settings are fixed
+    /// once created. Answers with a new API token for it, shown once.
+    pub fn create_tenant(
+        &self,
+        caller: &Caller,
+        name: &str,
+        tenant: Tenant,
+    ) -> Result<(TenantStatus, String), AdminError> {
+        Self::operator_only(caller, "creating a tenant")?;
         tenant.check(name).map_err(AdminError::Invalid)?;
         let untenanted: Vec<String> = self
             .lock()
@@ -298,6 +465,8 @@ impl Host {
                 untenanted.join(", ")
             )));
         }
+        let token =
+            auth::new_token().map_err(|e| AdminError::Failed(format!("making a token: {e}")))?;
         {
             let mut tenants = self.tenants.lock().expect("not poisoned");
             if tenants.contains_key(name) {
@@ -305,23 +474,46 @@ impl Host {
                     "tenant `{name}` exists already; its settings are fixed once created"
                 )));
             }
-            let budget = tenant.budget(name);
-            tenants.insert(name.to_owned(), TenantEntry { tenant, budget });
+            super::tenants::check_disjoint(
+                name,
+                &tenant,
+                tenants.iter().map(|(n, e)| (n, &e.tenant)),
+            )
+            .map_err(AdminError::Invalid)?;
+            let mut entry = TenantEntry::new(name, tenant, &self.settings.data_dir);
+            entry.tokens.push(auth::digest(&token));
+            tenants.insert(name.to_owned(), entry);
         }
         tracing::info!(tenant = %name, "tenant created");
-        self.tenant(name)
+        Ok((self.tenant(caller, name)?, token))
     }
 
-    /// One tenant.
-    pub fn tenant(&self, name: &str) -> Result<TenantStatus, AdminError> {
-        self.tenants()
+    /// Issues a new API token for a tenant (operator only); its earlier
+    /// tokens stay valid. Issued tokens live as long as the host.
+    pub fn issue_token(&self, caller: &Caller, name: &str) -> Result<String, AdminError> {
+        Self::operator_only(caller, "issuing a tenant's token")?;
+        let token =
+            auth::new_token().map_err(|e| AdminError::Failed(format!("making a token: {e}")))?;
+        let mut tenants = self.tenants.lock().expect("not poisoned");
+        let entry = tenants
+            .get_mut(name)
+            .ok_or_else(|| AdminError::NotFound(format!("tenant `{name}`")))?;
+        entry.tokens.push(auth::digest(&token));
+        tracing::info!(tenant = %name, "tenant token issued");
+        Ok(token)
+    }
+
+    /// One tenant: the caller's own, or any for the operator.
+    pub fn tenant(&self, caller: &Caller, name: &str) -> Result<TenantStatus, AdminError> {
+        self.tenants(caller)
             .into_iter()
             .find(|t| t.name == name)
             .ok_or_else(|| AdminError::NotFound(format!("tenant `{name}`")))
     }
 
-    /// Every tenant.
-    pub fn tenants(&self) -> Vec<TenantStatus> {
+    /// Every tenant the caller may see: all for the operator, its own for
+    /// a tenant.
+    pub fn tenants(&self, caller: &Caller) -> Vec<TenantStatus> {
         let owners: Vec<(String, String)> = self
             .lock()
             .values()
@@ -331,6 +523,7 @@ impl Host {
             .lock()
             .expect("not poisoned")
             .iter()
+            .filter(|(name, _)| caller.owns(Some(name)))
             .map(|(name, e)| TenantStatus {
                 name: name.clone(),
                 settings: e.tenant.clone(),
@@ -345,41 +538,139 @@ impl Host {
             .collect()
     }
 
-    /// Loads a pipeline file and its plugins, and starts it. Its name is
-    /// its `application.id`, which must not be running already. On a host
-    /// with tenants, `tenant` names its owner, whose topic prefixes it
-    /// must keep to and whose limits it gets.
-    pub fn deploy(&self, file: &Path, tenant: Option<&str>) -> Result<Status, AdminError> {
-        let mut topology = Topology::load(file).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    /// The owner a caller acts for: a tenant its own (naming another is
+    /// refused), the operator the tenant it names (required once the host
+    /// has tenants) or itself.
+    fn owner(&self, caller: &Caller, named: Option<&str>) -> Result<Option<String>, AdminError> {
         let tenants = self.tenants.lock().expect("not poisoned");
-        match (tenant, tenants.is_empty()) {
-            (Some(t), _) => {
-                let owner = tenants.get(t).ok_or_else(|| {
-                    AdminError::Invalid(format!(
-                        "no tenant `{t}` (tenants: {})",
+        match (caller, named) {
+            (Caller::Tenant(t), Some(n)) if n != t => Err(AdminError::Forbidden(format!(
+                "this token is tenant `{t}`'s; it cannot act for another tenant"
+            ))),
+            (Caller::Tenant(t), _) => Ok(Some(t.clone())),
+            (Caller::Operator, Some(n)) => {
+                if tenants.contains_key(n) {
+                    Ok(Some(n.to_owned()))
+                } else {
+                    Err(AdminError::Invalid(format!(
+                        "no tenant `{}` (tenants: {})",
+                        n.chars().take(64).collect::<String>(),
                         tenants.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ))
-                })?;
-                owner
-                    .tenant
-                    .admit(&owner.budget, &mut topology)
-                    .map_err(AdminError::Invalid)?;
+                    )))
+                }
             }
-            (None, false) => {
-                return Err(AdminError::Invalid(
-                    "this host has tenants: name the pipeline's (`--tenant`)".into(),
-                ));
-            }
-            (None, true) => {}
+            (Caller::Operator, None) if tenants.is_empty() => Ok(None),
+            (Caller::Operator, None) => Err(AdminError::Invalid(
+                "this host has tenants: name the pipeline's (`tenant`, `--tenant`)".into(),
+            )),
         }
-        drop(tenants);
-        let topology = Arc::new(topology);
+    }
+
+    fn components(&self, owner: Option<&str>) -> Result<ComponentStore, AdminError> {
+        match owner {
+            None => Ok(self.operator_components.clone()),
+            Some(t) => self
+                .tenants
+                .lock()
+                .expect("not poisoned")
+                .get(t)
+                .map(|e| e.components.clone())
+                .ok_or_else(|| AdminError::NotFound(format!("tenant `{t}`"))),
+        }
+    }
+
+    /// Stores an uploaded component in its owner's area: the caller's
+    /// own, or for the operator the tenant it names (or its own).
+    pub fn upload(
+        &self,
+        caller: &Caller,
+        tenant: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<Stored, AdminError> {
+        let owner = match (caller, tenant) {
+            (Caller::Operator, None) => None,
+            _ => self.owner(caller, tenant)?,
+        };
+        self.components(owner.as_deref())?
+            .put(bytes)
+            .map_err(AdminError::Invalid)
+    }
+
+    /// Deploys a pipeline file from the host's own disk, as the operator
+    /// (`sluice serve --deploy`, benchmarks): its plugins must be built
+    /// components (`.wasm`), which are stored as uploads are. Plugin
+    /// crates are not built here.
+    pub fn deploy_file(&self, file: &Path, tenant: Option<&str>) -> Result<Status, AdminError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| AdminError::Invalid(format!("cannot read {}: {e}", file.display())))?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut plugins = BTreeMap::new();
+        for written in plugin_references(&text)? {
+            let path = base.join(&written);
+            if path.extension().is_none_or(|e| e != "wasm") {
+                return Err(AdminError::Invalid(format!(
+                    "plugin `{written}` is not a component: `sluice serve` does not build plugins (build scripts run natively); build it with `sluice plugin build`, or deploy with `sluice deploy`, which builds on your machine and uploads"
+                )));
+            }
+            let bytes = std::fs::read(&path)
+                .map_err(|e| AdminError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+            let stored = self.upload(&Caller::Operator, tenant, &bytes)?;
+            plugins.insert(written, stored.digest);
+        }
+        self.deploy(
+            &Caller::Operator,
+            DeployRequest {
+                pipeline: text,
+                plugins,
+                tenant: tenant.map(str::to_owned),
+                source: Some(file.display().to_string()),
+            },
+        )
+    }
+
+    /// Validates a pipeline and its uploaded plugins, and starts it. Its
+    /// name is its `application.id`, which must not be running already.
+    /// A tenant's pipeline keeps to the tenant's topic prefixes, Kafka
+    /// properties and state directory, and gets its limits.
+    pub fn deploy(&self, caller: &Caller, request: DeployRequest) -> Result<Status, AdminError> {
+        let owner = self.owner(caller, request.tenant.as_deref())?;
+        let label = Path::new(PIPELINE_LABEL);
+        let invalid = |e: crate::error::PipelineError| AdminError::Invalid(e.to_string());
+        let file = PipelineFile::parse(label, &request.pipeline).map_err(invalid)?;
+        if owner.is_some() && file.state.dir.is_some() {
+            return Err(AdminError::Invalid(
+                "[state] `dir` is refused under `sluice serve`: a tenant's stores live in its own directory, set by the operator".into(),
+            ));
+        }
+        let mut topology = Topology::from_file(label, file).map_err(invalid)?;
+        if let Some(t) = &owner {
+            let tenants = self.tenants.lock().expect("not poisoned");
+            let entry = tenants
+                .get(t)
+                .ok_or_else(|| AdminError::NotFound(format!("tenant `{t}`")))?;
+            let root = entry.tenant.state_root(t, &self.settings.data_dir);
+            entry
+                .tenant
+                .admit(&entry.budget, &mut topology, &root)
+                .map_err(AdminError::Invalid)?;
+        }
+        topology.kafka.extend(self.settings.kafka.iter().cloned());
+        let store = self.components(owner.as_deref())?;
+        for (what, plugin) in topology.plugin_refs_mut() {
+            let written = plugin.path().to_string_lossy().into_owned();
+            let digest = request.plugins.get(&written).ok_or_else(|| {
+                AdminError::Invalid(format!(
+                    "{what}'s plugin `{written}` was not uploaded: upload its component (`PUT /components`) and name its digest under `plugins` (`sluice deploy` does both)"
+                ))
+            })?;
+            let path = store
+                .get(digest)
+                .map_err(|e| AdminError::Invalid(format!("{what}'s plugin `{written}`: {e}")))?;
+            *plugin = PluginRef::Component(path);
+        }
         let name = topology.application_id.clone();
-        if self.lock().contains_key(&name) {
-            return Err(AdminError::Conflict(format!(
-                "a pipeline named `{name}` is deployed already; remove it first, or swap its plugins"
-            )));
-        }
+        let _reservation = self.reserve(&name, owner.as_deref())?;
+        let topology = Arc::new(topology);
         let plugins = crate::load_plugins(&self.engine, &topology, &BuildOptions::default())
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
         let history = topology
@@ -397,8 +688,8 @@ impl Host {
         let control = Control::new();
         let stop = Arc::new(AtomicBool::new(false));
         let options = RunOptions {
-            brokers: self.brokers.clone(),
-            connect_timeout: self.connect_timeout,
+            brokers: self.settings.brokers.clone(),
+            connect_timeout: self.settings.connect_timeout,
             stop: Arc::clone(&stop),
             stop_at: None,
             idle_close_at_end: false,
@@ -410,8 +701,8 @@ impl Host {
             .spawn(move || runner::run(run_topology, plugins, options))
             .map_err(|e| AdminError::Failed(format!("starting the pipeline's thread: {e}")))?;
         let mut deployed = Deployed {
-            file: file.to_owned(),
-            tenant: tenant.map(str::to_owned),
+            source: request.source,
+            tenant: owner,
             topology,
             control,
             stop,
@@ -421,35 +712,71 @@ impl Host {
             swaps: 0,
         };
         let status = deployed.status();
-        let mut pipelines = self.lock();
-        if pipelines.contains_key(&name) {
-            deployed.stop.store(true, Ordering::Relaxed);
-            return Err(AdminError::Conflict(format!(
-                "a pipeline named `{name}` was deployed meanwhile"
-            )));
-        }
-        pipelines.insert(name.clone(), deployed);
-        tracing::info!(pipeline = %name, file = %file.display(), "deployed");
+        self.lock().insert(name.clone(), deployed);
+        tracing::info!(pipeline = %name, "deployed");
         Ok(status)
     }
 
-    /// Every pipeline's status.
-    pub fn list(&self) -> Vec<Status> {
-        self.lock().values_mut().map(Deployed::status).collect()
+    /// Reserves `name` for a deploy by `owner`, within the owner's
+    /// `max-pipelines` (deploys under way count).
+    fn reserve(&self, name: &str, owner: Option<&str>) -> Result<Reservation<'_>, AdminError> {
+        let pipelines = self.lock();
+        let mut pending = self.pending.lock().expect("not poisoned");
+        if pipelines.contains_key(name) || pending.contains_key(name) {
+            return Err(AdminError::Conflict(format!(
+                "a pipeline named `{name}` is deployed already; remove it first, or swap its plugins"
+            )));
+        }
+        if let Some(t) = owner {
+            let limit = self
+                .tenants
+                .lock()
+                .expect("not poisoned")
+                .get(t)
+                .map_or(0, |e| e.tenant.max_pipelines);
+            let used = pipelines
+                .values()
+                .filter(|d| d.tenant.as_deref() == Some(t))
+                .count()
+                + pending.values().filter(|o| o.as_deref() == Some(t)).count();
+            if used >= limit {
+                return Err(AdminError::TooMany(format!(
+                    "tenant `{t}` has {used} pipelines deployed or deploying, its quota (`max-pipelines`)"
+                )));
+            }
+        }
+        pending.insert(name.to_owned(), owner.map(str::to_owned));
+        Ok(Reservation {
+            host: self,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The status of every pipeline the caller owns.
+    pub fn list(&self, caller: &Caller) -> Vec<Status> {
+        self.lock()
+            .values_mut()
+            .filter(|d| caller.owns(d.tenant.as_deref()))
+            .map(Deployed::status)
+            .collect()
     }
 
     /// One pipeline's status.
-    pub fn status(&self, name: &str) -> Result<Status, AdminError> {
-        self.with(name, |d| Ok(d.status()))
+    pub fn status(&self, caller: &Caller, name: &str) -> Result<Status, AdminError> {
+        self.with(caller, name, |d| Ok(d.status()))
     }
 
     /// Stops a pipeline (its in-flight work is finished and committed) and
     /// forgets it.
-    pub fn remove(&self, name: &str) -> Result<Status, AdminError> {
-        let mut deployed = self
-            .lock()
-            .remove(name)
-            .ok_or_else(|| AdminError::NotFound(name.to_owned()))?;
+    pub fn remove(&self, caller: &Caller, name: &str) -> Result<Status, AdminError> {
+        let mut deployed = {
+            let mut pipelines = self.lock();
+            match pipelines.get(name) {
+                Some(d) if caller.owns(d.tenant.as_deref()) => {}
+                _ => return Err(AdminError::NotFound(name.to_owned())),
+            }
+            pipelines.remove(name).expect("just found")
+        };
         deployed.stop.store(true, Ordering::Relaxed);
         deployed.join();
         tracing::info!(pipeline = %name, "removed");
@@ -457,8 +784,8 @@ impl Host {
     }
 
     /// Pauses (`true`) or resumes a pipeline.
-    pub fn pause(&self, name: &str, pause: bool) -> Result<Status, AdminError> {
-        let control = self.with(name, |d| {
+    pub fn pause(&self, caller: &Caller, name: &str, pause: bool) -> Result<Status, AdminError> {
+        let control = self.with(caller, name, |d| {
             d.running()?;
             Ok(d.control.clone())
         })?;
@@ -467,17 +794,26 @@ impl Host {
             .recv_timeout(REQUEST_TIMEOUT)
             .map_err(|_| AdminError::Failed("the pipeline did not answer in time".into()))?
             .map_err(AdminError::Failed)?;
-        self.status(name)
+        self.status(caller, name)
     }
 
     /// Replaces a step's plugin at a committed batch boundary. The new
-    /// component is compiled and started first: if that fails, the old one
-    /// keeps running and the error says why.
-    pub fn swap(&self, name: &str, step: &str, to: SwapTo) -> Result<SwapReport, AdminError> {
-        let (topology, control, path) = self.with(name, |d| {
-            d.running()?;
+    /// component (uploaded by the pipeline's owner) is compiled and
+    /// started first: if that fails, the old one keeps running and the
+    /// error says why.
+    pub fn swap(
+        &self,
+        caller: &Caller,
+        name: &str,
+        step: &str,
+        to: SwapTo,
+    ) -> Result<SwapReport, AdminError> {
+        let (topology, control, path) = self.with(caller, name, |d| {
             let path = match &to {
-                SwapTo::Plugin(p) => p.clone(),
+                SwapTo::Component(digest) => self
+                    .components(d.tenant.as_deref())?
+                    .get(digest)
+                    .map_err(AdminError::Invalid)?,
                 SwapTo::Rollback => {
                     let versions = d.history.get(step).map_or(&[][..], Vec::as_slice);
                     match versions {
@@ -490,15 +826,10 @@ impl Host {
                     }
                 }
             };
+            d.running()?;
             Ok((Arc::clone(&d.topology), d.control.clone(), path))
         })?;
-        let component = if path.is_dir() {
-            crate::plugin::builder::build(&path, &BuildOptions::default())
-                .map_err(|e| AdminError::Invalid(format!("building {}: {e}", path.display())))?
-        } else {
-            path.clone()
-        };
-        let (index, plugin) = control::prepare_swap(&self.engine, &topology, step, &component)
+        let (index, plugin) = control::prepare_swap(&self.engine, &topology, step, &path)
             .map_err(AdminError::Invalid)?;
         let digest = plugin.digest().to_owned();
         let swapped = control
@@ -506,13 +837,13 @@ impl Host {
             .recv_timeout(REQUEST_TIMEOUT)
             .map_err(|_| AdminError::Failed("the pipeline did not answer in time".into()))?
             .map_err(AdminError::Failed)?;
-        self.with(name, |d| {
+        self.with(caller, name, |d| {
             let versions = d.history.entry(step.to_owned()).or_default();
             match to {
                 SwapTo::Rollback => {
                     versions.pop();
                 }
-                SwapTo::Plugin(_) => versions.push((path.clone(), digest.clone())),
+                SwapTo::Component(_) => versions.push((path.clone(), digest.clone())),
             }
             d.swaps += 1;
             Ok(())
@@ -530,7 +861,7 @@ impl Host {
     pub fn shutdown(&self) {
         let names: Vec<String> = self.lock().keys().cloned().collect();
         for name in names {
-            let _ = self.remove(&name);
+            let _ = self.remove(&Caller::Operator, &name);
         }
     }
 
@@ -538,15 +869,37 @@ impl Host {
         self.pipelines.lock().expect("not poisoned")
     }
 
+    /// Runs `f` on the pipeline `name` if the caller owns it; another
+    /// tenant's pipeline is "not found", as a missing one is.
     fn with<T>(
         &self,
+        caller: &Caller,
         name: &str,
         f: impl FnOnce(&mut Deployed) -> Result<T, AdminError>,
     ) -> Result<T, AdminError> {
         let mut pipelines = self.lock();
         let d = pipelines
             .get_mut(name)
-            .ok_or_else(|| AdminError::NotFound(name.to_owned()))?;
+            .filter(|d| caller.owns(d.tenant.as_deref()))
+            .ok_or_else(|| AdminError::NotFound(name.chars().take(249).collect()))?;
         f(d)
     }
+}
+
+/// The plugin references of a pipeline's text, as written (steps'
+/// `plugin` and `aggregate`, sources' `timestamp-plugin`): what a client
+/// uploads components for.
+pub fn plugin_references(text: &str) -> Result<Vec<String>, AdminError> {
+    let label = Path::new(PIPELINE_LABEL);
+    let invalid = |e: crate::error::PipelineError| AdminError::Invalid(e.to_string());
+    let file = PipelineFile::parse(label, text).map_err(invalid)?;
+    let mut topology = Topology::from_file(label, file).map_err(invalid)?;
+    let mut refs: Vec<String> = topology
+        .plugin_refs_mut()
+        .into_iter()
+        .map(|(_, p)| p.path().to_string_lossy().into_owned())
+        .collect();
+    refs.sort();
+    refs.dedup();
+    Ok(refs)
 }

@@ -13,6 +13,9 @@
 //! log-lines-per-second = 100  # all its plugins together
 //! max-instances = 64          # plugin instances alive at once
 //! quarantine-after-traps = 10 # within a minute: the pipeline is paused
+//! max-pipelines = 16          # deployed at once
+//! components-mb = 512         # its uploaded components together
+//! token-sha256 = "9f86d0…"    # SHA-256 of its API token (optional)
 //! ```
 //!
 //! Tenants can also be created through the admin API (`POST /tenants`),
@@ -22,7 +25,10 @@
 //! sinks, dead-letter topic and `application.id` (so its changelog topics,
 //! `<application.id>-<store>-changelog`, and its consumer group) all start
 //! with one of them; a pipeline that does not is refused, naming the
-//! topic. Its stores live under the tenant's state directory, and its
+//! topic. Its `[kafka]` table may hold only tuning properties
+//! ([`crate::kafka::allow_list`]), and it may not name a state directory:
+//! its stores live under the tenant's (`state-dir`, set by the operator,
+//! or `<data dir>/tenants/<name>/state`), and its
 //! plugins get the tenant's limits where they are tighter than the
 //! pipeline's own. A pipeline that names no dead-letter topic uses the
 //! tenant's, and a trap never stops a tenant's pipeline: `trap = "fail"`
@@ -43,6 +49,8 @@ const DEFAULT_QUARANTINE_TRAPS: u64 = 10;
 const DEFAULT_OUTPUT_KB: usize = 4 << 10;
 const DEFAULT_LOG_LINES: u32 = 100;
 const DEFAULT_MAX_INSTANCES: usize = 64;
+const DEFAULT_MAX_PIPELINES: usize = 16;
+const DEFAULT_COMPONENTS_MB: u64 = 512;
 
 /// One tenant.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -74,6 +82,24 @@ pub struct Tenant {
     /// Plugin instances alive at once, all its pipelines together.
     #[serde(default = "default_max_instances")]
     pub max_instances: usize,
+    /// Pipelines deployed at once (deploys under way count).
+    #[serde(default = "default_max_pipelines")]
+    pub max_pipelines: usize,
+    /// MiB its uploaded components may take together.
+    #[serde(default = "default_components_mb")]
+    pub components_mb: u64,
+    /// SHA-256 (hex) of the tenant's API token. Tokens issued through the
+    /// API (`POST /tenants/{name}/token`) are kept in memory only.
+    #[serde(default, skip_serializing)]
+    pub token_sha256: Option<String>,
+}
+
+fn default_max_pipelines() -> usize {
+    DEFAULT_MAX_PIPELINES
+}
+
+fn default_components_mb() -> u64 {
+    DEFAULT_COMPONENTS_MB
 }
 
 fn default_output() -> usize {
@@ -116,21 +142,53 @@ pub fn load(path: &Path) -> Result<BTreeMap<String, Tenant>, String> {
     for (name, t) in &file.tenants {
         t.check(name)
             .map_err(|e| format!("tenants file {}: {e}", path.display()))?;
+        let others = file.tenants.iter().filter(|(n, _)| *n != name);
+        check_disjoint(name, t, others)
+            .map_err(|e| format!("tenants file {}: {e}", path.display()))?;
     }
     Ok(file.tenants)
+}
+
+/// Refuses a tenant whose topic prefixes overlap another's: one prefix
+/// starting with the other would let one tenant name topics, consumer
+/// groups and transactional ids inside the other's.
+pub fn check_disjoint<'a>(
+    name: &str,
+    tenant: &Tenant,
+    others: impl IntoIterator<Item = (&'a String, &'a Tenant)>,
+) -> Result<(), String> {
+    for (other, t) in others {
+        for a in &tenant.topics {
+            for b in &t.topics {
+                if a.starts_with(b.as_str()) || b.starts_with(a.as_str()) {
+                    return Err(format!(
+                        "tenant `{name}`'s topic prefix `{a}` overlaps tenant `{other}`'s `{b}`; tenants' prefixes must not start with one another"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Tenant {
     /// Checks a tenant's own settings.
     pub fn check(&self, name: &str) -> Result<(), String> {
         if name.is_empty()
+            || name.len() > 64
+            || name.starts_with('.')
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         {
             return Err(format!(
-                "tenant name `{name}` must be letters, digits, '.', '_' or '-'"
+                "tenant name `{}` must be 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'",
+                name.chars().take(64).collect::<String>()
             ));
+        }
+        if let Some(digest) = &self.token_sha256 {
+            crate::admin::auth::parse_digest(digest)
+                .map_err(|e| format!("tenant `{name}`: {e}"))?;
         }
         if self.topics.is_empty() || self.topics.iter().any(String::is_empty) {
             return Err(format!(
@@ -147,6 +205,8 @@ impl Tenant {
             ("plugin-deadline-ms", self.plugin_deadline_ms == 0),
             ("plugin-output-kb", self.plugin_output_kb == 0),
             ("max-instances", self.max_instances == 0),
+            ("max-pipelines", self.max_pipelines == 0),
+            ("components-mb", self.components_mb == 0),
             ("quarantine-after-traps", self.quarantine_after_traps == 0),
         ] {
             if zero {
@@ -170,14 +230,25 @@ impl Tenant {
         self.topics.iter().any(|p| topic.starts_with(p.as_str()))
     }
 
-    /// Checks a pipeline against the tenant's prefixes, and applies the
-    /// tenant's state directory and limits to it.
+    /// Where its pipelines' stores live: its `state-dir`, set by the
+    /// operator, or `<data dir>/tenants/<name>/state`.
+    pub fn state_root(&self, name: &str, data_dir: &Path) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("tenants").join(name).join("state"))
+    }
+
+    /// Checks a pipeline against the tenant's prefixes and the Kafka
+    /// properties a tenant may set, and applies the tenant's state
+    /// directory (`state_root`) and limits to it.
     pub fn admit(
         &self,
         budget: &std::sync::Arc<crate::plugin::TenantBudget>,
         topology: &mut crate::topology::Topology,
+        state_root: &Path,
     ) -> Result<(), String> {
         let tenant = budget.tenant();
+        crate::kafka::allow_list::check(&topology.kafka)?;
         if let Some(dlq) = self
             .dlq_topic
             .as_ref()
@@ -216,9 +287,7 @@ impl Tenant {
                 ));
             }
         }
-        if let Some(dir) = &self.state_dir {
-            topology.state.dir = dir.clone();
-        }
+        topology.state.dir = state_root.to_owned();
         topology.topic_prefixes = Some(self.topics.clone());
         topology.tenant = Some(std::sync::Arc::clone(budget));
         let p = &mut topology.processing;
@@ -275,7 +344,8 @@ mod tests {
         assert_eq!(pay.plugin_memory_mb, DEFAULT_MEMORY_MB, "a safe default");
         let budget = pay.budget("pay");
         let mut t = topology(PIPELINE);
-        pay.admit(&budget, &mut t).unwrap();
+        pay.admit(&budget, &mut t, &pay.state_root("pay", Path::new("/data")))
+            .unwrap();
         assert_eq!(t.state.dir, PathBuf::from("/state/pay"));
         assert_eq!(t.processing.plugin_deadline, Duration::from_millis(200));
         assert_eq!(t.processing.plugin_memory, 64 << 20);
@@ -298,13 +368,13 @@ mod tests {
             ..pay.clone()
         };
         let mut t = topology(PIPELINE);
-        with_dlq.admit(&budget, &mut t).unwrap();
+        with_dlq.admit(&budget, &mut t, Path::new("/s")).unwrap();
         assert_eq!(t.errors.dlq_topic, "pay.dead");
         let mut t = topology(&PIPELINE.replace(
             "rejected = \"dlq\"",
             "rejected = \"dlq\"\n        dlq-topic = \"pay.own\"",
         ));
-        with_dlq.admit(&budget, &mut t).unwrap();
+        with_dlq.admit(&budget, &mut t, Path::new("/s")).unwrap();
         assert_eq!(t.errors.dlq_topic, "pay.own");
         let stray = Tenant {
             dlq_topic: Some("ops.dead".into()),
@@ -344,9 +414,42 @@ mod tests {
             ),
         ] {
             let mut t = topology(&PIPELINE.replace(from, to));
-            let e = pay.admit(&budget, &mut t).unwrap_err();
+            let e = pay.admit(&budget, &mut t, Path::new("/s")).unwrap_err();
             assert!(e.contains(what) && e.contains("`pay.`"), "{e}");
         }
+        let mut t = topology(&PIPELINE.replace(
+            "[errors]",
+            "[kafka]\n        \"plugin.library.paths\" = \"/tmp/evil.so\"\n        [errors]",
+        ));
+        let e = pay.admit(&budget, &mut t, Path::new("/s")).unwrap_err();
+        assert!(
+            e.contains("`plugin.library.paths`") && e.contains("native library"),
+            "{e}"
+        );
+        let no_dir = Tenant {
+            state_dir: None,
+            ..pay.clone()
+        };
+        assert_eq!(
+            no_dir.state_root("pay", Path::new("/data")),
+            PathBuf::from("/data/tenants/pay/state")
+        );
+        for bad in ["..", ".", ".hidden", "a/b"] {
+            assert!(pay.check(bad).is_err(), "{bad}");
+        }
+        let others = BTreeMap::from([("pay".to_owned(), pay.clone())]);
+        let nested = Tenant {
+            topics: vec!["pay.fraud.".into()],
+            ..pay.clone()
+        };
+        let e = check_disjoint("fraud", &nested, &others).unwrap_err();
+        assert!(e.contains("overlaps tenant `pay`"), "{e}");
+        let apart = Tenant {
+            topics: vec!["payroll.".into()],
+            ..pay.clone()
+        };
+        check_disjoint("payroll", &apart, &others).unwrap();
+
         std::fs::write(&file, "[tenants.x]\ntopics = []\n").unwrap();
         assert!(
             load(&file)

@@ -1,12 +1,15 @@
 //! Kafka I/O: client configuration, connection checks, the producer that
 //! tasks share, and the embedded broker of `sluice dev`.
 //!
+//! - [`allow_list`]: the properties a tenant's pipeline may set under
+//!   `sluice serve`.
 //! - [`client_config`]: consumer and producer settings Sluice relies on.
 //! - [`connect`]: bounded waits for brokers and topics.
 //! - [`producer`]: the shared producer and its delivery tracking.
 //! - [`embedded`]: librdkafka's in-process mock cluster.
 //! - [`topics`]: internal topics, created or checked.
 
+pub mod allow_list;
 pub mod client_config;
 pub mod connect;
 pub mod embedded;
