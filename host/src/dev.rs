@@ -621,6 +621,10 @@ fn watch(
         .plain()
         .set("group.id", format!("{app}-dev-watcher"))
         .set("enable.auto.commit", "false")
+        // Outputs the embedded broker dropped before they were printed
+        // are an error, not a silent jump to the end (and a wait for
+        // offsets that never come).
+        .set("auto.offset.reset", "error")
         .create()
         .map_err(KafkaError::client("creating the output watcher"))?;
     let mut tpl = TopicPartitionList::new();
@@ -662,6 +666,19 @@ fn watch(
                     timestamp: m.timestamp().to_millis(),
                     headers,
                 });
+            }
+            Some(Err(
+                e @ rdkafka::error::KafkaError::MessageConsumption(
+                    rdkafka::types::RDKafkaErrorCode::OffsetOutOfRange
+                    | rdkafka::types::RDKafkaErrorCode::AutoOffsetReset,
+                ),
+            )) => {
+                return Err(KafkaError::client(format!(
+                    "printing the outputs: the embedded broker dropped outputs before they were printed \
+                     (it keeps about 170,000 records a partition; {} printed so far). Feed `sluice dev` less input, \
+                     or run the pipeline on a real broker with `sluice run`",
+                    seen.values().sum::<i64>()
+                ))(e));
             }
             Some(Err(e)) => tracing::warn!("output watcher: {e}"),
             None => {}

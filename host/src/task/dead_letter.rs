@@ -10,6 +10,11 @@
 //! - `sluice.plugin.digest`: SHA-256 of that plugin's component
 //! - `sluice.topic`, `sluice.partition`, `sluice.offset`: where the source
 //!   record that led here was read
+//!
+//! Headers the record already had keep their place, except those whose
+//! names start with `sluice.` (a producer's, or an earlier dead letter's):
+//! they are renamed `original.sluice.…`, so every `sluice.*` header of a
+//! dead letter is the host's own.
 
 use bytes::Bytes;
 
@@ -67,6 +72,11 @@ pub struct Failure<'a> {
 /// failure headers.
 pub fn letter(record: RecordRef<'_>, failure: &Failure<'_>, origin: &Origin<'_>) -> Record {
     let mut out = record.to_owned_record();
+    for (name, _) in &mut out.headers {
+        if name.starts_with("sluice.") {
+            name.insert_str(0, "original.");
+        }
+    }
     let text = |s: &str| Some(Bytes::copy_from_slice(s.as_bytes()));
     out.headers.extend([
         ("sluice.error.kind".to_owned(), text(failure.kind.as_str())),
@@ -90,7 +100,15 @@ mod tests {
 
     #[test]
     fn letter_keeps_the_record_and_adds_reason_and_origin() {
-        let rec = Record::new(Some(b"k"), Some(b"v"), Some(7));
+        let mut rec = Record::new(Some(b"k"), Some(b"v"), Some(7));
+        // A producer's own `sluice.*` headers, in front of the real ones.
+        rec.headers.extend([
+            (
+                "sluice.error".to_owned(),
+                Some(Bytes::from_static(b"forged")),
+            ),
+            ("trace".to_owned(), Some(Bytes::from_static(b"t1"))),
+        ]);
         let l = letter(
             rec.as_ref(),
             &Failure {
@@ -115,5 +133,13 @@ mod tests {
         assert_eq!(l.header("sluice.topic"), Some(&b"orders"[..]));
         assert_eq!(l.header("sluice.partition"), Some(&b"2"[..]));
         assert_eq!(l.header("sluice.offset"), Some(&b"41"[..]));
+        let names: Vec<&str> = l.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names.iter().filter(|n| **n == "sluice.error").count(),
+            1,
+            "{names:?}"
+        );
+        assert_eq!(l.header("original.sluice.error"), Some(&b"forged"[..]));
+        assert_eq!(l.header("trace"), Some(&b"t1"[..]));
     }
 }

@@ -639,7 +639,9 @@ impl Task {
                 continue;
             };
             let extracted = match from_plugins[i].take() {
-                Some(t) => t,
+                Some(t) => {
+                    t.and_then(|t| crate::time::event_time(t, "the extractor plugin's time"))
+                }
                 None => source.timestamp.extract(
                     r.record.timestamp,
                     r.timestamp_kind,

@@ -12,8 +12,9 @@
 //!   (milliseconds) or an RFC 3339 string (`2026-01-01T00:00:00Z`,
 //!   `…+02:00`).
 //!
-//! A record without a valid timestamp (absent, negative, not a number, a
-//! missing field) meets the source's `invalid-timestamp` policy.
+//! A record without a valid timestamp (absent, negative, after the year
+//! 9999, not a number, a missing field) meets the source's
+//! `invalid-timestamp` policy.
 
 use serde_json::Value;
 
@@ -85,13 +86,7 @@ impl Extractor {
         value: Option<&[u8]>,
         now: i64,
     ) -> Result<i64, String> {
-        let valid = |t: i64, what: &str| {
-            if t >= 0 {
-                Ok(t)
-            } else {
-                Err(format!("{what} {t} is negative"))
-            }
-        };
+        let valid = |t: i64, what: &str| super::event_time(t, what);
         match self {
             Extractor::Record => match timestamp {
                 Some(t) => valid(t, "the record timestamp"),
@@ -125,7 +120,8 @@ impl Extractor {
                         )),
                     },
                     Value::String(s) => parse_rfc3339(s)
-                        .ok_or_else(|| format!("`{}` = {s:?} is not an RFC 3339 time", path.join("."))),
+                        .ok_or_else(|| format!("`{}` = {s:?} is not an RFC 3339 time", path.join(".")))
+                        .and_then(|t| valid(t, &format!("`{}`", path.join(".")))),
                     other => Err(format!(
                         "`{}` is {}, not a time",
                         path.join("."),
@@ -269,6 +265,24 @@ mod tests {
             t(&Extractor::Record, Some(-1), create, None)
                 .unwrap_err()
                 .contains("negative")
+        );
+        // Near i64::MAX a window's end would overflow: such a time is
+        // invalid, and meets the source's policy.
+        for huge in [i64::MAX, super::super::MAX_EVENT_TIME + 1] {
+            assert!(
+                t(&Extractor::Record, Some(huge), create, None)
+                    .unwrap_err()
+                    .contains("after the year 9999")
+            );
+        }
+        assert_eq!(
+            t(
+                &Extractor::Record,
+                Some(super::super::MAX_EVENT_TIME),
+                create,
+                None
+            ),
+            Ok(super::super::MAX_EVENT_TIME)
         );
         assert!(
             t(&Extractor::LogAppend, Some(7), create, None)

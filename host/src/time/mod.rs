@@ -16,6 +16,27 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use extractor::{Extractor, TimestampKind};
 pub use stream_time::StreamTime;
 
+/// The latest event time Sluice accepts: the last millisecond of the
+/// year 9999 (RFC 3339's range). Later times (a producer's garbage,
+/// `i64::MAX`) are invalid and meet the source's `invalid-timestamp`
+/// policy, so window arithmetic (a time plus a size plus a grace, each
+/// bounded) never overflows.
+pub const MAX_EVENT_TIME: i64 = 253_402_300_799_999;
+
+/// `t` if it is an event time Sluice accepts (0 to [`MAX_EVENT_TIME`]),
+/// else why not; `what` names where it came from.
+pub fn event_time(t: i64, what: &str) -> Result<i64, String> {
+    if t < 0 {
+        Err(format!("{what} {t} is negative"))
+    } else if t > MAX_EVENT_TIME {
+        Err(format!(
+            "{what} {t} is after the year 9999 (the latest event time is {MAX_EVENT_TIME})"
+        ))
+    } else {
+        Ok(t)
+    }
+}
+
 /// What to do with a record whose timestamp is missing or invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -161,6 +161,21 @@ impl Step {
         }
     }
 
+    /// The plugin it runs, to replace (the built-in count has none).
+    pub fn plugin_mut(&mut self) -> Option<&mut PluginRef> {
+        match &mut self.op {
+            Operation::Process(p)
+            | Operation::Aggregate {
+                logic: Aggregation::Plugin(p),
+                ..
+            } => Some(p),
+            Operation::Aggregate {
+                logic: Aggregation::Count,
+                ..
+            } => None,
+        }
+    }
+
     /// The state store an aggregation keeps, if this is one.
     pub fn store(&self) -> Option<&str> {
         match &self.op {
@@ -300,6 +315,19 @@ pub struct Topology {
     pub tenant: Option<std::sync::Arc<crate::plugin::TenantBudget>>,
 }
 
+/// The longest window size, advance, difference, gap, grace or idle
+/// close: 100 years. With event times bounded too
+/// ([`crate::time::MAX_EVENT_TIME`]), window arithmetic cannot overflow.
+pub const MAX_WINDOW_DURATION: i64 = 100 * 365 * 86_400_000;
+
+/// The most hopping windows one record may fall into (`size / advance`):
+/// each is a store entry per key, written for every record.
+pub const MAX_WINDOWS_PER_RECORD: i64 = 10_000;
+
+/// The most partitions a source may declare (`sluice dev` creates its
+/// topics with them; librdkafka's mock cluster hangs on 100,000).
+pub const MAX_PARTITIONS: i32 = 1024;
+
 const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb, plugin.output.max.kb, quarantine.after.traps, quarantine.window.ms";
 
 impl Topology {
@@ -364,9 +392,9 @@ impl Topology {
                 let topic = def.topic.clone().unwrap_or_else(|| name.clone());
                 check_name(&topic).map_err(|m| invalid(format!("[sources.{name}] `topic` {m}")))?;
                 let partitions = def.partitions.unwrap_or(1);
-                if partitions < 1 {
+                if !(1..=MAX_PARTITIONS).contains(&partitions) {
                     return Err(invalid(format!(
-                        "[sources.{name}] `partitions` must be at least 1, got {partitions}"
+                        "[sources.{name}] `partitions` (the partitions `sluice dev` creates the topic with) must be from 1 to {MAX_PARTITIONS}, got {partitions}"
                     )));
                 }
                 let table = match (def.table, &def.store, &def.format) {
@@ -433,6 +461,29 @@ impl Topology {
             .map(|(i, s)| (s.name.as_str(), i))
             .collect();
 
+        for (owner, inputs) in file
+            .steps
+            .iter()
+            .map(|(n, d)| (format!("[steps.{n}]"), &d.inputs))
+            .chain(
+                file.sinks
+                    .iter()
+                    .map(|(n, d)| (format!("[sinks.{n}]"), &d.inputs)),
+            )
+        {
+            let mut seen = std::collections::HashSet::new();
+            if let Some(twice) = inputs.iter().find(|i| !seen.insert(i.as_str())) {
+                return Err(invalid(format!(
+                    "{owner} `inputs` names `{twice}` twice; each input is read once (naming it twice would process every record twice)"
+                )));
+            }
+        }
+        if let Some(s) = sources.iter().find(|s| s.topic == dlq_topic) {
+            return Err(invalid(format!(
+                "[errors] `dlq-topic` `{dlq_topic}` is the topic of source `{}`: dead letters would be read again and loop; name another topic",
+                s.name
+            )));
+        }
         let order = topological_order(&file.steps, &kinds).map_err(invalid)?;
         let step_index: HashMap<&str, usize> = order
             .iter()
@@ -714,6 +765,23 @@ impl Topology {
         }
     }
 
+    /// Every plugin reference, with what names it (`[steps.x]`,
+    /// `[sources.y] timestamp-plugin`), to resolve or replace.
+    pub fn plugin_refs_mut(&mut self) -> Vec<(String, &mut PluginRef)> {
+        let steps = self.steps.iter_mut().filter_map(|s| {
+            let owner = format!("[steps.{}]", s.name);
+            Some((owner, s.plugin_mut()?))
+        });
+        let sources = self
+            .sources
+            .iter_mut()
+            .filter_map(|s| match &mut s.timestamp {
+                Extractor::Plugin(p) => Some((format!("[sources.{}] timestamp-plugin", s.name), p)),
+                _ => None,
+            });
+        steps.chain(sources).collect()
+    }
+
     /// Every topic the pipeline writes: sinks and the dead-letter topic
     /// (when a policy sends records there).
     pub fn output_topics(&self) -> Vec<String> {
@@ -792,13 +860,22 @@ fn windowing(
     late: Option<LatePolicy>,
     close: Option<&pipeline_file::CloseDef>,
 ) -> Result<Windowing, String> {
+    let bounded = |name: &str, ms: i64| {
+        if ms > MAX_WINDOW_DURATION {
+            Err(format!(
+                "`{name}` is {ms} ms; window durations are at most {MAX_WINDOW_DURATION} ms (100 years)"
+            ))
+        } else {
+            Ok(ms)
+        }
+    };
     let duration = |name: &str, v: &toml::Value| -> Result<i64, String> {
         match v {
-            toml::Value::Integer(ms) if *ms > 0 => Ok(*ms),
+            toml::Value::Integer(ms) if *ms > 0 => bounded(name, *ms),
             toml::Value::String(s) => crate::window::duration::parse(s)
                 .and_then(|ms| {
                     if ms > 0 {
-                        Ok(ms)
+                        bounded(name, ms)
                     } else {
                         Err(format!("`{name}` must be positive"))
                     }
@@ -864,7 +941,20 @@ fn windowing(
     };
     let windows = match def.kind.as_str() {
         "tumbling" => Windows::Hopping(crate::window::tumbling::tumbling(field("size")?)?),
-        "hopping" => Windows::Hopping(Hopping::new(field("size")?, field("advance")?)?),
+        "hopping" => {
+            let (size, advance) = (field("size")?, field("advance")?);
+            let hopping = Hopping::new(size, advance)?;
+            let per_record = (size + advance - 1) / advance;
+            if per_record > MAX_WINDOWS_PER_RECORD {
+                return Err(format!(
+                    "a record would fall into {per_record} windows (`size` {size} ms / `advance` {advance} ms); \
+                     at most {MAX_WINDOWS_PER_RECORD} are allowed, as each is a store entry per key: \
+                     make `advance` at least {} ms",
+                    (size + MAX_WINDOWS_PER_RECORD - 1) / MAX_WINDOWS_PER_RECORD
+                ));
+            }
+            Windows::Hopping(hopping)
+        }
         "sliding" => Windows::Sliding(Sliding::new(field("difference")?)?),
         _ => Windows::Session(Sessions::new(field("gap")?)?),
     };
@@ -946,7 +1036,15 @@ fn check_name(name: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if name.len() > 249 {
-        return Err(format!("`{name}` is longer than 249 characters"));
+        return Err(format!(
+            "`{}…` is longer than 249 characters",
+            name.chars().take(40).collect::<String>()
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!(
+            "must not be `{name}` (it is a path component of the state directory)"
+        ));
     }
     if let Some(c) = name
         .chars()
@@ -978,16 +1076,20 @@ fn topological_order(
         .filter(|(_, d)| **d == 0)
         .map(|(n, _)| *n)
         .collect();
+    let mut consumers: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (name, def) in steps {
+        for input in &def.inputs {
+            consumers.entry(input.as_str()).or_default().push(name);
+        }
+    }
     let mut order = Vec::with_capacity(steps.len());
     while let Some(next) = ready.pop() {
         order.push(next.to_owned());
-        for (name, def) in steps {
-            if def.inputs.iter().any(|i| i == next) {
-                let d = indegree.get_mut(name.as_str()).expect("step");
-                *d -= 1;
-                if *d == 0 {
-                    ready.push(name);
-                }
+        for &name in consumers.get(next).map_or(&[][..], Vec::as_slice) {
+            let d = indegree.get_mut(name).expect("step");
+            *d -= 1;
+            if *d == 0 {
+                ready.push(name);
             }
         }
     }
@@ -1006,24 +1108,42 @@ fn topological_order(
 }
 
 /// The first step feeding `inputs`, directly or through other steps,
-/// that may change keys (it does not declare `key = "kept"`).
+/// that may change keys (it does not declare `key = "kept"`). Each step
+/// is visited once, however many paths lead to it.
 fn key_changer(steps: &[Step], inputs: &[NodeId]) -> Option<usize> {
-    inputs.iter().find_map(|n| match *n {
-        NodeId::Step(i) if !steps[i].keeps_key => Some(i),
-        NodeId::Step(i) => key_changer(steps, &steps[i].inputs),
-        NodeId::Source(_) => None,
-    })
+    let mut seen = vec![false; steps.len()];
+    let mut stack: Vec<NodeId> = inputs.iter().rev().copied().collect();
+    while let Some(node) = stack.pop() {
+        if let NodeId::Step(i) = node {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            if !steps[i].keeps_key {
+                return Some(i);
+            }
+            stack.extend(steps[i].inputs.iter().rev());
+        }
+    }
+    None
 }
 
-/// The sources that feed `inputs`, directly or through steps.
+/// The sources that feed `inputs`, directly or through steps, each once.
 fn upstream_sources(steps: &[Step], inputs: &[NodeId]) -> Vec<usize> {
-    inputs
-        .iter()
-        .flat_map(|n| match *n {
-            NodeId::Source(i) => vec![i],
-            NodeId::Step(i) => upstream_sources(steps, &steps[i].inputs),
-        })
-        .collect()
+    let mut seen = vec![false; steps.len()];
+    let mut sources = Vec::new();
+    let mut stack: Vec<NodeId> = inputs.iter().rev().copied().collect();
+    while let Some(node) = stack.pop() {
+        match node {
+            NodeId::Source(i) if !sources.contains(&i) => sources.push(i),
+            NodeId::Source(_) => {}
+            NodeId::Step(i) => {
+                if !std::mem::replace(&mut seen[i], true) {
+                    stack.extend(steps[i].inputs.iter().rev());
+                }
+            }
+        }
+    }
+    sources
 }
 
 #[cfg(test)]
@@ -1352,5 +1472,258 @@ mod tests {
         assert!(e.contains("[steps.counts] needs `plugin = "), "{e}");
         let e = load(&AGGREGATE.replace("restore-chunk = 500", "restore-chunk = 0")).unwrap_err();
         assert!(e.contains("`restore-chunk` must be at least 1"), "{e}");
+    }
+
+    const SMALL: &str = r#"
+        application.id = "app"
+        [sources.in]
+        topic = "input"
+        [steps.a]
+        plugin = "a.wasm"
+        inputs = ["in"]
+        [sinks.out]
+        inputs = ["a"]
+    "#;
+
+    #[test]
+    fn settings_that_would_loop_double_or_escape_are_refused_by_name() {
+        let e = load(&SMALL.replace("inputs = [\"in\"]", "inputs = [\"in\", \"in\"]")).unwrap_err();
+        assert!(e.contains("[steps.a] `inputs` names `in` twice"), "{e}");
+        let e = load(&SMALL.replace("inputs = [\"a\"]", "inputs = [\"a\", \"a\"]")).unwrap_err();
+        assert!(e.contains("[sinks.out] `inputs` names `a` twice"), "{e}");
+        assert!(!e.contains("cycle"), "{e}");
+        let e = load(&SMALL.replace(
+            "application.id = \"app\"",
+            "application.id = \"app\"\n[errors]\ndlq-topic = \"input\"",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("`dlq-topic` `input` is the topic of source `in`"),
+            "{e}"
+        );
+        for id in [".", ".."] {
+            let e = load(&SMALL.replace("\"app\"", &format!("\"{id}\""))).unwrap_err();
+            assert!(e.contains("must not be"), "{e}");
+        }
+        let e = load(&SMALL.replace(
+            "topic = \"input\"",
+            "topic = \"input\"\npartitions = 2147483647",
+        ))
+        .unwrap_err();
+        assert!(e.contains("must be from 1 to 1024, got 2147483647"), "{e}");
+        let long = "x".repeat(5 << 20);
+        let e = load(&SMALL.replace("\"app\"", &format!("\"{long}\""))).unwrap_err();
+        assert!(
+            e.len() < 400,
+            "a 5 MB application.id is not echoed: {} bytes",
+            e.len()
+        );
+    }
+
+    #[test]
+    fn windows_that_would_exhaust_memory_or_overflow_are_refused() {
+        let agg = |window: &str| {
+            load(&format!(
+                "application.id = \"app\"\n[sources.in]\ntopic = \"input\"\n[steps.c]\naggregate = \"count\"\ninputs = [\"in\"]\nwindow = {{ {window} }}\n[sinks.out]\ninputs = [\"c\"]\n"
+            ))
+        };
+        let e = agg("type = \"hopping\", size = \"1d\", advance = 1").unwrap_err();
+        assert!(
+            e.contains("would fall into 86400000 windows") && e.contains("at least 8640 ms"),
+            "{e}"
+        );
+        agg("type = \"hopping\", size = \"1d\", advance = \"10s\"").unwrap();
+        let e = agg("type = \"session\", gap = 9223372036854775807").unwrap_err();
+        assert!(e.contains("at most"), "{e}");
+        let e = agg("type = \"tumbling\", size = \"1m\", grace = \"99999999d\"").unwrap_err();
+        assert!(e.contains("`grace`") && e.contains("100 years"), "{e}");
+    }
+
+    /// Pipelines of `levels` rungs, each step reading both steps of the
+    /// rung before: 2^levels paths from the source to the sink.
+    fn ladder(levels: usize) -> String {
+        let mut text =
+            String::from("application.id = \"ladder\"\n[sources.in]\ntopic = \"input\"\n");
+        for level in 0..levels {
+            for side in ["l", "r"] {
+                let inputs = if level == 0 {
+                    "\"in\"".to_owned()
+                } else {
+                    format!("\"l{}\", \"r{}\"", level - 1, level - 1)
+                };
+                text += &format!(
+                    "[steps.{side}{level}]\nplugin = \"p.wasm\"\nkey = \"kept\"\ninputs = [{inputs}]\n"
+                );
+            }
+        }
+        text += &format!(
+            "[steps.total]\naggregate = \"count\"\ninputs = [\"l{0}\", \"r{0}\"]\n[sinks.out]\ninputs = [\"total\"]\n",
+            levels - 1
+        );
+        text
+    }
+
+    /// Runs `f` on a thread and waits at most `limit` for it (a test that
+    /// would otherwise never end, if the work were exponential).
+    fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(limit)
+            .expect("finished in time: validation and rendering must be linear")
+    }
+
+    #[test]
+    fn validation_and_pictures_grow_with_steps_and_edges_not_paths() {
+        // 2^300 paths: only linear work finishes.
+        let (topology, text, dot) = within(Duration::from_secs(60), || {
+            let t = load(&ladder(300)).unwrap();
+            let text = render::text(&t);
+            let dot = render::dot(&t);
+            (t, text, dot)
+        });
+        assert_eq!(topology.steps.len(), 601);
+        let edges: usize = topology.steps.iter().map(|s| s.inputs.len()).sum::<usize>() + 1;
+        assert!(
+            text.lines().count() <= edges + 10,
+            "{} lines",
+            text.lines().count()
+        );
+        assert!(dot.lines().count() <= 2 * (edges + topology.steps.len()) + 10);
+        assert!(text.contains("step r5 (shown above)"));
+    }
+
+    /// A small xorshift generator: the random pipelines are the same on
+    /// every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// A random pipeline: random DAG shape (shared inputs, dangling and
+    /// duplicate names, cycles), random window settings (some absurd).
+    fn random_pipeline(rng: &mut Rng) -> String {
+        let sources = 1 + rng.below(3) as usize;
+        let steps = rng.below(40) as usize;
+        let mut text = String::from("application.id = \"fuzz\"\n");
+        for i in 0..sources {
+            text += &format!("[sources.s{i}]\ntopic = \"t{i}\"\n");
+            if rng.below(20) == 0 {
+                text += "partitions = 5000\n";
+            }
+        }
+        let durations = [
+            "1000",
+            "\"5m\"",
+            "\"1h\"",
+            "\"1d\"",
+            "60000",
+            "\"10s\"",
+            "\"30m\"",
+            "\"2h\"", // sane
+            "1",
+            "0",
+            "-3",
+            "9223372036854775807",
+            "\"99999999999d\"", // not
+        ];
+        for i in 0..steps {
+            let mut inputs: Vec<String> = (0..1 + rng.below(3))
+                .map(|_| match rng.below(20) {
+                    // Now and then a name that is not there, or a later
+                    // step (maybe a cycle).
+                    0 => "\"nowhere\"".to_owned(),
+                    1 => format!("\"x{}\"", rng.below(steps as u64)),
+                    _ => {
+                        let pick = rng.below((sources + i) as u64) as usize;
+                        if pick < sources {
+                            format!("\"s{pick}\"")
+                        } else {
+                            format!("\"x{}\"", pick - sources)
+                        }
+                    }
+                })
+                .collect();
+            inputs.sort();
+            inputs.dedup();
+            if rng.below(400) == 0 {
+                inputs.push(inputs[0].clone());
+            }
+            text += &format!("[steps.x{i}]\ninputs = [{}]\n", inputs.join(", "));
+            match rng.below(4) {
+                0 | 1 => text += "plugin = \"p.wasm\"\nkey = \"kept\"\n",
+                2 => text += "plugin = \"p.wasm\"\n",
+                _ => {
+                    text += "aggregate = \"count\"\n";
+                    let d = |rng: &mut Rng| durations[rng.below(durations.len() as u64) as usize];
+                    let window = match rng.below(5) {
+                        0 => format!("type = \"tumbling\", size = {}", d(rng)),
+                        1 => format!(
+                            "type = \"hopping\", size = {}, advance = {}",
+                            d(rng),
+                            d(rng)
+                        ),
+                        2 => format!(
+                            "type = \"sliding\", difference = {}, grace = {}",
+                            d(rng),
+                            d(rng)
+                        ),
+                        3 => format!("type = \"session\", gap = {}", d(rng)),
+                        _ => String::new(),
+                    };
+                    if !window.is_empty() {
+                        text += &format!("window = {{ {window} }}\n");
+                    }
+                }
+            }
+        }
+        // The sink reads every step (mostly; a step feeding nothing is
+        // refused).
+        let fed: Vec<String> = (0..steps)
+            .filter(|_| rng.below(50) != 0)
+            .map(|i| format!("\"x{i}\""))
+            .collect();
+        let fed = if fed.is_empty() {
+            "\"s0\"".to_owned()
+        } else {
+            fed.join(", ")
+        };
+        text += &format!("[sinks.out]\ninputs = [{fed}]\n");
+        text
+    }
+
+    #[test]
+    fn random_pipelines_validate_without_panicking_in_bounded_time() {
+        let (valid, refused) = within(Duration::from_secs(120), || {
+            let mut rng = Rng(0x5eed_cafe_f00d_d00d);
+            let (mut valid, mut refused) = (0, 0);
+            for _ in 0..2_000 {
+                let text = random_pipeline(&mut rng);
+                match load(&text) {
+                    Ok(t) => {
+                        valid += 1;
+                        let _ = (render::text(&t), render::dot(&t));
+                    }
+                    Err(e) => {
+                        refused += 1;
+                        assert!(
+                            e.len() < 2_000,
+                            "a message of {} bytes for:\n{text}",
+                            e.len()
+                        );
+                    }
+                }
+            }
+            (valid, refused)
+        });
+        assert!(
+            valid > 100 && refused > 500,
+            "{valid} valid, {refused} refused"
+        );
     }
 }

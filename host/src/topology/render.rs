@@ -55,6 +55,7 @@ fn describe(t: &Topology, s: &Step) -> String {
 pub fn text(tp: &Topology) -> String {
     let t = tp;
     let mut out = String::new();
+    let mut shown = vec![false; t.steps.len()];
     let p = &t.processing;
     let _ = writeln!(
         out,
@@ -82,7 +83,7 @@ pub fn text(tp: &Topology) -> String {
             ),
         };
         let _ = writeln!(out, "source {} <- topic {}{table}", s.name, s.topic);
-        tree(t, NodeId::Source(i), 1, &mut out);
+        tree(t, NodeId::Source(i), 1, &mut shown, &mut out);
     }
     let policy = |p: ErrorPolicy| match p {
         ErrorPolicy::Fail => "fail".to_owned(),
@@ -94,12 +95,19 @@ pub fn text(tp: &Topology) -> String {
     out
 }
 
-fn tree(t: &Topology, node: NodeId, depth: usize, out: &mut String) {
+/// Prints what `node` feeds, below it. A step fed by several nodes is
+/// drawn in full under the first, and named (`shown above`) under the
+/// others, so the picture grows with the edges, not with the paths.
+fn tree(t: &Topology, node: NodeId, depth: usize, shown: &mut [bool], out: &mut String) {
     let pad = "    ".repeat(depth);
     for step in t.consumers_of(node) {
         let s = &t.steps[step];
+        if std::mem::replace(&mut shown[step], true) {
+            let _ = writeln!(out, "{pad}└─> step {} (shown above)", s.name);
+            continue;
+        }
         let _ = writeln!(out, "{pad}└─> step {} [{}]", s.name, describe(t, s));
-        tree(t, NodeId::Step(step), depth + 1, out);
+        tree(t, NodeId::Step(step), depth + 1, shown, out);
     }
     for sink in t.sinks.iter().filter(|s| s.inputs.contains(&node)) {
         let _ = writeln!(out, "{pad}└─> sink {} -> topic {}", sink.name, sink.topic);

@@ -66,6 +66,14 @@ pub enum FrameError {
     },
     /// A status byte was neither ok nor rejected.
     Status(u8),
+    /// A record's flags byte set bits this version does not define (only
+    /// bit 0, the timestamp, is).
+    Flags {
+        /// Byte offset of the flags byte.
+        at: usize,
+        /// The byte.
+        flags: u8,
+    },
 }
 
 impl fmt::Display for FrameError {
@@ -77,6 +85,10 @@ impl fmt::Display for FrameError {
             }
             FrameError::Utf8 { at } => write!(f, "string at byte {at} is not valid UTF-8"),
             FrameError::Status(s) => write!(f, "unknown record status {s}"),
+            FrameError::Flags { at, flags } => write!(
+                f,
+                "record flags {flags:#04x} at byte {at} set reserved bits (only bit 0, the timestamp, is defined)"
+            ),
         }
     }
 }
@@ -340,7 +352,11 @@ impl<'a> Reader<'a> {
     #[inline]
     pub fn record(&mut self) -> Result<RecordRef<'a>, FrameError> {
         let ts = i64::from_le_bytes(self.array()?);
+        let at = self.position();
         let flags = self.take(1)?[0];
+        if flags & !FLAG_TIMESTAMP != 0 {
+            return Err(FrameError::Flags { at, flags });
+        }
         let key = self.bytes()?;
         let value = self.bytes()?;
         let header_count = self.u32()?;
@@ -509,6 +525,15 @@ mod tests {
         bad.push(7);
         let (mut r, _) = Reader::output(&bad).unwrap();
         assert_eq!(r.status().unwrap_err(), FrameError::Status(7));
+        // Reserved flag bits are a protocol error, not ignored.
+        let mut flagged = buf.clone();
+        let at = 5 + 8;
+        assert_eq!(flagged[at], FLAG_TIMESTAMP);
+        flagged[at] |= 0x80;
+        let (mut r, _) = Reader::input(&flagged).unwrap();
+        let e = r.record().unwrap_err();
+        assert_eq!(e, FrameError::Flags { at, flags: 0x81 });
+        assert!(alloc::format!("{e}").contains("reserved bits"), "{e}");
     }
 
     #[test]
