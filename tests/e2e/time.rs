@@ -182,3 +182,130 @@ inputs = ["identity"]
         .collect();
     assert_eq!(times, [Some(1000), Some(3000), Some(2000)]);
 }
+
+/// A windowed count behind a processor that traps on `TRAP`, reading
+/// event times from `event.at`; `trap` is the policy.
+fn trapping_count(
+    dir: &Path,
+    app: &str,
+    source: &str,
+    sink: &str,
+    trap: &str,
+) -> std::path::PathBuf {
+    let dir = dir.join(trap);
+    std::fs::create_dir_all(&dir).unwrap();
+    support::write_pipeline(
+        &dir,
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+commit.interval.ms = 100
+[errors]
+trap = "{trap}"
+[state]
+dir = "{}"
+[sources.events]
+topic = "{source}"
+timestamp = "field"
+timestamp-field = "event.at"
+[steps.check]
+plugin = "{}"
+key = "kept"
+inputs = ["events"]
+[steps.counts]
+aggregate = "count"
+inputs = ["check"]
+window = {{ type = "tumbling", size = 60000 }}
+[sinks.out]
+topic = "{sink}"
+inputs = ["counts"]
+[kafka]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+"#,
+            dir.parent().unwrap().join("state").display(),
+            support::component("tests/plugins/trap-on-marker").display()
+        ),
+    )
+}
+
+#[test]
+fn a_failed_batch_does_not_move_the_committed_stream_time() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("failed-time");
+    let (source, sink) = (format!("{app}-events"), format!("{app}-out"));
+    // The embedded broker cannot create topics: the changelog too.
+    let changelog = sluice::state::changelog::topic(&app, "counts");
+    for t in [&source, &sink, &changelog] {
+        kafka.create_topic(t, 1).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fail = trapping_count(dir.path(), &app, &source, &sink, "fail");
+    let skip = trapping_count(dir.path(), &app, &source, &sink, "skip");
+    let at = |t: i64, marker: &str| {
+        (
+            Some("k".to_owned()),
+            format!(r#"{{"event":{{"at":{t}}},"v":"{marker}"}}"#).into_bytes(),
+            1,
+        )
+    };
+    support::produce(&brokers, &source, &[at(1_000, "")]);
+    run_until_drained_on(&fail, &brokers, &source, 1);
+
+    // A run under `fail` takes an on-time record (a batch that succeeds
+    // and is committed), then one batch of an on-time record, one far
+    // ahead, and one the plugin traps on: the run stops.
+    support::produce(&brokers, &source, &[at(1_500, "")]);
+    let topology = Arc::new(Topology::load(&fail).unwrap());
+    let plugins =
+        sluice::load_plugins(&sluice::plugin::engine(), &topology, &Default::default()).unwrap();
+    let run = {
+        let brokers = brokers.clone();
+        std::thread::spawn(move || {
+            runner::run(
+                topology,
+                plugins,
+                RunOptions {
+                    brokers,
+                    connect_timeout: Duration::from_secs(30),
+                    stop: Arc::new(AtomicBool::new(false)),
+                    stop_at: None,
+                    idle_close_at_end: false,
+                    control: None,
+                },
+            )
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while support::committed(&brokers, &app, &source, 1) != [2] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first batch was not committed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    support::produce(
+        &brokers,
+        &source,
+        &[at(2_000, ""), at(200_000, ""), at(3_000, "TRAP")],
+    );
+    let e = run.join().unwrap().unwrap_err().to_string();
+    assert!(e.contains("trap"), "{e}");
+
+    // Switched to `skip`, as the error advises: the batch is processed
+    // again from the stream time before it (1,500, not 200,000), so 2,000
+    // is on time and the first minute counts 3.
+    let again = run_until_drained_on(&skip, &brokers, &source, 1);
+    assert_eq!(
+        again.counts.late, 0,
+        "nothing judged late: {:?}",
+        again.counts
+    );
+    let last_of_first_minute = support::read_all(&brokers, &sink, 1)
+        .into_iter()
+        .rfind(|r| r.key.as_deref() == Some(b"k@0/60000".as_slice()))
+        .expect("the first minute's count");
+    assert_eq!(last_of_first_minute.value.as_deref(), Some(&b"3"[..]));
+}

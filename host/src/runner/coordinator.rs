@@ -171,11 +171,14 @@ impl Coordinator {
                 }
             };
             self.in_flight -= 1;
-            if let Some(t) = done.stream_time {
-                self.stream_times.insert(done.task, t);
-            }
             match done.result {
                 Ok(c) => {
+                    // A failed batch's stream time is not kept: it would
+                    // be committed with the offsets before the batch, and
+                    // a restart would judge the batch's own records late.
+                    if let Some(t) = done.stream_time {
+                        self.stream_times.insert(done.task, t);
+                    }
                     self.counts.add(&c);
                     for (topic, partition, next) in done.offsets {
                         let e = self.processed.entry((topic, partition)).or_insert(next);
