@@ -231,8 +231,12 @@ fn a_hostile_tenant_cannot_run_native_code_reach_host_paths_or_other_tenants() {
     // Today's escape was `{"file": <a pipeline on the host>}` naming the
     // crate: the host opened the file and built the crate.
     let krate_file = support::write_pipeline(&krate, &krate_text);
-    let (code, _) = deploy(json!({ "file": krate_file }));
+    let (code, body) = deploy(json!({ "file": krate_file }));
     assert_eq!(code, 422, "a path is not a deploy");
+    assert!(
+        body["error"].as_str().unwrap().contains("unknown field `file`"),
+        "answered as JSON: {body}"
+    );
 
     // 2. No library loaded by librdkafka, and no other refused property.
     let loaded = dir.path().join("dlopened");

@@ -235,6 +235,28 @@ async fn authenticate(State(app): State<App>, mut request: Request, next: Next) 
     }
 }
 
+/// Answers every error as `{"error": "..."}`, those of axum's extractors
+/// too (a body that is not JSON or not of the request's shape, a body over
+/// its limit, an unknown route), keeping their status.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    let message = match String::from_utf8_lossy(&body).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_owned(),
+        text => text.to_owned(),
+    };
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Swap {
@@ -417,6 +439,7 @@ pub fn router(host: Arc<Host>, max_upload: usize) -> Router {
         )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), authenticate))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(app)
 }
 

@@ -28,8 +28,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Why an admin request failed; each maps to an HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    /// No pipeline of that name (404).
-    #[error("no pipeline `{0}` is deployed")]
+    /// No such pipeline or tenant, or not the caller's (404); the
+    /// message says which.
+    #[error("{0}")]
     NotFound(String),
     /// It conflicts with what runs (409).
     #[error("{0}")]
@@ -259,7 +260,7 @@ impl TenantEntry {
             .collect();
         let components = ComponentStore::new(
             data_dir.join("tenants").join(name).join("components"),
-            tenant.components_mb << 20,
+            tenant.components_mb.saturating_mul(1 << 20),
         );
         TenantEntry {
             tenant,
@@ -497,7 +498,7 @@ impl Host {
         let mut tenants = self.tenants.lock().expect("not poisoned");
         let entry = tenants
             .get_mut(name)
-            .ok_or_else(|| AdminError::NotFound(format!("tenant `{name}`")))?;
+            .ok_or_else(|| AdminError::NotFound(format!("no tenant `{name}`")))?;
         entry.tokens.push(auth::digest(&token));
         tracing::info!(tenant = %name, "tenant token issued");
         Ok(token)
@@ -508,7 +509,7 @@ impl Host {
         self.tenants(caller)
             .into_iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| AdminError::NotFound(format!("tenant `{name}`")))
+            .ok_or_else(|| AdminError::NotFound(format!("no tenant `{name}`")))
     }
 
     /// Every tenant the caller may see: all for the operator, its own for
@@ -575,7 +576,7 @@ impl Host {
                 .expect("not poisoned")
                 .get(t)
                 .map(|e| e.components.clone())
-                .ok_or_else(|| AdminError::NotFound(format!("tenant `{t}`"))),
+                .ok_or_else(|| AdminError::NotFound(format!("no tenant `{t}`"))),
         }
     }
 
@@ -647,7 +648,7 @@ impl Host {
             let tenants = self.tenants.lock().expect("not poisoned");
             let entry = tenants
                 .get(t)
-                .ok_or_else(|| AdminError::NotFound(format!("tenant `{t}`")))?;
+                .ok_or_else(|| AdminError::NotFound(format!("no tenant `{t}`")))?;
             let root = entry.tenant.state_root(t, &self.settings.data_dir);
             entry
                 .tenant
@@ -773,7 +774,7 @@ impl Host {
             let mut pipelines = self.lock();
             match pipelines.get(name) {
                 Some(d) if caller.owns(d.tenant.as_deref()) => {}
-                _ => return Err(AdminError::NotFound(name.to_owned())),
+                _ => return Err(not_deployed(name)),
             }
             pipelines.remove(name).expect("just found")
         };
@@ -881,9 +882,18 @@ impl Host {
         let d = pipelines
             .get_mut(name)
             .filter(|d| caller.owns(d.tenant.as_deref()))
-            .ok_or_else(|| AdminError::NotFound(name.chars().take(249).collect()))?;
+            .ok_or_else(|| not_deployed(name))?;
         f(d)
     }
+}
+
+/// "No pipeline `name`": for one that does not exist, and alike for
+/// another tenant's.
+fn not_deployed(name: &str) -> AdminError {
+    AdminError::NotFound(format!(
+        "no pipeline `{}` is deployed",
+        name.chars().take(249).collect::<String>()
+    ))
 }
 
 /// The plugin references of a pipeline's text, as written (steps'

@@ -291,8 +291,12 @@ impl Tenant {
         topology.topic_prefixes = Some(self.topics.clone());
         topology.tenant = Some(std::sync::Arc::clone(budget));
         let p = &mut topology.processing;
-        p.plugin_memory = p.plugin_memory.min(self.plugin_memory_mb << 20);
-        p.plugin_output = p.plugin_output.min(self.plugin_output_kb << 10);
+        p.plugin_memory = p
+            .plugin_memory
+            .min(self.plugin_memory_mb.saturating_mul(1 << 20));
+        p.plugin_output = p
+            .plugin_output
+            .min(self.plugin_output_kb.saturating_mul(1 << 10));
         p.plugin_deadline = p
             .plugin_deadline
             .min(Duration::from_millis(self.plugin_deadline_ms));
