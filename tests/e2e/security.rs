@@ -234,7 +234,10 @@ fn a_hostile_tenant_cannot_run_native_code_reach_host_paths_or_other_tenants() {
     let (code, body) = deploy(json!({ "file": krate_file }));
     assert_eq!(code, 422, "a path is not a deploy");
     assert!(
-        body["error"].as_str().unwrap().contains("unknown field `file`"),
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `file`"),
         "answered as JSON: {body}"
     );
 
