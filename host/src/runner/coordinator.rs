@@ -578,11 +578,16 @@ impl ConsumerContext for RebalanceHandler {
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(tpl) = rebalance else {
+            return;
+        };
         // A paused (or quarantined) pipeline stays paused across a
-        // rebalance: what it is given now is paused too.
-        if let Rebalance::Assign(tpl) = rebalance
-            && self.coordinator.lock().expect("not poisoned").paused
-        {
+        // rebalance: what it is given now is paused too. A running one
+        // resumes what it is given: librdkafka keeps a partition's pause
+        // across an unassign and a new assign, so a partition paused
+        // before a resume that came mid-rebalance (with nothing assigned
+        // to resume) would stay paused for good.
+        if self.coordinator.lock().expect("not poisoned").paused {
             match consumer.pause(tpl) {
                 Ok(()) => tracing::info!(
                     partitions = tpl.count(),
@@ -590,6 +595,8 @@ impl ConsumerContext for RebalanceHandler {
                 ),
                 Err(e) => tracing::error!("pausing newly assigned partitions: {e}"),
             }
+        } else if let Err(e) = consumer.resume(tpl) {
+            tracing::error!("resuming newly assigned partitions: {e}");
         }
     }
 }
