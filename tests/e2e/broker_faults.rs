@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::exactly_once::{clicks_of_today, exactly_once_counts};
 use crate::support::{self, SluiceRun};
-use crate::windows::{
-    CRASH_CASES, PARTITIONS, clicks, event_times, results, step_topics, windowed_counts,
-};
+use crate::windows::{CRASH_CASES, PARTITIONS, event_times, results};
 
 /// The producer's `transaction.timeout.ms`: the long freeze outlasts it
 /// (the broker then aborts the open transaction and fences the producer's
@@ -101,45 +100,16 @@ fn exactly_once_resumes_by_itself_after_broker_freezes_and_outputs_each_result_o
     let started = Instant::now();
     let brokers = kafka.brokers.clone();
     let app = support::unique("freeze");
-    let topic = format!("{app}-in");
-    let mut topics = vec![topic.clone()];
-    topics.extend(
-        step_topics(&app, &CRASH_CASES)
-            .into_iter()
-            .filter(|t| !t.ends_with("-changelog")),
-    );
-    let specs: Vec<(&str, i32)> = topics.iter().map(|t| (t.as_str(), PARTITIONS)).collect();
-    support::create_topics(&brokers, &specs);
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = windowed_counts(
-        dir.path(),
+    let (topic, pipeline) = exactly_once_counts(
+        &brokers,
         &app,
-        &topic,
-        &CRASH_CASES,
-        "timestamp = \"field\"\ntimestamp-field = \"at\"",
+        dir.path(),
         &format!(
             "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"transaction.timeout.ms\" = \"{TRANSACTION_TIMEOUT_MS}\""
         ),
     );
-    let text = std::fs::read_to_string(&pipeline).unwrap().replace(
-        "[processing]",
-        "[processing]\nprocessing.guarantee = \"exactly-once\"",
-    );
-    std::fs::write(&pipeline, text).unwrap();
-
-    // Event times of today (a real broker's retention deletes 1970).
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let input: Vec<(Option<String>, Vec<u8>, i64)> = clicks(16_000, 37, 50, 3)
-        .into_iter()
-        .map(|(key, value, _)| {
-            let v: serde_json::Value = serde_json::from_slice(&value).unwrap();
-            let at = now + v["at"].as_i64().unwrap();
-            (key, format!(r#"{{"at":{at}}}"#).into_bytes(), at)
-        })
-        .collect();
+    let input = clicks_of_today(16_000, 37);
     // The input arrives continuously, through both freezes: a chunk every
     // 150 ms, about 20 s of it when the broker answers.
     let (first, rest) = input.split_at(2_000);

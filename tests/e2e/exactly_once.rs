@@ -4,10 +4,60 @@
 //! every output exactly once to a `read_committed` reader: no repeated
 //! update, no repeated final result.
 
+use std::path::{Path, PathBuf};
+
 use crate::support;
 use crate::windows::{
     CRASH_CASES, PARTITIONS, clicks, event_times, results, step_topics, windowed_counts,
 };
+
+/// The windowed counts of every crash case over `<app>-in`, exactly-once,
+/// with `kafka` lines, written in `dir`; its topics created on `brokers`
+/// (sinks only: Sluice creates the changelogs, compacted). Returns the
+/// source topic and the pipeline file.
+pub fn exactly_once_counts(brokers: &str, app: &str, dir: &Path, kafka: &str) -> (String, PathBuf) {
+    let topic = format!("{app}-in");
+    let mut topics = vec![topic.clone()];
+    topics.extend(
+        step_topics(app, &CRASH_CASES)
+            .into_iter()
+            .filter(|t| !t.ends_with("-changelog")),
+    );
+    let specs: Vec<(&str, i32)> = topics.iter().map(|t| (t.as_str(), PARTITIONS)).collect();
+    support::create_topics(brokers, &specs);
+    let pipeline = windowed_counts(
+        dir,
+        app,
+        &topic,
+        &CRASH_CASES,
+        "timestamp = \"field\"\ntimestamp-field = \"at\"",
+        kafka,
+    );
+    let text = std::fs::read_to_string(&pipeline).unwrap().replace(
+        "[processing]",
+        "[processing]\nprocessing.guarantee = \"exactly-once\"",
+    );
+    std::fs::write(&pipeline, text).unwrap();
+    (topic, pipeline)
+}
+
+/// `n` clicks (`seed`, 50 keys) with event times of today: a real
+/// broker's retention deletes records (inputs, and outputs that keep their
+/// input's time) from 1970.
+pub fn clicks_of_today(n: usize, seed: u64) -> Vec<(Option<String>, Vec<u8>, i64)> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    clicks(n, seed, 50, 3)
+        .into_iter()
+        .map(|(key, value, _)| {
+            let v: serde_json::Value = serde_json::from_slice(&value).unwrap();
+            let at = now + v["at"].as_i64().unwrap();
+            (key, format!(r#"{{"at":{at}}}"#).into_bytes(), at)
+        })
+        .collect()
+}
 
 #[test]
 fn windowed_counts_killed_at_every_commit_point_emit_each_result_once() {
@@ -16,45 +66,14 @@ fn windowed_counts_killed_at_every_commit_point_emit_each_result_once() {
     };
     let brokers = &kafka.brokers;
     let app = support::unique("eos");
-    let topic = format!("{app}-in");
-    let mut topics = vec![topic.clone()];
-    // Sinks only: Sluice creates the changelogs, compacted.
-    topics.extend(
-        step_topics(&app, &CRASH_CASES)
-            .into_iter()
-            .filter(|t| !t.ends_with("-changelog")),
-    );
-    let specs: Vec<(&str, i32)> = topics.iter().map(|t| (t.as_str(), PARTITIONS)).collect();
-    support::create_topics(brokers, &specs);
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = windowed_counts(
-        dir.path(),
+    let (topic, pipeline) = exactly_once_counts(
+        brokers,
         &app,
-        &topic,
-        &CRASH_CASES,
-        "timestamp = \"field\"\ntimestamp-field = \"at\"",
+        dir.path(),
         "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"",
     );
-    let text = std::fs::read_to_string(&pipeline).unwrap().replace(
-        "[processing]",
-        "[processing]\nprocessing.guarantee = \"exactly-once\"",
-    );
-    std::fs::write(&pipeline, text).unwrap();
-
-    // Event times of today: a real broker's retention deletes records
-    // (inputs, and outputs that keep their input's time) from 1970.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let input: Vec<(Option<String>, Vec<u8>, i64)> = clicks(24_000, 31, 50, 3)
-        .into_iter()
-        .map(|(key, value, _)| {
-            let v: serde_json::Value = serde_json::from_slice(&value).unwrap();
-            let at = now + v["at"].as_i64().unwrap();
-            (key, format!(r#"{{"at":{at}}}"#).into_bytes(), at)
-        })
-        .collect();
+    let input = clicks_of_today(24_000, 31);
     let parts: Vec<_> = input.chunks(6_000).collect();
     let log = |n: &str| dir.path().join(format!("{n}.log"));
     // Before the transaction commits (its records sent, or flushed), and
