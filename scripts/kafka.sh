@@ -7,6 +7,11 @@
 #   scripts/kafka.sh start  [--port N]         start a fresh broker (default port 19092, controller N+1);
 #                                              the last line on stdout is the bootstrap address 127.0.0.1:N
 #   scripts/kafka.sh stop   [--port N]         stop it (SIGTERM, SIGKILL after 30 s) and delete its data
+#   scripts/kafka.sh down   [--port N] [--kill] stop its process but keep its data and config, for `up`
+#                                              (SIGTERM and SIGKILL after 30 s, as stop; --kill: SIGKILL at
+#                                              once, a crash)
+#   scripts/kafka.sh up     [--port N]         start again, on what `down` kept (same cluster, topics,
+#                                              committed offsets and transactions); prints the address as start
 #   scripts/kafka.sh status [--port N]         exit 0 and print the address if running, else exit 1
 #   scripts/kafka.sh run CLASS [ARGS...]       run a Java main class on the same classpath (CLI tools), e.g.
 #        scripts/kafka.sh run org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:19092 --list
@@ -38,11 +43,13 @@ usage() {
   exit 2
 }
 
+KILL=""
 parse_port() {
   while [ $# -gt 0 ]; do
     case "$1" in
       --port) [ $# -ge 2 ] || die "--port needs a value"; PORT="$2"; shift 2 ;;
       --port=*) PORT="${1#--port=}"; shift ;;
+      --kill) [ -n "${ALLOW_KILL:-}" ] || die "unknown argument: $1"; KILL=1; shift ;;
       *) die "unknown argument: $1" ;;
     esac
   done
@@ -245,6 +252,17 @@ cmd_start() {
     die "formatting KRaft storage failed"
   fi
 
+  launch "$t0"
+}
+
+# Starts the broker on $RUN's config and data, and waits until it is ready;
+# prints its address. Called with the lock held.
+launch() {
+  local t0="$1" pid
+  # Readiness is read from what the server logs from now on: a restarted
+  # broker (`up`) appends to the log of its earlier run.
+  local seen=0
+  [ -f "$RUN/logs/server.log" ] && seen="$(stat -c %s "$RUN/logs/server.log")"
   # setsid: own session, so the broker outlives this script and the caller's
   # terminal signals. In a non-interactive shell the background child is not
   # a group leader, so setsid execs java in place and $! is java's pid.
@@ -254,7 +272,7 @@ cmd_start() {
     -Djava.awt.headless=true -Dkafka.logs.dir="$RUN/logs" \
     -Dlog4j2.configurationFile="$RUN/log4j2.properties" \
     -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" \
-    </dev/null >"$RUN/logs/stdout.log" 2>&1 8>&- 9>&- &
+    </dev/null >>"$RUN/logs/stdout.log" 2>&1 8>&- 9>&- &
   pid=$!
   echo "$pid" >"$PIDFILE"
 
@@ -266,7 +284,8 @@ cmd_start() {
       rm -f "$PIDFILE"
       fail_start "broker exited during startup"
     fi
-    if grep -q 'Kafka Server started' "$RUN/logs/server.log" 2>/dev/null && port_open "$PORT"; then
+    if tail -c "+$((seen + 1))" "$RUN/logs/server.log" 2>/dev/null | grep -q 'Kafka Server started' \
+        && port_open "$PORT"; then
       break
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then
@@ -281,26 +300,68 @@ cmd_start() {
 }
 
 # ---------------------------------------------------------------- stop
+# Ends the broker's process if it runs: SIGTERM, SIGKILL after 30 s ($KILL:
+# SIGKILL at once). Called with the lock held.
+end_broker() {
+  local pid
+  if pid="$(running_pid)"; then
+    if [ -n "$KILL" ]; then
+      kill -KILL "$pid" 2>/dev/null || true
+    else
+      kill -TERM "$pid" 2>/dev/null || true
+      local deadline=$((SECONDS + 30))
+      while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+      if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid still alive after 30s, sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+    fi
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    log "stopped pid $pid${KILL:+ (SIGKILL)}"
+  else
+    log "not running on port $PORT"
+  fi
+}
+
 cmd_stop() {
   parse_port "$@"
   mkdir -p "$KHOME"
   exec 9>"$KHOME/.lock-$PORT"
   flock 9
+  end_broker
+  rm -rf "$RUN"
+}
+
+# ---------------------------------------------------------------- down, up
+cmd_down() {
+  ALLOW_KILL=1 parse_port "$@"
+  mkdir -p "$KHOME"
+  exec 9>"$KHOME/.lock-$PORT"
+  flock 9
+  [ -f "$RUN/server.properties" ] || die "no broker data for port $PORT (start one first)"
+  end_broker
+  rm -f "$PIDFILE"
+  log "data kept in $RUN (scripts/kafka.sh up --port $PORT starts it again)"
+}
+
+cmd_up() {
+  parse_port "$@"
+  cmd_fetch
+  mkdir -p "$KHOME"
+  exec 9>"$KHOME/.lock-$PORT"
+  flock 9
   local pid
   if pid="$(running_pid)"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + 30))
-    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "pid $pid still alive after 30s, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-    fi
-    log "stopped pid $pid"
-  else
-    log "not running on port $PORT"
+    log "already running (pid $pid)"
+    echo "127.0.0.1:$PORT"
+    return 0
   fi
-  rm -rf "$RUN"
+  [ -f "$RUN/server.properties" ] && [ -f "$RUN/data/meta.properties" ] \
+    || die "no kept broker data for port $PORT in $RUN (scripts/kafka.sh start makes a fresh one)"
+  for p in "$PORT" "$CPORT"; do
+    port_open "$p" && die "port $p on 127.0.0.1 is already in use by another process"
+  done
+  launch "$SECONDS"
 }
 
 # ---------------------------------------------------------------- status
@@ -322,6 +383,8 @@ case "$sub" in
   fetch) [ $# -eq 0 ] || die "fetch takes no arguments"; cmd_fetch ;;
   start) cmd_start "$@" ;;
   stop) cmd_stop "$@" ;;
+  down) cmd_down "$@" ;;
+  up) cmd_up "$@" ;;
   status) cmd_status "$@" ;;
   run) [ $# -ge 1 ] || die "run needs a class name"; cmd_fetch; run_java "$@" ;;
   classpath) cmd_fetch; echo "$LIBS/*" ;;

@@ -124,11 +124,11 @@ fn sluice_aggregate(
     settings: &ClientSettings,
     producer: &OutputProducer,
 ) -> (Duration, u64) {
-    let ctx = StateContext {
-        application_id: topology.application_id.clone(),
-        settings: topology.state.clone(),
-        kafka: Some(settings.clone()),
-    };
+    let ctx = StateContext::new(
+        &topology.application_id,
+        topology.state.clone(),
+        Some(settings.clone()),
+    );
     let started = Instant::now();
     let plugins = sluice::Plugins {
         steps: vec![plugin.cloned()],

@@ -41,6 +41,20 @@ pub struct SampleRecord {
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
+impl SampleRecord {
+    /// Its bytes: key, value, and the headers' names and values.
+    pub fn size(&self) -> usize {
+        let len = |b: &Option<Vec<u8>>| b.as_ref().map_or(0, Vec::len);
+        len(&self.key)
+            + len(&self.value)
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+}
+
 const ENVELOPE_KEYS: [&str; 5] = ["key", "value", "timestamp", "headers", "topic"];
 
 /// Parses one line of sample input. Two forms:
@@ -556,7 +570,24 @@ fn produce(
                     rec = back;
                     producer.poll(Duration::from_millis(10));
                 }
-                Err((e, _)) => return Err(failed(index, e.to_string())),
+                Err((e, _)) => {
+                    let mut message = e.to_string();
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge)
+                    {
+                        let limit = topology
+                            .kafka
+                            .iter()
+                            .find(|(k, _)| k == "message.max.bytes")
+                            .map_or("1000000", |(_, v)| v.as_str());
+                        message = format!(
+                            "{message}: the record is {} bytes (key, value and headers), over the \
+                             {limit} bytes a record may have (`message.max.bytes`)",
+                            r.size()
+                        );
+                    }
+                    return Err(failed(index, message));
+                }
             }
         }
         producer.poll(Duration::ZERO);
@@ -675,7 +706,7 @@ fn watch(
             )) => {
                 return Err(KafkaError::client(format!(
                     "printing the outputs: the embedded broker dropped outputs before they were printed \
-                     (it keeps about 170,000 records a partition; {} printed so far). Feed `sluice dev` less input, \
+                     (it keeps about the last 5 MB of each partition, some 170,000 short records; {} printed so far). Feed `sluice dev` less input, \
                      or run the pipeline on a real broker with `sluice run`",
                     seen.values().sum::<i64>()
                 ))(e));

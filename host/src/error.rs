@@ -108,6 +108,21 @@ pub enum PluginError {
         /// What the component exports instead, or why it does not match.
         found: String,
     },
+    /// The component imports an interface the host provides, by its name
+    /// and version, but with other functions or types than the host's WIT
+    /// (`wit/plugin.wit`): it was built against another WIT of that name.
+    #[error(
+        "plugin `{plugin}` imports {import}, but not with the signature of this host's WIT \
+         (wit/plugin.wit): {detail}; rebuild it against the WIT of this Sluice"
+    )]
+    ImportMismatch {
+        /// The step or plugin name.
+        plugin: String,
+        /// The import, quoted (`sluice:plugin/log@0.1.0`).
+        import: String,
+        /// How it differs, as wasmtime found it.
+        detail: String,
+    },
     /// The plugin's `init` returned an error.
     #[error("plugin `{plugin}` refused to start: {code}: {message}")]
     Init {
@@ -493,6 +508,20 @@ pub enum StateError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A write would take the pipeline's in-memory state past its budget.
+    #[error(
+        "store `{store}` cannot take {wanted} more bytes: the pipeline's in-memory stores hold {used} bytes, and their budget is {limit} bytes ([state] memory-mb). Raise `memory-mb`, or use `store = \"rocksdb\"`, which keeps what does not fit on disk"
+    )]
+    MemoryFull {
+        /// The store.
+        store: String,
+        /// Bytes held before the write.
+        used: u64,
+        /// Bytes the write would add.
+        wanted: u64,
+        /// The budget.
+        limit: u64,
     },
     /// A changelog record or metadata entry could not be read.
     #[error("store `{store}`: {message}")]

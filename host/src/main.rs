@@ -691,6 +691,9 @@ fn print_json(v: &serde_json::Value) {
 /// How long `sluice serve` waits, once told to stop, for admin requests
 /// under way.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Then how long it waits for its pipelines to stop, all together: with
+/// the grace, within Kubernetes' default 30 s before a SIGKILL.
+const PIPELINES_STOP_DEADLINE: Duration = Duration::from_secs(15);
 
 /// `sluice serve`: the admin API on a small async runtime; pipelines on
 /// their own threads.
@@ -745,8 +748,17 @@ fn serve(
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("stopping every pipeline");
-    host.shutdown();
+    let stuck = host.shutdown_within(Some(PIPELINES_STOP_DEADLINE));
     served.with_context(|| format!("serving the admin API on {admin}"))?;
+    if !stuck.is_empty() {
+        anyhow::bail!(
+            "{} pipeline(s) did not stop within {} s, and were left unfinished: {} (each resumes from its last commit at its next start)",
+            stuck.len(),
+            PIPELINES_STOP_DEADLINE.as_secs(),
+            stuck.join(", ")
+        );
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -779,6 +791,9 @@ fn summary_line(s: &RunSummary) -> String {
         "in {} · out {} · rejected {} · trapped {} · dead letters {}",
         c.records_in, c.records_out, c.rejected, c.trapped, c.dead_letters
     );
+    if c.refused > 0 {
+        line += &format!(" · refused by sinks {}", c.refused);
+    }
     // Windowed pipelines: late records are dropped whether or not they
     // are dead-lettered, so they are counted here either way.
     if c.late_windows > 0 {

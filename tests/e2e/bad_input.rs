@@ -341,3 +341,69 @@ fn dev_prints_filtered_orders_and_a_summary() {
         "{summary}"
     );
 }
+
+/// An in-memory store that would outgrow the pipeline's `[state]
+/// memory-mb` stops the run with a message naming the store and the
+/// setting, instead of growing until the host runs out of memory: 2,000
+/// distinct 10 KB keys (20 MB) counted with a budget of 16 MB.
+#[test]
+fn an_in_memory_store_past_the_pipelines_memory_budget_stops_the_run_clearly() {
+    use sluice::kafka::embedded::EmbeddedKafka;
+    use sluice::state::changelog;
+
+    const PARTITIONS: i32 = 8;
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("budget");
+    let (source, out) = (format!("{app}-in"), format!("{app}-out"));
+    for t in [&source, &out, &changelog::topic(&app, "counts")] {
+        kafka.create_topic(t, PARTITIONS).unwrap();
+    }
+    let records: Vec<(Option<String>, Vec<u8>, i64)> = (0..2_000)
+        .map(|i| (Some(format!("{i:0>10240}")), b"1".to_vec(), i))
+        .collect();
+    support::produce(&brokers, &source, &records);
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[state]
+store = "memory"
+memory-mb = 16
+[sources.in]
+topic = "{source}"
+[steps.count]
+aggregate = "count"
+store = "counts"
+inputs = ["in"]
+[sinks.out]
+topic = "{out}"
+inputs = ["count"]
+"#
+        ),
+    );
+    let mut run = support::SluiceRun::start(&pipeline, &brokers, dir.path().join("run.log"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = run.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after 2 minutes; log:\n{}",
+            run.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = run.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    for expected in [
+        "store `counts` cannot take",
+        "([state] memory-mb)",
+        "use `store = \"rocksdb\"`",
+    ] {
+        assert!(log.contains(expected), "{expected:?} not in:\n{log}");
+    }
+}

@@ -398,3 +398,328 @@ fn a_line_for_a_topic_no_source_reads_is_refused() {
     assert!(e.contains("input.jsonl:2:"), "{e}");
     assert!(e.contains("\"evnets\" is not a source topic"), "{e}");
 }
+
+/// How a bounded run of the `sluice` binary ended.
+struct Ended {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+/// Runs `sluice <args>` in `dir` with `TMPDIR` `tmp`, its output into
+/// files (a pipe nobody reads would stall it); kills it if it has not
+/// ended within `limit`, failing the test: a hang is a failure, not a
+/// wait.
+fn sluice_within(dir: &Path, tmp: &Path, args: &[&str], limit: Duration) -> Ended {
+    let (out, err) = (tmp.join("sluice.stdout"), tmp.join("sluice.stderr"));
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(support::sluice_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("TMPDIR", tmp)
+        .env("RUST_LOG", "warn,librdkafka=off")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("sluice");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let stdout = std::fs::read_to_string(&out).unwrap_or_default();
+            let lines: Vec<&str> = stdout.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(5)..];
+            panic!(
+                "sluice {args:?} still running after {} s (a hang), killed; stderr:\n{}\nlast lines of stdout:\n{}",
+                limit.as_secs(),
+                std::fs::read_to_string(&err).unwrap_or_default(),
+                tail.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ended {
+        status,
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+        took: started.elapsed(),
+    }
+}
+
+impl Ended {
+    /// Checks it failed with an error (exit code 1, no signal) naming
+    /// each of `expected`.
+    fn failed_saying(&self, expected: &[&str]) {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            (self.status.code(), self.status.signal()),
+            (Some(1), None),
+            "an error exit, not a success or a signal ({}); stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+        for e in expected {
+            assert!(
+                self.stderr.contains(e),
+                "expected {e:?} in:\n{}",
+                self.stderr
+            );
+        }
+    }
+}
+
+/// `partitions = 2147483647` on a source used to abort `sluice dev`
+/// inside librdkafka's mock cluster (SIGABRT), and `100000` hung it: such
+/// a pipeline is refused before any broker starts, promptly, naming the
+/// key and the range it must be in.
+#[test]
+fn dev_refuses_a_source_with_too_many_partitions_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    input(dir.path(), 5);
+    for partitions in ["2147483647", "100000", "1025", "0"] {
+        support::write_pipeline(
+            dir.path(),
+            &HOPPING_COUNT.replace("partitions = 2", &format!("partitions = {partitions}")),
+        );
+        let ended = sluice_within(
+            dir.path(),
+            tmp.path(),
+            &["dev", "pipeline.toml", "--input", "input.jsonl"],
+            Duration::from_secs(60),
+        );
+        ended.failed_saying(&[
+            "pipeline.toml",
+            "[sources.events] `partitions`",
+            "must be from 1 to 1024",
+            &format!("got {partitions}"),
+        ]);
+        assert!(
+            ended.took < Duration::from_secs(30),
+            "partitions = {partitions}: refused, but only after {:?}",
+            ended.took
+        );
+    }
+}
+
+/// A sample line over the producer's `message.max.bytes` (a value of
+/// 2 MB) used to hang `sluice dev` without a word: its produce loop
+/// retried every refusal for ever. The run fails, naming the line and
+/// the record's size against the limit.
+#[test]
+fn dev_fails_on_a_sample_line_too_large_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    support::write_pipeline(dir.path(), HOPPING_COUNT);
+    let big = format!(
+        r#"{{"key": "k1", "value": "{}", "timestamp": 1001}}"#,
+        "x".repeat(2_000_000)
+    );
+    let lines = [
+        r#"{"key": "k0", "value": "v", "timestamp": 1000}"#.to_owned(),
+        big,
+        r#"{"key": "k2", "value": "v", "timestamp": 1002}"#.to_owned(),
+    ];
+    std::fs::write(dir.path().join("input.jsonl"), lines.join("\n")).unwrap();
+    let ended = sluice_within(
+        dir.path(),
+        tmp.path(),
+        &["dev", "pipeline.toml", "--input", "input.jsonl"],
+        Duration::from_secs(60),
+    );
+    ended.failed_saying(&[
+        "input.jsonl:2: the embedded broker did not take this record",
+        "Message size too large",
+        "the record is 2000002 bytes",
+        "over the 1000000 bytes a record may have (`message.max.bytes`)",
+    ]);
+}
+
+/// The embedded broker keeps about 5 MB a partition and drops the oldest
+/// records past that. Outputs it dropped before the printer read them
+/// (a printer slower than the pipeline: a terminal) once hung `sluice
+/// dev` for good: the watcher jumped to the end and waited for offsets
+/// that would never come. Here the printer is held at the first output
+/// until all 40,000 outputs (about 10 MB) are in the broker, so that it has
+/// dropped thousands the watcher never read: the run fails, saying how
+/// many were printed, instead of hanging.
+#[test]
+fn dev_fails_when_the_broker_dropped_outputs_before_they_were_printed() {
+    const RECORDS: usize = 400;
+    const WINDOWS: usize = 100;
+    let outputs = (RECORDS * WINDOWS) as i64;
+    let dir = tempfile::tempdir().unwrap();
+    // 100 windows a record; long keys make each output about 250 bytes.
+    // The watcher reads ahead a little only (librdkafka would prefetch
+    // 100,000 records while the printer is held), and asks for more every
+    // 10 ms (the broker answers an empty fetch after `fetch.wait.max.ms`):
+    // it reads the first output before the broker drops any. Small batches
+    // spread the outputs over many produce requests.
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        r#"
+application.id = "slow-printer"
+[processing]
+commit.interval.ms = 100
+max.batch.records = 10
+[sources.events]
+[steps.counts]
+aggregate = "count"
+inputs = ["events"]
+window = { type = "hopping", size = 100, advance = 1 }
+[sinks.out]
+inputs = ["counts"]
+[kafka]
+queued.min.messages = 100
+max.partition.fetch.bytes = 65536
+fetch.wait.max.ms = 10
+"#,
+    );
+    let path = dir.path().join("input.jsonl");
+    let lines: Vec<String> = (0..RECORDS)
+        .map(|i| {
+            format!(
+                r#"{{"key": "{}{}", "value": "v", "timestamp": {}}}"#,
+                "k".repeat(200),
+                i % 10,
+                1000 + i
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let kafka = EmbeddedKafka::start(1).unwrap();
+        let brokers = kafka.bootstrap_servers();
+        let topology = Arc::new(Topology::load(&pipeline).unwrap());
+        let plugins = sluice::Plugins::none(&topology);
+        let printed = Arc::new(Mutex::new(0_i64));
+        let dropped = Arc::new(Mutex::new(None::<i64>));
+        let print = {
+            let (printed, dropped) = (Arc::clone(&printed), Arc::clone(&dropped));
+            move |_: &Printed| {
+                let mut printed = printed.lock().unwrap();
+                if *printed == 0 {
+                    *dropped.lock().unwrap() = Some(hold_until_produced(&brokers, outputs));
+                }
+                *printed += 1;
+            }
+        };
+        let result = sluice::dev::run_on(
+            &kafka,
+            topology,
+            plugins,
+            &path,
+            DevOptions::default(),
+            print,
+        );
+        let printed = *printed.lock().unwrap();
+        let dropped = *dropped.lock().unwrap();
+        let _ = done.send((result.map(|s| s.counts.records_out), printed, dropped));
+    });
+    let (result, printed, dropped) = ended
+        .recv_timeout(Duration::from_secs(120))
+        .expect("sluice dev did not end within 120 s: a hang");
+    let Some(dropped) = dropped else {
+        panic!("nothing printed, so the printer was never held: {result:?}");
+    };
+    eprintln!(
+        "printed {printed} of {outputs} outputs; the broker had dropped the first {dropped}: {result:?}"
+    );
+    assert!(
+        dropped > 1_000,
+        "the broker dropped only the first {dropped} outputs: too few for the test"
+    );
+    match result {
+        Err(e) => {
+            let text = format!("{e:#}");
+            assert!(
+                text.contains("the embedded broker dropped outputs before they were printed"),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!("{printed} printed so far")),
+                "{text}"
+            );
+            assert!(printed < dropped, "{printed} printed, {dropped} dropped");
+        }
+        Ok(out) => {
+            panic!("a success with {out} outputs, {printed} printed: {dropped} were dropped")
+        }
+    }
+}
+
+/// Holds the printer until the `out` topic of the broker at `brokers`
+/// has `outputs` records; returns its low watermark then (what the
+/// broker has dropped).
+fn hold_until_produced(brokers: &str, outputs: i64) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok((low, high)) = c.fetch_watermarks("out", 0, Duration::from_secs(5))
+            && (high >= outputs || std::time::Instant::now() > deadline)
+        {
+            return low;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A sample of 200,000 lines through a pipeline that passes its source
+/// to its sink: `sluice dev` prints every output and its summary (or, if
+/// the embedded broker dropped outputs before they were printed, says
+/// so); it never hangs. (Its outputs, some 3 MB over four partitions,
+/// fit in what the broker keeps: it passed before the watcher's fix too;
+/// the test above is the one that hung then.)
+#[test]
+fn dev_prints_every_output_of_a_large_sample() {
+    const LINES: usize = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    support::write_pipeline(
+        dir.path(),
+        r#"
+application.id = "large-sample"
+[sources.events]
+partitions = 4
+[sinks.out]
+inputs = ["events"]
+"#,
+    );
+    let lines: Vec<String> = (0..LINES).map(|i| format!("v{i}")).collect();
+    std::fs::write(dir.path().join("input.jsonl"), lines.join("\n")).unwrap();
+    let ended = sluice_within(
+        dir.path(),
+        tmp.path(),
+        &["dev", "pipeline.toml", "--input", "input.jsonl"],
+        Duration::from_secs(180),
+    );
+    eprintln!("sluice dev of {LINES} lines: {:?}", ended.took);
+    if !ended.status.success() {
+        ended.failed_saying(&[
+            "the embedded broker dropped outputs before they were printed",
+            "printed so far",
+        ]);
+        return;
+    }
+    let printed = ended
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("out["))
+        .count();
+    assert_eq!(printed, LINES, "every output printed");
+    let summary = ended.stdout.lines().last().unwrap();
+    assert!(
+        summary.starts_with(&format!("in {LINES} · out {LINES} · ")),
+        "{summary}"
+    );
+}

@@ -15,6 +15,7 @@ mod hot_swap;
 mod languages;
 mod large_orders;
 mod rebalance;
+mod refused_records;
 mod security;
 mod serve;
 mod state_restore;

@@ -306,3 +306,198 @@ fn a_paused_pipeline_stays_paused_across_rebalances() {
     want.sort();
     assert_eq!(values, want);
 }
+
+/// A TCP listener that accepts connections and never answers: a Kafka
+/// broker that hangs. Its connections close when it is dropped.
+struct BlackHole {
+    address: String,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl BlackHole {
+    fn open() -> BlackHole {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => held.push(stream),
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+                held.len()
+            })
+        };
+        BlackHole {
+            address,
+            done,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let held = t.join().unwrap_or(0);
+            eprintln!("the black hole held {held} connection(s)");
+        }
+    }
+}
+
+/// Sends a deploy request (`POST /pipelines`) that stays under way: its
+/// headers and the start of its body, never the rest. Returns a thread
+/// that reads the answer until the server closes the connection, with
+/// when that was and what came back.
+fn stalled_deploy(admin: &str) -> std::thread::JoinHandle<(std::time::Instant, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(admin).unwrap();
+    let body = r#"{"pipeline": "application.id = \"never-sent\"\n"#;
+    write!(
+        stream,
+        "POST /pipelines HTTP/1.1\r\nHost: {admin}\r\nAuthorization: Bearer {OPERATOR_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len() + 1_000
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        (
+            std::time::Instant::now(),
+            match read {
+                Ok(_) => answer,
+                Err(e) => format!("{answer}[{e}]"),
+            },
+        )
+    })
+}
+
+/// `serve` stops on SIGTERM whatever its deploys are doing: here one
+/// pipeline waits for brokers that accept connections and never answer
+/// (with `--connect-timeout 300`, as an operator may set it), and another
+/// deploy request is under way, its body half sent.
+#[test]
+fn serve_stops_on_sigterm_while_a_deploy_waits_on_a_kafka_that_never_answers() {
+    let kafka = BlackHole::open();
+    let dir = tempfile::tempdir().unwrap();
+    let app = support::unique("hung");
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[sources.in]
+topic = "{app}-in"
+[steps.count]
+aggregate = "count"
+inputs = ["in"]
+[sinks.out]
+topic = "{app}-out"
+inputs = ["count"]
+[state]
+dir = "{state}"
+"#,
+            state = dir.path().join("state").display()
+        ),
+    );
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut host = spawn_serve(
+        dir.path(),
+        &kafka.address,
+        &admin,
+        &["--connect-timeout", "300"],
+    );
+    support::wait_until("the admin API to answer", &mut [&mut host], || {
+        cli(&admin, &["status"]).is_ok()
+    });
+
+    // A deploy starts the pipeline on a thread of its own and answers at
+    // once: the request itself never waits on Kafka.
+    let asked = std::time::Instant::now();
+    let deployed = cli(&admin, &["deploy", pipeline.to_str().unwrap()]).unwrap();
+    eprintln!(
+        "deploy answered in {} ms: {}",
+        asked.elapsed().as_millis(),
+        deployed["state"]
+    );
+    assert_eq!(deployed["name"], app.as_str());
+    // What waits is the pipeline: for the brokers' metadata.
+    let log = host.log.clone();
+    support::wait_until("the pipeline to wait for Kafka", &mut [&mut host], || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Kafka not reachable yet")
+    });
+    eprintln!(
+        "the pipeline waits for Kafka {} ms after the deploy",
+        asked.elapsed().as_millis()
+    );
+    assert_eq!(cli(&admin, &["status", &app]).unwrap()["state"], "running");
+    let under_way = stalled_deploy(&admin);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let bound = Duration::from_secs(30);
+    let signalled = std::time::Instant::now();
+    support::signal(host.child.id() as i32, "TERM");
+    let status = loop {
+        if let Some(status) = host.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < bound,
+            "serve still running {} s after SIGTERM; log:\n{}",
+            bound.as_secs(),
+            host.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = signalled.elapsed();
+    let log = host.log();
+    eprintln!(
+        "serve exited ({status}) {} ms after SIGTERM",
+        took.as_millis()
+    );
+    for line in log
+        .lines()
+        .filter(|l| ["WARN", "ERROR", "stop"].iter().any(|s| l.contains(s)))
+    {
+        eprintln!("  serve: {line}");
+    }
+    assert!(status.success(), "a clean stop; log:\n{log}");
+    assert!(
+        log.contains("admin requests still under way"),
+        "the request under way was given up after the grace:\n{log}"
+    );
+    assert!(
+        log.contains("stopped cleanly"),
+        "the waiting pipeline stopped cleanly, as asked:\n{log}"
+    );
+    // The request under way got an answer or a closed connection, not a
+    // hang.
+    let (closed, answer) = under_way.join().unwrap();
+    eprintln!(
+        "the deploy under way ended {} ms after SIGTERM: {answer:?}",
+        closed.duration_since(signalled).as_millis()
+    );
+    assert!(
+        closed.duration_since(signalled) < bound,
+        "the deploy under way was left hanging"
+    );
+    assert!(
+        !answer.starts_with("HTTP/1.1 200"),
+        "a half-sent deploy was not deployed: {answer}"
+    );
+}

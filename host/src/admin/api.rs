@@ -55,7 +55,7 @@ type Labels = Vec<(String, String)>;
 type Read = fn(&Status) -> u64;
 
 /// The counters: name, help, and where each pipeline's value comes from.
-const COUNTERS: [(&str, &str, Read); 9] = [
+const COUNTERS: [(&str, &str, Read); 10] = [
     ("records_in", "Source records processed", |s| s.records_in),
     ("records_out", "Records written to sinks", |s| s.records_out),
     ("rejected", "Records a plugin rejected", |s| s.rejected),
@@ -64,6 +64,11 @@ const COUNTERS: [(&str, &str, Read); 9] = [
         "dead_letters",
         "Records written to the dead-letter topic",
         |s| s.dead_letters,
+    ),
+    (
+        "refused",
+        "Outputs a sink topic would refuse (too large, or a timestamp out of its range)",
+        |s| s.refused,
     ),
     ("late", "Records too late for every window", |s| s.late),
     (

@@ -105,6 +105,8 @@ pub struct Status {
     pub trapped: u64,
     /// Records dead-lettered.
     pub dead_letters: u64,
+    /// Outputs a sink topic would refuse (the `refused` policy).
+    pub refused: u64,
     /// Records too late for every window.
     pub late: u64,
     /// Records too late for some of their windows, added to the others.
@@ -192,6 +194,7 @@ impl Deployed {
             rejected: counts.rejected,
             trapped: counts.trapped,
             dead_letters: counts.dead_letters,
+            refused: counts.refused,
             late: counts.late,
             partly_late: counts.partly_late,
             late_windows: counts.late_windows,
@@ -331,6 +334,9 @@ pub struct Host {
     pipelines: Mutex<BTreeMap<String, Deployed>>,
     /// Deploys under way: name → owner. Taken under the `pipelines` lock.
     pending: Mutex<BTreeMap<String, Option<String>>>,
+    /// Set by [`Host::shutdown_within`] (under the `pipelines` lock): a deploy
+    /// that finishes after it starts nothing.
+    stopping: AtomicBool,
 }
 
 impl std::fmt::Debug for Host {
@@ -388,6 +394,7 @@ impl Host {
             operator_components,
             pipelines: Mutex::new(BTreeMap::new()),
             pending: Mutex::new(BTreeMap::new()),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -697,6 +704,14 @@ impl Host {
             control: Some(control.clone()),
         };
         let run_topology = Arc::clone(&topology);
+        // A deploy that was still compiling when the host began to stop
+        // starts nothing.
+        let mut pipelines = self.lock();
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(AdminError::Conflict(
+                "the host is stopping: nothing is deployed".into(),
+            ));
+        }
         let thread = std::thread::Builder::new()
             .name(format!("pipeline-{name}"))
             .spawn(move || runner::run(run_topology, plugins, options))
@@ -713,7 +728,8 @@ impl Host {
             swaps: 0,
         };
         let status = deployed.status();
-        self.lock().insert(name.clone(), deployed);
+        pipelines.insert(name.clone(), deployed);
+        drop(pipelines);
         tracing::info!(pipeline = %name, "deployed");
         Ok(status)
     }
@@ -858,12 +874,47 @@ impl Host {
         })
     }
 
-    /// Stops every pipeline.
+    /// Stops every pipeline, and waits for them all.
     pub fn shutdown(&self) {
-        let names: Vec<String> = self.lock().keys().cloned().collect();
-        for name in names {
-            let _ = self.remove(&Caller::Operator, &name);
+        self.shutdown_within(None);
+    }
+
+    /// Stops every pipeline: all are told at once (each finishes and
+    /// commits its work in flight, or gives up waiting for its brokers),
+    /// and a deploy that finishes from now on starts nothing. Waits at
+    /// most `deadline` for them, all together, and returns the names of
+    /// those still running then: they are left to end with the process
+    /// (what they processed since their last commit is processed again at
+    /// their next start; under exactly-once the broker aborts their open
+    /// transaction).
+    pub fn shutdown_within(&self, deadline: Option<Duration>) -> Vec<String> {
+        let mut stopping: Vec<(String, Deployed)> = {
+            let mut pipelines = self.lock();
+            self.stopping.store(true, Ordering::Release);
+            std::mem::take(&mut *pipelines).into_iter().collect()
+        };
+        for (_, d) in &stopping {
+            d.stop.store(true, Ordering::Relaxed);
         }
+        let until = deadline.map(|d| std::time::Instant::now() + d);
+        loop {
+            stopping.retain_mut(|(name, d)| {
+                if d.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+                    return true;
+                }
+                d.join();
+                match &d.ended {
+                    Some(Err(e)) => tracing::warn!(pipeline = %name, "stopped, having failed: {e}"),
+                    _ => tracing::info!(pipeline = %name, "stopped"),
+                }
+                false
+            });
+            if stopping.is_empty() || until.is_some_and(|u| std::time::Instant::now() >= u) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stopping.into_iter().map(|(name, _)| name).collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Deployed>> {

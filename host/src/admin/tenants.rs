@@ -88,6 +88,10 @@ pub struct Tenant {
     /// MiB its uploaded components may take together.
     #[serde(default = "default_components_mb")]
     pub components_mb: u64,
+    /// MiB the stores of one of its pipelines may take in memory together
+    /// (the most its pipelines' `[state] memory-mb` may be).
+    #[serde(default = "default_state_memory_mb")]
+    pub state_memory_mb: u64,
     /// SHA-256 (hex) of the tenant's API token. Tokens issued through the
     /// API (`POST /tenants/{name}/token`) are kept in memory only.
     #[serde(default, skip_serializing)]
@@ -100,6 +104,10 @@ fn default_max_pipelines() -> usize {
 
 fn default_components_mb() -> u64 {
     DEFAULT_COMPONENTS_MB
+}
+
+fn default_state_memory_mb() -> u64 {
+    crate::state::memory_budget::DEFAULT_MEMORY_MB
 }
 
 fn default_output() -> usize {
@@ -207,6 +215,7 @@ impl Tenant {
             ("max-instances", self.max_instances == 0),
             ("max-pipelines", self.max_pipelines == 0),
             ("components-mb", self.components_mb == 0),
+            ("state-memory-mb", self.state_memory_mb == 0),
             ("quarantine-after-traps", self.quarantine_after_traps == 0),
         ] {
             if zero {
@@ -290,6 +299,10 @@ impl Tenant {
         topology.state.dir = state_root.to_owned();
         topology.topic_prefixes = Some(self.topics.clone());
         topology.tenant = Some(std::sync::Arc::clone(budget));
+        topology.state.memory_bytes = topology
+            .state
+            .memory_bytes
+            .min(self.state_memory_mb.saturating_mul(1 << 20));
         let p = &mut topology.processing;
         p.plugin_memory = p
             .plugin_memory
@@ -340,7 +353,7 @@ mod tests {
         let file = dir.path().join("tenants.toml");
         std::fs::write(
             &file,
-            "[tenants.pay]\ntopics = [\"pay.\"]\nstate-dir = \"/state/pay\"\nplugin-deadline-ms = 200\n",
+            "[tenants.pay]\ntopics = [\"pay.\"]\nstate-dir = \"/state/pay\"\nplugin-deadline-ms = 200\nstate-memory-mb = 64\n",
         )
         .unwrap();
         let tenants = load(&file).unwrap();
@@ -351,6 +364,7 @@ mod tests {
         pay.admit(&budget, &mut t, &pay.state_root("pay", Path::new("/data")))
             .unwrap();
         assert_eq!(t.state.dir, PathBuf::from("/state/pay"));
+        assert_eq!(t.state.memory_bytes, 64 << 20, "the tenant's cap");
         assert_eq!(t.processing.plugin_deadline, Duration::from_millis(200));
         assert_eq!(t.processing.plugin_memory, 64 << 20);
         assert_eq!(t.processing.quarantine_traps, Some(10));

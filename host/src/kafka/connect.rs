@@ -1,6 +1,7 @@
 //! Bounded waits: a broker that is down gets a few tries, then a clear
 //! error, never a hang.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -9,12 +10,19 @@ use rdkafka::metadata::Metadata;
 use super::client_config::ClientSettings;
 use crate::error::KafkaError;
 
+/// The longest single metadata request of [`wait_for_brokers`]: the
+/// longest it goes without looking at its stop flag.
+const PER_TRY_MAX: Duration = Duration::from_secs(2);
+
 /// Fetches cluster metadata, retrying with backoff until `timeout` has
-/// passed.
+/// passed. `Ok(None)` once `stop` is set: a run told to stop while it
+/// waits for the brokers (`sluice serve` shutting down, SIGTERM) stops
+/// within about [`PER_TRY_MAX`], not after `timeout`.
 pub fn wait_for_brokers(
     settings: &ClientSettings,
     timeout: Duration,
-) -> Result<Metadata, KafkaError> {
+    stop: &AtomicBool,
+) -> Result<Option<Metadata>, KafkaError> {
     // librdkafka logs every failed connection attempt; this wait reports
     // them itself, so keep the client quiet.
     let client: BaseConsumer = settings
@@ -25,14 +33,16 @@ pub fn wait_for_brokers(
     let start = Instant::now();
     let mut attempts = 0;
     let mut backoff = Duration::from_millis(200);
+    let stopped = || stop.load(Ordering::Relaxed);
     loop {
+        if stopped() {
+            return Ok(None);
+        }
         attempts += 1;
         let left = timeout.saturating_sub(start.elapsed());
-        let per_try = left
-            .min(Duration::from_secs(5))
-            .max(Duration::from_millis(100));
+        let per_try = left.min(PER_TRY_MAX).max(Duration::from_millis(100));
         match client.fetch_metadata(None, per_try) {
-            Ok(m) if !m.brokers().is_empty() => return Ok(m),
+            Ok(m) if !m.brokers().is_empty() => return Ok(Some(m)),
             Ok(_) => {}
             Err(e) if start.elapsed() + backoff >= timeout => {
                 return Err(KafkaError::Unreachable {
@@ -48,7 +58,10 @@ pub fn wait_for_brokers(
                 "Kafka not reachable yet: {e}"
             ),
         }
-        std::thread::sleep(backoff);
+        let until = Instant::now() + backoff;
+        while Instant::now() < until && !stopped() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }

@@ -8,10 +8,12 @@
 //! - [`producer`]: the shared producer and its delivery tracking.
 //! - [`embedded`]: librdkafka's in-process mock cluster.
 //! - [`topics`]: internal topics, created or checked.
+//! - [`topic_limits`]: the record size and timestamps a topic accepts.
 
 pub mod allow_list;
 pub mod client_config;
 pub mod connect;
 pub mod embedded;
 pub mod producer;
+pub mod topic_limits;
 pub mod topics;

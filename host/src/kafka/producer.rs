@@ -40,6 +40,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::client_config::ClientSettings;
+use super::topic_limits::{Refusal, SinkLimits};
 use crate::error::{KafkaError, RunError, TransactionError};
 use crate::record::RecordRef;
 
@@ -117,6 +118,11 @@ fn refuses_the_record(code: Option<RDKafkaErrorCode>) -> bool {
     )
 }
 
+/// librdkafka's `message.max.bytes`, when the configuration sets it.
+fn client_max(config: &rdkafka::ClientConfig) -> Option<u64> {
+    config.get("message.max.bytes").and_then(|v| v.parse().ok())
+}
+
 /// How a transactional call failed.
 enum TxnFailure {
     /// The transaction must be aborted; the producer can then go on.
@@ -164,6 +170,8 @@ pub struct OutputProducer {
     abandoned: AtomicBool,
     /// A tenant's topic prefixes: a record for any other topic is refused.
     allowed: Option<Vec<String>>,
+    /// What the producer and the topics it writes to accept.
+    limits: Arc<SinkLimits>,
 }
 
 impl std::fmt::Debug for OutputProducer {
@@ -180,6 +188,7 @@ impl OutputProducer {
             .get("message.timeout.ms")
             .and_then(|v| v.parse().ok())
             .unwrap_or(120_000);
+        let limits = Arc::new(SinkLimits::new(client_max(&config)));
         let inner = config
             .create_with_context(DeliveryTracker::default())
             .map_err(KafkaError::client("creating the producer"))?;
@@ -191,6 +200,7 @@ impl OutputProducer {
             txn_deadline: Duration::ZERO,
             abandoned: AtomicBool::new(false),
             allowed: None,
+            limits,
         })
     }
 
@@ -225,6 +235,7 @@ impl OutputProducer {
         let ms = |key: &str| config.get(key).and_then(|v| v.parse::<u64>().ok());
         let message_timeout = Duration::from_millis(ms("message.timeout.ms").unwrap_or(120_000));
         let txn_timeout = Duration::from_millis(ms("transaction.timeout.ms").unwrap_or(10_000));
+        let limits = Arc::new(SinkLimits::new(client_max(&config)));
         let inner: ThreadedProducer<DeliveryTracker> = config
             .create_with_context(DeliveryTracker::default())
             .map_err(KafkaError::client("creating the transactional producer"))?;
@@ -236,6 +247,7 @@ impl OutputProducer {
             txn_deadline: txn_timeout * 2 + Duration::from_secs(5),
             abandoned: AtomicBool::new(false),
             allowed: None,
+            limits,
         };
         let init = (txn_timeout * 2).max(Duration::from_secs(30));
         producer.txn_call(
@@ -252,6 +264,22 @@ impl OutputProducer {
     pub fn restrict_to(mut self, prefixes: Vec<String>) -> Self {
         self.allowed = Some(prefixes);
         self
+    }
+
+    /// What the producer and its topics accept; topics' limits are
+    /// learned ([`SinkLimits::learn`]) once read from the broker.
+    pub fn limits(&self) -> Arc<SinkLimits> {
+        Arc::clone(&self.limits)
+    }
+
+    /// Why `topic` (or librdkafka) would refuse `record`, if it would: a
+    /// refusal that concerns the record alone, to meet the pipeline's
+    /// `refused` policy rather than fail the whole produce request.
+    pub fn refusal(&self, topic: &str, record: RecordRef<'_>) -> Option<Refusal> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.limits.check(topic, record, now)
     }
 
     /// Whether it is transactional.

@@ -128,7 +128,11 @@ impl Plugin {
             expected: kind.interface().to_owned(),
             found: format!("{e:#}"),
         };
-        let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
+        // Only imports are checked here (exports below): an import of the
+        // host's name with another signature is named as such.
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| import_mismatch(name, &e))?;
         let pre = match kind {
             PluginKind::Processor => {
                 Pre::Processor(RecordProcessorPre::new(pre).map_err(wrong_world)?)
@@ -234,6 +238,38 @@ fn process_cache() -> &'static ComponentCache {
     CACHE.get_or_init(ComponentCache::from_env)
 }
 
+/// An import the linker refused: wasmtime says "component imports instance
+/// `<name>`, but a matching implementation was not found in the linker",
+/// with what differs in the causes.
+fn import_mismatch(name: &str, e: &wasmtime::Error) -> PluginError {
+    let mut chain = e.chain().map(|c| c.to_string());
+    let head = chain.next().unwrap_or_default();
+    let causes: Vec<String> = chain.collect();
+    let import = head
+        .strip_prefix("component imports ")
+        .and_then(|rest| rest.split('`').nth(1))
+        .map(|import| format!("`{import}`"));
+    match import {
+        Some(import) => PluginError::ImportMismatch {
+            plugin: name.to_owned(),
+            import,
+            detail: if causes.is_empty() {
+                head
+            } else {
+                causes.join(": ")
+            },
+        },
+        None => PluginError::ImportMismatch {
+            plugin: name.to_owned(),
+            import: "an interface of the host".to_owned(),
+            detail: std::iter::once(head)
+                .chain(causes)
+                .collect::<Vec<_>>()
+                .join(": "),
+        },
+    }
+}
+
 fn check_imports_and_exports(
     engine: &Engine,
     name: &str,
@@ -288,4 +324,89 @@ fn check_imports_and_exports(
         ),
         found,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A processor in component text: it imports `sluice:plugin/types`
+    /// and `sluice:plugin/log` (the latter as `log` declares it), and
+    /// exports `sluice:plugin/processor@0.1.0` with the host's signatures.
+    fn processor(log: &str) -> Vec<u8> {
+        let text = format!(
+            r#"(component
+              (import "sluice:plugin/types@0.1.0" (instance $types
+                (type $e (record (field "code" string) (field "message" string)))
+                (export "error" (type (eq $e)))))
+              (alias export $types "error" (type $error))
+              (import "sluice:plugin/log@0.1.0" (instance $log {log}))
+              (core module $m
+                (memory (export "memory") 1)
+                (global $heap (mut i32) (i32.const 1024))
+                (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+                  (local $p i32)
+                  (local.set $p (global.get $heap))
+                  (global.set $heap
+                    (i32.and (i32.add (i32.add (global.get $heap) (local.get 3)) (i32.const 7))
+                      (i32.const -8)))
+                  (local.get $p))
+                ;; ok(()), and ok(empty frame): zeroed memory at 0.
+                (func (export "init") (param i32 i32) (result i32) (i32.const 0))
+                (func (export "process") (param i32 i32) (result i32) (i32.const 0)))
+              (core instance $i (instantiate $m))
+              (alias core export $i "memory" (core memory $mem))
+              (func $init (param "config" (list (tuple string string))) (result (result (error $error)))
+                (canon lift (core func $i "init") (memory $mem) (realloc (func $i "realloc"))))
+              (func $process (param "batch" (list u8)) (result (result (list u8) (error $error)))
+                (canon lift (core func $i "process") (memory $mem) (realloc (func $i "realloc"))))
+              (instance $processor
+                (export "error" (type $error))
+                (export "init" (func $init))
+                (export "process" (func $process)))
+              (export "sluice:plugin/processor@0.1.0" (instance $processor)))"#
+        );
+        wat::parse_str(text).expect("valid component text")
+    }
+
+    /// `log` as wit/plugin.wit declares it.
+    const LOG: &str = r#"
+        (type $l (enum "trace" "debug" "info" "warn" "error"))
+        (export "level" (type $level (eq $l)))
+        (export "log" (func (param "level" $level) (param "message" string)))"#;
+
+    /// A component that imports a host interface by its right name and
+    /// version but with another signature (here `log`'s level as a
+    /// number) is refused naming that import and the mismatch, not as a
+    /// component that "does not export" the processor it does export.
+    #[test]
+    fn an_import_of_the_hosts_name_with_another_signature_is_named() {
+        let engine = crate::plugin::engine();
+        let load = |name: &str, log: &str| {
+            Plugin::from_bytes(&engine, name, Path::new("p.wasm"), &processor(log))
+        };
+        let right = load("right", LOG).expect("the host's signatures load");
+        assert_eq!(right.kind(), PluginKind::Processor);
+
+        let number = r#"(export "log" (func (param "level" u32) (param "message" string)))"#;
+        let e = load("number", number).unwrap_err().to_string();
+        assert!(
+            e.starts_with("plugin `number` imports `sluice:plugin/log@0.1.0`, but not with the signature of this host's WIT"),
+            "{e}"
+        );
+        assert!(e.contains("`log`"), "names the function: {e}");
+        assert!(!e.contains("does not export"), "{e}");
+
+        // A function the host's `log` does not have.
+        let extra = format!(
+            r#"{LOG}
+            (export "flush" (func))"#
+        );
+        let e = load("extra", &extra).unwrap_err().to_string();
+        assert!(
+            e.starts_with("plugin `extra` imports `sluice:plugin/log@0.1.0`, but not with"),
+            "{e}"
+        );
+        assert!(e.contains("`flush`"), "names the function: {e}");
+    }
 }

@@ -22,6 +22,7 @@ use crate::error::{KafkaError, RunError};
 use crate::kafka::client_config::ClientSettings;
 use crate::kafka::connect;
 use crate::kafka::producer::OutputProducer;
+use crate::kafka::topic_limits;
 use crate::kafka::topics::{self, TopicSpec};
 use crate::record::Record;
 use crate::state::changelog;
@@ -507,6 +508,14 @@ impl Attempt {
     fn failed(e: RunError, counts: Counts) -> Attempt {
         Attempt {
             result: Err(e),
+            ..Attempt::stopped(counts)
+        }
+    }
+
+    /// Stopped as asked before it started anything.
+    fn stopped(counts: Counts) -> Attempt {
+        Attempt {
+            result: Ok(()),
             counts,
             committed: HashMap::new(),
             commits: 0,
@@ -559,7 +568,14 @@ fn attempt(
         };
     }
     let settings = ClientSettings::new(&opts.brokers, &topology.kafka);
-    let metadata = attempt_try!(connect::wait_for_brokers(&settings, opts.connect_timeout));
+    let Some(metadata) = attempt_try!(connect::wait_for_brokers(
+        &settings,
+        opts.connect_timeout,
+        &opts.stop
+    )) else {
+        // Told to stop while waiting for the brokers: nothing started.
+        return Attempt::stopped(counts_before);
+    };
     let topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
     let counts = attempt_try!(connect::partition_counts(&metadata, &opts.brokers, &topics));
     let state = if topology.is_stateful() {
@@ -601,6 +617,7 @@ fn attempt(
         Some(prefixes) => producer.restrict_to(prefixes.clone()),
         None => producer,
     });
+    learn_sink_limits(&topology, &settings, &producer, opts.connect_timeout);
     let mut quarantine = Quarantine::new(
         topology.processing.quarantine_traps,
         topology.processing.quarantine_window,
@@ -854,6 +871,39 @@ fn attempt(
     }
 }
 
+/// Reads the limits of the topics the run writes to (sinks, dead letters)
+/// and gives them to the producer, so that an output the broker would
+/// refuse meets the `refused` policy ([`crate::kafka::topic_limits`]).
+/// Before the first record: a real broker answers in milliseconds. One
+/// that cannot answer leaves only the producer's own limit checked.
+fn learn_sink_limits(
+    topology: &Topology,
+    settings: &ClientSettings,
+    producer: &OutputProducer,
+    timeout: Duration,
+) {
+    let mut topics: Vec<String> = topology.sinks.iter().map(|s| s.topic.clone()).collect();
+    if topology.uses_dlq() {
+        topics.push(topology.errors.dlq_topic.clone());
+    }
+    topics.sort();
+    topics.dedup();
+    match topic_limits::describe(settings, &topics, timeout.min(Duration::from_secs(10))) {
+        Ok(Some(found)) => {
+            for (topic, l) in &found {
+                tracing::debug!(topic = %topic, max_message_bytes = ?l.max_message_bytes, timestamp_after_max_ms = ?l.after_max_ms, timestamp_before_max_ms = ?l.before_max_ms, log_append_time = l.log_append_time, "sink topic limits");
+            }
+            producer.limits().learn(found);
+        }
+        Ok(None) => tracing::debug!(
+            "the embedded broker cannot describe topics: outputs are checked against the producer's message.max.bytes only"
+        ),
+        Err(e) => tracing::warn!(
+            "cannot read the sink topics' configs ({e}): outputs are checked against the producer's message.max.bytes only, and a record the broker refuses stops the run"
+        ),
+    }
+}
+
 /// Checks that the sources are co-partitioned (task `p` covers partition
 /// `p` of each, and owns partition `p` of each changelog), and makes sure
 /// every store's changelog exists, compacted, with that many partitions.
@@ -896,11 +946,11 @@ fn prepare_state(
         stores = topology.stores().count(),
         "state stores"
     );
-    Ok(StateContext {
-        application_id: topology.application_id.clone(),
-        settings: topology.state.clone(),
-        kafka: Some(settings.clone()),
-    })
+    Ok(StateContext::new(
+        &topology.application_id,
+        topology.state.clone(),
+        Some(settings.clone()),
+    ))
 }
 
 fn caught_up(

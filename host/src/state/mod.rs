@@ -3,6 +3,8 @@
 //! - [`store`]: the [`KeyValueStore`] trait, atomic [`WriteBatch`]es, and
 //!   the [`StoreBuffer`] that holds a commit interval's writes.
 //! - [`memory`]: an in-memory store for tests and the test driver.
+//! - [`memory_budget`]: the memory one pipeline's stores may take
+//!   (`[state] memory-mb`).
 //! - [`rocksdb`]: the RocksDB store, one directory per application, task
 //!   and store under `state.dir`.
 //! - [`key_layout`]: how window and session keys are laid out so that
@@ -16,6 +18,7 @@
 pub mod changelog;
 pub mod key_layout;
 pub mod memory;
+pub mod memory_budget;
 pub mod restore;
 pub mod rocksdb;
 pub mod store;

@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 
 use super::changelog::{self, Applied, META_APPLIED, META_POSITION};
 use super::memory::MemoryStore;
+use super::memory_budget::MemoryBudget;
 use super::restore::{RestoreError, restore_from_kafka};
 use super::rocksdb::RocksDbStore;
 use super::store::{KeyValueStore, StoreBuffer, WriteBatch};
@@ -39,6 +40,26 @@ pub struct StateContext {
     /// The cluster the changelogs live on; `None` runs without changelogs
     /// (tests of the task alone).
     pub kafka: Option<ClientSettings>,
+    /// The memory every store of the pipeline may take together
+    /// (`settings.memory_bytes`).
+    pub budget: Arc<MemoryBudget>,
+}
+
+impl StateContext {
+    /// The context of `application_id`'s stores, with a budget of
+    /// `settings.memory_bytes`.
+    pub fn new(
+        application_id: &str,
+        settings: StateSettings,
+        kafka: Option<ClientSettings>,
+    ) -> Self {
+        StateContext {
+            application_id: application_id.to_owned(),
+            budget: Arc::new(MemoryBudget::new(settings.memory_bytes)),
+            settings,
+            kafka,
+        }
+    }
 }
 
 /// Where changelog records go: the shared producer, or a log in tests.
@@ -144,10 +165,13 @@ impl TaskStores {
         let mut stores = Vec::with_capacity(names.len());
         for &name in names {
             let mut store: Box<dyn KeyValueStore> = match ctx.settings.kind {
-                StoreKind::Memory => Box::new(MemoryStore::new(name)),
+                StoreKind::Memory => {
+                    Box::new(MemoryStore::with_budget(name, Arc::clone(&ctx.budget)))
+                }
                 StoreKind::Rocksdb => {
                     let dir = super::store_dir(&ctx.settings.dir, &ctx.application_id, task, name);
-                    let (store, rebuilt) = RocksDbStore::open_or_rebuild(&dir, name)?;
+                    let (store, rebuilt) =
+                        RocksDbStore::open_or_rebuild(&dir, name, Some(&ctx.budget))?;
                     if rebuilt {
                         tracing::warn!(task, store = name, path = %dir.display(), "the local store was unreadable and is rebuilt from its changelog");
                     }
@@ -392,15 +416,13 @@ mod tests {
     use super::*;
 
     fn ctx(dir: &std::path::Path) -> StateContext {
-        StateContext {
-            application_id: "app".into(),
-            settings: StateSettings {
-                dir: dir.to_owned(),
-                kind: StoreKind::Rocksdb,
-                restore_chunk: 100,
-            },
-            kafka: None,
-        }
+        let settings = StateSettings {
+            dir: dir.to_owned(),
+            kind: StoreKind::Rocksdb,
+            restore_chunk: 100,
+            ..StateSettings::default()
+        };
+        StateContext::new("app", settings, None)
     }
 
     #[test]

@@ -308,11 +308,7 @@ mod tests {
     fn count_adds_each_record_once_even_when_its_input_is_replayed() {
         let dir = tempfile::tempdir().unwrap();
         let t = topology(dir.path());
-        let ctx = StateContext {
-            application_id: "app".into(),
-            settings: t.state.clone(),
-            kafka: None,
-        };
+        let ctx = StateContext::new("app", t.state.clone(), None);
         let log = MemoryChangelog::default();
         let first = vec![
             input(0, Some("a")),

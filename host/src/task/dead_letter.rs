@@ -2,14 +2,20 @@
 //! and its origin in headers.
 //!
 //! Headers added (all values UTF-8):
-//! - `sluice.error.kind`: `rejected`, `trap`, or `late` (a windowed
-//!   aggregation's record after its windows closed)
-//! - `sluice.error.code`: the plugin's code (`trap` for traps)
+//! - `sluice.error.kind`: `rejected`, `trap`, `late` (a windowed
+//!   aggregation's record after its windows closed), or `refused` (an
+//!   output its sink topic would refuse)
+//! - `sluice.error.code`: the plugin's code (`trap` for traps;
+//!   `record-too-large` or `timestamp-out-of-range` for refusals)
 //! - `sluice.error`: the message
 //! - `sluice.step`: the step whose plugin failed
 //! - `sluice.plugin.digest`: SHA-256 of that plugin's component
 //! - `sluice.topic`, `sluice.partition`, `sluice.offset`: where the source
 //!   record that led here was read
+//!
+//! A letter its own topic would refuse is made to fit ([`fit`]): its
+//! timestamp moves to a `sluice.timestamp` header, or its value is left
+//! out and its size given in `sluice.value.dropped`.
 //!
 //! Headers the record already had keep their place, except those whose
 //! names start with `sluice.` (a producer's, or an earlier dead letter's):
@@ -18,6 +24,7 @@
 
 use bytes::Bytes;
 
+use crate::kafka::topic_limits::Refusal;
 use crate::record::{Record, RecordRef};
 
 /// Why a record is dead.
@@ -29,6 +36,8 @@ pub enum Kind {
     Trap,
     /// It came after every window it falls into had closed.
     Late,
+    /// A step's output its sink topic would refuse.
+    Refused,
 }
 
 impl Kind {
@@ -38,6 +47,7 @@ impl Kind {
             Kind::Rejected => "rejected",
             Kind::Trap => "trap",
             Kind::Late => "late",
+            Kind::Refused => "refused",
         }
     }
 }
@@ -94,6 +104,27 @@ pub fn letter(record: RecordRef<'_>, failure: &Failure<'_>, origin: &Origin<'_>)
     out
 }
 
+/// Makes `letter` fit the dead-letter topic that would refuse it for
+/// `refusal`: a timestamp out of range moves to a `sluice.timestamp`
+/// header (the broker stamps the letter); a value too large is left out,
+/// its size in a `sluice.value.dropped` header. Whether it fits then is
+/// for the caller to check again.
+pub fn fit(letter: &mut Record, refusal: &Refusal) {
+    let text = |s: String| Some(Bytes::from(s.into_bytes()));
+    if refusal.is_timestamp() {
+        if let Some(ts) = letter.timestamp.take() {
+            letter
+                .headers
+                .push(("sluice.timestamp".to_owned(), text(ts.to_string())));
+        }
+    } else if let Some(value) = letter.value.take() {
+        letter.headers.push((
+            "sluice.value.dropped".to_owned(),
+            text(format!("{} bytes", value.len())),
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +172,37 @@ mod tests {
         );
         assert_eq!(l.header("original.sluice.error"), Some(&b"forged"[..]));
         assert_eq!(l.header("trace"), Some(&b"t1"[..]));
+    }
+
+    #[test]
+    fn a_letter_its_topic_would_refuse_is_made_to_fit() {
+        let mut l = Record::new(Some(b"k"), Some(&[1; 2_000_000]), Some(i64::MAX / 2));
+        let too_far = Refusal::Timestamp {
+            topic: "dlq".into(),
+            timestamp: i64::MAX / 2,
+            now: 0,
+            setting: "message.timestamp.after.max.ms",
+            limit_ms: 1,
+        };
+        fit(&mut l, &too_far);
+        assert_eq!(l.timestamp, None);
+        assert_eq!(
+            l.header("sluice.timestamp"),
+            Some((i64::MAX / 2).to_string().as_bytes())
+        );
+        assert_eq!(l.value.as_ref().map(|v| v.len()), Some(2_000_000));
+        let too_large = Refusal::TooLarge {
+            topic: "dlq".into(),
+            size: 2_000_100,
+            limit: 1_048_588,
+            setting: "the topic's max.message.bytes",
+        };
+        fit(&mut l, &too_large);
+        assert_eq!(l.value, None);
+        assert_eq!(
+            l.header("sluice.value.dropped"),
+            Some(&b"2000000 bytes"[..])
+        );
+        assert_eq!(l.key.as_deref(), Some(&b"k"[..]));
     }
 }

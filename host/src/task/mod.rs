@@ -25,11 +25,14 @@ pub mod table;
 pub mod windowed;
 
 #[cfg(test)]
+mod refusal_tests;
+#[cfg(test)]
 mod window_tests;
 
 use std::sync::Arc;
 
 use crate::error::{PluginError, RunError};
+use crate::kafka::topic_limits::Refusal;
 use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::plugin::{Plugin, PluginInstance};
 use crate::record::{Record, RecordRef};
@@ -57,6 +60,14 @@ pub struct InputRecord {
 pub trait Output {
     /// Sends one record to `topic`.
     fn send(&mut self, topic: &str, record: RecordRef<'_>) -> Result<(), RunError>;
+
+    /// Why `topic` would refuse `record` (too large, a timestamp out of
+    /// its range), if it would: the record then meets the `refused`
+    /// policy instead of failing its neighbours with it.
+    fn refusal(&self, topic: &str, record: RecordRef<'_>) -> Option<Refusal> {
+        let _ = (topic, record);
+        None
+    }
 }
 
 impl Output for Vec<(String, Record)> {
@@ -79,6 +90,9 @@ pub struct Counts {
     pub trapped: u64,
     /// Records written to the dead-letter topic.
     pub dead_letters: u64,
+    /// Outputs a sink topic would refuse (too large, or a timestamp out of
+    /// its range), handled by the `refused` policy.
+    pub refused: u64,
     /// Source records not processed again: their effects were restored.
     pub skipped: u64,
     /// Source records whose event time was below the stream time.
@@ -111,6 +125,7 @@ impl Counts {
         self.rejected += other.rejected;
         self.trapped += other.trapped;
         self.dead_letters += other.dead_letters;
+        self.refused += other.refused;
         self.skipped += other.skipped;
         self.out_of_order += other.out_of_order;
         self.invalid_timestamps += other.invalid_timestamps;
@@ -502,9 +517,15 @@ impl Task {
         }
         for sink in &topology.sinks {
             for &node in &sink.inputs {
-                for (_, record) in node_records(
+                for (origin, record) in node_records(
                     &topology, batch, &ctx.live, &ctx.times, &tables, &outs, node,
                 ) {
+                    if let Some(refusal) = ctx.out.refusal(&sink.topic, record) {
+                        let message = refusal.to_string();
+                        let at = (origin, record);
+                        self.dead(node, Kind::Refused, refusal.code(), &message, at, &mut ctx)?;
+                        continue;
+                    }
                     ctx.out.send(&sink.topic, record)?;
                     ctx.counts.records_out += 1;
                 }
@@ -828,12 +849,14 @@ impl Task {
         match kind {
             Kind::Rejected => ctx.counts.rejected += 1,
             Kind::Trap => ctx.counts.trapped += 1,
+            Kind::Refused => ctx.counts.refused += 1,
             Kind::Late => {}
         }
         let t = &self.topology;
         let (policy, policy_name) = match kind {
             Kind::Rejected => (t.errors.rejected, "rejected"),
             Kind::Trap => (t.errors.trap, "trap"),
+            Kind::Refused => (t.errors.refused, "refused"),
             // Only dead-lettered when the step's `late` policy is `dlq`.
             Kind::Late => (ErrorPolicy::Dlq, "late"),
         };
@@ -863,7 +886,23 @@ impl Task {
                         offset: source.offset,
                     },
                 );
-                ctx.out.send(&t.errors.dlq_topic, letter.as_ref())?;
+                let mut letter = letter;
+                let dlq = &t.errors.dlq_topic;
+                if let Some(refusal) = ctx.out.refusal(dlq, letter.as_ref()) {
+                    dead_letter::fit(&mut letter, &refusal);
+                    if let Some(again) = ctx.out.refusal(dlq, letter.as_ref()) {
+                        return Err(RunError::RecordFailed {
+                            step: step_name.to_owned(),
+                            outcome: "could not dead-letter",
+                            policy: policy_name,
+                            topic: source.topic.to_string(),
+                            partition: source.partition,
+                            offset: source.offset,
+                            reason: format!("{code}: {message}; and the dead letter: {again}"),
+                        });
+                    }
+                }
+                ctx.out.send(dlq, letter.as_ref())?;
                 ctx.counts.dead_letters += 1;
                 Ok(())
             }
@@ -872,6 +911,7 @@ impl Task {
                 outcome: match kind {
                     Kind::Rejected => "rejected",
                     Kind::Trap => "trapped on",
+                    Kind::Refused => "made an output its sink would refuse from",
                     Kind::Late => "was too late for",
                 },
                 policy: policy_name,

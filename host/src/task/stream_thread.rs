@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::{Counts, InputRecord, Output, Task};
 use crate::error::RunError;
 use crate::kafka::producer::OutputProducer;
+use crate::kafka::topic_limits::Refusal;
 use crate::record::RecordRef;
 use crate::state::task_state::StateContext;
 use crate::topology::Topology;
@@ -100,6 +101,10 @@ pub struct Done {
 impl Output for &OutputProducer {
     fn send(&mut self, topic: &str, record: RecordRef<'_>) -> Result<(), RunError> {
         OutputProducer::send(self, topic, record)
+    }
+
+    fn refusal(&self, topic: &str, record: RecordRef<'_>) -> Option<Refusal> {
+        OutputProducer::refusal(self, topic, record)
     }
 }
 

@@ -170,11 +170,7 @@ mod tests {
         let path = Path::new("/p/pipeline.toml");
         let t =
             Arc::new(Topology::from_file(path, PipelineFile::parse(path, text).unwrap()).unwrap());
-        let ctx = StateContext {
-            application_id: "app".into(),
-            settings: t.state.clone(),
-            kafka: None,
-        };
+        let ctx = StateContext::new("app", t.state.clone(), None);
         let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
         let batch = vec![
             change(

@@ -50,11 +50,7 @@ fn run_counting(
     );
     let path = Path::new("/p/pipeline.toml");
     let t = Arc::new(Topology::from_file(path, PipelineFile::parse(path, &text).unwrap()).unwrap());
-    let ctx = StateContext {
-        application_id: "app".into(),
-        settings: t.state.clone(),
-        kafka: None,
-    };
+    let ctx = StateContext::new("app", t.state.clone(), None);
     let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
     let input: Vec<InputRecord> = records
         .iter()
@@ -333,11 +329,7 @@ fn close_idle_after_closes_an_idle_tasks_windows_and_later_records_are_late() {
     "#;
     let path = Path::new("/p/pipeline.toml");
     let t = Arc::new(Topology::from_file(path, PipelineFile::parse(path, text).unwrap()).unwrap());
-    let ctx = StateContext {
-        application_id: "app".into(),
-        settings: t.state.clone(),
-        kafka: None,
-    };
+    let ctx = StateContext::new("app", t.state.clone(), None);
     let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
     let clock = crate::time::ManualClock::at(1_000_000);
     task.set_clock(Arc::new(clock.clone()));

@@ -194,6 +194,9 @@ pub struct StateSettings {
     pub kind: StoreKind,
     /// Changelog records a restore writes at a time.
     pub restore_chunk: usize,
+    /// Bytes every store of the pipeline may take together in memory
+    /// (`memory-mb`).
+    pub memory_bytes: u64,
 }
 
 impl Default for StateSettings {
@@ -202,6 +205,7 @@ impl Default for StateSettings {
             dir: std::env::temp_dir().join("sluice-state"),
             kind: StoreKind::Rocksdb,
             restore_chunk: 10_000,
+            memory_bytes: crate::state::memory_budget::DEFAULT_MEMORY_MB << 20,
         }
     }
 }
@@ -279,6 +283,8 @@ pub struct Errors {
     pub rejected: ErrorPolicy,
     /// For records a plugin traps on.
     pub trap: ErrorPolicy,
+    /// For a step's output its sink topic would refuse.
+    pub refused: ErrorPolicy,
     /// The dead-letter topic.
     pub dlq_topic: String,
     /// Whether the pipeline file named it (`dlq-topic`); if not, a
@@ -707,6 +713,7 @@ impl Topology {
             errors: Errors {
                 rejected: file.errors.rejected,
                 trap: file.errors.trap,
+                refused: file.errors.refused.unwrap_or(file.errors.rejected),
                 dlq_named: file.errors.dlq_topic.is_some(),
                 dlq_topic,
             },
@@ -728,6 +735,15 @@ impl Topology {
                     }
                     Some(n) => n,
                     None => StateSettings::default().restore_chunk,
+                },
+                memory_bytes: match file.state.memory_mb {
+                    Some(mb @ 16..=1_048_576) => mb << 20,
+                    Some(mb) => {
+                        return Err(invalid(format!(
+                            "[state] `memory-mb` = {mb} is outside 16..=1048576 (MiB): the memory every store of the pipeline may take together"
+                        )));
+                    }
+                    None => StateSettings::default().memory_bytes,
                 },
             },
         };
@@ -838,6 +854,7 @@ impl Topology {
     pub fn uses_dlq(&self) -> bool {
         self.errors.rejected == ErrorPolicy::Dlq
             || self.errors.trap == ErrorPolicy::Dlq
+            || self.errors.refused == ErrorPolicy::Dlq
             || self.steps.iter().any(|s| {
                 matches!(
                     s.op,
@@ -1472,6 +1489,12 @@ mod tests {
         assert!(e.contains("[steps.counts] needs `plugin = "), "{e}");
         let e = load(&AGGREGATE.replace("restore-chunk = 500", "restore-chunk = 0")).unwrap_err();
         assert!(e.contains("`restore-chunk` must be at least 1"), "{e}");
+        for mb in ["0", "15", "1048577"] {
+            let text = AGGREGATE.replace("restore-chunk = 500", &format!("memory-mb = {mb}"));
+            let e = load(&text).unwrap_err();
+            assert!(e.contains("`memory-mb` = "), "{e}");
+            assert!(e.contains("outside 16..=1048576 (MiB)"), "{e}");
+        }
     }
 
     const SMALL: &str = r#"

@@ -90,6 +90,11 @@ pub struct StateDef {
     /// (default 10000).
     #[serde(rename = "restore-chunk")]
     pub restore_chunk: Option<usize>,
+    /// The memory every store of the pipeline may take together, in MiB
+    /// (default 256): RocksDB's memtables and block cache, or what
+    /// in-memory stores hold.
+    #[serde(rename = "memory-mb")]
+    pub memory_mb: Option<u64>,
 }
 
 /// Where a task's stores live.
@@ -121,6 +126,10 @@ pub struct Errors {
     /// Policy for records on which a plugin traps.
     #[serde(default = "default_trap")]
     pub trap: ErrorPolicy,
+    /// Policy for a step's output its sink topic would refuse (larger
+    /// than it takes, or a timestamp out of its range); defaults to the
+    /// `rejected` policy.
+    pub refused: Option<ErrorPolicy>,
     /// Dead-letter topic; defaults to `<application.id>-dlq`.
     pub dlq_topic: Option<String>,
 }
@@ -138,6 +147,7 @@ impl Default for Errors {
         Errors {
             rejected: default_rejected(),
             trap: default_trap(),
+            refused: None,
             dlq_topic: None,
         }
     }
@@ -327,10 +337,212 @@ impl PipelineFile {
     /// Parses pipeline text; `path` is used in messages and to resolve
     /// relative plugin paths.
     pub fn parse(path: &Path, text: &str) -> Result<PipelineFile, PipelineError> {
-        toml::from_str(text).map_err(|e| PipelineError::Syntax {
-            file: path.to_owned(),
-            message: e.to_string().trim_end().to_owned(),
+        toml::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            // The parser's nesting limit is reported without a line or a
+            // key (for dotted keys), or as a bare "recursion depth" at a
+            // column (for values): say what nests too deep, and where.
+            let limit = ["recursion limit", "max recursion depth"];
+            let message = match limit
+                .iter()
+                .any(|l| message.contains(l))
+                .then(|| too_deep(text))
+            {
+                Some(Some(deep)) => deep,
+                _ => message.trim_end().to_owned(),
+            };
+            PipelineError::Syntax {
+                file: path.to_owned(),
+                message,
+            }
         })
+    }
+}
+
+/// How deep the TOML parser lets a pipeline file nest: dotted parts of one
+/// key (`a.b.c = 1`, `[a.b.c]`) beyond this, or arrays and inline tables
+/// nested in a value beyond this, are refused as a "recursion limit".
+pub const MAX_NESTING: usize = 80;
+
+/// The first place where `text` nests deeper than [`MAX_NESTING`], said
+/// for a person: the line, the key (shortened) and how deep; `None` if
+/// nothing does. Linear in the text, and reads any text without failing
+/// (the file has already failed to parse; this only explains why).
+fn too_deep(text: &str) -> Option<String> {
+    /// A dotted key or a nested value (`item`, counted from the start),
+    /// and where it starts.
+    #[derive(Default)]
+    struct Deepest {
+        depth: usize,
+        line: usize,
+        key: String,
+        item: usize,
+    }
+    impl Deepest {
+        /// Keeps the deepest item until one is past the limit, then the
+        /// depth that one reaches.
+        fn offer(&mut self, depth: usize, line: usize, key: &str, item: usize) {
+            if depth > self.depth && (self.depth <= MAX_NESTING || item == self.item) {
+                if item != self.item || self.depth == 0 {
+                    (self.line, self.key, self.item) = (line, key.to_owned(), item);
+                }
+                self.depth = depth;
+            }
+        }
+    }
+    /// What the scanner expects next.
+    enum Mode {
+        /// A key, or a table header at the start of a line.
+        Key,
+        /// The key's parts, up to `=` (or `]` in a header).
+        InKey { header: bool },
+        /// A value.
+        Value,
+    }
+    let shortened = |key: &str| {
+        let mut short: String = key.chars().take(40).collect();
+        if short.len() < key.len() {
+            short.push('…');
+        }
+        short
+    };
+    let mut keys = Deepest::default();
+    let mut values = Deepest::default();
+    // Open arrays (`[`) and inline tables (`{`) of the current value.
+    let mut open: Vec<char> = Vec::new();
+    let mut mode = Mode::Key;
+    let mut line = 1;
+    let (mut key, mut key_line, mut parts) = (String::new(), 1, 0);
+    // Keys so far, and the key of the current value outside any inline
+    // table (with its number).
+    let mut item = 0;
+    let (mut top_key, mut top_item) = (String::new(), 0);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                line += 1;
+                if open.is_empty() {
+                    mode = Mode::Key;
+                }
+                continue;
+            }
+            '#' => {
+                while chars.next_if(|&c| c != '\n').is_some() {}
+                continue;
+            }
+            '"' | '\'' => {
+                // A string, as part of a key or as a value: skipped, with
+                // the lines of a multi-line one counted.
+                let mut text = String::from(c);
+                let empty = chars.next_if_eq(&c).is_some();
+                let triple = empty && chars.next_if_eq(&c).is_some();
+                if empty && !triple {
+                    text.push(c);
+                } else {
+                    let mut quotes = 0;
+                    while let Some(s) = chars.next() {
+                        if s == '\n' {
+                            line += 1;
+                        }
+                        if text.len() < 64 {
+                            text.push(s);
+                        }
+                        if c == '"' && s == '\\' {
+                            if chars.next() == Some('\n') {
+                                line += 1;
+                            }
+                            quotes = 0;
+                            continue;
+                        }
+                        quotes = if s == c { quotes + 1 } else { 0 };
+                        if quotes == if triple { 3 } else { 1 } || (!triple && s == '\n') {
+                            break;
+                        }
+                    }
+                }
+                match mode {
+                    Mode::InKey { .. } => key.push_str(&text),
+                    Mode::Key => {
+                        (key, key_line, parts) = (text, line, 1);
+                        mode = Mode::InKey { header: false };
+                    }
+                    Mode::Value => {}
+                }
+                continue;
+            }
+            _ => {}
+        }
+        match mode {
+            Mode::Key if c.is_whitespace() => {}
+            Mode::Key if c == '[' && open.is_empty() => {
+                chars.next_if_eq(&'[');
+                (key, key_line, parts) = (String::new(), line, 1);
+                mode = Mode::InKey { header: true };
+            }
+            Mode::Key if c == '}' => {
+                open.pop();
+                mode = Mode::Value;
+            }
+            Mode::Key => {
+                (key, key_line, parts) = (c.to_string(), line, 1);
+                mode = Mode::InKey { header: false };
+            }
+            Mode::InKey { header } => {
+                if c == '.' {
+                    parts += 1;
+                }
+                if (c == '=' && !header) || (c == ']' && header) {
+                    item += 1;
+                    keys.offer(parts, key_line, key.trim(), item);
+                    if header {
+                        chars.next_if_eq(&']');
+                        mode = Mode::Key;
+                    } else {
+                        if open.is_empty() {
+                            (top_key, top_item) = (key.trim().to_owned(), item);
+                        }
+                        mode = Mode::Value;
+                    }
+                } else if key.len() < 4096 {
+                    key.push(c);
+                }
+            }
+            Mode::Value => match c {
+                '[' | '{' => {
+                    open.push(c);
+                    values.offer(open.len(), line, &top_key, top_item);
+                    if c == '{' {
+                        mode = Mode::Key;
+                    }
+                }
+                ']' | '}' => {
+                    open.pop();
+                }
+                ',' if open.last() == Some(&'{') => mode = Mode::Key,
+                _ => {}
+            },
+        }
+    }
+    let (key_past, value_past) = (keys.depth > MAX_NESTING, values.depth > MAX_NESTING);
+    if key_past && (!value_past || keys.line <= values.line) {
+        Some(format!(
+            "line {}: the key `{}` has {} dotted parts; a key may have at most {MAX_NESTING} \
+             (the TOML parser's recursion limit)",
+            keys.line,
+            shortened(&keys.key),
+            keys.depth
+        ))
+    } else if value_past {
+        Some(format!(
+            "line {}: the value of `{}` nests {} arrays or inline tables deep; a value may nest \
+             at most {MAX_NESTING} (the TOML parser's recursion limit)",
+            values.line,
+            shortened(&values.key),
+            values.depth
+        ))
+    } else {
+        None
     }
 }
 
@@ -461,6 +673,97 @@ mod tests {
         );
         let e = parse(&format!("{MINIMAL}\n[errors]\nrejected = \"drop\"")).unwrap_err();
         assert!(e.contains("expected one of `fail`, `skip`, `dlq`"), "{e}");
+    }
+
+    /// The TOML parser refuses a key of more than 80 dotted parts, or a
+    /// value nested more than 80 arrays or inline tables deep, as a
+    /// "recursion limit" that names no line and no key: the message says
+    /// which key, on which line, and how deep against the limit.
+    #[test]
+    fn nesting_past_the_parsers_limit_names_the_line_key_and_depth() {
+        let line_of = |text: &str, needle: &str| {
+            1 + text
+                .lines()
+                .position(|l| l.contains(needle))
+                .expect("needle")
+        };
+        let dotted = |parts: usize| vec!["deep"; parts].join(".");
+
+        // A dotted key, in [processing].
+        let text = format!("{MINIMAL}\n[processing]\n{} = 1\n", dotted(100));
+        let e = parse(&text).unwrap_err();
+        let line = line_of(&text, "deep.deep");
+        assert!(e.contains("p.toml"), "{e}");
+        assert!(
+            e.contains(&format!(
+                "line {line}: the key `deep.deep.deep.deep.deep.deep.deep.deep.…` has 100 dotted parts"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("at most 80"), "{e}");
+        assert!(
+            e.len() < 400,
+            "the key is shortened, not echoed: {} bytes",
+            e.len()
+        );
+        // A table header; a comment and a multi-line string before it
+        // keep the line count honest.
+        let text = format!(
+            "# a comment with [brackets] and \"quotes\"\n{MINIMAL}\n[steps.s.config]\nnote = \"\"\"\nline one\nline two\"\"\"\n\n[steps.s.config.{}]\nx = 1\n",
+            dotted(90)
+        );
+        let e = parse(&text).unwrap_err();
+        let line = line_of(&text, "[steps.s.config.deep");
+        assert!(
+            e.contains(&format!("line {line}: the key `steps.s.config.deep.")),
+            "{e}"
+        );
+        assert!(e.contains("has 93 dotted parts"), "{e}");
+
+        // Arrays and inline tables nested in a value.
+        let text = format!(
+            "{MINIMAL}\n[kafka]\nok = [1, [2], {{a = \"]\"}}]\nnested = {}{}\n",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let e = parse(&text).unwrap_err();
+        let line = line_of(&text, "nested = ");
+        assert!(
+            e.contains(&format!(
+                "line {line}: the value of `nested` nests 100 arrays or inline tables deep"
+            )),
+            "{e}"
+        );
+        let text = format!(
+            "{MINIMAL}\n[kafka]\ntables = {}1{}\n",
+            "{a = ".repeat(100),
+            "}".repeat(100)
+        );
+        let e = parse(&text).unwrap_err();
+        let line = line_of(&text, "tables = ");
+        assert!(
+            e.contains(&format!("line {line}: the value of `tables` nests 100")),
+            "{e}"
+        );
+
+        // At the limit the file parses; the limit is the parser's own.
+        let text = format!(
+            "{MINIMAL}\n[kafka]\n{} = {}1{}\n",
+            dotted(MAX_NESTING),
+            "[".repeat(MAX_NESTING),
+            "]".repeat(MAX_NESTING)
+        );
+        parse(&text).unwrap();
+        let text = format!("{MINIMAL}\n[kafka]\n{} = 1\n", dotted(MAX_NESTING + 1));
+        assert!(parse(&text).unwrap_err().contains("has 81 dotted parts"));
+
+        // Another error that mentions the words is left as it is.
+        let e = parse(&MINIMAL.replace(
+            "inputs = [\"s\"]",
+            "inputs = [\"s\"]\n\"recursion limit\" = 1",
+        ))
+        .unwrap_err();
+        assert!(e.contains("unknown field `recursion limit`"), "{e}");
     }
 
     #[test]

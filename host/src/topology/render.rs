@@ -92,6 +92,9 @@ pub fn text(tp: &Topology) -> String {
     };
     let _ = writeln!(out, "rejected records: {}", policy(t.errors.rejected));
     let _ = writeln!(out, "trapped records:  {}", policy(t.errors.trap));
+    if t.errors.refused != t.errors.rejected {
+        let _ = writeln!(out, "refused outputs:  {}", policy(t.errors.refused));
+    }
     out
 }
 

@@ -30,9 +30,41 @@ pub fn parse(text: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{text:?} is too large a duration"))
 }
 
+/// Milliseconds as a duration a person reads: `1h`, `90s`, `2.5d`.
+pub fn format(ms: i64) -> String {
+    const UNITS: [(&str, i64); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    let magnitude = ms.unsigned_abs();
+    let (unit, scale) = UNITS
+        .into_iter()
+        .find(|&(_, scale)| magnitude >= scale as u64)
+        .unwrap_or(("ms", 1));
+    if ms % scale == 0 {
+        format!("{}{unit}", ms / scale)
+    } else {
+        format!("{:.1}{unit}", ms as f64 / scale as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{format, parse};
+
+    #[test]
+    fn durations_format_in_their_largest_unit() {
+        assert_eq!(format(3_600_000), "1h");
+        assert_eq!(format(90_000), "1.5m");
+        assert_eq!(format(120_000), "2m");
+        assert_eq!(format(216_000_000), "2.5d");
+        assert_eq!(format(250), "250ms");
+        assert_eq!(format(0), "0ms");
+        assert_eq!(format(i64::MAX), "106751991167.3d");
+    }
 
     #[test]
     fn durations_take_units_and_refuse_what_they_cannot_read() {
