@@ -223,8 +223,9 @@ fail_start() {
 }
 
 # ---------------------------------------------------------------- start
-cmd_start() {
-  parse_port "$@"
+# Fetches the jars and takes the port's lock (held until the script
+# exits); fails, printing the address, when the broker already runs.
+locked_unless_running() {
   cmd_fetch
   mkdir -p "$KHOME"
   exec 9>"$KHOME/.lock-$PORT"
@@ -233,8 +234,13 @@ cmd_start() {
   if pid="$(running_pid)"; then
     log "already running (pid $pid)"
     echo "127.0.0.1:$PORT"
-    return 0
+    return 1
   fi
+}
+
+cmd_start() {
+  parse_port "$@"
+  locked_unless_running || return 0
   for p in "$PORT" "$CPORT"; do
     port_open "$p" && die "port $p on 127.0.0.1 is already in use by another process"
   done
@@ -346,16 +352,7 @@ cmd_down() {
 
 cmd_up() {
   parse_port "$@"
-  cmd_fetch
-  mkdir -p "$KHOME"
-  exec 9>"$KHOME/.lock-$PORT"
-  flock 9
-  local pid
-  if pid="$(running_pid)"; then
-    log "already running (pid $pid)"
-    echo "127.0.0.1:$PORT"
-    return 0
-  fi
+  locked_unless_running || return 0
   [ -f "$RUN/server.properties" ] && [ -f "$RUN/data/meta.properties" ] \
     || die "no kept broker data for port $PORT in $RUN (scripts/kafka.sh start makes a fresh one)"
   for p in "$PORT" "$CPORT"; do

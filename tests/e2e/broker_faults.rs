@@ -171,9 +171,30 @@ fn exactly_once_resumes_by_itself_after_broker_freezes_and_outputs_each_result_o
 
     producer.join().expect("the input producer");
     assert!(!producing.load(Ordering::Relaxed));
-    let ends = support::high_watermarks(&brokers, &topic, PARTITIONS);
+    let log = commit_all_and_stop(run, &brokers, &app, &topic, started, "the long freeze");
+    let recoveries = log.matches("exactly-once: recovering").count();
+    eprintln!(
+        "{recoveries} recoveries; run stopped {} s after the test started",
+        started.elapsed().as_secs()
+    );
+    assert_each_result_once(&brokers, &app, &topic, input.len());
+    eprintln!("test took {} s", started.elapsed().as_secs());
+}
+
+/// Waits until the run committed all of `topic`, stops it (SIGTERM: it
+/// must stop cleanly), shows its account of the faults, and checks that
+/// it says it recovered from `fault`. Returns its log.
+fn commit_all_and_stop(
+    mut run: SluiceRun,
+    brokers: &str,
+    app: &str,
+    topic: &str,
+    started: Instant,
+    fault: &str,
+) -> String {
+    let ends = support::high_watermarks(brokers, topic, PARTITIONS);
     support::wait_until("the run to commit all its input", &mut [&mut run], || {
-        support::committed(&brokers, &app, &topic, PARTITIONS)
+        support::committed(brokers, app, topic, PARTITIONS)
             .iter()
             .zip(&ends)
             .all(|(c, e)| *e == 0 || c == e)
@@ -183,15 +204,9 @@ fn exactly_once_resumes_by_itself_after_broker_freezes_and_outputs_each_result_o
     show_faults(&log);
     assert!(
         log.contains("exactly-once: recovered"),
-        "the long freeze was recovered from, and the log says so:\n{log}"
+        "{fault} was recovered from, and the log says so:\n{log}"
     );
-    let recoveries = log.matches("exactly-once: recovering").count();
-    eprintln!(
-        "{recoveries} recoveries; run stopped {} s after the test started",
-        started.elapsed().as_secs()
-    );
-    assert_each_result_once(&brokers, &app, &topic, input.len());
-    eprintln!("test took {} s", started.elapsed().as_secs());
+    log
 }
 
 /// Prints the run's own account of the faults.
@@ -398,20 +413,7 @@ fn exactly_once_resumes_by_itself_after_a_broker_restart_and_outputs_each_result
     );
 
     producer.join().expect("the input producer");
-    let ends = support::high_watermarks(&brokers, &topic, PARTITIONS);
-    support::wait_until("the run to commit all its input", &mut [&mut run], || {
-        support::committed(&brokers, &app, &topic, PARTITIONS)
-            .iter()
-            .zip(&ends)
-            .all(|(c, e)| *e == 0 || c == e)
-    });
-    eprintln!("all input committed {} s in", started.elapsed().as_secs());
-    let log = run.terminate_within(Duration::from_secs(60));
-    show_faults(&log);
-    assert!(
-        log.contains("exactly-once: recovered"),
-        "the restart was recovered from, and the log says so:\n{log}"
-    );
+    commit_all_and_stop(run, &brokers, &app, &topic, started, "the restart");
     assert_each_result_once(&brokers, &app, &topic, input.len());
     eprintln!("test took {} s", started.elapsed().as_secs());
 }
