@@ -95,7 +95,13 @@ export class Reader {
 
   record() {
     const ts = this.i64();
+    const at = this.pos;
     const flags = this.u8();
+    if (flags & ~FLAG_TIMESTAMP) {
+      throw new FrameError(
+        `record flags 0x${flags.toString(16).padStart(2, '0')} at byte ${at} set reserved bits (only bit 0, the timestamp, is defined)`,
+      );
+    }
     const key = this.bytes();
     const value = this.bytes();
     const count = this.u32();

@@ -86,6 +86,13 @@ bool sluice_frame_read_record(sluice_frame_reader *r, sluice_frame_record *rec,
                               sluice_frame_error *err) {
     const uint8_t *p;
     if (!take(r, 9, &p, err)) return false;
+    if (p[8] & ~SLUICE_FLAG_TIMESTAMP) {
+        /* Reserved flag bits are a protocol error, as in the Rust reader. */
+        err->kind = SLUICE_FRAME_FLAGS_ERR;
+        err->at = r->pos - 1;
+        err->value = p[8];
+        return false;
+    }
     rec->timestamp = (int64_t)get_u64(p);
     rec->has_timestamp = (p[8] & SLUICE_FLAG_TIMESTAMP) != 0;
     if (!rec->has_timestamp) rec->timestamp = 0;
@@ -180,6 +187,12 @@ void sluice_frame_error_message(const sluice_frame_error *e, char *buf, size_t c
     case SLUICE_FRAME_TRAILING:
         sluice_fmt(buf, cap, "%zu trailing bytes at byte %zu after the last record", e->value,
                    e->at);
+        break;
+    case SLUICE_FRAME_FLAGS_ERR:
+        sluice_fmt(buf, cap,
+                   "record flags 0x%02zx at byte %zu set reserved bits (only bit 0, the timestamp, "
+                   "is defined)",
+                   e->value, e->at);
         break;
     default:
         sluice_fmt(buf, cap, "malformed frame");

@@ -22,6 +22,7 @@ typedef enum sluice_frame_error_kind {
     SLUICE_FRAME_UTF8,          /* at */
     SLUICE_FRAME_STATUS_ERR,    /* value */
     SLUICE_FRAME_TRAILING,      /* at, value = bytes left */
+    SLUICE_FRAME_FLAGS_ERR,     /* at, value = the flags byte */
 } sluice_frame_error_kind;
 
 typedef struct sluice_frame_error {

@@ -40,4 +40,8 @@ void run_tests(const test *tests, size_t n, int *passed, int *failed);
 extern const test aggregate_tests[];
 extern const size_t aggregate_test_count;
 
+/* test_frames.c: the golden frame vectors of wit/frames/. */
+extern const test frame_vector_tests[];
+extern const size_t frame_vector_test_count;
+
 #endif

@@ -706,6 +706,7 @@ int main(void) {
     int passed = 0, failed = 0;
     run_tests(tests, sizeof tests / sizeof tests[0], &passed, &failed);
     run_tests(aggregate_tests, aggregate_test_count, &passed, &failed);
+    run_tests(frame_vector_tests, frame_vector_test_count, &passed, &failed);
     sluice_runtime_reset();
     free(last_out);
     printf("%d passed, %d failed\n", passed, failed);

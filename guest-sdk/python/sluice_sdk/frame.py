@@ -89,6 +89,11 @@ class _Reader:
     def record(self):
         self._need(_REC.size)
         timestamp, flags = _REC.unpack_from(self.buf, self.pos)
+        if flags & ~_FLAG_TIMESTAMP:
+            raise FrameError(
+                f"record flags {flags:#04x} at byte {self.pos + 8} set reserved bits"
+                " (only bit 0, the timestamp, is defined)"
+            )
         self.pos += _REC.size
         key = self.bytes()
         value = self.bytes()
@@ -124,6 +129,8 @@ def _decode_records(buf, count):
     pos = 5
     for _ in range(count):
         timestamp, flags, n = unpack_rec(buf, pos)
+        if flags & ~_FLAG_TIMESTAMP:
+            raise _Malformed
         pos += 13
         if n == _NULL:
             key = None
