@@ -371,7 +371,7 @@ pub enum RunError {
     State(#[from] StateError),
     /// A store could not be restored from its changelog.
     #[error(transparent)]
-    Restore(#[from] crate::state::restore::RestoreError),
+    Restore(#[from] RestoreError),
     /// Exactly-once: a transaction could not complete. The run recovers
     /// from it by itself (see [`crate::runner`]); it ends a run only once
     /// the recovery gives up.
@@ -530,5 +530,34 @@ pub enum StateError {
         store: String,
         /// What is wrong.
         message: String,
+    },
+}
+
+/// Why a restore failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The store failed, or a record is not a changelog record.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Kafka failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// The local store is ahead of its changelog: the topic was deleted
+    /// and recreated. The local store must be rebuilt from scratch.
+    #[error(
+        "store `{store}` has restored changelog `{topic}` partition {partition} up to offset {position}, but the changelog ends at {end}: was the topic recreated? Delete the local state to rebuild it"
+    )]
+    AheadOfChangelog {
+        /// The store.
+        store: String,
+        /// The changelog topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The store's position.
+        position: i64,
+        /// The changelog's end.
+        end: i64,
     },
 }

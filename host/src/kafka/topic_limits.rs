@@ -145,8 +145,7 @@ impl std::fmt::Display for Refusal {
                 };
                 write!(
                     f,
-                    "topic `{topic}` would refuse the record: its timestamp {timestamp} ({}) is {} {how} the clock, over {setting} ({})",
-                    crate::time::extractor::format_rfc3339(*timestamp),
+                    "topic `{topic}` would refuse the record: its timestamp {timestamp} (ms) is {} {how} the clock, over {setting} ({})",
                     crate::window::duration::format(by),
                     crate::window::duration::format(*limit_ms),
                 )

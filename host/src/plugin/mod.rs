@@ -5,6 +5,7 @@
 //! - [`PluginInstance`]: one task's instance; calls never re-enter an
 //!   instance that trapped.
 //! - [`frame`]: host side of the call-batch frame.
+//! - [`reference`]: how a pipeline names a plugin (a component or a crate).
 //! - [`builder`]: `sluice plugin build`: a plugin crate to a component.
 //! - [`cache`]: compiled components on disk, keyed by digest and engine.
 //! - [`template`]: `sluice plugin new`: a plugin to start from, per language.
@@ -17,6 +18,7 @@ pub mod component;
 pub mod frame;
 pub mod instance;
 pub mod limits;
+pub mod reference;
 pub mod template;
 
 pub use component::{Plugin, PluginKind};

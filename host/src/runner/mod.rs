@@ -401,7 +401,7 @@ impl Recovery {
 fn recoverable(e: &RunError, recovering: bool) -> bool {
     match e {
         RunError::Transaction(_) => true,
-        RunError::Restore(crate::state::restore::RestoreError::Kafka(_)) => true,
+        RunError::Restore(crate::error::RestoreError::Kafka(_)) => true,
         RunError::Kafka(KafkaError::Unreachable { .. } | KafkaError::Client { .. }) => recovering,
         _ => false,
     }

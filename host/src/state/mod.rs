@@ -11,6 +11,7 @@
 //!   per-key, time-ordered range scans are single seeks.
 //! - [`changelog`]: changelog topics, their record format, and restore.
 //! - [`restore`]: restoring a store from its changelog partition in Kafka.
+//! - [`settings`]: where a pipeline's stores live and what they may take.
 //!
 //! The protocol that keeps state exact under at-least-once delivery is in
 //! `docs/state.md`.
@@ -21,6 +22,7 @@ pub mod memory;
 pub mod memory_budget;
 pub mod restore;
 pub mod rocksdb;
+pub mod settings;
 pub mod store;
 pub mod task_state;
 

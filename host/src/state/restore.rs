@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::changelog::{self, ChangelogRecord, Restored};
 use super::store::KeyValueStore;
-use crate::error::{KafkaError, StateError};
+use crate::error::{KafkaError, RestoreError};
 use crate::kafka::client_config::ClientSettings;
 
 /// How long a restore waits for the next changelog record before it fails.
@@ -22,35 +22,6 @@ const RESTORE_STALL: Duration = Duration::from_secs(60);
 
 /// The default number of changelog records a restore writes at a time.
 pub const RESTORE_CHUNK: usize = 10_000;
-
-/// Why a restore failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RestoreError {
-    /// The store failed, or a record is not a changelog record.
-    #[error(transparent)]
-    State(#[from] StateError),
-    /// Kafka failed.
-    #[error(transparent)]
-    Kafka(#[from] KafkaError),
-    /// The local store is ahead of its changelog: the topic was deleted
-    /// and recreated. The local store must be rebuilt from scratch.
-    #[error(
-        "store `{store}` has restored changelog `{topic}` partition {partition} up to offset {position}, but the changelog ends at {end}: was the topic recreated? Delete the local state to rebuild it"
-    )]
-    AheadOfChangelog {
-        /// The store.
-        store: String,
-        /// The changelog topic.
-        topic: String,
-        /// The partition.
-        partition: i32,
-        /// The store's position.
-        position: i64,
-        /// The changelog's end.
-        end: i64,
-    },
-}
 
 /// Restores `store` from `topic`/`partition`.
 pub fn restore_from_kafka(

@@ -22,13 +22,13 @@ use std::sync::atomic::Ordering;
 use super::changelog::{self, Applied, META_APPLIED, META_POSITION};
 use super::memory::MemoryStore;
 use super::memory_budget::MemoryBudget;
-use super::restore::{RestoreError, restore_from_kafka};
+use super::restore::restore_from_kafka;
 use super::rocksdb::RocksDbStore;
+use super::settings::{StateSettings, StoreKind};
 use super::store::{KeyValueStore, StoreBuffer, WriteBatch};
-use crate::error::{RunError, StateError};
+use crate::error::{RestoreError, RunError, StateError};
 use crate::kafka::client_config::ClientSettings;
 use crate::kafka::producer::{OutputProducer, Receipt};
-use crate::topology::{StateSettings, StoreKind};
 
 /// What every task needs to open its stores.
 #[derive(Debug, Clone)]

@@ -43,7 +43,7 @@ pub enum Extractor {
     Field(Vec<String>),
     /// A timestamp-extractor plugin, called once per call batch by the
     /// task (not through [`Extractor::extract`]).
-    Plugin(crate::topology::PluginRef),
+    Plugin(crate::plugin::reference::PluginRef),
 }
 
 impl Extractor {
@@ -193,34 +193,6 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(seconds * 1_000 + millis)
 }
 
-/// UTC milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (the inverse of
-/// [`parse_rfc3339`]), for messages.
-pub fn format_rfc3339(millis: i64) -> String {
-    let (days, ms_of_day) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
-    let (year, month, day) = civil_from_days(days);
-    let (s, ms) = (ms_of_day / 1_000, ms_of_day % 1_000);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        s / 3_600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 fn days_in_month(year: i64, month: i64) -> i64 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -245,24 +217,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_milliseconds_format_as_rfc3339_and_back() {
-        for ms in [
-            0,
-            1,
-            -1,
-            951_782_400_000,
-            1_700_000_000_123,
-            253_402_300_799_999,
-            -62_135_596_800_000,
-        ] {
-            let text = format_rfc3339(ms);
-            assert_eq!(parse_rfc3339(&text), Some(ms), "{text}");
-        }
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 
     #[test]
     fn rfc3339_times_become_utc_milliseconds() {

@@ -15,6 +15,8 @@ pub use pipeline_file::{EmitMode, ErrorPolicy, KeyPolicy, LatePolicy, StoreKind,
 use pipeline_file::{PipelineFile, Scalar, flatten};
 
 use crate::error::PipelineError;
+pub use crate::plugin::reference::PluginRef;
+pub use crate::state::settings::StateSettings;
 use crate::time::{Extractor, InvalidTimestamp};
 use crate::window::Windows;
 use crate::window::hopping::Hopping;
@@ -28,24 +30,6 @@ pub enum NodeId {
     Source(usize),
     /// Index into [`Topology::steps`].
     Step(usize),
-}
-
-/// Where a step's plugin comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PluginRef {
-    /// A built component file.
-    Component(PathBuf),
-    /// A plugin crate directory, built on demand.
-    Crate(PathBuf),
-}
-
-impl PluginRef {
-    /// The path as resolved against the pipeline file.
-    pub fn path(&self) -> &Path {
-        match self {
-            PluginRef::Component(p) | PluginRef::Crate(p) => p,
-        }
-    }
 }
 
 /// A source topic.
@@ -181,31 +165,6 @@ impl Step {
         match &self.op {
             Operation::Process(_) => None,
             Operation::Aggregate { store, .. } => Some(store),
-        }
-    }
-}
-
-/// Where state stores are kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateSettings {
-    /// Root directory; a store lives in `<dir>/<application.id>/<task>/<store>`.
-    pub dir: PathBuf,
-    /// RocksDB or in-memory.
-    pub kind: StoreKind,
-    /// Changelog records a restore writes at a time.
-    pub restore_chunk: usize,
-    /// Bytes every store of the pipeline may take together in memory
-    /// (`memory-mb`).
-    pub memory_bytes: u64,
-}
-
-impl Default for StateSettings {
-    fn default() -> Self {
-        StateSettings {
-            dir: std::env::temp_dir().join("sluice-state"),
-            kind: StoreKind::Rocksdb,
-            restore_chunk: 10_000,
-            memory_bytes: crate::state::memory_budget::DEFAULT_MEMORY_MB << 20,
         }
     }
 }

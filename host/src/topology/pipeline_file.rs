@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::PipelineError;
+pub use crate::state::settings::StoreKind;
 
 /// What to do with a record that a plugin rejected or trapped on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -95,17 +96,6 @@ pub struct StateDef {
     /// in-memory stores hold.
     #[serde(rename = "memory-mb")]
     pub memory_mb: Option<u64>,
-}
-
-/// Where a task's stores live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    /// RocksDB, one directory per application, task and store.
-    #[default]
-    Rocksdb,
-    /// In memory; restored in full from the changelog at every start.
-    Memory,
 }
 
 /// The `[application]` table (usually written `application.id = "…"`).
