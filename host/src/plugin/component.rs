@@ -120,7 +120,9 @@ impl Plugin {
         let kind = check_imports_and_exports(engine, name, &component)?;
 
         let mut linker = Linker::new(engine);
-        // Both worlds import the same `log` and `types`.
+        // One linker serves every world: the processor's imports (`types`,
+        // `log`, `state`) include the aggregator's and the extractor's
+        // (`types`, `log`).
         RecordProcessor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .expect("fresh linker has no conflicting definitions");
         let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {

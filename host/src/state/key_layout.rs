@@ -13,9 +13,11 @@
 //!   order: "the sessions of key K that end at or after t" — the candidates
 //!   for merging with a record at t — is one seek ([`session_scan`]).
 //!
-//! Expiry by time across all keys is not a scan of these layouts: window
-//! stores will be split into time segments (one key range or column family
-//! per segment), and a whole segment is dropped once it is past retention.
+//! Expiry by time across all keys is not a scan of these layouts: a
+//! windowed store keeps time-ordered indexes beside them (the close index
+//! and the expiry index, tags `0x01` and `0x03` in `task::windowed`), and
+//! what stream time has passed is found there by one range scan and
+//! deleted key by key.
 
 /// Encodes a time so that byte order is numeric order.
 pub fn time_bytes(t: i64) -> [u8; 8] {

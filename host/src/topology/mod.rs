@@ -180,7 +180,9 @@ pub struct Sink {
     pub inputs: Vec<NodeId>,
 }
 
-/// The two knobs that are easy to confuse, and the thread count.
+/// The `[processing]` table: batching and commits (the call batch and the
+/// commit interval, easy to confuse), threads, the delivery guarantee, and
+/// the limits and quarantine of plugin calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Processing {
     /// Records per plugin call (the *call batch*).
