@@ -68,7 +68,7 @@ say "Kafka jars"
 ./scripts/kafka.sh fetch
 
 toolchains="${SLUICE_TOOLCHAINS:-$HOME/.cache/sluice/toolchains}"
-# Keep these pins in step with host/src/plugin/builder/{js,python}.rs
+# Keep these pins in step with host/src/toolchain/{js,python}.rs
 # (and guest-sdk/js/build.mjs, which checks the toolchain it runs with).
 js_packages=(@bytecodealliance/componentize-js@0.23.0 @bytecodealliance/jco@1.35.0
   @bytecodealliance/preview2-shim@0.25.0 esbuild@0.28.2 typescript@7.0.2)

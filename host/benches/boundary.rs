@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 mod identity;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use sluice::plugin::builder::{self, BuildOptions};
 use sluice::plugin::{Plugin, engine};
 use sluice::record::{Record, RecordRef};
+use sluice::toolchain::{self, BuildOptions};
 
 const BATCHES: [usize; 3] = [1, 64, 1024];
 
@@ -43,7 +43,7 @@ fn measure(name: &'static str, batch: usize, iters: u64, mut f: impl FnMut()) ->
 
 fn boundary(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/identity");
-    let component = builder::build(
+    let component = toolchain::build(
         &dir,
         &BuildOptions {
             quiet: true,

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 mod identity;
 
-use sluice::plugin::builder::{self, BuildOptions, Language};
 use sluice::plugin::cache::ComponentCache;
 use sluice::plugin::{Plugin, engine};
 use sluice::record::{Record, RecordRef};
+use sluice::toolchain::{self, BuildOptions, Language};
 
 const BATCHES: [usize; 2] = [64, 1024];
 
@@ -67,11 +67,11 @@ fn measure(language: Language, dir: &Path, source: &str, full: bool) -> Row {
         ..BuildOptions::default()
     };
     // Built once, so that the timed build is the one after an edit.
-    builder::build(dir, &opts).unwrap_or_else(|e| panic!("building {}: {e}", dir.display()));
+    toolchain::build(dir, &opts).unwrap_or_else(|e| panic!("building {}: {e}", dir.display()));
     touch(&dir.join(source));
     let started = Instant::now();
     let component: PathBuf =
-        builder::build(dir, &opts).unwrap_or_else(|e| panic!("building {}: {e}", dir.display()));
+        toolchain::build(dir, &opts).unwrap_or_else(|e| panic!("building {}: {e}", dir.display()));
     let build = started.elapsed();
     let bytes = std::fs::read(&component).expect("the component");
 

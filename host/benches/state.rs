@@ -27,7 +27,6 @@ use serde::{Deserialize, Serialize};
 use sluice::kafka::client_config::ClientSettings;
 use sluice::kafka::embedded::EmbeddedKafka;
 use sluice::kafka::producer::OutputProducer;
-use sluice::plugin::builder::{self, BuildOptions};
 use sluice::plugin::{Plugin, engine};
 use sluice::record::{Record, RecordRef};
 use sluice::state::KeyValueStore;
@@ -36,6 +35,7 @@ use sluice::state::restore::restore_from_kafka;
 use sluice::state::rocksdb::RocksDbStore;
 use sluice::state::task_state::StateContext;
 use sluice::task::{InputRecord, Task};
+use sluice::toolchain::{self, BuildOptions};
 use sluice::topology::pipeline_file::PipelineFile;
 use sluice::topology::{StoreKind, Topology};
 
@@ -418,7 +418,7 @@ fn main() {
             .expect("topics");
     }
 
-    let component = builder::build(
+    let component = toolchain::build(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/stock-stats"),
         &BuildOptions {
             quiet: true,

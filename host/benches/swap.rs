@@ -29,9 +29,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::Producer;
 use sluice::kafka::embedded::EmbeddedKafka;
-use sluice::plugin::builder::{self, BuildOptions};
 use sluice::runner::control::{self, Control};
 use sluice::runner::{self, RunOptions};
+use sluice::toolchain::{self, BuildOptions};
 use sluice::topology::Topology;
 use sluice::topology::pipeline_file::PipelineFile;
 
@@ -48,7 +48,7 @@ fn main() {
     let swaps = if full { 100 } else { 4 };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let build = |name: &str| {
-        builder::build(
+        toolchain::build(
             &root.join("tests/plugins").join(name),
             &BuildOptions {
                 quiet: true,

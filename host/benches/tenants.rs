@@ -32,7 +32,7 @@ use sluice::admin::auth::Caller;
 use sluice::admin::pipelines::{Host, HostSettings};
 use sluice::admin::tenants::Tenant;
 use sluice::kafka::embedded::EmbeddedKafka;
-use sluice::plugin::builder::{self, BuildOptions};
+use sluice::toolchain::{self, BuildOptions};
 
 const GIB: u64 = 1 << 30;
 
@@ -40,7 +40,7 @@ const GIB: u64 = 1 << 30;
 type Sample = (Instant, u64);
 
 fn build(root: &Path, dir: &str) -> PathBuf {
-    builder::build(
+    toolchain::build(
         &root.join(dir),
         &BuildOptions {
             quiet: true,

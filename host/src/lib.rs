@@ -6,7 +6,8 @@
 //! logic.
 //!
 //! - [`topology`]: the pipeline file, validated into a DAG.
-//! - [`plugin`]: loading, building and calling plugins.
+//! - [`plugin`]: loading and calling plugins (the runtime).
+//! - [`toolchain`]: `sluice plugin new` and `build`: templates and builders per language.
 //! - [`task`]: per-partition tasks and the stream threads they run on.
 //! - [`runner`]: the poll / dispatch / commit loop.
 //! - [`time`]: timestamp extractors and stream time.
@@ -27,12 +28,13 @@ pub mod runner;
 pub mod state;
 pub mod task;
 pub mod time;
+pub mod toolchain;
 pub mod topology;
 pub mod window;
 
 use error::PluginError;
 use plugin::PluginKind;
-use plugin::builder::{self, BuildOptions};
+use toolchain::BuildOptions;
 use topology::{Operation, PluginRef, Topology};
 
 /// The loaded plugins of a topology.
@@ -128,7 +130,7 @@ fn load_one(
                     path: dir.clone(),
                 });
             }
-            builder::build(dir, build).map_err(|source| PluginError::Build {
+            toolchain::build(dir, build).map_err(|source| PluginError::Build {
                 plugin: name.to_owned(),
                 source,
             })?

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use sluice::plugin::builder::{self, BuildOptions};
 use sluice::runner::{self, RunOptions, RunSummary};
+use sluice::toolchain::{self, BuildOptions};
 use sluice::topology::{Topology, render};
 
 /// Stream processing on Kafka with WebAssembly plugins.
@@ -417,8 +417,8 @@ enum KindArg {
 }
 
 impl KindArg {
-    fn kind(self) -> sluice::plugin::template::Kind {
-        use sluice::plugin::template::Kind;
+    fn kind(self) -> sluice::toolchain::template::Kind {
+        use sluice::toolchain::template::Kind;
         match self {
             KindArg::Processor => Kind::Processor,
             KindArg::Aggregator => Kind::Aggregator,
@@ -428,13 +428,13 @@ impl KindArg {
 }
 
 impl Lang {
-    fn language(self) -> builder::Language {
+    fn language(self) -> toolchain::Language {
         match self {
-            Lang::Rust => builder::Language::Rust,
-            Lang::Js => builder::Language::JavaScript,
-            Lang::Ts => builder::Language::TypeScript,
-            Lang::Python => builder::Language::Python,
-            Lang::C => builder::Language::C,
+            Lang::Rust => toolchain::Language::Rust,
+            Lang::Js => toolchain::Language::JavaScript,
+            Lang::Ts => toolchain::Language::TypeScript,
+            Lang::Python => toolchain::Language::Python,
+            Lang::C => toolchain::Language::C,
         }
     }
 }
@@ -517,11 +517,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Plugin(PluginCommand::New { lang, kind, dir }) => {
             let language = lang.language();
             let kind = kind.kind();
-            let files = sluice::plugin::template::new_plugin(
+            let files = sluice::toolchain::template::new_plugin(
                 language,
                 kind,
                 &dir,
-                &builder::guest_target_dir(),
+                &toolchain::guest_target_dir(),
             )?;
             for file in files {
                 println!("{}", file.display());
@@ -534,11 +534,11 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Plugin(PluginCommand::Test { dir }) => {
-            builder::test(&dir, &BuildOptions::default())?;
+            toolchain::test(&dir, &BuildOptions::default())?;
             eprintln!("the tests of {} pass", dir.display());
         }
         Command::Plugin(PluginCommand::Build { dir }) => {
-            let component = builder::build(&dir, &BuildOptions::default())?;
+            let component = toolchain::build(&dir, &BuildOptions::default())?;
             let plugin = sluice::plugin::Plugin::load(
                 &sluice::plugin::engine(),
                 &name_of(&dir),

@@ -2,10 +2,10 @@
 //! (used by every other test) and Debian's rustc-web with -Zbuild-std, the
 //! route of machines where rustup cannot download the wasm target.
 
-use sluice::plugin::builder::{self, BuildOptions, Toolchain};
 use sluice::plugin::frame;
 use sluice::plugin::{Plugin, engine};
 use sluice::record::{Record, RecordRef};
+use sluice::toolchain::{self, BuildOptions, Toolchain};
 
 use crate::support;
 
@@ -49,8 +49,8 @@ fn debian_rustc_web_with_build_std_builds_a_working_plugin() {
             return;
         }
     };
-    let target_dir = builder::guest_target_dir().with_file_name("guest-target-debian");
-    let component = builder::build(
+    let target_dir = toolchain::guest_target_dir().with_file_name("guest-target-debian");
+    let component = toolchain::build(
         &support::repo().join("tests/plugins/trap-on-marker"),
         &BuildOptions {
             quiet: true,

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use sluice::dev::Printed;
-use sluice::plugin::builder::BuildOptions;
+use sluice::toolchain::BuildOptions;
 use sluice::topology::Topology;
 
 use crate::support;
@@ -393,7 +393,7 @@ fn a_rust_template_from_a_copied_binary_builds() {
     let doc: toml::Table = toml::from_str(&manifest).unwrap();
     let sdk = Path::new(doc["dependencies"]["sluice-sdk"]["path"].as_str().unwrap());
     assert!(
-        sdk.starts_with(sluice::plugin::builder::guest_target_dir()),
+        sdk.starts_with(sluice::toolchain::guest_target_dir()),
         "{}",
         sdk.display()
     );

@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use sluice::plugin::builder::{self, BuildOptions};
+use sluice::toolchain::{self, BuildOptions};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -38,7 +38,7 @@ pub fn component(crate_dir: &str) -> PathBuf {
     built
         .entry(crate_dir.to_owned())
         .or_insert_with(|| {
-            builder::build(
+            toolchain::build(
                 &repo().join(crate_dir),
                 &BuildOptions {
                     quiet: true,

@@ -113,7 +113,7 @@ impl Client {
 fn component_bytes(path: &std::path::Path) -> Result<Vec<u8>, ClientError> {
     let component = if path.is_dir() {
         eprintln!("building {} here", path.display());
-        crate::plugin::builder::build(path, &crate::plugin::builder::BuildOptions::default())
+        crate::toolchain::build(path, &crate::toolchain::BuildOptions::default())
             .map_err(|e| ClientError(format!("building {}: {e}", path.display())))?
     } else {
         path.to_owned()

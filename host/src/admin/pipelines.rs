@@ -14,10 +14,10 @@ use super::components::{ComponentStore, Stored};
 use super::tenants::Tenant;
 use crate::error::RunError;
 use crate::plugin::TenantBudget;
-use crate::plugin::builder::BuildOptions;
 use crate::runner::control::{self, Control};
 use crate::runner::{self, RunOptions, RunSummary};
 use crate::task::Counts;
+use crate::toolchain::BuildOptions;
 use crate::topology::pipeline_file::PipelineFile;
 use crate::topology::{PluginRef, Topology};
 

@@ -86,7 +86,7 @@ impl ComponentCache {
         match std::env::var_os("SLUICE_COMPONENT_CACHE") {
             Some(v) if v == "off" => ComponentCache::off(),
             Some(v) if !v.is_empty() => ComponentCache::at(v),
-            _ => ComponentCache::at(super::builder::cache_dir().join("components")),
+            _ => ComponentCache::at(crate::toolchain::cache_dir().join("components")),
         }
     }
 

@@ -6,20 +6,16 @@
 //!   instance that trapped.
 //! - [`frame`]: host side of the call-batch frame.
 //! - [`reference`]: how a pipeline names a plugin (a component or a crate).
-//! - [`builder`]: `sluice plugin build`: a plugin crate to a component.
 //! - [`cache`]: compiled components on disk, keyed by digest and engine.
-//! - [`template`]: `sluice plugin new`: a plugin to start from, per language.
 //! - [`bindings`]: the only `bindgen!` in the host.
 
 pub mod bindings;
-pub mod builder;
 pub mod cache;
 pub mod component;
 pub mod frame;
 pub mod instance;
 pub mod limits;
 pub mod reference;
-pub mod template;
 
 pub use component::{Plugin, PluginKind};
 pub use instance::{PluginInstance, Trap};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Language, Target, on_path, run_tool, toolchains_dir};
 use crate::error::BuildError;
-use crate::plugin::template::Kind;
+use crate::toolchain::template::Kind;
 
 /// Where a plugin's entry is looked for, after `package.json`'s `main`.
 pub const ENTRIES: [&str; 8] = [
@@ -51,65 +51,65 @@ pub(crate) fn template(
         (Language::TypeScript, Kind::Processor) => Some(&[
             (
                 "package.json",
-                include_str!("../../../../guest-sdk/js/template/ts/package.json"),
+                include_str!("../../../guest-sdk/js/template/ts/package.json"),
             ),
             (
                 "tsconfig.json",
-                include_str!("../../../../guest-sdk/js/template/ts/tsconfig.json"),
+                include_str!("../../../guest-sdk/js/template/ts/tsconfig.json"),
             ),
             (
                 "src/index.ts",
-                include_str!("../../../../guest-sdk/js/template/ts/src/index.ts"),
+                include_str!("../../../guest-sdk/js/template/ts/src/index.ts"),
             ),
             (
                 "test/index.test.ts",
-                include_str!("../../../../guest-sdk/js/template/ts/test/index.test.ts"),
+                include_str!("../../../guest-sdk/js/template/ts/test/index.test.ts"),
             ),
         ]),
         (_, Kind::Processor) => Some(&[
             (
                 "package.json",
-                include_str!("../../../../guest-sdk/js/template/js/package.json"),
+                include_str!("../../../guest-sdk/js/template/js/package.json"),
             ),
             (
                 "src/index.js",
-                include_str!("../../../../guest-sdk/js/template/js/src/index.js"),
+                include_str!("../../../guest-sdk/js/template/js/src/index.js"),
             ),
             (
                 "test/index.test.js",
-                include_str!("../../../../guest-sdk/js/template/js/test/index.test.js"),
+                include_str!("../../../guest-sdk/js/template/js/test/index.test.js"),
             ),
         ]),
         (Language::TypeScript, Kind::Aggregator) => Some(&[
             (
                 "package.json",
-                include_str!("../../../../guest-sdk/js/template/ts-aggregator/package.json"),
+                include_str!("../../../guest-sdk/js/template/ts-aggregator/package.json"),
             ),
             (
                 "tsconfig.json",
-                include_str!("../../../../guest-sdk/js/template/ts-aggregator/tsconfig.json"),
+                include_str!("../../../guest-sdk/js/template/ts-aggregator/tsconfig.json"),
             ),
             (
                 "src/index.ts",
-                include_str!("../../../../guest-sdk/js/template/ts-aggregator/src/index.ts"),
+                include_str!("../../../guest-sdk/js/template/ts-aggregator/src/index.ts"),
             ),
             (
                 "test/index.test.ts",
-                include_str!("../../../../guest-sdk/js/template/ts-aggregator/test/index.test.ts"),
+                include_str!("../../../guest-sdk/js/template/ts-aggregator/test/index.test.ts"),
             ),
         ]),
         (_, Kind::Aggregator) => Some(&[
             (
                 "package.json",
-                include_str!("../../../../guest-sdk/js/template/js-aggregator/package.json"),
+                include_str!("../../../guest-sdk/js/template/js-aggregator/package.json"),
             ),
             (
                 "src/index.js",
-                include_str!("../../../../guest-sdk/js/template/js-aggregator/src/index.js"),
+                include_str!("../../../guest-sdk/js/template/js-aggregator/src/index.js"),
             ),
             (
                 "test/index.test.js",
-                include_str!("../../../../guest-sdk/js/template/js-aggregator/test/index.test.js"),
+                include_str!("../../../guest-sdk/js/template/js-aggregator/test/index.test.js"),
             ),
         ]),
         (_, Kind::Extractor) => None,
@@ -204,8 +204,8 @@ mod tests {
     /// of [`INSTALL`] and of `scripts/setup.sh` are the same.
     #[test]
     fn the_toolchain_is_pinned_alike_everywhere() {
-        let script = include_str!("../../../../guest-sdk/js/build.mjs");
-        let setup = include_str!("../../../../scripts/setup.sh");
+        let script = include_str!("../../../guest-sdk/js/build.mjs");
+        let setup = include_str!("../../../scripts/setup.sh");
         let table = &script[script.find("export const TOOLCHAIN = [").unwrap()..];
         let table = &table[..table.find("];").unwrap()];
         let pins: Vec<String> = table
@@ -231,7 +231,7 @@ mod tests {
             .join(format!("{}-{}", language.name(), kind.name()))
             .join("demo");
         let target_dir = root.join("target");
-        crate::plugin::template::new_plugin(language, kind, &dir, &target_dir).unwrap();
+        crate::toolchain::template::new_plugin(language, kind, &dir, &target_dir).unwrap();
         let sdk = super::super::embedded::materialize(language, &target_dir).unwrap();
         let component = root.join(format!("{}-{}.wasm", language.name(), kind.name()));
         (dir, sdk, component)

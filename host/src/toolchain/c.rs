@@ -19,7 +19,7 @@ use std::process::Command;
 
 use super::{Target, componentize, io_error, on_path, run_tool, write_atomically};
 use crate::error::BuildError;
-use crate::plugin::template::Kind;
+use crate::toolchain::template::Kind;
 
 /// The Debian packages of the toolchain.
 pub const INSTALL: &str = "apt-get install -y --no-install-recommends clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32   (or run ./scripts/setup.sh)";
@@ -76,21 +76,21 @@ pub(crate) fn template(kind: Kind) -> Option<&'static [(&'static str, &'static s
         Kind::Processor => Some(&[
             (
                 "plugin.c",
-                include_str!("../../../../guest-sdk/c/template/plugin.c"),
+                include_str!("../../../guest-sdk/c/template/plugin.c"),
             ),
             (
                 "tests/test_plugin.c",
-                include_str!("../../../../guest-sdk/c/template/tests/test_plugin.c"),
+                include_str!("../../../guest-sdk/c/template/tests/test_plugin.c"),
             ),
         ]),
         Kind::Aggregator => Some(&[
             (
                 "plugin.c",
-                include_str!("../../../../guest-sdk/c/template/aggregator/plugin.c"),
+                include_str!("../../../guest-sdk/c/template/aggregator/plugin.c"),
             ),
             (
                 "tests/test_plugin.c",
-                include_str!("../../../../guest-sdk/c/template/aggregator/tests/test_plugin.c"),
+                include_str!("../../../guest-sdk/c/template/aggregator/tests/test_plugin.c"),
             ),
         ]),
         Kind::Extractor => None,

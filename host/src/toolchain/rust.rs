@@ -19,7 +19,7 @@ use super::{
     BuildOptions, componentize, guest_target_dir, io_error, on_path, run_tool, write_atomically,
 };
 use crate::error::BuildError;
-use crate::plugin::template::Kind;
+use crate::toolchain::template::Kind;
 
 const TARGET: &str = "wasm32-unknown-unknown";
 const SETUP_HINT: &str = "run `./scripts/setup.sh` from the Sluice checkout (it installs Debian's \
@@ -32,31 +32,31 @@ pub(crate) fn template(kind: Kind) -> Option<&'static [(&'static str, &'static s
         Kind::Processor => &[
             (
                 "Cargo.toml",
-                include_str!("../../../../guest-sdk/rust/template/Cargo.toml"),
+                include_str!("../../../guest-sdk/rust/template/Cargo.toml"),
             ),
             (
                 "src/lib.rs",
-                include_str!("../../../../guest-sdk/rust/template/src/lib.rs"),
+                include_str!("../../../guest-sdk/rust/template/src/lib.rs"),
             ),
         ],
         Kind::Aggregator => &[
             (
                 "Cargo.toml",
-                include_str!("../../../../guest-sdk/rust/template/aggregator/Cargo.toml"),
+                include_str!("../../../guest-sdk/rust/template/aggregator/Cargo.toml"),
             ),
             (
                 "src/lib.rs",
-                include_str!("../../../../guest-sdk/rust/template/aggregator/src/lib.rs"),
+                include_str!("../../../guest-sdk/rust/template/aggregator/src/lib.rs"),
             ),
         ],
         Kind::Extractor => &[
             (
                 "Cargo.toml",
-                include_str!("../../../../guest-sdk/rust/template/extractor/Cargo.toml"),
+                include_str!("../../../guest-sdk/rust/template/extractor/Cargo.toml"),
             ),
             (
                 "src/lib.rs",
-                include_str!("../../../../guest-sdk/rust/template/extractor/src/lib.rs"),
+                include_str!("../../../guest-sdk/rust/template/extractor/src/lib.rs"),
             ),
         ],
     })

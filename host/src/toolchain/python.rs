@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::{Target, run_tool, toolchains_dir};
 use crate::error::BuildError;
-use crate::plugin::template::Kind;
+use crate::toolchain::template::Kind;
 
 /// The module a Python plugin's directory holds.
 pub const ENTRY: &str = "app.py";
@@ -24,22 +24,22 @@ pub(crate) fn template(kind: Kind) -> Option<&'static [(&'static str, &'static s
         Kind::Processor => Some(&[
             (
                 "app.py",
-                include_str!("../../../../guest-sdk/python/template/app.py"),
+                include_str!("../../../guest-sdk/python/template/app.py"),
             ),
             (
                 "tests/test_app.py",
-                include_str!("../../../../guest-sdk/python/template/tests/test_app.py"),
+                include_str!("../../../guest-sdk/python/template/tests/test_app.py"),
             ),
         ]),
         Kind::Aggregator => Some(&[
             (
                 "app.py",
-                include_str!("../../../../guest-sdk/python/template/aggregator/app.py"),
+                include_str!("../../../guest-sdk/python/template/aggregator/app.py"),
             ),
             (
                 "tests/test_aggregator.py",
                 include_str!(
-                    "../../../../guest-sdk/python/template/aggregator/tests/test_aggregator.py"
+                    "../../../guest-sdk/python/template/aggregator/tests/test_aggregator.py"
                 ),
             ),
         ]),

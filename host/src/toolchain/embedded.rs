@@ -17,11 +17,11 @@ use super::{Language, io_error};
 use crate::error::BuildError;
 
 /// `wit/plugin.wit`.
-pub const WIT: &str = include_str!("../../../../wit/plugin.wit");
+pub const WIT: &str = include_str!("../../../wit/plugin.wit");
 
 macro_rules! files {
     ($root:literal: $($path:literal),* $(,)?) => {
-        &[$(($path, include_bytes!(concat!("../../../../guest-sdk/", $root, "/", $path)) as &[u8])),*]
+        &[$(($path, include_bytes!(concat!("../../../guest-sdk/", $root, "/", $path)) as &[u8])),*]
     };
 }
 
@@ -66,7 +66,7 @@ const RUST: &[(&str, &[u8])] = files!("rust":
 );
 
 /// The workspace manifest the Rust SDK's manifests inherit from.
-const WORKSPACE: &str = include_str!("../../../../Cargo.toml");
+const WORKSPACE: &str = include_str!("../../../Cargo.toml");
 
 /// Where the Rust SDK goes in its folder: two levels down, as in the
 /// checkout, so that its `generate!` finds the WIT at `../../wit`.

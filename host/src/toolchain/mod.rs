@@ -1,4 +1,7 @@
-//! `sluice plugin build`: a plugin's source directory to a component.
+//! The plugin toolchain: `sluice plugin new` (a plugin to start from, per
+//! language: [`template`]) and `sluice plugin build` (a plugin's source
+//! directory to a component). The runtime that loads and runs components
+//! is `crate::plugin`; this module never runs one.
 //!
 //! The language is read off the directory ([`Language::detect`]):
 //!
@@ -27,6 +30,7 @@ pub mod embedded;
 pub mod js;
 pub mod python;
 pub mod rust;
+pub mod template;
 
 use std::path::{Path, PathBuf};
 

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::builder::{Language, c, embedded, io_error, js, python, rust};
+use super::{Language, c, embedded, io_error, js, python, rust};
 use crate::error::BuildError;
 
 /// What a template's plugin is: the world it exports.
