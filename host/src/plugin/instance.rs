@@ -7,34 +7,22 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use super::bindings::RecordProcessor;
 use super::bindings::aggregator::RecordAggregator;
 use super::bindings::extractor::TimestampExtractor;
-use super::bindings::sluice::plugin::log::{self, Level};
-use super::bindings::sluice::plugin::{state, types};
+use super::host::state::LentStore;
 use super::limits::{InstanceTicket, Limits};
-use crate::state::StoreBuffer;
-
-/// A task store lent to an instance for the length of one call.
-pub struct LentStore {
-    /// The store's name, as the plugin asks for it.
-    pub name: String,
-    /// The task's buffer over the store.
-    pub buffer: StoreBuffer,
-    /// False for a table's store.
-    pub writable: bool,
-}
 
 /// Per-instance state the host keeps in the wasmtime `Store`.
 pub struct HostState {
-    plugin: Arc<str>,
+    pub(super) plugin: Arc<str>,
     store_limits: StoreLimits,
-    limits: Limits,
+    pub(super) limits: Limits,
     /// Its slot in the tenant's instance quota, given back with the store.
     _ticket: Option<InstanceTicket>,
     /// The task stores the step declared, during a call.
-    stores: Vec<LentStore>,
+    pub(super) stores: Vec<LentStore>,
     /// Set when the plugin reached outside its sandbox during a call (a
     /// store its step does not declare): the call then fails as a trap,
     /// whatever the plugin made of the error it was given.
-    violation: Option<String>,
+    pub(super) violation: Option<String>,
 }
 
 impl HostState {
@@ -84,91 +72,6 @@ impl HostState {
     /// The sandbox violation of the call just made, as a trap.
     fn violated(&mut self) -> Option<Trap> {
         self.violation.take().map(|v| Trap(format!("sandbox: {v}")))
-    }
-}
-
-impl log::Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
-        if self
-            .limits
-            .tenant
-            .as_ref()
-            .is_some_and(|budget| !budget.admit_log_line())
-        {
-            return;
-        }
-        let plugin = &*self.plugin;
-        match level {
-            Level::Trace => tracing::trace!(target: "sluice::plugin", plugin, "{message}"),
-            Level::Debug => tracing::debug!(target: "sluice::plugin", plugin, "{message}"),
-            Level::Info => tracing::info!(target: "sluice::plugin", plugin, "{message}"),
-            Level::Warn => tracing::warn!(target: "sluice::plugin", plugin, "{message}"),
-            Level::Error => tracing::error!(target: "sluice::plugin", plugin, "{message}"),
-        }
-    }
-}
-
-impl types::Host for HostState {}
-
-fn state_error(code: &str, message: String) -> types::Error {
-    types::Error {
-        code: code.to_owned(),
-        message,
-    }
-}
-
-impl HostState {
-    fn lent(&mut self, store: &str, write: bool) -> Result<&mut StoreBuffer, types::Error> {
-        let declared: Vec<String> = self.stores.iter().map(|s| s.name.clone()).collect();
-        match self.stores.iter_mut().find(|s| s.name == store) {
-            Some(s) if write && !s.writable => Err(state_error(
-                "read-only",
-                format!("store `{store}` is a table's store; it can be read, not written"),
-            )),
-            Some(s) => Ok(&mut s.buffer),
-            None => {
-                let message = format!(
-                    "store `{store}` is not declared by this step (declared: {})",
-                    if declared.is_empty() {
-                        "none; add `stores = [...]` to the step".to_owned()
-                    } else {
-                        declared.join(", ")
-                    }
-                );
-                self.violation = Some(message.clone());
-                Err(state_error("unknown-store", message))
-            }
-        }
-    }
-}
-
-impl state::Host for HostState {
-    fn get(&mut self, store: String, key: Vec<u8>) -> Result<Option<Vec<u8>>, types::Error> {
-        self.lent(&store, false)?
-            .get(&key)
-            .map_err(|e| state_error("state", e.to_string()))
-    }
-
-    fn put(&mut self, store: String, key: Vec<u8>, value: Vec<u8>) -> Result<(), types::Error> {
-        self.lent(&store, true)?.put(&key, &value);
-        Ok(())
-    }
-
-    fn delete(&mut self, store: String, key: Vec<u8>) -> Result<(), types::Error> {
-        self.lent(&store, true)?.delete(&key);
-        Ok(())
-    }
-
-    fn range(
-        &mut self,
-        store: String,
-        start: Option<Vec<u8>>,
-        end: Option<Vec<u8>>,
-        limit: u32,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, types::Error> {
-        self.lent(&store, false)?
-            .range_limited(start.as_deref(), end.as_deref(), limit as usize)
-            .map_err(|e| state_error("state", e.to_string()))
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`PluginInstance`]: one task's instance; calls never re-enter an
 //!   instance that trapped.
 //! - [`frame`]: host side of the call-batch frame.
+//! - [`host`]: what a plugin may import: `log` and `state`.
 //! - [`reference`]: how a pipeline names a plugin (a component or a crate).
 //! - [`cache`]: compiled components on disk, keyed by digest and engine.
 //! - [`bindings`]: the only `bindgen!` in the host.
@@ -13,6 +14,7 @@ pub mod bindings;
 pub mod cache;
 pub mod component;
 pub mod frame;
+pub mod host;
 pub mod instance;
 pub mod limits;
 pub mod reference;

@@ -789,7 +789,7 @@ impl Task {
         instance.lend(
             state
                 .iter()
-                .map(|&(i, writable)| crate::plugin::instance::LentStore {
+                .map(|&(i, writable)| crate::plugin::host::state::LentStore {
                     name: stores.name(i).to_owned(),
                     buffer: stores.lend(i),
                     writable,
