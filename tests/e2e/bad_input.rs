@@ -1,35 +1,20 @@
 //! Bad input gets a clear error, through the `sluice` command line.
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support;
 
 /// Runs `sluice` with `args`; kills it if it has not ended in two minutes
 /// (a hang is a failure, not a wait).
-fn sluice(args: &[&str]) -> Output {
-    let mut child = Command::new(support::sluice_bin())
-        .args(args)
-        .env("RUST_LOG", "warn,librdkafka=off")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("sluice {args:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+fn sluice(args: &[&str]) -> support::Ended {
+    let tmp = tempfile::tempdir().unwrap();
+    support::sluice_within(Path::new("."), tmp.path(), args, Duration::from_secs(120))
 }
 
 fn fails_with(args: &[&str], expected: &[&str]) {
     let out = sluice(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -143,8 +128,8 @@ fn plugin_errors_name_the_plugin_and_the_mismatch() {
             "1",
         ])
     };
-    let check = |out: Output, expected: &[&str]| {
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let check = |out: support::Ended, expected: &[&str]| {
+        let stderr = out.stderr.clone();
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         for e in expected {
             assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
@@ -275,13 +260,13 @@ fn help_explains_every_subcommand() {
     ] {
         let out = sluice(args);
         assert!(out.status.success());
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = out.stdout.as_str();
         assert!(
             text.len() > 200 && text.contains("Usage:"),
             "{args:?}:\n{text}"
         );
     }
-    let top = String::from_utf8_lossy(&sluice(&["--help"]).stdout).into_owned();
+    let top = sluice(&["--help"]).stdout;
     for sub in ["run", "dev", "topology", "plugin"] {
         assert!(top.contains(sub), "{top}");
     }
@@ -301,12 +286,8 @@ fn dev_prints_filtered_orders_and_a_summary() {
             .to_str()
             .unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = out.stdout.as_str();
+    assert!(out.status.success(), "{stdout}\n{}", out.stderr.as_str());
     let alerts: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("alerts["))
@@ -385,18 +366,7 @@ inputs = ["count"]
         ),
     );
     let mut run = support::SluiceRun::start(&pipeline, &brokers, dir.path().join("run.log"));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = run.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after 2 minutes; log:\n{}",
-            run.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = run.exit_within(Duration::from_secs(120), "stopped by itself");
     let log = run.log();
     assert_eq!(status.code(), Some(1), "{log}");
     for expected in [

@@ -399,79 +399,6 @@ fn a_line_for_a_topic_no_source_reads_is_refused() {
     assert!(e.contains("\"evnets\" is not a source topic"), "{e}");
 }
 
-/// How a bounded run of the `sluice` binary ended.
-struct Ended {
-    status: std::process::ExitStatus,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-/// Runs `sluice <args>` in `dir` with `TMPDIR` `tmp`, its output into
-/// files (a pipe nobody reads would stall it); kills it if it has not
-/// ended within `limit`, failing the test: a hang is a failure, not a
-/// wait.
-fn sluice_within(dir: &Path, tmp: &Path, args: &[&str], limit: Duration) -> Ended {
-    let (out, err) = (tmp.join("sluice.stdout"), tmp.join("sluice.stderr"));
-    let started = std::time::Instant::now();
-    let mut child = std::process::Command::new(support::sluice_bin())
-        .args(args)
-        .current_dir(dir)
-        .env("TMPDIR", tmp)
-        .env("RUST_LOG", "warn,librdkafka=off")
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("sluice");
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            let stdout = std::fs::read_to_string(&out).unwrap_or_default();
-            let lines: Vec<&str> = stdout.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(5)..];
-            panic!(
-                "sluice {args:?} still running after {} s (a hang), killed; stderr:\n{}\nlast lines of stdout:\n{}",
-                limit.as_secs(),
-                std::fs::read_to_string(&err).unwrap_or_default(),
-                tail.join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ended {
-        status,
-        stdout: std::fs::read_to_string(&out).unwrap(),
-        stderr: std::fs::read_to_string(&err).unwrap(),
-        took: started.elapsed(),
-    }
-}
-
-impl Ended {
-    /// Checks it failed with an error (exit code 1, no signal) naming
-    /// each of `expected`.
-    fn failed_saying(&self, expected: &[&str]) {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            (self.status.code(), self.status.signal()),
-            (Some(1), None),
-            "an error exit, not a success or a signal ({}); stderr:\n{}",
-            self.status,
-            self.stderr
-        );
-        for e in expected {
-            assert!(
-                self.stderr.contains(e),
-                "expected {e:?} in:\n{}",
-                self.stderr
-            );
-        }
-    }
-}
-
 /// `partitions = 2147483647` on a source used to abort `sluice dev`
 /// inside librdkafka's mock cluster (SIGABRT), and `100000` hung it: such
 /// a pipeline is refused before any broker starts, promptly, naming the
@@ -486,7 +413,7 @@ fn dev_refuses_a_source_with_too_many_partitions_promptly() {
             dir.path(),
             &HOPPING_COUNT.replace("partitions = 2", &format!("partitions = {partitions}")),
         );
-        let ended = sluice_within(
+        let ended = support::sluice_within(
             dir.path(),
             tmp.path(),
             &["dev", "pipeline.toml", "--input", "input.jsonl"],
@@ -525,7 +452,7 @@ fn dev_fails_on_a_sample_line_too_large_naming_it() {
         r#"{"key": "k2", "value": "v", "timestamp": 1002}"#.to_owned(),
     ];
     std::fs::write(dir.path().join("input.jsonl"), lines.join("\n")).unwrap();
-    let ended = sluice_within(
+    let ended = support::sluice_within(
         dir.path(),
         tmp.path(),
         &["dev", "pipeline.toml", "--input", "input.jsonl"],
@@ -697,7 +624,7 @@ inputs = ["events"]
     );
     let lines: Vec<String> = (0..LINES).map(|i| format!("v{i}")).collect();
     std::fs::write(dir.path().join("input.jsonl"), lines.join("\n")).unwrap();
-    let ended = sluice_within(
+    let ended = support::sluice_within(
         dir.path(),
         tmp.path(),
         &["dev", "pipeline.toml", "--input", "input.jsonl"],

@@ -582,6 +582,27 @@ impl RealKafka {
     }
 }
 
+impl SluiceRun {
+    /// Waits at most `limit` for the process to exit (`what` it should
+    /// have done by then names the failure, with the log: a hang is a
+    /// failure, not a wait).
+    pub fn exit_within(&mut self, limit: Duration, what: &str) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not {what} within {} s (a hang); log:\n{}",
+                limit.as_secs(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// Sends `signal` (`STOP`, `CONT`, …) to process `pid`.
 pub fn signal(pid: i32, signal: &str) {
     let status = std::process::Command::new("kill")
@@ -596,22 +617,83 @@ impl SluiceRun {
     /// still up after it is killed, and the test fails with its log).
     pub fn terminate_within(mut self, limit: Duration) -> String {
         signal(self.child.id() as i32, "TERM");
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running {} s after SIGTERM (a hang); log:\n{}",
-                limit.as_secs(),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = self.exit_within(limit, "stopped after SIGTERM");
         let log = self.log();
         assert!(status.success(), "SIGTERM stops cleanly; log:\n{log}");
         assert!(log.contains("stopped cleanly"), "{log}");
         log
+    }
+}
+
+/// How a bounded run of the `sluice` binary ended.
+pub struct Ended {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+/// Runs `sluice <args>` in `dir` with `TMPDIR` `tmp`, its output into
+/// files (a pipe nobody reads would stall it); kills it if it has not
+/// ended within `limit`, failing the test: a hang is a failure, not a
+/// wait.
+pub fn sluice_within(dir: &Path, tmp: &Path, args: &[&str], limit: Duration) -> Ended {
+    let (out, err) = (tmp.join("sluice.stdout"), tmp.join("sluice.stderr"));
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(sluice_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("TMPDIR", tmp)
+        .env("RUST_LOG", "warn,librdkafka=off")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("sluice");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            let stdout = std::fs::read_to_string(&out).unwrap_or_default();
+            let lines: Vec<&str> = stdout.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(5)..];
+            panic!(
+                "sluice {args:?} still running after {} s (a hang), killed; stderr:\n{}\nlast lines of stdout:\n{}",
+                limit.as_secs(),
+                std::fs::read_to_string(&err).unwrap_or_default(),
+                tail.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ended {
+        status,
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+        took: started.elapsed(),
+    }
+}
+
+impl Ended {
+    /// Checks it failed with an error (exit code 1, no signal) naming
+    /// each of `expected`.
+    pub fn failed_saying(&self, expected: &[&str]) {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            (self.status.code(), self.status.signal()),
+            (Some(1), None),
+            "an error exit, not a success or a signal ({}); stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+        for e in expected {
+            assert!(
+                self.stderr.contains(e),
+                "expected {e:?} in:\n{}",
+                self.stderr
+            );
+        }
     }
 }
