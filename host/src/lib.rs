@@ -22,6 +22,7 @@ pub mod dev;
 pub mod error;
 pub mod fault;
 pub mod kafka;
+pub mod operator;
 pub mod plugin;
 pub mod record;
 pub mod runner;

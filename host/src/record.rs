@@ -4,6 +4,10 @@
 //! - [`RecordRef`]: a borrowed view of either an owned record or a record
 //!   inside a plugin's output frame; what is encoded for the next step and
 //!   what is produced to Kafka.
+//! - [`InputRecord`]: a record read from a source topic, with where it
+//!   came from and who set its timestamp ([`TimestampKind`]).
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -128,4 +132,30 @@ impl RecordRef<'_> {
                 .collect(),
         }
     }
+}
+
+/// The broker's kind of record timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampKind {
+    /// None given.
+    NotAvailable,
+    /// Set by the producer.
+    CreateTime,
+    /// Set by the broker when it appended the record.
+    LogAppendTime,
+}
+
+/// A record read from a source topic.
+#[derive(Debug, Clone)]
+pub struct InputRecord {
+    /// Source topic.
+    pub topic: Arc<str>,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Who set `record.timestamp`: the producer or the broker.
+    pub timestamp_kind: TimestampKind,
+    /// The record.
+    pub record: Record,
 }

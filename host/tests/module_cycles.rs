@@ -2,25 +2,42 @@
 //! module may use only those below it, so that a reader can learn the
 //! crate from the bottom up (records, errors and settings first; the poll
 //! loop and the admin API last) and a change low down cannot depend on
-//! the layers that use it.
+//! the layers that use it. The same holds inside each module with
+//! sub-modules (`task/`, `operator/`, `operator/window/`, …), where the
+//! parent's own file (`mod.rs`) counts as one more module.
 //!
 //! The check reads the source as text: every `crate::<module>` path in a
-//! module's non-test code is an edge. Comments, `#[cfg(test)]` modules and
-//! files only tests declare are left out: tests may reach anywhere.
+//! module's non-test code is an edge (inside `dir/`: every
+//! `crate::dir::<module>`, and `super::<module>` or a `use <module>::` of
+//! the parent). Comments, `#[cfg(test)]` modules and files only tests
+//! declare are left out: tests may reach anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The top-level modules of `src`, each with the files it is made of.
-fn modules(src: &Path) -> BTreeMap<String, Vec<PathBuf>> {
+/// The modules of `dir`, each with the files it is made of; the parent's
+/// own `mod.rs` is the module `mod`.
+fn modules(dir: &Path) -> BTreeMap<String, Vec<PathBuf>> {
     let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(src).unwrap() {
+    for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         if path.is_dir() {
             out.insert(name, rust_files(&path));
         } else if path.extension().is_some_and(|e| e == "rs") && name != "lib" && name != "main" {
             out.insert(name, vec![path]);
+        }
+    }
+    out
+}
+
+/// Every directory under `dir`, itself included.
+fn dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(dirs(&path));
         }
     }
     out
@@ -89,12 +106,29 @@ fn code(text: &str) -> String {
     out
 }
 
+/// Whether `code` has a path starting at module `name` (`name::`, not
+/// `other_name::` or `x::name::`).
+fn mentions(code: &str, name: &str) -> bool {
+    let needle = format!("{name}::");
+    code.match_indices(&needle).any(|(i, _)| {
+        !code[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    })
+}
+
 /// Every `crate::<name>` in `code`.
 fn crate_paths(code: &str) -> BTreeSet<String> {
+    paths_after(code, "crate::")
+}
+
+/// Every `<prefix><name>` in `code`.
+fn paths_after(code: &str, prefix: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut rest = code;
-    while let Some(i) = rest.find("crate::") {
-        let after = &rest[i + "crate::".len()..];
+    while let Some(i) = rest.find(prefix) {
+        let after = &rest[i + prefix.len()..];
         let name: String = after
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -107,11 +141,17 @@ fn crate_paths(code: &str) -> BTreeSet<String> {
     found
 }
 
-/// The dependency graph: module → modules it uses, with one file for each
-/// edge (to name it in a failure).
-fn graph(src: &Path) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
-    let modules = modules(src);
-    let all: Vec<PathBuf> = modules.values().flatten().cloned().collect();
+/// The dependency graph of the modules of `dir` (`src`, or one of its
+/// directories): module → modules it uses, with one file for each edge
+/// (to name it in a failure).
+fn graph(src: &Path, dir: &Path) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
+    let modules = modules(dir);
+    let inside = dir.strip_prefix(src).unwrap();
+    let prefix: String = std::iter::once("crate".to_owned())
+        .chain(inside.iter().map(|c| c.to_string_lossy().into_owned()))
+        .map(|c| c + "::")
+        .collect();
+    let all: Vec<PathBuf> = rust_files(src);
     let test_only = test_only_files(&all);
     let mut edges: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
     for (module, files) in &modules {
@@ -121,9 +161,28 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
             if test_only.contains(&stem) {
                 continue;
             }
-            let text = std::fs::read_to_string(file).unwrap();
-            for target in crate_paths(&code(&text)) {
-                if target != *module && modules.contains_key(&target) {
+            let code = format!("\n{}", code(&std::fs::read_to_string(file).unwrap()));
+            let mut targets = paths_after(&code, &prefix);
+            if file.parent() == Some(dir) {
+                // The file's own `use`s (a nested module's `super::` is
+                // that module's parent, within the file).
+                targets.extend(paths_after(&code, "\nuse super::"));
+                targets.extend(paths_after(&code, "\npub use super::"));
+            }
+            if module == "mod" {
+                // The parent's file names its children by their own names.
+                targets.extend(modules.keys().filter(|c| mentions(&code, c)).cloned());
+            }
+            for target in targets {
+                // An item of the parent's own file, in a directory.
+                let target = match modules.contains_key(&target) {
+                    true => target,
+                    false if modules.contains_key("mod") && !inside.as_os_str().is_empty() => {
+                        "mod".to_owned()
+                    }
+                    false => continue,
+                };
+                if target != *module {
                     uses.entry(target).or_insert_with(|| file.clone());
                 }
             }
@@ -182,9 +241,27 @@ fn find_cycle(graph: &BTreeMap<String, BTreeMap<String, PathBuf>>) -> Option<Vec
 #[test]
 fn the_hosts_top_level_modules_form_no_cycle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let graph = graph(&src);
+    let graph = graph(&src, &src);
     assert!(graph.len() > 10, "found the modules: {:?}", graph.keys());
-    if let Some(cycle) = find_cycle(&graph) {
+    assert_acyclic(&src, &graph);
+}
+
+#[test]
+fn the_modules_inside_each_module_form_no_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut checked = Vec::new();
+    for dir in dirs(&src).into_iter().skip(1) {
+        assert_acyclic(&src, &graph(&src, &dir));
+        checked.push(dir.strip_prefix(&src).unwrap().display().to_string());
+    }
+    for dir in ["task", "operator", "operator/window"] {
+        assert!(checked.iter().any(|d| d == dir), "checked {checked:?}");
+    }
+}
+
+/// Fails naming the cycle, if `graph` has one.
+fn assert_acyclic(src: &Path, graph: &BTreeMap<String, BTreeMap<String, PathBuf>>) {
+    if let Some(cycle) = find_cycle(graph) {
         let steps: Vec<String> = cycle
             .windows(2)
             .map(|w| {
@@ -193,7 +270,7 @@ fn the_hosts_top_level_modules_form_no_cycle() {
                     "  {} -> {} (in {})",
                     w[0],
                     w[1],
-                    file.strip_prefix(&src).unwrap_or(file).display()
+                    file.strip_prefix(src).unwrap_or(file).display()
                 )
             })
             .collect();
@@ -228,4 +305,9 @@ fn the_check_finds_a_cycle() {
         )),
         BTreeSet::from(["error".into(), "state".into()])
     );
+    assert!(mentions("let x = batch::f();", "batch"));
+    assert!(!mentions(
+        "let x = other_batch::f(); crate::x::batch::g()",
+        "batch"
+    ));
 }

@@ -15,7 +15,7 @@
 //!
 //! Expiry by time across all keys is not a scan of these layouts: a
 //! windowed store keeps time-ordered indexes beside them (the close index
-//! and the expiry index, tags `0x01` and `0x03` in `task::windowed`), and
+//! and the expiry index, tags `0x01` and `0x03` in `operator::window::store`), and
 //! what stream time has passed is found there by one range scan and
 //! deleted key by key.
 

@@ -18,16 +18,7 @@
 
 use serde_json::Value;
 
-/// The broker's kind of record timestamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimestampKind {
-    /// None given.
-    NotAvailable,
-    /// Set by the producer.
-    CreateTime,
-    /// Set by the broker when it appended the record.
-    LogAppendTime,
-}
+pub use crate::record::TimestampKind;
 
 /// How a source's event time is found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -3,7 +3,7 @@
 //! every window whose start is a multiple of `advance` in `(t - size, t]`:
 //! `size / advance` windows when `advance` divides `size`.
 
-use super::Window;
+use super::interval::Window;
 
 /// Hopping windows of one size and advance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

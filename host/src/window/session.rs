@@ -14,7 +14,7 @@
 //! its end plus grace, still could. So it closes (and `on-window-close`
 //! emits it) when the stream time reaches `end + gap + grace`.
 
-use super::Window;
+use super::interval::Window;
 
 /// Session windows of one inactivity gap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

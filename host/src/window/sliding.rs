@@ -15,7 +15,7 @@
 //! A window's aggregate covers every record of the key inside it. A window
 //! that never held a record does not exist, so nothing is emitted for it.
 
-use super::Window;
+use super::interval::Window;
 
 /// Sliding windows of one time difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

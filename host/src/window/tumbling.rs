@@ -2,8 +2,8 @@
 //! record falls into exactly one. They are hopping windows whose advance
 //! is their size.
 
-use super::Window;
 use super::hopping::Hopping;
+use super::interval::Window;
 
 /// Tumbling windows of `size` ms.
 pub fn tumbling(size: i64) -> Result<Hopping, String> {

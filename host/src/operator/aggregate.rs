@@ -11,100 +11,145 @@
 //! A record without a key cannot be grouped: it is rejected (`null-key`)
 //! and meets the `rejected` policy. A record whose effect the store already
 //! holds (restored from the changelog) is not added again.
+//!
+//! A windowed aggregation ([`super::window`]) is this aggregation called
+//! once per layer of keys, each key in its own window: where each key's
+//! aggregate lives during a call is an argument, a [`Placement`].
 
 use sluice_frame::Writer;
 
-use super::dead_letter::Kind;
-use super::windowed::CallWindows;
-use super::{BatchContext, StepOut, Task};
 use crate::error::{RunError, StateError};
+use crate::operator::batch::StepOut;
+use crate::operator::call::{self, Caller, PluginStep};
+use crate::operator::dead_letter::Kind;
+use crate::operator::process::whole_batch_refused;
+use crate::operator::{Operator, StepCtx, unapplied};
 use crate::plugin::frame::{self, Decoded, Outcome};
+use crate::plugin::instance::CallResult;
+use crate::plugin::{Plugin, PluginInstance, Trap};
 use crate::record::RecordRef;
 use crate::state::StoreBuffer;
+use crate::state::task_state::TaskStores;
 use crate::topology::NodeId;
 
-/// Where the aggregate of `key` lives: the key itself, or during a
-/// windowed aggregation's call, the entry of the key's window (see
-/// [`super::windowed`]).
-pub(super) fn store_key<'k>(
-    windows: Option<&CallWindows>,
-    key: &'k [u8],
-) -> std::borrow::Cow<'k, [u8]> {
+/// Where each key's aggregate lives during one call, when not under the
+/// key itself: a windowed aggregation's windows, one per key.
+pub trait Placement {
+    /// The store key of `key`'s aggregate.
+    fn store_key(&self, key: &[u8]) -> Vec<u8>;
+
+    /// The call read no aggregate for `key`: its place is new (a window
+    /// enters the close index).
+    fn note_new(&self, buffer: &mut StoreBuffer, key: &[u8]);
+}
+
+/// Where the aggregate of `key` lives: the key itself, or where `windows`
+/// put it.
+fn store_key<'k>(windows: Option<&dyn Placement>, key: &'k [u8]) -> std::borrow::Cow<'k, [u8]> {
     match windows {
         None => std::borrow::Cow::Borrowed(key),
-        Some(w) => std::borrow::Cow::Owned(w[key].store_key(key)),
+        Some(w) => std::borrow::Cow::Owned(w.store_key(key)),
     }
 }
 
-/// A windowed call read no aggregate for `key`: its window is new.
-fn note_new(windows: Option<&CallWindows>, buffer: &mut StoreBuffer, key: &[u8]) {
+/// The call read no aggregate for `key`.
+fn note_new(windows: Option<&dyn Placement>, buffer: &mut StoreBuffer, key: &[u8]) {
     if let Some(w) = windows {
-        w[key].note_new(buffer, key);
+        w.note_new(buffer, key);
     }
 }
 
 const NULL_KEY: &str = "an aggregation groups records by key, and this record has a null key";
 
-impl Task {
-    /// The store buffer of aggregation step `step`.
-    pub(super) fn step_buffer(&mut self, step: usize) -> &mut StoreBuffer {
-        let store = self.steps[step].store.expect("an aggregation has a store");
-        self.stores
-            .as_mut()
-            .expect("a stateful task has stores")
-            .buffer(store)
+/// How the aggregate is made.
+pub enum Logic {
+    /// The built-in count.
+    Count,
+    /// An aggregator plugin.
+    Plugin(Box<PluginStep>),
+}
+
+/// An aggregation by key over the step's store.
+pub struct KeyedAggregate {
+    step: usize,
+    logic: Logic,
+    /// The step's store, as an index into the task's stores.
+    store: usize,
+}
+
+impl KeyedAggregate {
+    /// Step `step`, aggregating with `logic` into store `store`.
+    pub fn new(step: usize, logic: Logic, store: usize) -> KeyedAggregate {
+        KeyedAggregate { step, logic, store }
     }
 
-    /// Whether step `step` is the built-in count (it has no plugin).
-    pub(super) fn is_count(&self, step: usize) -> bool {
-        self.steps[step].plugin.is_none()
+    /// The step's index in the topology.
+    pub fn step(&self) -> usize {
+        self.step
     }
 
-    /// Calls step `step`'s aggregator on aggregates rather than on a
-    /// record's call batch (merging sessions, building a new sliding
-    /// window): no record is to blame, so a refusal or a trap is the step's
-    /// error, `doing` says what failed, and a trap drops the instance.
-    pub(super) fn aggregator_call(
+    /// Whether it is the built-in count (it has no plugin).
+    pub fn is_count(&self) -> bool {
+        matches!(self.logic, Logic::Count)
+    }
+
+    /// The step's store buffer, among the task's `stores`.
+    pub fn buffer<'s>(&self, stores: &'s mut Option<&mut TaskStores>) -> &'s mut StoreBuffer {
+        StepCtx::buffer(stores, self.store)
+    }
+
+    /// The step's store buffer, from all of the task's stores.
+    pub fn buffer_of<'s>(&self, stores: &'s mut TaskStores) -> &'s mut StoreBuffer {
+        stores.buffer(self.store)
+    }
+
+    /// Calls the aggregator on aggregates rather than on a record's call
+    /// batch (merging sessions, building a new sliding window): no record
+    /// is to blame, so a refusal or a trap is the step's error, `doing`
+    /// says what failed, and a trap drops the instance.
+    pub fn call_on_aggregates(
         &mut self,
-        step: usize,
+        name: &str,
         doing: &'static str,
-        call: impl FnOnce(&mut crate::plugin::PluginInstance) -> crate::plugin::instance::CallResult,
+        call: impl FnOnce(&mut PluginInstance) -> CallResult,
     ) -> Result<Vec<u8>, RunError> {
         let failed = |message: String| RunError::Aggregator {
-            step: self.topology.steps[step].name.clone(),
+            step: name.to_owned(),
             doing,
             message,
         };
-        match call(self.steps[step].instance()?) {
+        let Logic::Plugin(plugin) = &mut self.logic else {
+            unreachable!("the count calls no plugin");
+        };
+        match call(plugin.instance()?) {
             Ok(Ok(output)) => Ok(output),
             Ok(Err((code, message))) => Err(failed(format!("{code}: {message}"))),
             Err(trap) => {
-                let e = failed(format!("trapped: {}", trap.0));
-                self.steps[step].instance = None;
-                Err(e)
+                plugin.discard_instance();
+                Err(failed(format!("trapped: {}", trap.0)))
             }
         }
     }
 
-    /// The inputs an aggregation still has to add: not already in its
-    /// store, and keyed (null keys go to the error policy).
-    pub(super) fn aggregation_inputs<'r>(
+    /// The inputs it still has to add: not already in its store, and
+    /// keyed (null keys go to the error policy).
+    pub fn inputs<'r>(
         &self,
-        step: usize,
         inputs: Vec<(usize, RecordRef<'r>)>,
-        ctx: &mut BatchContext<'_>,
+        cx: &mut StepCtx<'_, '_>,
     ) -> Result<Vec<(usize, RecordRef<'r>)>, RunError> {
-        let inputs = self.unapplied(step, inputs, ctx);
+        let inputs = unapplied(&[self.store], inputs, cx);
         let mut keep = Vec::with_capacity(inputs.len());
         for (origin, record) in inputs {
             if record.key.is_none() {
-                self.dead(
-                    NodeId::Step(step),
+                let (node, digest) = (NodeId::Step(self.step), Operator::digest(self));
+                cx.dead(
+                    node,
+                    digest,
                     Kind::Rejected,
                     "null-key",
                     NULL_KEY,
                     (origin, record),
-                    ctx,
                 )?;
                 continue;
             }
@@ -113,46 +158,36 @@ impl Task {
         Ok(keep)
     }
 
-    /// Runs an aggregator plugin step.
-    pub(super) fn run_aggregate(
+    /// Adds `inputs` (keyed, not yet applied) to their aggregates: each
+    /// key's own, or with `windows`, each key's aggregate in its window.
+    pub fn add(
         &mut self,
-        step: usize,
-        inputs: Vec<(usize, RecordRef<'_>)>,
-        ctx: &mut BatchContext<'_>,
-    ) -> Result<StepOut, RunError> {
-        let inputs = self.aggregation_inputs(step, inputs, ctx)?;
-        self.run_step(step, &inputs, ctx)
-    }
-
-    /// Runs the built-in count.
-    pub(super) fn run_count(
-        &mut self,
-        step: usize,
-        inputs: Vec<(usize, RecordRef<'_>)>,
-        ctx: &mut BatchContext<'_>,
-    ) -> Result<StepOut, RunError> {
-        let inputs = self.aggregation_inputs(step, inputs, ctx)?;
-        self.count(step, &inputs)
-    }
-
-    /// Counts `inputs` (keyed, not yet applied) into the step's store.
-    pub(super) fn count(
-        &mut self,
-        step: usize,
         inputs: &[(usize, RecordRef<'_>)],
+        windows: Option<&dyn Placement>,
+        cx: &mut StepCtx<'_, '_>,
     ) -> Result<StepOut, RunError> {
-        let store = self.steps[step].store.expect("an aggregation has a store");
-        let name = &self.topology.steps[step].name;
-        let windows = self.window.clone();
-        let stores = self.stores.as_mut().expect("a stateful task has stores");
-        let buffer = stores.buffer(store);
+        if self.is_count() {
+            return self.count(inputs, windows, cx);
+        }
+        call::in_call_batches(&mut AggregatorCall { agg: self, windows }, inputs, cx)
+    }
+
+    /// Counts `inputs` into the step's store.
+    fn count(
+        &mut self,
+        inputs: &[(usize, RecordRef<'_>)],
+        windows: Option<&dyn Placement>,
+        cx: &mut StepCtx<'_, '_>,
+    ) -> Result<StepOut, RunError> {
+        let name = &cx.topology.steps[self.step].name;
+        let buffer = StepCtx::buffer(&mut cx.stores, self.store);
         let mut w = Writer::output(Vec::new(), inputs.len() as u32);
         for (_, record) in inputs {
             let key = record.key.expect("null keys were filtered out");
-            let stored = store_key(windows.as_deref(), key);
+            let stored = store_key(windows, key);
             let current = buffer.get(&stored)?;
             if current.is_none() {
-                note_new(windows.as_deref(), buffer, key);
+                note_new(windows, buffer, key);
             }
             let count = match current {
                 None => 0u64,
@@ -183,21 +218,21 @@ impl Task {
 
     /// The `aggregates` frame of a call: each distinct key of `records`
     /// with its current aggregate (null when it has none).
-    pub(super) fn aggregates_frame(
-        &mut self,
-        step: usize,
+    fn aggregates_frame(
+        &self,
         records: &[RecordRef<'_>],
+        windows: Option<&dyn Placement>,
+        cx: &mut StepCtx<'_, '_>,
     ) -> Result<Vec<u8>, RunError> {
-        let windows = self.window.clone();
         let mut keys: Vec<&[u8]> = records.iter().filter_map(|r| r.key).collect();
         keys.sort_unstable();
         keys.dedup();
-        let mut w = Writer::input(std::mem::take(&mut self.aggregates_buf), keys.len() as u32);
-        let buffer = self.step_buffer(step);
+        let mut w = Writer::input(std::mem::take(&mut cx.bufs.aggregates), keys.len() as u32);
+        let buffer = StepCtx::buffer(&mut cx.stores, self.store);
         for key in keys {
-            let current = buffer.get(&store_key(windows.as_deref(), key))?;
+            let current = buffer.get(&store_key(windows, key))?;
             if current.is_none() {
-                note_new(windows.as_deref(), buffer, key);
+                note_new(windows, buffer, key);
             }
             w.record(Some(key), current.as_deref(), None, std::iter::empty());
         }
@@ -207,19 +242,19 @@ impl Task {
     /// Checks an aggregator's answer (one record per accepted input, with
     /// the input's key) and writes each new aggregate to the store; a null
     /// aggregate deletes the key.
-    pub(super) fn store_aggregates(
-        &mut self,
-        step: usize,
+    fn store_aggregates(
+        &self,
         records: &[RecordRef<'_>],
         decoded: &Decoded,
+        windows: Option<&dyn Placement>,
+        cx: &mut StepCtx<'_, '_>,
     ) -> Result<(), RunError> {
-        let name = self.topology.steps[step].name.clone();
+        let name = &cx.topology.steps[self.step].name;
         let protocol = |message: String| RunError::Protocol {
             step: name.clone(),
             message,
         };
-        let windows = self.window.clone();
-        let buffer = self.step_buffer(step);
+        let buffer = StepCtx::buffer(&mut cx.stores, self.store);
         for (j, (input, outcome)) in records.iter().zip(&decoded.outcomes).enumerate() {
             let Outcome::Ok(range) = outcome else {
                 continue;
@@ -236,16 +271,89 @@ impl Task {
                     "an aggregator keeps the record's key; record {j} of the call changed it"
                 )));
             }
-            let key = store_key(
-                windows.as_deref(),
-                input.key.expect("null keys were filtered out"),
-            );
+            let key = store_key(windows, input.key.expect("null keys were filtered out"));
             match out.value {
                 Some(v) => buffer.put(&key, v),
                 None => buffer.delete(&key),
             }
         }
         Ok(())
+    }
+}
+
+impl Operator for KeyedAggregate {
+    fn process<'r>(
+        &mut self,
+        inputs: Vec<(usize, RecordRef<'r>)>,
+        cx: &mut StepCtx<'_, '_>,
+    ) -> Result<StepOut, RunError> {
+        let inputs = self.inputs(inputs, cx)?;
+        self.add(&inputs, None, cx)
+    }
+
+    fn digest(&self) -> &str {
+        match &self.logic {
+            Logic::Count => "built-in",
+            Logic::Plugin(p) => p.digest(),
+        }
+    }
+
+    fn swap_plugin(&mut self, plugin: Plugin) {
+        match &mut self.logic {
+            Logic::Plugin(p) => p.swap(plugin),
+            Logic::Count => unreachable!("the built-in count has no plugin to swap"),
+        }
+    }
+}
+
+/// One aggregator call: the aggregation, and the windows of the call.
+struct AggregatorCall<'a> {
+    agg: &'a mut KeyedAggregate,
+    windows: Option<&'a dyn Placement>,
+}
+
+impl Caller for AggregatorCall<'_> {
+    fn node(&self) -> NodeId {
+        NodeId::Step(self.agg.step)
+    }
+
+    fn digest(&self) -> &str {
+        Operator::digest(self.agg)
+    }
+
+    fn call(
+        &mut self,
+        chunk: &[(usize, RecordRef<'_>)],
+        cx: &mut StepCtx<'_, '_>,
+    ) -> Result<Result<Decoded, Trap>, RunError> {
+        let topology = cx.topology;
+        let name = &topology.steps[self.agg.step].name;
+        let records: Vec<RecordRef<'_>> = chunk.iter().map(|(_, r)| *r).collect();
+        let input = frame::encode(std::mem::take(&mut cx.bufs.frame), records.iter().copied());
+        let aggregates = self.agg.aggregates_frame(&records, self.windows, cx)?;
+        let Logic::Plugin(plugin) = &mut self.agg.logic else {
+            unreachable!("the count calls no plugin");
+        };
+        let result = plugin.instance()?.add(&aggregates, &input);
+        cx.bufs.aggregates = aggregates;
+        cx.bufs.frame = input;
+        match result {
+            Ok(Ok(output)) => {
+                let decoded =
+                    frame::decode(output, &records).map_err(|message| RunError::Protocol {
+                        step: name.clone(),
+                        message,
+                    })?;
+                self.agg
+                    .store_aggregates(&records, &decoded, self.windows, cx)?;
+                Ok(Ok(decoded))
+            }
+            Ok(Err((code, message))) => Err(whole_batch_refused(name, &code, &message)),
+            Err(trap) => {
+                plugin.discard_instance();
+                Ok(Err(trap))
+            }
+        }
     }
 }
 

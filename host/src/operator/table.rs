@@ -17,10 +17,11 @@
 use serde_json::Value;
 use sluice_frame::Writer;
 
-use super::dead_letter::Kind;
-use super::{BatchContext, StepOut, Task};
 use crate::error::RunError;
-use crate::plugin::frame;
+use crate::operator::batch::StepOut;
+use crate::operator::dead_letter::Kind;
+use crate::operator::{Operator, StepCtx};
+use crate::plugin::{Plugin, frame};
 use crate::record::RecordRef;
 use crate::topology::{NodeId, TableFormat};
 
@@ -51,30 +52,45 @@ pub fn debezium_row(value: &[u8]) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
-impl Task {
-    /// Applies a table source's records of this batch to its store and
-    /// returns the changes for downstream nodes.
-    pub(super) fn materialize(
+/// A table source, materialized into its store.
+pub struct Table {
+    source: usize,
+    /// Its store, as an index into the task's stores.
+    store: usize,
+    format: TableFormat,
+}
+
+impl Table {
+    /// Source `source`, kept in store `store`, its values read as `format`.
+    pub fn new(source: usize, store: usize, format: TableFormat) -> Table {
+        Table {
+            source,
+            store,
+            format,
+        }
+    }
+}
+
+impl Operator for Table {
+    /// Applies the table's records of this batch to its store and returns
+    /// the changes for downstream nodes.
+    fn process<'r>(
         &mut self,
-        source: usize,
-        inputs: Vec<(usize, RecordRef<'_>)>,
-        ctx: &mut BatchContext<'_>,
+        inputs: Vec<(usize, RecordRef<'r>)>,
+        cx: &mut StepCtx<'_, '_>,
     ) -> Result<StepOut, RunError> {
-        let topology = std::sync::Arc::clone(&self.topology);
-        let table = topology.sources[source]
-            .table
-            .as_ref()
-            .expect("materialize is called for tables");
-        let node = NodeId::Source(source);
-        let stores = self.stores.as_mut().expect("a stateful task has stores");
-        let store = stores.index(&table.store).expect("opened with the task");
+        let node = NodeId::Source(self.source);
+        let stores = cx
+            .stores
+            .as_deref_mut()
+            .expect("a stateful task has stores");
         let mut accepted: Vec<(usize, RecordRef<'_>)> = Vec::with_capacity(inputs.len());
         let mut rows: Vec<Option<Vec<u8>>> = Vec::with_capacity(inputs.len());
         let mut refused = Vec::new();
         for (origin, record) in inputs {
-            let source_record = &ctx.batch[origin];
+            let source_record = &cx.batch.batch[origin];
             if stores.has_applied(
-                store,
+                self.store,
                 &source_record.topic,
                 source_record.partition,
                 source_record.offset,
@@ -89,7 +105,7 @@ impl Task {
                 ));
                 continue;
             };
-            let row = match (table.format, record.value) {
+            let row = match (self.format, record.value) {
                 (_, None) => None,
                 (TableFormat::Plain, Some(v)) => Some(v.to_vec()),
                 (TableFormat::Debezium, Some(v)) => match debezium_row(v) {
@@ -100,7 +116,7 @@ impl Task {
                     }
                 },
             };
-            let buffer = stores.buffer(store);
+            let buffer = stores.buffer(self.store);
             match &row {
                 Some(v) => buffer.put(key, v),
                 None => buffer.delete(key),
@@ -109,7 +125,7 @@ impl Task {
             rows.push(row);
         }
         for (code, message, at) in refused {
-            self.dead(node, Kind::Rejected, code, &message, at, ctx)?;
+            cx.dead(node, "built-in", Kind::Rejected, code, &message, at)?;
         }
         let mut w = Writer::output(Vec::new(), accepted.len() as u32);
         for ((_, record), row) in accepted.iter().zip(&rows) {
@@ -119,12 +135,20 @@ impl Task {
         let records: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
         let decoded =
             frame::decode(w.finish(), &records).map_err(|message| RunError::Protocol {
-                step: topology.sources[source].name.clone(),
+                step: cx.topology.sources[self.source].name.clone(),
                 message,
             })?;
         let mut out = StepOut::default();
         out.absorb(decoded, &accepted);
         Ok(out)
+    }
+
+    fn digest(&self) -> &str {
+        "built-in"
+    }
+
+    fn swap_plugin(&mut self, _plugin: Plugin) {
+        unreachable!("a table source has no plugin to swap");
     }
 }
 

@@ -1,0 +1,61 @@
+//! Which operator each node of a pipeline gets, made for one task.
+
+use crate::error::RunError;
+use crate::operator::Operator;
+use crate::operator::aggregate::{KeyedAggregate, Logic};
+use crate::operator::call::PluginStep;
+use crate::operator::process::Processor;
+use crate::operator::table::Table;
+use crate::operator::window::WindowedAggregate;
+use crate::plugin::Plugin;
+use crate::state::task_state::TaskStores;
+use crate::topology::{Operation, Source, Step};
+
+/// The operator of step `index`, calling `plugin` (none for the built-in
+/// count), over the task's `stores`. Its plugin is instantiated now.
+pub fn step(
+    index: usize,
+    step: &Step,
+    plugin: Option<&Plugin>,
+    stores: Option<&TaskStores>,
+) -> Result<Box<dyn Operator>, RunError> {
+    let plugin_step = || -> Result<PluginStep, RunError> {
+        let plugin = plugin.expect("a plugin step has its plugin loaded").clone();
+        Ok(PluginStep::new(plugin, step.config.clone())?)
+    };
+    let store_of = |name: &str| stores.and_then(|s| s.index(name));
+    Ok(match &step.op {
+        Operation::Process(_) => {
+            let state = step
+                .state
+                .iter()
+                .filter_map(|u| Some((store_of(&u.name)?, u.writable)))
+                .collect();
+            Box::new(Processor::new(index, plugin_step()?, step.keeps_key, state))
+        }
+        Operation::Aggregate { window, .. } => {
+            let logic = match plugin {
+                None => Logic::Count,
+                Some(_) => Logic::Plugin(Box::new(plugin_step()?)),
+            };
+            let store = step
+                .store()
+                .and_then(store_of)
+                .expect("an aggregation's store is opened with the task");
+            let agg = KeyedAggregate::new(index, logic, store);
+            match window {
+                None => Box::new(agg),
+                Some(spec) => Box::new(WindowedAggregate::new(agg, *spec)),
+            }
+        }
+    })
+}
+
+/// The operator of source `index` when it is read as a table.
+pub fn table(index: usize, source: &Source, stores: Option<&TaskStores>) -> Option<Table> {
+    let table = source.table.as_ref()?;
+    let store = stores
+        .and_then(|s| s.index(&table.store))
+        .expect("a table's store is opened with the task");
+    Some(Table::new(index, store, table.format))
+}
