@@ -22,6 +22,7 @@ pub mod session_window;
 pub mod sliding_window;
 pub mod stream_thread;
 pub mod table;
+pub mod testing;
 pub mod windowed;
 
 #[cfg(test)]
