@@ -360,44 +360,36 @@ impl Caller for AggregatorCall<'_> {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::sync::Arc;
 
     use crate::record::Record;
-    use crate::state::task_state::StateContext;
     use crate::state::task_state::testing::MemoryChangelog;
-    use crate::task::{InputRecord, Task};
-    use crate::topology::pipeline_file::PipelineFile;
-    use crate::topology::{StoreKind, Topology};
+    use crate::task::testing::Driver;
 
-    fn topology(state_dir: &Path) -> Arc<Topology> {
-        let text = r#"
-            application.id = "app"
-            [sources.clicks]
-            [steps.counts]
-            aggregate = "count"
-            inputs = ["clicks"]
-            [sinks.out]
-            inputs = ["counts"]
-        "#;
-        let path = Path::new("/p/pipeline.toml");
-        let mut t = Topology::from_file(path, PipelineFile::parse(path, text).unwrap()).unwrap();
-        t.state.dir = state_dir.to_owned();
-        t.state.kind = StoreKind::Rocksdb;
-        Arc::new(t)
+    const TEXT: &str = r#"
+        application.id = "app"
+        [sources.clicks]
+        [steps.counts]
+        aggregate = "count"
+        inputs = ["clicks"]
+        [sinks.out]
+        inputs = ["counts"]
+    "#;
+
+    fn driver(state_dir: &Path) -> Driver {
+        Driver::setup(TEXT)
+            .unwrap()
+            .rocksdb(state_dir)
+            .start()
+            .unwrap()
     }
 
-    fn input(offset: i64, key: Option<&str>) -> InputRecord {
-        InputRecord {
-            topic: Arc::from("clicks"),
-            partition: 0,
-            offset,
-            timestamp_kind: crate::time::TimestampKind::CreateTime,
-            record: Record {
-                key: key.map(|k| bytes::Bytes::copy_from_slice(k.as_bytes())),
-                value: Some(bytes::Bytes::from_static(b"{}")),
-                timestamp: Some(offset),
-                headers: Vec::new(),
-            },
+    /// Queues `keys` from offset 0 of `clicks`, each with its offset as
+    /// its timestamp.
+    fn input(d: &mut Driver, keys: &[Option<&str>]) {
+        d.seek("clicks", 0);
+        for (offset, key) in keys.iter().enumerate() {
+            let key = key.map(str::as_bytes);
+            d.push("clicks", key, Some(b"{}"), Some(offset as i64));
         }
     }
 
@@ -415,49 +407,38 @@ mod tests {
     #[test]
     fn count_adds_each_record_once_even_when_its_input_is_replayed() {
         let dir = tempfile::tempdir().unwrap();
-        let t = topology(dir.path());
-        let ctx = StateContext::new("app", t.state.clone(), None);
         let log = MemoryChangelog::default();
-        let first = vec![
-            input(0, Some("a")),
-            input(1, Some("b")),
-            input(2, None),
-            input(3, Some("a")),
-        ];
-        {
-            let mut task =
-                Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
-            let mut out: Vec<(String, Record)> = Vec::new();
-            let counts = task.process(&first, &mut out).unwrap();
-            assert_eq!(counts.records_in, 4);
-            assert_eq!(counts.rejected, 1);
-            assert_eq!(
-                values(&out),
-                vec![
-                    ("app-dlq".into(), "null".into(), "{}".into()),
-                    ("out".into(), "a".into(), "1".into()),
-                    ("out".into(), "b".into(), "1".into()),
-                    ("out".into(), "a".into(), "2".into()),
-                ]
-            );
-            assert_eq!(out[0].1.headers[1].0, "sluice.error.code");
-            let stores = task.stores().unwrap();
-            assert!(stores.prepare(&log).unwrap());
-            stores.mark(&log).unwrap();
-            stores.persist().unwrap();
-        }
+        let first = [Some("a"), Some("b"), None, Some("a")];
+        let mut d = driver(dir.path());
+        input(&mut d, &first);
+        let counts = d.process().unwrap();
+        assert_eq!(counts.records_in, 4);
+        assert_eq!(counts.rejected, 1);
+        let out = d.take_sent();
+        assert_eq!(
+            values(&out),
+            vec![
+                ("app-dlq".into(), "null".into(), "{}".into()),
+                ("out".into(), "a".into(), "1".into()),
+                ("out".into(), "b".into(), "1".into()),
+                ("out".into(), "a".into(), "2".into()),
+            ]
+        );
+        assert_eq!(out[0].1.headers[1].0, "sluice.error.code");
+        let stores = d.task().stores().unwrap();
+        assert!(stores.prepare(&log).unwrap());
+        stores.mark(&log).unwrap();
+        stores.persist().unwrap();
         // Restarted: the committed input comes again (at-least-once) with
         // new records after it; only the new ones count.
-        let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
-        let mut again = first.clone();
-        again.push(input(4, Some("a")));
-        again.push(input(5, Some("c")));
-        let mut out: Vec<(String, Record)> = Vec::new();
-        let counts = task.process(&again, &mut out).unwrap();
+        let mut d = d.restart().unwrap();
+        let again = [&first[..], &[Some("a"), Some("c")]].concat();
+        input(&mut d, &again);
+        let counts = d.process().unwrap();
         assert_eq!(counts.skipped, 4);
         assert_eq!(counts.records_in, 2);
         assert_eq!(
-            values(&out),
+            values(&d.take_sent()),
             vec![
                 ("out".into(), "a".into(), "3".into()),
                 ("out".into(), "c".into(), "1".into()),

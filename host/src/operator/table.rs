@@ -154,15 +154,12 @@ impl Operator for Table {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::sync::Arc;
 
     use super::debezium_row;
     use crate::record::Record;
-    use crate::state::task_state::StateContext;
-    use crate::task::{InputRecord, Task};
-    use crate::topology::Topology;
-    use crate::topology::pipeline_file::PipelineFile;
+    use crate::task::InputRecord;
+    use crate::task::testing::Driver;
 
     fn change(offset: i64, key: Option<&str>, value: Option<&str>) -> InputRecord {
         InputRecord {
@@ -191,11 +188,7 @@ mod tests {
             [sinks.changes]
             inputs = ["customers"]
         "#;
-        let path = Path::new("/p/pipeline.toml");
-        let t =
-            Arc::new(Topology::from_file(path, PipelineFile::parse(path, text).unwrap()).unwrap());
-        let ctx = StateContext::new("app", t.state.clone(), None);
-        let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
+        let mut d = Driver::from_toml(text).unwrap();
         let batch = vec![
             change(
                 0,
@@ -221,13 +214,15 @@ mod tests {
             change(5, None, Some(r#"{"after":{"name":"x"},"op":"c"}"#)),
             change(6, Some("3"), Some("garbage")),
         ];
-        let mut out: Vec<(String, Record)> = Vec::new();
-        let counts = task.process(&batch, &mut out).unwrap();
+        for change in batch {
+            d.push_input(change);
+        }
+        let counts = d.process().unwrap();
         assert_eq!(counts.rejected, 2);
-        let changes: Vec<(String, Option<String>)> = out
-            .iter()
-            .filter(|(topic, _)| topic == "changes")
-            .map(|(_, r)| {
+        let changes: Vec<(String, Option<String>)> = d
+            .outputs("changes")
+            .into_iter()
+            .map(|r| {
                 (
                     String::from_utf8(r.key.as_deref().unwrap().to_vec()).unwrap(),
                     r.value
@@ -246,10 +241,10 @@ mod tests {
                 ("2".into(), None),
             ]
         );
-        let codes: Vec<&str> = out
-            .iter()
-            .filter(|(topic, _)| topic == "app-dlq")
-            .map(|(_, r)| {
+        let codes: Vec<&str> = d
+            .dead_letters()
+            .into_iter()
+            .map(|r| {
                 r.headers
                     .iter()
                     .find(|(k, _)| k == "sluice.error.code")
@@ -259,13 +254,11 @@ mod tests {
             })
             .collect();
         assert_eq!(codes, ["null-key", "bad-change-event"]);
-        let stores = task.stores().unwrap();
-        let i = stores.index("customers").unwrap();
         assert_eq!(
-            stores.get(i, b"1").unwrap().as_deref(),
+            d.get("customers", b"1").unwrap().as_deref(),
             Some(&br#"{"name":"Ada L."}"#[..])
         );
-        assert_eq!(stores.get(i, b"2").unwrap(), None);
+        assert_eq!(d.get("customers", b"2").unwrap(), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 pub mod event_time;
 pub mod stream_thread;
+pub mod testing;
 
 #[cfg(test)]
 mod refusal_tests;

@@ -3,67 +3,22 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::error::RunError;
-use crate::kafka::topic_limits::{Refusal, SinkLimits, TopicLimits};
-use crate::record::{Record, RecordRef};
-use crate::task::{Counts, InputRecord, Output, Task};
-use crate::time::TimestampKind;
+use crate::kafka::topic_limits::{SinkLimits, TopicLimits};
+use crate::record::Record;
+use crate::task::Counts;
+use crate::task::testing::Driver;
 use crate::topology::Topology;
 use crate::topology::pipeline_file::PipelineFile;
 
 const NOW: i64 = 1_700_000_000_000;
 const HOUR: i64 = 3_600_000;
 
-/// Collects what is sent; refuses as Kafka 4's default topic limits would.
-struct Limited {
-    limits: SinkLimits,
-    sent: Vec<(String, Record)>,
-}
-
-impl Limited {
-    fn new() -> Self {
-        let limits = SinkLimits::new(None);
-        let kafka4 = TopicLimits::from_configs([
-            ("max.message.bytes", "1048588"),
-            ("message.timestamp.after.max.ms", "3600000"),
-        ]);
-        limits.learn(HashMap::from([
-            ("out".to_owned(), kafka4),
-            ("app-dlq".to_owned(), kafka4),
-        ]));
-        Limited {
-            limits,
-            sent: Vec::new(),
-        }
-    }
-
-    fn to(&self, topic: &str) -> Vec<&Record> {
-        self.sent
-            .iter()
-            .filter(|(t, _)| t == topic)
-            .map(|(_, r)| r)
-            .collect()
-    }
-}
-
-impl Output for Limited {
-    fn send(&mut self, topic: &str, record: RecordRef<'_>) -> Result<(), RunError> {
-        // What a broker would do: refuse it for the whole request.
-        if let Some(refusal) = self.limits.check(topic, record, NOW) {
-            return Err(RunError::Delivery(format!("the broker refused: {refusal}")));
-        }
-        self.sent.push((topic.to_owned(), record.to_owned_record()));
-        Ok(())
-    }
-
-    fn refusal(&self, topic: &str, record: RecordRef<'_>) -> Option<Refusal> {
-        self.limits.check(topic, record, NOW)
-    }
-}
-
-fn task(policy: &str) -> Task {
+/// A driver of `policy`, its sends refused as Kafka 4's default topic
+/// limits would, with four records queued at offsets 10 to 13: fine, an
+/// hour and a minute ahead, 2 MB, fine.
+fn driver(policy: &str) -> Driver {
     let text = format!(
         r#"
         application.id = "app"
@@ -74,31 +29,24 @@ fn task(policy: &str) -> Task {
         inputs = ["events"]
     "#
     );
-    let path = Path::new("/p/pipeline.toml");
-    let t = Arc::new(Topology::from_file(path, PipelineFile::parse(path, &text).unwrap()).unwrap());
-    Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), None).unwrap()
-}
-
-/// Four records: fine, an hour and a minute ahead, 2 MB, fine.
-fn batch() -> Vec<InputRecord> {
+    let mut d = Driver::from_toml(&text).unwrap();
+    let limits = SinkLimits::new(None);
+    let kafka4 = TopicLimits::from_configs([
+        ("max.message.bytes", "1048588"),
+        ("message.timestamp.after.max.ms", "3600000"),
+    ]);
+    limits.learn(HashMap::from([
+        ("out".to_owned(), kafka4),
+        ("app-dlq".to_owned(), kafka4),
+    ]));
+    d.refuse_with(move |topic, record| limits.check(topic, record, NOW));
     let big = vec![b'x'; 2_000_000];
-    let records = [
-        Record::new(Some(b"a"), Some(b"1"), Some(NOW)),
-        Record::new(Some(b"b"), Some(b"2"), Some(NOW + HOUR + 60_000)),
-        Record::new(Some(b"c"), Some(&big), Some(NOW)),
-        Record::new(Some(b"d"), Some(b"4"), Some(NOW - HOUR)),
-    ];
-    records
-        .into_iter()
-        .enumerate()
-        .map(|(i, record)| InputRecord {
-            topic: Arc::from("events"),
-            partition: 0,
-            offset: 10 + i as i64,
-            timestamp_kind: TimestampKind::CreateTime,
-            record,
-        })
-        .collect()
+    d.seek("events", 10);
+    d.push("events", Some(b"a"), Some(b"1"), Some(NOW));
+    d.push("events", Some(b"b"), Some(b"2"), Some(NOW + HOUR + 60_000));
+    d.push("events", Some(b"c"), Some(&big), Some(NOW));
+    d.push("events", Some(b"d"), Some(b"4"), Some(NOW - HOUR));
+    d
 }
 
 fn keys(records: &[&Record]) -> Vec<String> {
@@ -110,15 +58,15 @@ fn keys(records: &[&Record]) -> Vec<String> {
 
 #[test]
 fn refused_outputs_are_dead_lettered_with_the_reason_and_their_neighbours_go_out() {
-    let mut out = Limited::new();
-    let counts = task("dlq").process(&batch(), &mut out).unwrap();
-    assert_eq!(keys(&out.to("out")), ["a", "d"]);
+    let mut d = driver("dlq");
+    let counts = d.process().unwrap();
+    assert_eq!(keys(&d.outputs("out")), ["a", "d"]);
     assert_eq!(
         (counts.records_out, counts.refused, counts.dead_letters),
         (2, 2, 2),
         "{counts:?}"
     );
-    let letters = out.to("app-dlq");
+    let letters = d.dead_letters();
     assert_eq!(keys(&letters), ["b", "c"]);
     let header = |r: &Record, name| String::from_utf8_lossy(r.header(name).unwrap()).into_owned();
     // The future timestamp: the letter carries it in a header, and is
@@ -153,17 +101,16 @@ fn refused_outputs_are_dead_lettered_with_the_reason_and_their_neighbours_go_out
 
 #[test]
 fn refused_outputs_are_skipped_and_counted_under_skip() {
-    let mut out = Limited::new();
-    let counts: Counts = task("skip").process(&batch(), &mut out).unwrap();
-    assert_eq!(keys(&out.to("out")), ["a", "d"]);
-    assert!(out.to("app-dlq").is_empty());
+    let mut d = driver("skip");
+    let counts: Counts = d.process().unwrap();
+    assert_eq!(keys(&d.outputs("out")), ["a", "d"]);
+    assert!(d.dead_letters().is_empty());
     assert_eq!((counts.refused, counts.dead_letters), (2, 0));
 }
 
 #[test]
 fn a_refused_output_under_fail_names_the_record_and_the_limit() {
-    let mut out = Limited::new();
-    let err = task("fail").process(&batch(), &mut out).unwrap_err();
+    let err = driver("fail").process().unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, RunError::RecordFailed { .. }), "{text}");
     assert!(text.contains("events/0@11"), "{text}");

@@ -5,15 +5,8 @@
 //! the engine gets them in random call batches. Every case runs 50 seeds;
 //! a failure names its seed, and `records(seed, spread)` replays it.
 
-use std::path::Path;
-use std::sync::Arc;
-
 use crate::record::Record;
-use crate::state::task_state::StateContext;
-use crate::task::{InputRecord, Task};
-use crate::time::TimestampKind;
-use crate::topology::Topology;
-use crate::topology::pipeline_file::PipelineFile;
+use crate::task::testing::Driver;
 use sluice_reference::{self as reference, Reference, Results, Rng, records};
 
 /// One output: (key, start, end, count), `None` for a tombstone.
@@ -48,31 +41,19 @@ fn run_counting(
         inputs = ["counts"]
     "#
     );
-    let path = Path::new("/p/pipeline.toml");
-    let t = Arc::new(Topology::from_file(path, PipelineFile::parse(path, &text).unwrap()).unwrap());
-    let ctx = StateContext::new("app", t.state.clone(), None);
-    let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
-    let input: Vec<InputRecord> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (key, time))| InputRecord {
-            topic: Arc::from("events"),
-            partition: 0,
-            offset: i as i64,
-            timestamp_kind: TimestampKind::CreateTime,
-            record: Record::new(Some(key.as_bytes()), Some(b"view"), Some(*time)),
-        })
-        .collect();
+    let mut d = Driver::from_toml(&text).unwrap();
     let mut rng = Rng(seed | 1);
-    let mut out: Vec<(String, Record)> = Vec::new();
-    let mut counts = crate::task::Counts::default();
     let mut at = 0;
-    while at < input.len() {
-        let n = (1 + rng.below(40) as usize).min(input.len() - at);
-        counts.add(&task.process(&input[at..at + n], &mut out).unwrap());
+    while at < records.len() {
+        let n = (1 + rng.below(40) as usize).min(records.len() - at);
+        for (key, time) in &records[at..at + n] {
+            d.push("events", Some(key.as_bytes()), Some(b"view"), Some(*time));
+        }
+        d.process().unwrap();
         at += n;
     }
-    (out.iter().map(|(_, r)| emission(r)).collect(), counts)
+    let emitted = d.sent().iter().map(|(_, r)| emission(r)).collect();
+    (emitted, d.counts())
 }
 
 /// Reads an output record, checking its headers against its key.
@@ -327,75 +308,57 @@ fn close_idle_after_closes_an_idle_tasks_windows_and_later_records_are_late() {
         [sinks.out]
         inputs = ["counts"]
     "#;
-    let path = Path::new("/p/pipeline.toml");
-    let t = Arc::new(Topology::from_file(path, PipelineFile::parse(path, text).unwrap()).unwrap());
-    let ctx = StateContext::new("app", t.state.clone(), None);
-    let mut task = Task::new(0, Arc::clone(&t), &crate::Plugins::none(&t), Some(&ctx)).unwrap();
-    let clock = crate::time::ManualClock::at(1_000_000);
-    task.set_clock(Arc::new(clock.clone()));
-    let mut offset = 0;
-    let mut input = |key: &str, time: i64| {
-        offset += 1;
-        [InputRecord {
-            topic: Arc::from("events"),
-            partition: 0,
-            offset,
-            timestamp_kind: TimestampKind::CreateTime,
-            record: Record::new(Some(key.as_bytes()), Some(b"v"), Some(time)),
-        }]
+    let mut d = Driver::setup(text)
+        .unwrap()
+        .clock_at(1_000_000)
+        .start()
+        .unwrap();
+    // One record, as a call batch of its own.
+    let process = |d: &mut Driver, key: &str, time: i64| {
+        d.push("events", Some(key.as_bytes()), Some(b"v"), Some(time));
+        d.process().unwrap()
     };
-    let mut out: Vec<(String, Record)> = Vec::new();
-    let emitted = |out: &mut Vec<(String, Record)>| -> Vec<Emission> {
-        out.drain(..).map(|(_, r)| emission(&r)).collect()
+    let emitted = |d: &mut Driver| -> Vec<Emission> {
+        d.take_sent().iter().map(|(_, r)| emission(r)).collect()
     };
 
     for (key, time) in [("k", 10), ("k", 50), ("j", 120)] {
-        task.process(&input(key, time), &mut out).unwrap();
+        process(&mut d, key, time);
     }
-    assert_eq!(emitted(&mut out), vec![("k".to_owned(), 0, 100, Some(2))]);
+    assert_eq!(emitted(&mut d), vec![("k".to_owned(), 0, 100, Some(2))]);
     // [100, 200) of j waits for stream time 200, which no record brings.
-    assert!(
-        task.close_idle(false, &mut out).unwrap().is_none(),
-        "not idle yet"
-    );
-    clock.advance(59_999);
-    assert!(
-        task.close_idle(false, &mut out).unwrap().is_none(),
-        "1 ms short"
-    );
-    assert!(out.is_empty());
-    clock.advance(1);
-    let counts = task
-        .close_idle(false, &mut out)
-        .unwrap()
-        .expect("idle for 1m");
+    assert!(d.close_idle(false).unwrap().is_none(), "not idle yet");
+    d.advance(59_999);
+    assert!(d.close_idle(false).unwrap().is_none(), "1 ms short");
+    assert!(d.sent().is_empty());
+    d.advance(1);
+    let counts = d.close_idle(false).unwrap().expect("idle for 1m");
     assert_eq!(counts.records_in, 0, "closing reads no record");
-    assert_eq!(emitted(&mut out), vec![("j".to_owned(), 100, 200, Some(1))]);
-    assert_eq!(task.stream_time(), Some(200), "as if a record at 200 came");
-    clock.advance(600_000);
+    assert_eq!(emitted(&mut d), vec![("j".to_owned(), 100, 200, Some(1))]);
+    assert_eq!(
+        d.task().stream_time(),
+        Some(200),
+        "as if a record at 200 came"
+    );
+    d.advance(600_000);
     assert!(
-        task.close_idle(false, &mut out).unwrap().is_none(),
+        d.close_idle(false).unwrap().is_none(),
         "closed once per idle period"
     );
 
     // A record for the closed window is late; a later one opens a window.
-    let counts = task.process(&input("j", 150), &mut out).unwrap();
+    let counts = process(&mut d, "j", 150);
     assert_eq!(counts.late, 1, "its window was closed for idleness");
-    task.process(&input("j", 230), &mut out).unwrap();
-    assert!(out.is_empty());
-    clock.advance(60_000);
-    task.close_idle(false, &mut out)
-        .unwrap()
-        .expect("idle again");
-    assert_eq!(emitted(&mut out), vec![("j".to_owned(), 200, 300, Some(1))]);
+    process(&mut d, "j", 230);
+    assert!(d.sent().is_empty());
+    d.advance(60_000);
+    d.close_idle(false).unwrap().expect("idle again");
+    assert_eq!(emitted(&mut d), vec![("j".to_owned(), 200, 300, Some(1))]);
 
     // Forced (`sluice dev --idle-close`): at once, with the clock still.
-    task.process(&input("k", 310), &mut out).unwrap();
-    assert!(task.close_idle(false, &mut out).unwrap().is_none());
-    task.close_idle(true, &mut out).unwrap().expect("forced");
-    assert_eq!(emitted(&mut out), vec![("k".to_owned(), 300, 400, Some(1))]);
-    assert!(
-        task.close_idle(true, &mut out).unwrap().is_none(),
-        "nothing left open"
-    );
+    process(&mut d, "k", 310);
+    assert!(d.close_idle(false).unwrap().is_none());
+    d.close_idle(true).unwrap().expect("forced");
+    assert_eq!(emitted(&mut d), vec![("k".to_owned(), 300, 400, Some(1))]);
+    assert!(d.close_idle(true).unwrap().is_none(), "nothing left open");
 }
