@@ -5,7 +5,9 @@
 //!   `sluice serve`.
 //! - [`client_config`]: consumer and producer settings Sluice relies on.
 //! - [`connect`]: bounded waits for brokers and topics.
+//! - [`consumer`]: a polled message as a record, and the consumer's lag.
 //! - [`producer`]: the shared producer and its delivery tracking.
+//! - [`transactions`]: exactly-once: the producer's `transactional.id`.
 //! - [`embedded`]: librdkafka's in-process mock cluster.
 //! - [`topics`]: internal topics, created or checked.
 //! - [`topic_limits`]: the record size and timestamps a topic accepts.
@@ -13,7 +15,9 @@
 pub mod allow_list;
 pub mod client_config;
 pub mod connect;
+pub mod consumer;
 pub mod embedded;
 pub mod producer;
 pub mod topic_limits;
 pub mod topics;
+pub mod transactions;

@@ -10,13 +10,21 @@
 //! thread replace the step's plugin. Records at or after the committed
 //! offsets — polled already or not — go to the new version; none is
 //! skipped or processed twice, and the stores stay as they are.
+//!
+//! The poll loop's side is here too: [`serve_requests`] carries out what
+//! was queued, between two polls, and [`set_paused`] pauses or resumes
+//! consumption (for a request, or a quarantine).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 
+use super::coordinator::Coordinator;
+use super::quarantine::Quarantine;
+use crate::error::{KafkaError, RunError};
 use crate::plugin::{Plugin, PluginKind};
 use crate::topology::{Operation, Topology};
 
@@ -124,6 +132,150 @@ impl Control {
             .drain(..)
             .collect()
     }
+}
+
+/// Carries out the requests queued on `control` between two polls.
+pub(super) fn serve_requests<C: ConsumerContext>(
+    control: &Control,
+    topology: &Topology,
+    running: &mut [Option<Plugin>],
+    quarantine: &mut Quarantine,
+    c: &mut Coordinator,
+    consumer: &BaseConsumer<C>,
+) -> Result<(), RunError> {
+    for request in control.take() {
+        match request {
+            Request::Swap {
+                step,
+                plugin,
+                reply,
+            } => swap(c, consumer, topology, running, step, plugin, reply)?,
+            Request::Pause { pause, reply } => {
+                pause_or_resume(control, quarantine, c, consumer, pause, reply)?
+            }
+        }
+    }
+    control.publish(|l| l.counts = c.counts);
+    Ok(())
+}
+
+/// Swaps step `step` (of `running`) to `plugin` at a batch boundary, and
+/// replies with the [`Swapped`] (or why not). The error is fatal.
+fn swap<C: ConsumerContext>(
+    c: &mut Coordinator,
+    consumer: &BaseConsumer<C>,
+    topology: &Topology,
+    running: &mut [Option<Plugin>],
+    step: usize,
+    plugin: Plugin,
+    reply: Sender<Result<Swapped, String>>,
+) -> Result<(), RunError> {
+    let started = Instant::now();
+    // The batch boundary: everything polled before is done,
+    // its outputs acknowledged and its offsets committed.
+    c.drain();
+    if let Err(e) = c.commit(consumer) {
+        let _ = reply.send(Err(format!("the commit before the swap failed: {e}")));
+        return Err(e);
+    }
+    c.swap_plugin(step, &plugin)?;
+    let old = running[step]
+        .replace(plugin.clone())
+        .map_or_else(|| "none".to_owned(), |p| p.digest().to_owned());
+    let mut boundary: Vec<(String, i32, i64)> = c
+        .committed()
+        .iter()
+        .map(|((t, p), o)| (t.to_string(), *p, *o))
+        .collect();
+    boundary.sort();
+    let swapped = Swapped {
+        step: topology.steps[step].name.clone(),
+        old_digest: old,
+        new_digest: plugin.digest().to_owned(),
+        boundary,
+        pause: started.elapsed(),
+    };
+    tracing::info!(
+        step = %swapped.step,
+        from = %&swapped.old_digest[..swapped.old_digest.len().min(12)],
+        to = %&swapped.new_digest[..12],
+        pause_ms = swapped.pause.as_secs_f64() * 1e3,
+        "plugin swapped"
+    );
+    let _ = reply.send(Ok(swapped));
+    Ok(())
+}
+
+/// Pauses (`pause`) or resumes consumption as asked, publishes it (a
+/// resume clears a quarantine), and replies. The error is fatal (the
+/// commit before it failed); the pause's own failure is only replied.
+fn pause_or_resume<C: ConsumerContext>(
+    control: &Control,
+    quarantine: &mut Quarantine,
+    c: &mut Coordinator,
+    consumer: &BaseConsumer<C>,
+    pause: bool,
+    reply: Sender<Result<(), String>>,
+) -> Result<(), RunError> {
+    let result = match set_paused(c, consumer, pause) {
+        Ok(result) => result,
+        Err(e) => {
+            let _ = reply.send(Err(format!("the commit before pausing failed: {e}")));
+            return Err(e);
+        }
+    };
+    match result {
+        Ok(()) => {
+            if !pause {
+                quarantine.clear();
+            }
+            control.publish(|l| {
+                l.paused = pause;
+                if !pause {
+                    l.quarantined = None;
+                }
+            });
+            tracing::info!(
+                paused = pause,
+                "consumption {}",
+                if pause { "paused" } else { "resumed" }
+            );
+            let _ = reply.send(Ok(()));
+        }
+        Err(e) => {
+            let _ = reply.send(Err(e.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Finishes and commits the work in flight, then stops (`pause`) or
+/// starts again consuming the assigned partitions; the group membership
+/// stays. With `pause` false and nothing paused, it only commits. The outer
+/// error is fatal (the commit failed); the inner one is the pause's own.
+pub(super) fn set_paused<C: ConsumerContext>(
+    c: &mut Coordinator,
+    consumer: &BaseConsumer<C>,
+    pause: bool,
+) -> Result<Result<(), KafkaError>, RunError> {
+    c.drain();
+    c.commit(consumer)?;
+    let assignment = consumer.assignment().map_err(KafkaError::client(
+        "reading the assignment to pause or resume",
+    ))?;
+    let result = if pause {
+        consumer.pause(&assignment)
+    } else {
+        consumer.resume(&assignment)
+    };
+    if result.is_ok() {
+        c.paused = pause;
+    }
+    Ok(result.map_err(KafkaError::client(if pause {
+        "pausing consumption"
+    } else {
+        "resuming consumption"
+    })))
 }
 
 /// Checks that the component at `path` may replace step `step_name`'s

@@ -10,6 +10,8 @@
 //! - [`key_layout`]: how window and session keys are laid out so that
 //!   per-key, time-ordered range scans are single seeks.
 //! - [`changelog`]: changelog topics, their record format, and restore.
+//! - [`changelog_topics`]: a pipeline's changelog topics, made ready at
+//!   start (co-partitioning checked, missing ones created).
 //! - [`restore`]: restoring a store from its changelog partition in Kafka.
 //! - [`settings`]: where a pipeline's stores live and what they may take.
 //!
@@ -17,6 +19,7 @@
 //! `docs/state.md`.
 
 pub mod changelog;
+pub mod changelog_topics;
 pub mod key_layout;
 pub mod memory;
 pub mod memory_budget;

@@ -1,0 +1,232 @@
+//! An attempt's start-up, in order: wait for the brokers, read the
+//! sources' partition counts, make the changelogs ready (a stateful
+//! pipeline), create the producer (transactional under exactly-once) and
+//! learn the sinks' limits, spawn the stream threads behind a coordinator,
+//! and subscribe the consumer. What it started is a [`PollLoop`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use super::coordinator::{Coordinator, RebalanceHandler};
+use super::options::RunOptions;
+use super::poll_loop::{PollLoop, lock};
+use crate::error::{KafkaError, RunError};
+use crate::kafka::client_config::ClientSettings;
+use crate::kafka::connect;
+use crate::kafka::producer::OutputProducer;
+use crate::kafka::topic_limits;
+use crate::kafka::transactions::transactional_id;
+use crate::plugin::Plugin;
+use crate::state::changelog_topics::prepare_state;
+use crate::state::task_state::StateContext;
+use crate::task::Counts;
+use crate::task::stream_thread::StreamThread;
+use crate::topology::{Guarantee, Topology};
+
+/// Starts an attempt whose coordinator counts on from `counts_before`;
+/// `recovery` is the recovery it is, if it is one. `None` when told to
+/// stop while waiting for the brokers: nothing started.
+pub(super) fn start<'a>(
+    topology: &Arc<Topology>,
+    plugins: &crate::Plugins,
+    running: &[Option<Plugin>],
+    opts: &'a RunOptions,
+    counts_before: Counts,
+    recovery: Option<u32>,
+) -> Result<Option<PollLoop<'a>>, RunError> {
+    let topology = Arc::clone(topology);
+    let settings = ClientSettings::new(&opts.brokers, &topology.kafka);
+    let Some(metadata) = connect::wait_for_brokers(&settings, opts.connect_timeout, &opts.stop)?
+    else {
+        return Ok(None);
+    };
+    let topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
+    let counts = connect::partition_counts(&metadata, &opts.brokers, &topics)?;
+    let state = if topology.is_stateful() {
+        let stores: Vec<&str> = topology.stores().map(|(store, _)| store).collect();
+        Some(Arc::new(prepare_state(
+            &topology.application_id,
+            &stores,
+            &topology.state,
+            &settings,
+            &counts,
+            opts.connect_timeout,
+        )?))
+    } else {
+        None
+    };
+    let producer = output_producer(&topology, &settings, recovery)?;
+    learn_sink_limits(&topology, &settings, &producer, opts.connect_timeout);
+    let coordinator = spawn_threads(
+        &topology,
+        plugins,
+        running,
+        state.clone(),
+        &producer,
+        counts_before,
+        recovery,
+    );
+    let consumer = subscribe(&topology, &settings, &coordinator, &topics)?;
+    tracing::info!(
+        application = %topology.application_id,
+        sources = %topics.join(","),
+        brokers = %opts.brokers,
+        threads = topology.processing.num_stream_threads,
+        "running"
+    );
+    Ok(Some(PollLoop::new(
+        topology,
+        opts,
+        producer,
+        state,
+        coordinator,
+        consumer,
+        &topics,
+    )))
+}
+
+/// The producer the stream threads share: under exactly-once a
+/// transactional one (see [`crate::kafka::transactions`]), and for a
+/// tenant restricted to its topic prefixes.
+fn output_producer(
+    topology: &Topology,
+    settings: &ClientSettings,
+    recovery: Option<u32>,
+) -> Result<Arc<OutputProducer>, RunError> {
+    let producer = match topology.processing.guarantee {
+        Guarantee::AtLeastOnce => OutputProducer::new(settings, &topology.application_id)?,
+        Guarantee::ExactlyOnce => {
+            let id = transactional_id(
+                &topology.application_id,
+                &topology.state.dir,
+                topology.is_stateful(),
+            );
+            let producer = OutputProducer::transactional(settings, &topology.application_id, &id)?;
+            match recovery {
+                None => {
+                    tracing::info!(transactional_id = %id, "exactly-once: each commit is a transaction")
+                }
+                Some(n) => tracing::info!(
+                    transactional_id = %id,
+                    recovery = n,
+                    "exactly-once: a new producer took over the transactional.id"
+                ),
+            }
+            producer
+        }
+    };
+    Ok(Arc::new(match &topology.topic_prefixes {
+        Some(prefixes) => producer.restrict_to(prefixes.clone()),
+        None => producer,
+    }))
+}
+
+/// Reads the limits of the topics the run writes to (sinks, dead letters)
+/// and gives them to the producer, so that an output the broker would
+/// refuse meets the `refused` policy ([`crate::kafka::topic_limits`]).
+/// Before the first record: a real broker answers in milliseconds. One
+/// that cannot answer leaves only the producer's own limit checked.
+fn learn_sink_limits(
+    topology: &Topology,
+    settings: &ClientSettings,
+    producer: &OutputProducer,
+    timeout: Duration,
+) {
+    let mut topics: Vec<String> = topology.sinks.iter().map(|s| s.topic.clone()).collect();
+    if topology.uses_dlq() {
+        topics.push(topology.errors.dlq_topic.clone());
+    }
+    topics.sort();
+    topics.dedup();
+    match topic_limits::describe(settings, &topics, timeout.min(Duration::from_secs(10))) {
+        Ok(Some(found)) => {
+            for (topic, l) in &found {
+                tracing::debug!(topic = %topic, max_message_bytes = ?l.max_message_bytes, timestamp_after_max_ms = ?l.after_max_ms, timestamp_before_max_ms = ?l.before_max_ms, log_append_time = l.log_append_time, "sink topic limits");
+            }
+            producer.limits().learn(found);
+        }
+        Ok(None) => tracing::debug!(
+            "the embedded broker cannot describe topics: outputs are checked against the producer's message.max.bytes only"
+        ),
+        Err(e) => tracing::warn!(
+            "cannot read the sink topics' configs ({e}): outputs are checked against the producer's message.max.bytes only, and a record the broker refuses stops the run"
+        ),
+    }
+}
+
+/// Spawns the stream threads, each running the plugins of `running`,
+/// behind a new coordinator that counts on from `counts_before`.
+fn spawn_threads(
+    topology: &Arc<Topology>,
+    plugins: &crate::Plugins,
+    running: &[Option<Plugin>],
+    state: Option<Arc<StateContext>>,
+    producer: &Arc<OutputProducer>,
+    counts_before: Counts,
+    recovery: Option<u32>,
+) -> Arc<Mutex<Coordinator>> {
+    let plugins = Arc::new(crate::Plugins {
+        steps: running.to_vec(),
+        ..plugins.clone()
+    });
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let threads = (0..topology.processing.num_stream_threads)
+        .map(|i| {
+            StreamThread::spawn(
+                i,
+                Arc::clone(topology),
+                Arc::clone(&plugins),
+                state.clone(),
+                Arc::clone(producer),
+                done_tx.clone(),
+            )
+        })
+        .collect();
+    drop(done_tx);
+    let mut coordinator = Coordinator::new(
+        threads,
+        done_rx,
+        Arc::clone(producer),
+        topology.processing.max_batch_records,
+        state.is_some(),
+    );
+    coordinator.counts = counts_before;
+    coordinator.recovery = recovery;
+    Arc::new(Mutex::new(coordinator))
+}
+
+/// Creates the consumer, whose rebalance callback shares `coordinator`,
+/// and subscribes it to `topics`. If either fails, the stream threads are
+/// stopped first.
+fn subscribe(
+    topology: &Topology,
+    settings: &ClientSettings,
+    coordinator: &Arc<Mutex<Coordinator>>,
+    topics: &[String],
+) -> Result<BaseConsumer<RebalanceHandler>, RunError> {
+    let stop_threads = || {
+        let threads = std::mem::take(&mut lock(coordinator).threads);
+        for t in threads {
+            let _ = t.join();
+        }
+    };
+    let consumer: BaseConsumer<RebalanceHandler> = match settings
+        .consumer(&topology.application_id)
+        .create_with_context(RebalanceHandler {
+            coordinator: Arc::clone(coordinator),
+        }) {
+        Ok(c) => c,
+        Err(e) => {
+            stop_threads();
+            return Err(KafkaError::client("creating the consumer")(e).into());
+        }
+    };
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    if let Err(e) = consumer.subscribe(&topic_refs) {
+        stop_threads();
+        return Err(KafkaError::client("subscribing to the source topics")(e).into());
+    }
+    Ok(consumer)
+}
