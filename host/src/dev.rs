@@ -318,45 +318,7 @@ pub fn run_on(
     if opts.idle_close && topology.idle_close().is_none() {
         return Err(DevError::NoIdleClose);
     }
-    let text = std::fs::read_to_string(input).map_err(|e| DevError::Input {
-        path: input.to_owned(),
-        source: e,
-    })?;
-    // Each record with its 1-based line number.
-    let (lines, records): (Vec<usize>, Vec<SampleRecord>) = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            parse_line(l)
-                .map(|r| (i + 1, r))
-                .map_err(|message| DevError::Line {
-                    path: input.to_owned(),
-                    line: i + 1,
-                    message,
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .unzip();
-
-    // A record for a topic the pipeline does not read would never be
-    // consumed, and the run would wait for it for ever.
-    for (line, r) in lines.iter().zip(&records) {
-        if let Some(topic) = &r.topic
-            && !topology.sources.iter().any(|s| &s.topic == topic)
-        {
-            let sources: Vec<&str> = topology.sources.iter().map(|s| s.topic.as_str()).collect();
-            return Err(DevError::Line {
-                path: input.to_owned(),
-                line: *line,
-                message: format!(
-                    "`topic` {topic:?} is not a source topic of this pipeline (its sources read {})",
-                    sources.join(", ")
-                ),
-            });
-        }
-    }
+    let (lines, records) = read_input(input, &topology)?;
     let brokers = kafka.bootstrap_servers();
     let partitions = topology
         .sources
@@ -364,55 +326,9 @@ pub fn run_on(
         .map(|s| s.partitions)
         .max()
         .unwrap_or(1);
-    for s in &topology.sources {
-        kafka.create_topic(&s.topic, s.partitions)?;
-    }
     let outputs = topology.output_topics();
-    for t in &outputs {
-        kafka.create_topic(t, partitions)?;
-    }
-    // The embedded broker has no CreateTopics, and its changelogs start
-    // empty: so do the stores, in a directory of this run.
-    for (store, _) in topology.stores() {
-        kafka.create_topic(
-            &crate::state::changelog::topic(&topology.application_id, store),
-            partitions,
-        )?;
-    }
-    // The stores start empty, as the embedded broker's changelogs do: in
-    // a directory of this run, removed when it ends (whichever way; the
-    // next run removes one whose process was killed), or in the one asked
-    // for, kept.
-    let swept = sweep_state_dirs(&std::env::temp_dir());
-    if swept > 0 {
-        tracing::info!(
-            swept,
-            "removed the state directories of earlier `sluice dev` runs that were killed"
-        );
-    }
-    let temporary = match &opts.state_dir {
-        Some(_) => None,
-        None => Some(
-            tempfile::Builder::new()
-                .prefix(&format!("{STATE_PREFIX}{}-", std::process::id()))
-                .tempdir()
-                .map_err(|e| {
-                    DevError::Run(RunError::State(crate::error::StateError::Io {
-                        path: std::env::temp_dir(),
-                        source: e,
-                    }))
-                })?,
-        ),
-    };
-    let topology = {
-        let mut t = (*topology).clone();
-        t.state.dir = match (&opts.state_dir, &temporary) {
-            (Some(dir), _) => dir.clone(),
-            (None, Some(tmp)) => tmp.path().to_owned(),
-            (None, None) => unreachable!("a temporary directory without one asked for"),
-        };
-        Arc::new(t)
-    };
+    create_topics(kafka, &topology, &outputs, partitions)?;
+    let (topology, temporary) = with_state_dir(&topology, opts.state_dir.as_deref())?;
     let settings = ClientSettings::new(&brokers, &topology.kafka);
     // The run stops once its committed offsets reach the end of what the
     // broker acknowledged on each partition (one the input left empty
@@ -455,6 +371,124 @@ pub fn run_on(
     watched?;
     drop(temporary);
     check_complete(summary, records.len(), &stop_at)
+}
+
+/// The records of the input file, each with its 1-based line number
+/// (blank lines skipped). A line that is a malformed envelope, or names a
+/// topic the pipeline does not read, is an error.
+fn read_input(
+    input: &Path,
+    topology: &Topology,
+) -> Result<(Vec<usize>, Vec<SampleRecord>), DevError> {
+    let text = std::fs::read_to_string(input).map_err(|e| DevError::Input {
+        path: input.to_owned(),
+        source: e,
+    })?;
+    // Each record with its 1-based line number.
+    let (lines, records): (Vec<usize>, Vec<SampleRecord>) = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            parse_line(l)
+                .map(|r| (i + 1, r))
+                .map_err(|message| DevError::Line {
+                    path: input.to_owned(),
+                    line: i + 1,
+                    message,
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+
+    // A record for a topic the pipeline does not read would never be
+    // consumed, and the run would wait for it for ever.
+    for (line, r) in lines.iter().zip(&records) {
+        if let Some(topic) = &r.topic
+            && !topology.sources.iter().any(|s| &s.topic == topic)
+        {
+            let sources: Vec<&str> = topology.sources.iter().map(|s| s.topic.as_str()).collect();
+            return Err(DevError::Line {
+                path: input.to_owned(),
+                line: *line,
+                message: format!(
+                    "`topic` {topic:?} is not a source topic of this pipeline (its sources read {})",
+                    sources.join(", ")
+                ),
+            });
+        }
+    }
+    Ok((lines, records))
+}
+
+/// Creates the source topics, the output topics (sinks and dead letters)
+/// and the stores' changelog topics on the embedded broker.
+fn create_topics(
+    kafka: &EmbeddedKafka,
+    topology: &Topology,
+    outputs: &[String],
+    partitions: i32,
+) -> Result<(), KafkaError> {
+    for s in &topology.sources {
+        kafka.create_topic(&s.topic, s.partitions)?;
+    }
+    for t in outputs {
+        kafka.create_topic(t, partitions)?;
+    }
+    // The embedded broker has no CreateTopics, and its changelogs start
+    // empty: so do the stores, in a directory of this run.
+    for (store, _) in topology.stores() {
+        kafka.create_topic(
+            &crate::state::changelog::topic(&topology.application_id, store),
+            partitions,
+        )?;
+    }
+    Ok(())
+}
+
+/// `topology` with its stores in `state_dir`, or in a temporary directory
+/// of this run, returned with it (removed when dropped). Sweeps first the
+/// temporary directories of earlier runs that were killed.
+fn with_state_dir(
+    topology: &Topology,
+    state_dir: Option<&Path>,
+) -> Result<(Arc<Topology>, Option<tempfile::TempDir>), DevError> {
+    // The stores start empty, as the embedded broker's changelogs do: in
+    // a directory of this run, removed when it ends (whichever way; the
+    // next run removes one whose process was killed), or in the one asked
+    // for, kept.
+    let swept = sweep_state_dirs(&std::env::temp_dir());
+    if swept > 0 {
+        tracing::info!(
+            swept,
+            "removed the state directories of earlier `sluice dev` runs that were killed"
+        );
+    }
+    let temporary = match state_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix(&format!("{STATE_PREFIX}{}-", std::process::id()))
+                .tempdir()
+                .map_err(|e| {
+                    DevError::Run(RunError::State(crate::error::StateError::Io {
+                        path: std::env::temp_dir(),
+                        source: e,
+                    }))
+                })?,
+        ),
+    };
+    let topology = {
+        let mut t = topology.clone();
+        t.state.dir = match (state_dir, &temporary) {
+            (Some(dir), _) => dir.to_owned(),
+            (None, Some(tmp)) => tmp.path().to_owned(),
+            (None, None) => unreachable!("a temporary directory without one asked for"),
+        };
+        Arc::new(t)
+    };
+    Ok((topology, temporary))
 }
 
 /// The summary of a run that processed every input record: the committed

@@ -360,8 +360,28 @@ mod tests {
         let pay = &tenants["pay"];
         assert_eq!(pay.plugin_memory_mb, DEFAULT_MEMORY_MB, "a safe default");
         let budget = pay.budget("pay");
+        admitted_pipelines_get_the_tenants_limits(pay, &budget);
+        the_tenants_dead_letter_topic_unless_the_pipeline_names_one(pay, &budget);
+        a_tenants_settings_and_name_are_checked(pay);
+        what_is_outside_the_tenants_prefixes_is_refused(pay, &budget);
+        state_roots_names_and_overlapping_prefixes(pay);
+
+        std::fs::write(&file, "[tenants.x]\ntopics = []\n").unwrap();
+        assert!(
+            load(&file)
+                .unwrap_err()
+                .contains("non-empty topic prefixes")
+        );
+    }
+
+    /// `pay`'s state directory and limits, applied to a pipeline it admits;
+    /// its defaults where it sets none.
+    fn admitted_pipelines_get_the_tenants_limits(
+        pay: &Tenant,
+        budget: &std::sync::Arc<crate::plugin::TenantBudget>,
+    ) {
         let mut t = topology(PIPELINE);
-        pay.admit(&budget, &mut t, &pay.state_root("pay", Path::new("/data")))
+        pay.admit(budget, &mut t, &pay.state_root("pay", Path::new("/data")))
             .unwrap();
         assert_eq!(t.state.dir, PathBuf::from("/state/pay"));
         assert_eq!(t.state.memory_bytes, 64 << 20, "the tenant's cap");
@@ -379,21 +399,31 @@ mod tests {
             t.tenant
                 .is_some_and(|b| b.max_instances() == DEFAULT_MAX_INSTANCES)
         );
+    }
 
-        // The tenant's dead-letter topic, unless the pipeline names one.
+    /// The tenant's dead-letter topic, unless the pipeline names one.
+    fn the_tenants_dead_letter_topic_unless_the_pipeline_names_one(
+        pay: &Tenant,
+        budget: &std::sync::Arc<crate::plugin::TenantBudget>,
+    ) {
         let with_dlq = Tenant {
             dlq_topic: Some("pay.dead".into()),
             ..pay.clone()
         };
         let mut t = topology(PIPELINE);
-        with_dlq.admit(&budget, &mut t, Path::new("/s")).unwrap();
+        with_dlq.admit(budget, &mut t, Path::new("/s")).unwrap();
         assert_eq!(t.errors.dlq_topic, "pay.dead");
         let mut t = topology(&PIPELINE.replace(
             "rejected = \"dlq\"",
             "rejected = \"dlq\"\n        dlq-topic = \"pay.own\"",
         ));
-        with_dlq.admit(&budget, &mut t, Path::new("/s")).unwrap();
+        with_dlq.admit(budget, &mut t, Path::new("/s")).unwrap();
         assert_eq!(t.errors.dlq_topic, "pay.own");
+    }
+
+    /// A tenant's dead-letter topic keeps to its prefixes, it has at least
+    /// one instance, and its name is a plain one.
+    fn a_tenants_settings_and_name_are_checked(pay: &Tenant) {
         let stray = Tenant {
             dlq_topic: Some("ops.dead".into()),
             ..pay.clone()
@@ -408,7 +438,14 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("`max-instances` must be at least 1"), "{e}");
         assert!(pay.check("no spaces").is_err());
+    }
 
+    /// Topics and an `application.id` outside the tenant's prefixes, and
+    /// Kafka properties a tenant may not set, are refused with the reason.
+    fn what_is_outside_the_tenants_prefixes_is_refused(
+        pay: &Tenant,
+        budget: &std::sync::Arc<crate::plugin::TenantBudget>,
+    ) {
         for (from, to, what) in [
             (
                 "topic = \"pay.counts\"",
@@ -432,18 +469,23 @@ mod tests {
             ),
         ] {
             let mut t = topology(&PIPELINE.replace(from, to));
-            let e = pay.admit(&budget, &mut t, Path::new("/s")).unwrap_err();
+            let e = pay.admit(budget, &mut t, Path::new("/s")).unwrap_err();
             assert!(e.contains(what) && e.contains("`pay.`"), "{e}");
         }
         let mut t = topology(&PIPELINE.replace(
             "[errors]",
             "[kafka]\n        \"plugin.library.paths\" = \"/tmp/evil.so\"\n        [errors]",
         ));
-        let e = pay.admit(&budget, &mut t, Path::new("/s")).unwrap_err();
+        let e = pay.admit(budget, &mut t, Path::new("/s")).unwrap_err();
         assert!(
             e.contains("`plugin.library.paths`") && e.contains("native library"),
             "{e}"
         );
+    }
+
+    /// The default state root, names that are not plain, and tenants whose
+    /// prefixes overlap.
+    fn state_roots_names_and_overlapping_prefixes(pay: &Tenant) {
         let no_dir = Tenant {
             state_dir: None,
             ..pay.clone()
@@ -467,12 +509,5 @@ mod tests {
             ..pay.clone()
         };
         check_disjoint("payroll", &apart, &others).unwrap();
-
-        std::fs::write(&file, "[tenants.x]\ntopics = []\n").unwrap();
-        assert!(
-            load(&file)
-                .unwrap_err()
-                .contains("non-empty topic prefixes")
-        );
     }
 }
