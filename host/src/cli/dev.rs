@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::run::summary_line;
-use super::{load, stop_on_signals};
+use super::shared::{load, stop_on_signals};
 
 /// Run a pipeline on an embedded Kafka with sample input, and print
 /// every output record.

@@ -6,26 +6,19 @@
 //! the function that runs it live together in the file named for it:
 //! `run.rs`, `dev.rs`, `topology.rs`, `plugin.rs` (`sluice plugin …`),
 //! `serve.rs`, `admin.rs` (the subcommands that call a running
-//! `sluice serve`) and `tenant.rs` (`sluice tenant …`). `main.rs` parses
-//! and dispatches.
+//! `sluice serve`) and `tenant.rs` (`sluice tenant …`); what several share
+//! is in `shared.rs`. `main.rs` parses and dispatches.
 
 pub(crate) mod admin;
 pub(crate) mod dev;
 pub(crate) mod plugin;
 pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod shared;
 pub(crate) mod tenant;
 pub(crate) mod topology;
 
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
-use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use sluice::Plugins;
-use sluice::toolchain::BuildOptions;
-use sluice::topology::Topology;
 
 /// Stream processing on Kafka with WebAssembly plugins.
 ///
@@ -71,26 +64,4 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
     Remove(admin::RemoveArgs),
-}
-
-/// Reads a pipeline file and loads its plugins (building plugin crates
-/// on demand).
-fn load(pipeline: &Path) -> Result<(Arc<Topology>, Plugins)> {
-    let topology = Topology::load(pipeline)?;
-    let engine = sluice::plugin::engine();
-    let plugins = sluice::load_plugins(&engine, &topology, &BuildOptions::default())
-        .with_context(|| format!("loading the plugins of {}", pipeline.display()))?;
-    Ok((Arc::new(topology), plugins))
-}
-
-/// A flag SIGINT and SIGTERM set; a second signal while stopping exits at
-/// once.
-fn stop_on_signals() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while stopping exits at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))?;
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
-    }
-    Ok(stop)
 }

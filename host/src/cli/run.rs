@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use sluice::runner::{self, RunOptions, RunSummary};
 
-use super::{load, stop_on_signals};
+use super::shared::{load, stop_on_signals};
 
 /// Run a pipeline against a Kafka cluster until SIGINT or SIGTERM.
 ///

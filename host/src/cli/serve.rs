@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use sluice::admin::pipelines::Host;
 
-use super::stop_on_signals;
+use super::shared::stop_on_signals;
 
 /// Run many pipelines in one process, managed through an HTTP admin API.
 ///
