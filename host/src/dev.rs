@@ -296,7 +296,7 @@ fn alive(pid: i32) -> bool {
 /// (stopped, or short of the input) is [`DevError::Incomplete`].
 pub fn run(
     topology: Arc<Topology>,
-    plugins: crate::Plugins,
+    plugins: crate::plugins::Plugins,
     input: &Path,
     opts: DevOptions,
     print: impl FnMut(&Printed) + Send + 'static,
@@ -310,7 +310,7 @@ pub fn run(
 pub fn run_on(
     kafka: &EmbeddedKafka,
     topology: Arc<Topology>,
-    plugins: crate::Plugins,
+    plugins: crate::plugins::Plugins,
     input: &Path,
     opts: DevOptions,
     mut print: impl FnMut(&Printed) + Send + 'static,

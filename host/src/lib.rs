@@ -7,15 +7,22 @@
 //!
 //! - [`topology`]: the pipeline file, validated into a DAG.
 //! - [`plugin`]: loading and calling plugins (the runtime).
+//! - [`plugins`]: a pipeline's plugins, loaded (or built) for its steps.
 //! - [`toolchain`]: `sluice plugin new` and `build`: templates and builders per language.
+//! - [`operator`]: what each node of the DAG does with a batch's records.
 //! - [`task`]: per-partition tasks and the stream threads they run on.
 //! - [`runner`]: the poll / dispatch / commit loop.
 //! - [`time`]: timestamp extractors and stream time.
-//! - [`window`]: window arithmetic (tumbling, hopping) and when windows close.
+//! - [`window`]: window arithmetic (tumbling, hopping, sliding, session)
+//!   and when windows close.
 //! - [`state`]: task-local stores (RocksDB, in-memory), key layouts, changelogs.
 //! - [`kafka`]: client settings, connection checks, the embedded broker.
 //! - [`dev`]: `sluice dev`, a pipeline on an embedded broker with sample input.
+//! - [`admin`]: `sluice serve`: many pipelines behind an admin API.
 //! - [`error`]: typed errors.
+//!
+//! Where each concept lives, and one record's path from poll to commit:
+//! `docs/architecture.md`.
 
 pub mod admin;
 pub mod dev;
@@ -24,6 +31,7 @@ pub mod fault;
 pub mod kafka;
 pub mod operator;
 pub mod plugin;
+pub mod plugins;
 pub mod record;
 pub mod runner;
 pub mod state;
@@ -33,126 +41,4 @@ pub mod toolchain;
 pub mod topology;
 pub mod window;
 
-use error::PluginError;
-use plugin::PluginKind;
-use toolchain::BuildOptions;
-use topology::{Operation, PluginRef, Topology};
-
-/// The loaded plugins of a topology.
-#[derive(Debug, Clone, Default)]
-pub struct Plugins {
-    /// Per step, in step order; `None` for a step without a plugin (the
-    /// built-in count).
-    pub steps: Vec<Option<plugin::Plugin>>,
-    /// Per source, in source order: its timestamp-extractor plugin, if it
-    /// has one.
-    pub extractors: Vec<Option<plugin::Plugin>>,
-}
-
-impl Plugins {
-    /// No plugins at all, shaped for `topology` (for topologies without
-    /// plugin steps or extractors, and tests).
-    pub fn none(topology: &Topology) -> Plugins {
-        Plugins {
-            steps: vec![None; topology.steps.len()],
-            extractors: vec![None; topology.sources.len()],
-        }
-    }
-}
-
-/// Loads every plugin of `topology`: each step's (in step order) and each
-/// source's timestamp extractor. A plugin that names a crate directory is
-/// built first (cargo decides whether anything changed). A plugin of the
-/// wrong kind for its place (an aggregator under `plugin`, a processor
-/// under `aggregate`, …) is refused.
-pub fn load_plugins(
-    engine: &wasmtime::Engine,
-    topology: &Topology,
-    build: &BuildOptions,
-) -> Result<Plugins, PluginError> {
-    let steps = topology
-        .steps
-        .iter()
-        .map(|step| {
-            let Some(plugin_ref) = step.plugin() else {
-                return Ok(None);
-            };
-            let wanted = match step.op {
-                Operation::Process(_) => PluginKind::Processor,
-                Operation::Aggregate { .. } => PluginKind::Aggregator,
-            };
-            load_one(engine, &step.name, plugin_ref, wanted, build)
-                .map(|p| Some(limited(p, topology)))
-        })
-        .collect::<Result<_, _>>()?;
-    let extractors = topology
-        .sources
-        .iter()
-        .map(|source| match &source.timestamp {
-            time::Extractor::Plugin(plugin_ref) => load_one(
-                engine,
-                &source.name,
-                plugin_ref,
-                PluginKind::Extractor,
-                build,
-            )
-            .map(|p| Some(limited(p, topology))),
-            _ => Ok(None),
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Plugins { steps, extractors })
-}
-
-/// A plugin with the topology's limits (`plugin.deadline.ms`,
-/// `plugin.memory.mb`, `plugin.output.max.kb`, and its tenant's budget).
-pub fn limited(plugin: plugin::Plugin, topology: &Topology) -> plugin::Plugin {
-    let p = &topology.processing;
-    plugin.with_limits(plugin::Limits {
-        memory: p.plugin_memory,
-        deadline: p.plugin_deadline,
-        output: p.plugin_output,
-        tenant: topology.tenant.clone(),
-    })
-}
-
-fn load_one(
-    engine: &wasmtime::Engine,
-    name: &str,
-    plugin_ref: &PluginRef,
-    wanted: PluginKind,
-    build: &BuildOptions,
-) -> Result<plugin::Plugin, PluginError> {
-    let path = match plugin_ref {
-        PluginRef::Component(p) => p.clone(),
-        PluginRef::Crate(dir) => {
-            if !dir.exists() {
-                return Err(PluginError::NotFound {
-                    plugin: name.to_owned(),
-                    path: dir.clone(),
-                });
-            }
-            toolchain::build(dir, build).map_err(|source| PluginError::Build {
-                plugin: name.to_owned(),
-                source,
-            })?
-        }
-    };
-    let plugin = plugin::Plugin::load(engine, name, &path)?;
-    if plugin.kind() != wanted {
-        let (found, hint) = match plugin.kind() {
-            PluginKind::Aggregator => ("an aggregator", "use it as a step's `aggregate = ...`"),
-            PluginKind::Processor => ("a record processor", "use it as a step's `plugin = ...`"),
-            PluginKind::Extractor => (
-                "a timestamp extractor",
-                "use it as a source's `timestamp-plugin = ...`",
-            ),
-        };
-        return Err(PluginError::WrongWorld {
-            plugin: name.to_owned(),
-            expected: wanted.interface().to_owned(),
-            found: format!("{} is {found}; {hint}", path.display()),
-        });
-    }
-    tracing::info!(plugin = %name, digest = %&plugin.digest()[..12], path = %path.display(), "plugin loaded");
-    Ok(plugin)
-}
+pub use plugins::{Plugins, limited, load_plugins};

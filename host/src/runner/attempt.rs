@@ -57,7 +57,7 @@ impl Attempt {
 /// One attempt: connects, runs until stopped or failed, and cleans up.
 pub(super) fn attempt(
     topology: &std::sync::Arc<Topology>,
-    plugins: &crate::Plugins,
+    plugins: &crate::plugins::Plugins,
     running: &mut [Option<crate::plugin::Plugin>],
     opts: &RunOptions,
     counts_before: Counts,

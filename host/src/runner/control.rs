@@ -313,7 +313,7 @@ pub fn prepare_swap(
             ));
         }
     };
-    let plugin = crate::limited(
+    let plugin = crate::plugins::limited(
         Plugin::load(engine, step_name, path).map_err(|e| e.to_string())?,
         topology,
     );

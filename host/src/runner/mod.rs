@@ -46,7 +46,7 @@ use recovery::{Recovery, recoverable};
 /// cannot complete is recovered from by itself (see [`Recovery`]).
 pub fn run(
     topology: Arc<Topology>,
-    plugins: crate::Plugins,
+    plugins: crate::plugins::Plugins,
     opts: RunOptions,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();

@@ -30,7 +30,7 @@ use crate::topology::{Guarantee, Topology};
 /// stop while waiting for the brokers: nothing started.
 pub(super) fn start<'a>(
     topology: &Arc<Topology>,
-    plugins: &crate::Plugins,
+    plugins: &crate::plugins::Plugins,
     running: &[Option<Plugin>],
     opts: &'a RunOptions,
     counts_before: Counts,
@@ -160,14 +160,14 @@ fn learn_sink_limits(
 /// behind a new coordinator that counts on from `counts_before`.
 fn spawn_threads(
     topology: &Arc<Topology>,
-    plugins: &crate::Plugins,
+    plugins: &crate::plugins::Plugins,
     running: &[Option<Plugin>],
     state: Option<Arc<StateContext>>,
     producer: &Arc<OutputProducer>,
     counts_before: Counts,
     recovery: Option<u32>,
 ) -> Arc<Mutex<Coordinator>> {
-    let plugins = Arc::new(crate::Plugins {
+    let plugins = Arc::new(crate::plugins::Plugins {
         steps: running.to_vec(),
         ..plugins.clone()
     });

@@ -75,7 +75,7 @@ impl Task {
     pub fn new(
         id: i32,
         topology: Arc<Topology>,
-        plugins: &crate::Plugins,
+        plugins: &crate::plugins::Plugins,
         state: Option<&StateContext>,
     ) -> Result<Task, RunError> {
         let names: Vec<&str> = topology.stores().map(|(name, _)| name).collect();

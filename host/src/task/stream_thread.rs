@@ -121,7 +121,7 @@ impl StreamThread {
     pub fn spawn(
         index: usize,
         topology: Arc<Topology>,
-        plugins: Arc<crate::Plugins>,
+        plugins: Arc<crate::plugins::Plugins>,
         state: Option<Arc<StateContext>>,
         producer: Arc<OutputProducer>,
         done: Sender<Done>,
@@ -177,7 +177,7 @@ impl Slot {
 struct Shared {
     topology: Arc<Topology>,
     /// This thread's copy: a swap replaces a step's plugin in it.
-    plugins: crate::Plugins,
+    plugins: crate::plugins::Plugins,
     state: Option<Arc<StateContext>>,
     producer: Arc<OutputProducer>,
 }

@@ -40,7 +40,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Counts, InputRecord, Output, Task};
-use crate::Plugins;
+use crate::plugins::Plugins;
 use crate::error::{RunError, StateError};
 use crate::kafka::topic_limits::Refusal;
 use crate::record::{Record, RecordRef};
@@ -70,7 +70,7 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// The topology, for loading its plugins ([`crate::load_plugins`]).
+    /// The topology, for loading its plugins ([`crate::plugins::load_plugins`]).
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
