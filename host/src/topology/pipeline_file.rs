@@ -354,41 +354,44 @@ impl PipelineFile {
 /// nested in a value beyond this, are refused as a "recursion limit".
 pub const MAX_NESTING: usize = 80;
 
+/// A dotted key or a nested value (`item`, counted from the start), and
+/// where it starts.
+#[derive(Default)]
+struct Deepest {
+    depth: usize,
+    line: usize,
+    key: String,
+    item: usize,
+}
+
+impl Deepest {
+    /// Keeps the deepest item until one is past the limit, then the
+    /// depth that one reaches.
+    fn offer(&mut self, depth: usize, line: usize, key: &str, item: usize) {
+        if depth > self.depth && (self.depth <= MAX_NESTING || item == self.item) {
+            if item != self.item || self.depth == 0 {
+                (self.line, self.key, self.item) = (line, key.to_owned(), item);
+            }
+            self.depth = depth;
+        }
+    }
+}
+
+/// What the scanner of [`nesting`] expects next.
+enum Mode {
+    /// A key, or a table header at the start of a line.
+    Key,
+    /// The key's parts, up to `=` (or `]` in a header).
+    InKey { header: bool },
+    /// A value.
+    Value,
+}
+
 /// The first place where `text` nests deeper than [`MAX_NESTING`], said
 /// for a person: the line, the key (shortened) and how deep; `None` if
 /// nothing does. Linear in the text, and reads any text without failing
 /// (the file has already failed to parse; this only explains why).
 fn too_deep(text: &str) -> Option<String> {
-    /// A dotted key or a nested value (`item`, counted from the start),
-    /// and where it starts.
-    #[derive(Default)]
-    struct Deepest {
-        depth: usize,
-        line: usize,
-        key: String,
-        item: usize,
-    }
-    impl Deepest {
-        /// Keeps the deepest item until one is past the limit, then the
-        /// depth that one reaches.
-        fn offer(&mut self, depth: usize, line: usize, key: &str, item: usize) {
-            if depth > self.depth && (self.depth <= MAX_NESTING || item == self.item) {
-                if item != self.item || self.depth == 0 {
-                    (self.line, self.key, self.item) = (line, key.to_owned(), item);
-                }
-                self.depth = depth;
-            }
-        }
-    }
-    /// What the scanner expects next.
-    enum Mode {
-        /// A key, or a table header at the start of a line.
-        Key,
-        /// The key's parts, up to `=` (or `]` in a header).
-        InKey { header: bool },
-        /// A value.
-        Value,
-    }
     let shortened = |key: &str| {
         let mut short: String = key.chars().take(40).collect();
         if short.len() < key.len() {
@@ -396,6 +399,33 @@ fn too_deep(text: &str) -> Option<String> {
         }
         short
     };
+    let (keys, values) = nesting(text);
+    let (key_past, value_past) = (keys.depth > MAX_NESTING, values.depth > MAX_NESTING);
+    if key_past && (!value_past || keys.line <= values.line) {
+        Some(format!(
+            "line {}: the key `{}` has {} dotted parts; a key may have at most {MAX_NESTING} \
+             (the TOML parser's recursion limit)",
+            keys.line,
+            shortened(&keys.key),
+            keys.depth
+        ))
+    } else if value_past {
+        Some(format!(
+            "line {}: the value of `{}` nests {} arrays or inline tables deep; a value may nest \
+             at most {MAX_NESTING} (the TOML parser's recursion limit)",
+            values.line,
+            shortened(&values.key),
+            values.depth
+        ))
+    } else {
+        None
+    }
+}
+
+/// The most deeply dotted key of `text` and its most deeply nested value
+/// (see [`Deepest::offer`]), found by a scan that knows just enough TOML:
+/// comments, strings, keys, headers, arrays and inline tables.
+fn nesting(text: &str) -> (Deepest, Deepest) {
     let mut keys = Deepest::default();
     let mut values = Deepest::default();
     // Open arrays (`[`) and inline tables (`{`) of the current value.
@@ -424,33 +454,7 @@ fn too_deep(text: &str) -> Option<String> {
             '"' | '\'' => {
                 // A string, as part of a key or as a value: skipped, with
                 // the lines of a multi-line one counted.
-                let mut text = String::from(c);
-                let empty = chars.next_if_eq(&c).is_some();
-                let triple = empty && chars.next_if_eq(&c).is_some();
-                if empty && !triple {
-                    text.push(c);
-                } else {
-                    let mut quotes = 0;
-                    while let Some(s) = chars.next() {
-                        if s == '\n' {
-                            line += 1;
-                        }
-                        if text.len() < 64 {
-                            text.push(s);
-                        }
-                        if c == '"' && s == '\\' {
-                            if chars.next() == Some('\n') {
-                                line += 1;
-                            }
-                            quotes = 0;
-                            continue;
-                        }
-                        quotes = if s == c { quotes + 1 } else { 0 };
-                        if quotes == if triple { 3 } else { 1 } || (!triple && s == '\n') {
-                            break;
-                        }
-                    }
-                }
+                let text = skip_string(c, &mut chars, &mut line);
                 match mode {
                     Mode::InKey { .. } => key.push_str(&text),
                     Mode::Key => {
@@ -514,26 +518,45 @@ fn too_deep(text: &str) -> Option<String> {
             },
         }
     }
-    let (key_past, value_past) = (keys.depth > MAX_NESTING, values.depth > MAX_NESTING);
-    if key_past && (!value_past || keys.line <= values.line) {
-        Some(format!(
-            "line {}: the key `{}` has {} dotted parts; a key may have at most {MAX_NESTING} \
-             (the TOML parser's recursion limit)",
-            keys.line,
-            shortened(&keys.key),
-            keys.depth
-        ))
-    } else if value_past {
-        Some(format!(
-            "line {}: the value of `{}` nests {} arrays or inline tables deep; a value may nest \
-             at most {MAX_NESTING} (the TOML parser's recursion limit)",
-            values.line,
-            shortened(&values.key),
-            values.depth
-        ))
+    (keys, values)
+}
+
+/// Skips a string that opened with `quote` (already read), counting the
+/// lines of a multi-line one into `line`; returns its start (at most 64
+/// bytes and a character), quotes included, as part of a key.
+fn skip_string(
+    quote: char,
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    line: &mut usize,
+) -> String {
+    let mut text = String::from(quote);
+    let empty = chars.next_if_eq(&quote).is_some();
+    let triple = empty && chars.next_if_eq(&quote).is_some();
+    if empty && !triple {
+        text.push(quote);
     } else {
-        None
+        let mut quotes = 0;
+        while let Some(s) = chars.next() {
+            if s == '\n' {
+                *line += 1;
+            }
+            if text.len() < 64 {
+                text.push(s);
+            }
+            if quote == '"' && s == '\\' {
+                if chars.next() == Some('\n') {
+                    *line += 1;
+                }
+                quotes = 0;
+                continue;
+            }
+            quotes = if s == quote { quotes + 1 } else { 0 };
+            if quotes == if triple { 3 } else { 1 } || (!triple && s == '\n') {
+                break;
+            }
+        }
     }
+    text
 }
 
 /// A scalar from a flattened table.
