@@ -679,8 +679,9 @@ impl Host {
         let name = topology.application_id.clone();
         let _reservation = self.reserve(&name, owner.as_deref())?;
         let topology = Arc::new(topology);
-        let plugins = crate::plugins::load_plugins(&self.engine, &topology, &BuildOptions::default())
-            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let plugins =
+            crate::plugins::load_plugins(&self.engine, &topology, &BuildOptions::default())
+                .map_err(|e| AdminError::Invalid(e.to_string()))?;
         let history = topology
             .steps
             .iter()

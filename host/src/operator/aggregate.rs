@@ -22,7 +22,6 @@ use crate::error::{RunError, StateError};
 use crate::operator::batch::StepOut;
 use crate::operator::call::{self, Caller, PluginStep};
 use crate::operator::dead_letter::Kind;
-use crate::operator::process::whole_batch_refused;
 use crate::operator::{Operator, StepCtx, unapplied};
 use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::plugin::instance::CallResult;
@@ -337,23 +336,13 @@ impl Caller for AggregatorCall<'_> {
         let result = plugin.instance()?.add(&aggregates, &input);
         cx.bufs.aggregates = aggregates;
         cx.bufs.frame = input;
-        match result {
-            Ok(Ok(output)) => {
-                let decoded =
-                    frame::decode(output, &records).map_err(|message| RunError::Protocol {
-                        step: name.clone(),
-                        message,
-                    })?;
-                self.agg
-                    .store_aggregates(&records, &decoded, self.windows, cx)?;
-                Ok(Ok(decoded))
-            }
-            Ok(Err((code, message))) => Err(whole_batch_refused(name, &code, &message)),
-            Err(trap) => {
-                plugin.discard_instance();
-                Ok(Err(trap))
-            }
-        }
+        let decoded = match call::read_answer(name, plugin, result, &records)? {
+            Ok(decoded) => decoded,
+            Err(trap) => return Ok(Err(trap)),
+        };
+        self.agg
+            .store_aggregates(&records, &decoded, self.windows, cx)?;
+        Ok(Ok(decoded))
     }
 }
 

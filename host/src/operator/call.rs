@@ -9,7 +9,8 @@ use crate::error::{PluginError, RunError};
 use crate::operator::StepCtx;
 use crate::operator::batch::StepOut;
 use crate::operator::dead_letter::Kind;
-use crate::plugin::frame::Decoded;
+use crate::plugin::frame::{self, Decoded};
+use crate::plugin::instance::CallResult;
 use crate::plugin::{Plugin, PluginInstance, Trap};
 use crate::record::RecordRef;
 use crate::topology::NodeId;
@@ -123,5 +124,33 @@ fn call_and_absorb(
             Ok(None)
         }
         Err(trap) => Ok(Some(trap)),
+    }
+}
+
+/// Reads a call's answer to `records`: the output frame, decoded and
+/// checked against them; a refusal of the whole call batch is the plugin
+/// breaking the protocol; a trap discards the instance.
+pub fn read_answer(
+    step: &str,
+    plugin: &mut PluginStep,
+    result: CallResult,
+    records: &[RecordRef<'_>],
+) -> Result<Result<Decoded, Trap>, RunError> {
+    match result {
+        Ok(Ok(output)) => {
+            let decoded = frame::decode(output, records).map_err(|message| RunError::Protocol {
+                step: step.to_owned(),
+                message,
+            })?;
+            Ok(Ok(decoded))
+        }
+        Ok(Err((code, message))) => Err(RunError::Protocol {
+            step: step.to_owned(),
+            message: format!("the plugin refused the whole call batch: {code}: {message}"),
+        }),
+        Err(trap) => {
+            plugin.discard_instance();
+            Ok(Err(trap))
+        }
     }
 }

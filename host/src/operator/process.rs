@@ -126,34 +126,16 @@ impl Caller for Processor {
             self.process_with_state(&input, cx)?
         };
         cx.bufs.frame = input;
-        match result {
-            Ok(Ok(output)) => {
-                let decoded =
-                    frame::decode(output, &records).map_err(|message| RunError::Protocol {
-                        step: name.clone(),
-                        message,
-                    })?;
-                if self.keeps_key
-                    && let Some(trap) = changed_key(name, &records, &decoded)
-                {
-                    return Ok(Err(trap));
-                }
-                Ok(Ok(decoded))
-            }
-            Ok(Err((code, message))) => Err(whole_batch_refused(name, &code, &message)),
-            Err(trap) => {
-                self.plugin.discard_instance();
-                Ok(Err(trap))
-            }
+        let decoded = match call::read_answer(name, &mut self.plugin, result, &records)? {
+            Ok(decoded) => decoded,
+            Err(trap) => return Ok(Err(trap)),
+        };
+        if self.keeps_key
+            && let Some(trap) = changed_key(name, &records, &decoded)
+        {
+            return Ok(Err(trap));
         }
-    }
-}
-
-/// A plugin refused a whole call batch: it broke the protocol.
-pub fn whole_batch_refused(step: &str, code: &str, message: &str) -> RunError {
-    RunError::Protocol {
-        step: step.to_owned(),
-        message: format!("the plugin refused the whole call batch: {code}: {message}"),
+        Ok(Ok(decoded))
     }
 }
 

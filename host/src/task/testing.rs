@@ -40,9 +40,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Counts, InputRecord, Output, Task};
-use crate::plugins::Plugins;
 use crate::error::{RunError, StateError};
 use crate::kafka::topic_limits::Refusal;
+use crate::plugins::Plugins;
 use crate::record::{Record, RecordRef};
 use crate::state::settings::StoreKind;
 use crate::state::store::Entry;
