@@ -1,5 +1,6 @@
 //! Where a pipeline's state stores live and what they may take: the
-//! `[state]` table, validated (by `topology`) into [`StateSettings`].
+//! `[state]` table, validated (by `topology/validate/state.rs`) into
+//! [`StateSettings`].
 
 use std::path::PathBuf;
 
