@@ -1,14 +1,17 @@
-//! Reference models of Sluice's windowed aggregations, for the tests.
+//! Reference models of Sluice's windowed aggregations and of Kafka
+//! Streams' joins ([`joins`]), for the tests.
 //!
-//! Plain arithmetic over a list of `(key, event time)` records, sharing no
-//! code with the engine: each model replays one partition in offset order
-//! with its own stream time, so it drops the same late records the engine
-//! must drop. Brute force is the point: each rule is written the most
+//! The window models are plain arithmetic over a list of `(key, event
+//! time)` records, sharing no code with the engine: each model replays
+//! one partition in offset order with its own stream time, so it drops the
+//! same late records the engine must drop. Brute force is the point: each rule is written the most
 //! direct way, not the fastest.
 //!
 //! Windows are half-open, `[start, end)`, as in Sluice's output keys.
 
 use std::collections::BTreeMap;
+
+pub mod joins;
 
 /// (key, start, end) -> count. Ends are exclusive.
 pub type Results = BTreeMap<(String, i64, i64), u64>;
