@@ -4,8 +4,8 @@
 //! The window models are plain arithmetic over a list of `(key, event
 //! time)` records, sharing no code with the engine: each model replays
 //! one partition in offset order with its own stream time, so it drops the
-//! same late records the engine must drop. Brute force is the point: each rule is written the most
-//! direct way, not the fastest.
+//! same late records the engine must drop. Brute force is the point:
+//! each rule is written the most direct way, not the fastest.
 //!
 //! Windows are half-open, `[start, end)`, as in Sluice's output keys.
 
