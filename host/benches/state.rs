@@ -34,7 +34,7 @@ use sluice::state::changelog;
 use sluice::state::restore::restore_from_kafka;
 use sluice::state::rocksdb::RocksDbStore;
 use sluice::state::task_state::StateContext;
-use sluice::task::{InputRecord, Task};
+use sluice::task::{InputRecord, Task, TaskId};
 use sluice::toolchain::{self, BuildOptions};
 use sluice::topology::pipeline_file::PipelineFile;
 use sluice::topology::{StoreKind, Topology};
@@ -69,6 +69,7 @@ fn trades(n: usize) -> Vec<InputRecord> {
                     Some(value.as_bytes()),
                     Some(1_767_225_600_000 + i as i64),
                 ),
+                origin: None,
             }
         })
         .collect()
@@ -134,7 +135,7 @@ fn sluice_aggregate(
         steps: vec![plugin.cloned()],
         extractors: vec![None],
     };
-    let mut task = Task::new(0, topology, &plugins, Some(&ctx)).expect("task");
+    let mut task = Task::new(TaskId::first(0), topology, &plugins, Some(&ctx)).expect("task");
     let mut outputs = 0;
     let mut since_commit = 0;
     let commit = |task: &mut Task| {

@@ -438,10 +438,15 @@ fn create_topics(
     }
     // The embedded broker has no CreateTopics, and its changelogs start
     // empty: so do the stores, in a directory of this run.
+    let by_sub = (topology.sources.iter())
+        .map(|s| (s.topic.as_str(), s.partitions))
+        .collect::<std::collections::HashMap<_, _>>();
+    let per_sub = topology.partition_counts(|t| by_sub.get(t).copied())?;
     for (store, _) in topology.stores() {
+        let sub = topology.subtopology_of_store(store).unwrap_or(0);
         kafka.create_topic(
             &crate::state::changelog::topic(&topology.application_id, store),
-            partitions,
+            per_sub[sub],
         )?;
     }
     Ok(())

@@ -259,6 +259,16 @@ pub enum KafkaError {
         /// Partitions it has.
         found: i32,
     },
+    /// The sources of one sub-topology have different partition counts.
+    #[error(
+        "sub-topology {subtopology} reads {topics}: the topics a task reads together (joined, or sharing a store) must have the same partition count, since task `p` reads partition `p` of each; repartition one of them, or recreate it with the same count"
+    )]
+    NotCoPartitioned {
+        /// The sub-topology.
+        subtopology: usize,
+        /// Its topics with their counts, as text.
+        topics: String,
+    },
     /// The broker refused to create a topic.
     #[error("cannot create topic `{topic}`: {reason}")]
     CreateTopic {

@@ -50,6 +50,7 @@ pub fn load_plugins(
             let wanted = match step.op {
                 Operation::Process(_) => PluginKind::Processor,
                 Operation::Aggregate { .. } => PluginKind::Aggregator,
+                Operation::Join(_) => PluginKind::Processor, // TEMPORARY
             };
             load_one(engine, &step.name, plugin_ref, wanted, build)
                 .map(|p| Some(limited(p, topology)))

@@ -158,4 +158,112 @@ pub struct InputRecord {
     pub timestamp_kind: TimestampKind,
     /// The record.
     pub record: Record,
+    /// For a record of a repartition topic: the input record it was made
+    /// from, upstream. Stores mark what they applied by it, so a record
+    /// written twice (an upstream task that crashed before its commit and
+    /// processed its input again) is applied once.
+    pub origin: Option<Origin>,
+}
+
+impl InputRecord {
+    /// Where a store marks this record applied: its origin upstream if it
+    /// came through a repartition topic, else its own place.
+    pub fn applied_at(&self) -> (&Arc<str>, i32, i64) {
+        match &self.origin {
+            Some(o) => (&o.topic, o.partition, o.position),
+            None => (&self.topic, self.partition, self.offset),
+        }
+    }
+}
+
+/// The header that carries a repartitioned record's [`Origin`].
+pub const ORIGIN_HEADER: &str = "sluice.origin";
+
+/// The most records one input record may send to one repartition topic:
+/// the position of each is its input's offset times this, plus its index.
+pub const OUTPUTS_PER_ORIGIN: i64 = 1 << 16;
+
+/// Where a repartitioned record was made: an input record of the task
+/// that wrote it (topic, partition) and a position that orders its
+/// outputs (`offset × OUTPUTS_PER_ORIGIN + index`). It crosses the topic as
+/// the header `sluice.origin = "<partition>/<position>/<topic>"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The upstream input record's topic.
+    pub topic: Arc<str>,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset × [`OUTPUTS_PER_ORIGIN`] + the output's index.
+    pub position: i64,
+}
+
+impl Origin {
+    /// The header value of output `index` of input record `offset` of
+    /// `topic`/`partition`; `None` past [`OUTPUTS_PER_ORIGIN`] outputs.
+    pub fn header(topic: &str, partition: i32, offset: i64, index: i64) -> Option<String> {
+        (index < OUTPUTS_PER_ORIGIN).then(|| {
+            format!(
+                "{partition}/{}/{topic}",
+                offset * OUTPUTS_PER_ORIGIN + index
+            )
+        })
+    }
+
+    /// Takes the origin header out of a record read from a repartition
+    /// topic. A record without one (or with one that does not parse)
+    /// has none, and is marked applied by its own place.
+    pub fn take(record: &mut Record) -> Option<Origin> {
+        let i = record
+            .headers
+            .iter()
+            .rposition(|(n, _)| n == ORIGIN_HEADER)?;
+        let (_, value) = record.headers.remove(i);
+        let text = std::str::from_utf8(value.as_deref()?).ok()?;
+        let mut parts = text.splitn(3, '/');
+        let partition = parts.next()?.parse().ok()?;
+        let position = parts.next()?.parse().ok()?;
+        let topic = parts.next().filter(|t| !t.is_empty())?;
+        Some(Origin {
+            topic: Arc::from(topic),
+            partition,
+            position,
+        })
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_crosses_as_a_header_and_is_taken_out() {
+        let value = Origin::header("orders", 2, 41, 3).unwrap();
+        let mut r = Record::new(Some(b"k"), Some(b"v"), Some(1));
+        r.headers.push(("a".into(), None));
+        r.headers
+            .push((ORIGIN_HEADER.into(), Some(Bytes::from(value))));
+        let origin = Origin::take(&mut r).unwrap();
+        assert_eq!(
+            origin,
+            Origin {
+                topic: Arc::from("orders"),
+                partition: 2,
+                position: 41 * OUTPUTS_PER_ORIGIN + 3
+            }
+        );
+        assert_eq!(
+            r.headers,
+            vec![("a".to_owned(), None)],
+            "taken out; the others kept"
+        );
+        assert_eq!(Origin::take(&mut r), None);
+        assert_eq!(Origin::header("t", 0, 0, OUTPUTS_PER_ORIGIN), None);
+        for bad in ["", "1/2", "x/2/t", "1/y/t", "1/2/"] {
+            let mut r = Record::default();
+            r.headers
+                .push((ORIGIN_HEADER.into(), Some(Bytes::from(bad))));
+            assert_eq!(Origin::take(&mut r), None, "{bad:?}");
+            assert!(r.headers.is_empty());
+        }
+    }
 }

@@ -16,6 +16,7 @@ mod languages;
 mod large_orders;
 mod rebalance;
 mod refused_records;
+mod repartition;
 mod security;
 mod serve;
 mod state_restore;

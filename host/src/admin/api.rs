@@ -55,7 +55,7 @@ type Labels = Vec<(String, String)>;
 type Read = fn(&Status) -> u64;
 
 /// The counters: name, help, and where each pipeline's value comes from.
-const COUNTERS: [(&str, &str, Read); 10] = [
+const COUNTERS: [(&str, &str, Read); 11] = [
     ("records_in", "Source records processed", |s| s.records_in),
     ("records_out", "Records written to sinks", |s| s.records_out),
     ("rejected", "Records a plugin rejected", |s| s.rejected),
@@ -80,6 +80,11 @@ const COUNTERS: [(&str, &str, Read); 10] = [
         "late_windows",
         "(record, window) pairs dropped because the window had closed",
         |s| s.late_windows,
+    ),
+    (
+        "unkeyed",
+        "Records without a key dropped (or dead-lettered) before a repartition topic",
+        |s| s.unkeyed,
     ),
     ("swaps", "Plugin swaps done", |s| s.swaps),
 ];

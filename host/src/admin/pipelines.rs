@@ -113,6 +113,8 @@ pub struct Status {
     pub partly_late: u64,
     /// (record, window) pairs dropped because the window had closed.
     pub late_windows: u64,
+    /// Records without a key that reached a repartition topic.
+    pub unkeyed: u64,
     /// Records on its partitions not yet processed and committed (measured
     /// every two seconds; `null` before its first assignment).
     pub lag: Option<u64>,
@@ -198,6 +200,7 @@ impl Deployed {
             late: counts.late,
             partly_late: counts.partly_late,
             late_windows: counts.late_windows,
+            unkeyed: counts.unkeyed,
             lag: live.lag.filter(|_| self.ended.is_none()),
             last_error,
             steps: self

@@ -85,6 +85,9 @@ pub(super) fn summary_line(s: &RunSummary) -> String {
     if c.timestamp_dropped > 0 {
         line += &format!(" · no timestamp {}", c.timestamp_dropped);
     }
+    if c.unkeyed > 0 {
+        line += &format!(" · no key to repartition by {}", c.unkeyed);
+    }
     line += &format!(
         " · {:.1} s · {:.0} records/s",
         secs,

@@ -20,7 +20,9 @@ pub struct TopicSpec {
     pub name: String,
     /// Required partition count.
     pub partitions: i32,
-    /// Whether it must be compacted (changelogs).
+    /// Whether it must be compacted (changelogs); else it is a repartition
+    /// topic, created with `cleanup.policy=delete` and no retention limit
+    /// (Sluice deletes its records once committed).
     pub compacted: bool,
 }
 
@@ -99,7 +101,8 @@ pub fn create_missing(
                 if s.compacted {
                     t.set("cleanup.policy", "compact")
                 } else {
-                    t
+                    // A repartition topic: Sluice deletes what is committed.
+                    t.set("cleanup.policy", "delete").set("retention.ms", "-1")
                 }
             })
             .collect();

@@ -66,6 +66,9 @@ pub struct Counts {
     /// late and partly late records alike: Kafka Streams' dropped-records
     /// count.
     pub late_windows: u64,
+    /// Records without a key that reached a repartition topic: they cannot
+    /// be routed, so they were dropped (or dead-lettered).
+    pub unkeyed: u64,
 }
 
 impl Counts {
@@ -84,6 +87,7 @@ impl Counts {
         self.late += other.late;
         self.partly_late += other.partly_late;
         self.late_windows += other.late_windows;
+        self.unkeyed += other.unkeyed;
     }
 }
 

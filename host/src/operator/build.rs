@@ -48,6 +48,11 @@ pub fn step(
                 Some(spec) => Box::new(WindowedAggregate::new(agg, *spec)),
             }
         }
+        Operation::Join(_) => {
+            return Err(RunError::Thread(
+                "TEMPORARY: join operators are wired in below".into(),
+            ));
+        }
     })
 }
 

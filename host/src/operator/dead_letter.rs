@@ -38,6 +38,8 @@ pub enum Kind {
     Late,
     /// A step's output its sink topic would refuse.
     Refused,
+    /// A record without a key, which a repartition topic cannot route.
+    Unkeyed,
 }
 
 impl Kind {
@@ -48,6 +50,7 @@ impl Kind {
             Kind::Trap => "trap",
             Kind::Late => "late",
             Kind::Refused => "refused",
+            Kind::Unkeyed => "unkeyed",
         }
     }
 }

@@ -2,7 +2,8 @@
 //! on, was too late for, or whose output a sink would refuse.
 //!
 //! Each kind has its policy in `[errors]` (`rejected`, `trap`, `refused`;
-//! a late record is only dead-lettered under the step's `late = "dlq"`):
+//! a late record is only dead-lettered under the step's `late = "dlq"`, a
+//! record without a key before a repartition only under `refused = "dlq"`):
 //! `skip` drops the record (logged at debug), `dlq` sends it to the
 //! dead-letter topic with why and where from (`dead_letter`), `fail`
 //! stops the run naming the record. A dead letter the dead-letter topic
@@ -50,6 +51,7 @@ pub fn apply(
         Kind::Rejected => ctx.counts.rejected += 1,
         Kind::Trap => ctx.counts.trapped += 1,
         Kind::Refused => ctx.counts.refused += 1,
+        Kind::Unkeyed => ctx.counts.unkeyed += 1,
         Kind::Late => {}
     }
     let t = topology;
@@ -59,6 +61,12 @@ pub fn apply(
         Kind::Refused => (t.errors.refused, "refused"),
         // Only dead-lettered when the step's `late` policy is `dlq`.
         Kind::Late => (ErrorPolicy::Dlq, "late"),
+        // Dropped, as Kafka Streams drops them, unless dead letters are
+        // asked for: a record without a key is not a failure of the run.
+        Kind::Unkeyed => match t.errors.refused {
+            ErrorPolicy::Dlq => (ErrorPolicy::Dlq, "refused"),
+            _ => (ErrorPolicy::Skip, "unkeyed"),
+        },
     };
     let step_name = t.node_name(node);
     match policy {
@@ -108,6 +116,7 @@ pub fn apply(
                 Kind::Trap => "trapped on",
                 Kind::Refused => "made an output its sink would refuse from",
                 Kind::Late => "was too late for",
+                Kind::Unkeyed => "had no key to repartition by at",
             },
             policy: policy_name,
             topic: source.topic.to_string(),

@@ -34,6 +34,7 @@ pub mod call;
 pub mod dead_letter;
 pub mod error_policy;
 pub mod process;
+pub mod repartition;
 pub mod table;
 pub mod window;
 
@@ -144,10 +145,10 @@ pub fn unapplied<'r>(
     inputs
         .into_iter()
         .filter(|(origin, _)| {
-            let r = &cx.batch.batch[*origin];
+            let (topic, partition, at) = cx.batch.batch[*origin].applied_at();
             !written
                 .iter()
-                .all(|&i| stores.has_applied(i, &r.topic, r.partition, r.offset))
+                .all(|&i| stores.has_applied(i, topic, partition, at))
         })
         .collect()
 }

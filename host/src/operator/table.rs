@@ -88,13 +88,8 @@ impl Operator for Table {
         let mut rows: Vec<Option<Vec<u8>>> = Vec::with_capacity(inputs.len());
         let mut refused = Vec::new();
         for (origin, record) in inputs {
-            let source_record = &cx.batch.batch[origin];
-            if stores.has_applied(
-                self.store,
-                &source_record.topic,
-                source_record.partition,
-                source_record.offset,
-            ) {
+            let (topic, partition, at) = cx.batch.batch[origin].applied_at();
+            if stores.has_applied(self.store, topic, partition, at) {
                 continue;
             }
             let Some(key) = record.key else {
@@ -173,6 +168,7 @@ mod tests {
                 timestamp: Some(offset),
                 headers: Vec::new(),
             },
+            origin: None,
         }
     }
 

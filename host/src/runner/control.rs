@@ -312,6 +312,7 @@ pub fn prepare_swap(
                 "step `{step_name}` is the built-in count; it has no plugin to swap"
             ));
         }
+        Operation::Join(_) => return Err("TEMPORARY".into()),
     };
     let plugin = crate::plugins::limited(
         Plugin::load(engine, step_name, path).map_err(|e| e.to_string())?,

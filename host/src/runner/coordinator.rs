@@ -37,7 +37,7 @@ use crate::error::{KafkaError, RunError};
 use crate::fault;
 use crate::kafka::producer::OutputProducer;
 use crate::task::stream_thread::{Done, Phase, StreamThread, Work};
-use crate::task::{Counts, InputRecord};
+use crate::task::{Counts, InputRecord, TaskId};
 use crate::time::StreamTime;
 
 /// How long reading committed offsets at assignment may take (librdkafka
@@ -47,6 +47,43 @@ const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// A stream time committed with a (topic, partition)'s offset.
 type CommittedTime = ((Arc<str>, i32), i64);
 
+/// Which task a source record belongs to: its topic's sub-topology and
+/// its partition number.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    /// The sub-topology of each source topic; empty when there is one.
+    of_topic: HashMap<String, usize>,
+}
+
+impl Routes {
+    /// The routes of `topology`'s sources.
+    pub fn new(topology: &crate::topology::Topology) -> Routes {
+        let of_topic = match topology.subtopologies.len() {
+            0 | 1 => HashMap::new(),
+            _ => (topology.subtopologies.iter().enumerate())
+                .flat_map(|(n, sub)| {
+                    (sub.sources.iter()).map(move |&i| (topology.sources[i].topic.clone(), n))
+                })
+                .collect(),
+        };
+        Routes { of_topic }
+    }
+
+    /// The task of `partition` of `topic`.
+    pub fn task(&self, topic: &str, partition: i32) -> TaskId {
+        TaskId {
+            subtopology: self.of_topic.get(topic).copied().unwrap_or(0),
+            partition,
+        }
+    }
+}
+
+/// The stream thread of `task`, of `threads`: a sub-topology's partitions
+/// spread over the threads, each sub-topology starting on another.
+pub fn thread_of(task: TaskId, threads: usize) -> usize {
+    (task.partition as usize + task.subtopology) % threads
+}
+
 /// State shared by the poll loop and the rebalance callback.
 pub struct Coordinator {
     pub(super) threads: Vec<StreamThread>,
@@ -55,14 +92,16 @@ pub struct Coordinator {
     max_batch: usize,
     /// Whether tasks keep state (commits then run the store phases).
     stateful: bool,
-    pending: BTreeMap<i32, Vec<InputRecord>>,
+    pending: BTreeMap<TaskId, Vec<InputRecord>>,
+    /// The sub-topology of each source topic (empty with only one).
+    routes: Routes,
     in_flight: usize,
     /// Next offset to commit, per (topic, partition), of finished batches.
     processed: HashMap<(Arc<str>, i32), i64>,
     /// What the last commit committed.
     committed: HashMap<(Arc<str>, i32), i64>,
     /// Each task's stream time, committed with its offsets.
-    stream_times: HashMap<i32, i64>,
+    stream_times: HashMap<TaskId, i64>,
     /// The stream time the last commit carried, per (topic, partition).
     committed_times: HashMap<(Arc<str>, i32), i64>,
     /// Totals over the run.
@@ -98,6 +137,7 @@ impl Coordinator {
         producer: Arc<OutputProducer>,
         max_batch: usize,
         stateful: bool,
+        routes: Routes,
     ) -> Self {
         Coordinator {
             threads,
@@ -106,6 +146,7 @@ impl Coordinator {
             max_batch,
             stateful,
             pending: BTreeMap::new(),
+            routes,
             in_flight: 0,
             processed: HashMap::new(),
             committed: HashMap::new(),
@@ -122,7 +163,7 @@ impl Coordinator {
 
     /// Adds a polled record; a full call batch is dispatched at once.
     pub(super) fn push(&mut self, record: InputRecord) {
-        let task = record.partition;
+        let task = self.routes.task(&record.topic, record.partition);
         let batch = self.pending.entry(task).or_default();
         batch.push(record);
         if batch.len() >= self.max_batch {
@@ -141,11 +182,11 @@ impl Coordinator {
         }
     }
 
-    fn dispatch(&mut self, task: i32, records: Vec<InputRecord>) {
+    fn dispatch(&mut self, task: TaskId, records: Vec<InputRecord>) {
         if self.failure.is_some() {
             return;
         }
-        let thread = &self.threads[task as usize % self.threads.len()];
+        let thread = &self.threads[thread_of(task, self.threads.len())];
         if thread.work.send(Work::Batch { task, records }).is_err() {
             self.fail(RunError::Thread("a stream thread stopped".into()));
             return;
@@ -353,7 +394,8 @@ impl Coordinator {
         let mut times = Vec::new();
         for ((topic, partition), &next) in &self.processed {
             let key = (Arc::clone(topic), *partition);
-            let stream_time = self.stream_times.get(partition).copied();
+            let task = self.routes.task(topic, *partition);
+            let stream_time = self.stream_times.get(&task).copied();
             // A stream time moved without input (windows closed for
             // idleness) is committed too, with the same offset.
             if self.committed.get(&key) != Some(&next)
@@ -465,21 +507,22 @@ impl Coordinator {
                 false
             }
         };
-        let mut tasks: Vec<i32> = partitions
+        let mut tasks: Vec<TaskId> = partitions
             .elements()
             .iter()
-            .map(|e| e.partition())
+            .map(|e| self.routes.task(e.topic(), e.partition()))
             .collect();
         tasks.sort_unstable();
         tasks.dedup();
+        let shown: Vec<String> = tasks.iter().map(TaskId::to_string).collect();
         if committed {
             tracing::info!(
-                ?tasks,
+                tasks = %shown.join(","),
                 "partitions revoked; in-flight work finished and committed"
             );
         } else {
             tracing::info!(
-                ?tasks,
+                tasks = %shown.join(","),
                 "partitions revoked; their uncommitted work is dropped, to be processed again from the committed offsets"
             );
         }
@@ -488,7 +531,8 @@ impl Coordinator {
             self.processed.remove(&key);
             self.committed.remove(&key);
             self.committed_times.remove(&key);
-            self.stream_times.remove(&e.partition());
+            let task = self.routes.task(e.topic(), e.partition());
+            self.stream_times.remove(&task);
         }
         for t in &self.threads {
             let _ = t.work.send(Work::Revoke(tasks.clone()));
@@ -523,17 +567,18 @@ impl Coordinator {
                 return;
             }
         };
-        let mut times: HashMap<i32, i64> = HashMap::new();
+        let mut times: HashMap<TaskId, i64> = HashMap::new();
         for e in committed.elements() {
             if let Some(t) = StreamTime::from_metadata(e.metadata()) {
-                let at = times.entry(e.partition()).or_insert(t);
+                let task = self.routes.task(e.topic(), e.partition());
+                let at = times.entry(task).or_insert(t);
                 *at = (*at).max(t);
             }
         }
         for (task, stream_time) in times {
-            tracing::debug!(task, stream_time, "stream time resumed");
+            tracing::debug!(%task, stream_time, "stream time resumed");
             self.stream_times.insert(task, stream_time);
-            let thread = &self.threads[task as usize % self.threads.len()];
+            let thread = &self.threads[thread_of(task, self.threads.len())];
             let _ = thread.work.send(Work::Resume { task, stream_time });
         }
     }

@@ -24,6 +24,7 @@ pub mod control;
 mod coordinator;
 mod options;
 mod poll_loop;
+mod purge;
 mod quarantine;
 mod recovery;
 mod start;

@@ -19,22 +19,25 @@
 //! coordinator is shared with the rebalance callback, which runs inside
 //! `consumer.poll`: no phase holds its lock across a poll.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 
 use super::control::{serve_requests, set_paused};
 use super::coordinator::{Coordinator, RebalanceHandler};
 use super::options::RunOptions;
+use super::purge::Purger;
 use super::quarantine::Quarantine;
 use crate::error::RunError;
+use crate::kafka::client_config::ClientSettings;
 use crate::kafka::consumer;
 use crate::kafka::producer::OutputProducer;
 use crate::plugin::Plugin;
+use crate::record::Origin;
 use crate::state::task_state::StateContext;
 use crate::task::InputRecord;
 use crate::time::TimestampKind;
@@ -58,6 +61,8 @@ pub(super) struct PollLoop<'a> {
     quarantine: Quarantine,
     /// The source topics' names, shared by the records polled from them.
     topic_names: HashMap<String, Arc<str>>,
+    /// The repartition topics it reads, whose records carry their origin.
+    repartition_topics: HashSet<String>,
     /// Records polled per round at most.
     poll_limit: usize,
     commit_every: Duration,
@@ -69,6 +74,8 @@ pub(super) struct PollLoop<'a> {
     last_lag: Option<Instant>,
     /// `idle_close_at_end`: the idle windows were closed once caught up.
     idle_closed_at_end: bool,
+    /// Deletes the committed records of repartition topics.
+    purger: Option<Purger>,
 }
 
 /// Where the loop goes after the commit phase.
@@ -107,11 +114,19 @@ impl<'a> PollLoop<'a> {
             .iter()
             .map(|t| (t.clone(), Arc::from(t.as_str())))
             .collect();
+        let repartition_topics = (topology.sources.iter())
+            .filter(|s| s.repartition.is_some())
+            .map(|s| s.topic.clone())
+            .collect();
         let poll_limit = topology.processing.max_batch_records * 4;
         let commit_every = topology.processing.commit_interval;
         let tick_every = topology
             .idle_close()
             .map(|ms| Duration::from_millis((ms as u64 / 4).clamp(10, 1_000)));
+        let purger = Purger::new(
+            &topology,
+            &ClientSettings::new(&opts.brokers, &topology.kafka),
+        );
         PollLoop {
             topology,
             opts,
@@ -121,6 +136,7 @@ impl<'a> PollLoop<'a> {
             consumer,
             quarantine,
             topic_names,
+            repartition_topics,
             poll_limit,
             commit_every,
             tick_every,
@@ -129,6 +145,7 @@ impl<'a> PollLoop<'a> {
             last_tick: Instant::now(),
             last_lag: None,
             idle_closed_at_end: false,
+            purger,
         }
     }
 
@@ -174,12 +191,18 @@ impl<'a> PollLoop<'a> {
                         .get(m.topic())
                         .cloned()
                         .unwrap_or_else(|| Arc::from(m.topic()));
+                    let mut record = consumer::to_record(&m);
+                    let origin = match self.repartition_topics.contains(m.topic()) {
+                        true => Origin::take(&mut record),
+                        false => None,
+                    };
                     lock(&self.coordinator).push(InputRecord {
                         topic,
                         partition: m.partition(),
                         offset: m.offset(),
                         timestamp_kind: timestamp_kind(m.timestamp()),
-                        record: consumer::to_record(&m),
+                        record,
+                        origin,
                     });
                     polled += 1;
                 }
@@ -269,8 +292,12 @@ impl<'a> PollLoop<'a> {
         // stream thread are committed at a later interval.
         c.commit(&self.consumer)?;
         self.last_commit = Instant::now();
+        if let Some(purger) = &mut self.purger {
+            purger.after_commit(c.committed());
+        }
         if let Some(stop_at) = &opts.stop_at
             && caught_up(c.committed(), stop_at)
+            && self.repartitions_drained(c.committed())
         {
             if opts.idle_close_at_end && !self.idle_closed_at_end {
                 // Their results are committed at the next interval,
@@ -284,6 +311,34 @@ impl<'a> PollLoop<'a> {
             return Ok(AfterCommit::Stop);
         }
         Ok(AfterCommit::Report)
+    }
+
+    /// Whether every record written to a repartition topic so far is
+    /// committed: asked once the sources are caught up, when everything
+    /// the upstream tasks wrote is flushed, so the topics' ends stay put
+    /// until downstream tasks (or idle closes) write again.
+    fn repartitions_drained(&self, committed: &HashMap<(Arc<str>, i32), i64>) -> bool {
+        let timeout = Duration::from_secs(5);
+        (self.topology.sources.iter())
+            .filter(|s| s.repartition.is_some())
+            .all(|s| {
+                let Ok(metadata) = self.consumer.fetch_metadata(Some(&s.topic), timeout) else {
+                    return false;
+                };
+                let partitions = metadata
+                    .topics()
+                    .first()
+                    .map_or(0, |t| t.partitions().len());
+                (0..partitions as i32).all(|p| {
+                    match self.consumer.fetch_watermarks(&s.topic, p, timeout) {
+                        Ok((_, 0)) => true,
+                        Ok((_, high)) => committed
+                            .get(&(Arc::from(s.topic.as_str()), p))
+                            .is_some_and(|&c| c >= high),
+                        Err(_) => false,
+                    }
+                })
+            })
     }
 
     /// Logs the counts so far, every 10 s.

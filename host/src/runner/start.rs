@@ -9,15 +9,16 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use super::coordinator::{Coordinator, RebalanceHandler};
+use super::coordinator::{Coordinator, RebalanceHandler, Routes};
 use super::options::RunOptions;
 use super::poll_loop::{PollLoop, lock};
 use crate::error::{KafkaError, RunError};
 use crate::kafka::client_config::ClientSettings;
 use crate::kafka::connect;
 use crate::kafka::producer::OutputProducer;
-use crate::kafka::topic_limits;
 use crate::kafka::transactions::transactional_id;
+use crate::kafka::{topic_limits, topics};
+use crate::operator::repartition;
 use crate::plugin::Plugin;
 use crate::state::changelog_topics::prepare_state;
 use crate::state::task_state::StateContext;
@@ -42,16 +43,33 @@ pub(super) fn start<'a>(
     else {
         return Ok(None);
     };
-    let topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
-    let counts = connect::partition_counts(&metadata, &opts.brokers, &topics)?;
+    let reading = source_topics(&topology);
+    let external: Vec<String> = (topology.sources.iter())
+        .filter(|s| s.repartition.is_none())
+        .map(|s| s.topic.clone())
+        .collect();
+    let counts = connect::partition_counts(&metadata, &opts.brokers, &external)?;
+    let per_sub = topology.partition_counts(|topic| {
+        (counts.iter())
+            .find(|(t, _)| t == topic)
+            .map(|(_, n)| *n as i32)
+    })?;
+    let specs = repartition::topics(&topology, &per_sub);
+    if !specs.is_empty() {
+        topics::create_missing(&settings, &specs, opts.connect_timeout)?;
+    }
     let state = if topology.is_stateful() {
-        let stores: Vec<&str> = topology.stores().map(|(store, _)| store).collect();
+        let stores: Vec<(&str, i32)> = (topology.stores())
+            .map(|(store, _)| {
+                let sub = topology.subtopology_of_store(store).unwrap_or(0);
+                (store, per_sub[sub])
+            })
+            .collect();
         Some(Arc::new(prepare_state(
             &topology.application_id,
             &stores,
             &topology.state,
             &settings,
-            &counts,
             opts.connect_timeout,
         )?))
     } else {
@@ -68,10 +86,10 @@ pub(super) fn start<'a>(
         counts_before,
         recovery,
     );
-    let consumer = subscribe(&topology, &settings, &coordinator, &topics)?;
+    let consumer = subscribe(&topology, &settings, &coordinator, &reading)?;
     tracing::info!(
         application = %topology.application_id,
-        sources = %topics.join(","),
+        sources = %reading.join(","),
         brokers = %opts.brokers,
         threads = topology.processing.num_stream_threads,
         "running"
@@ -83,8 +101,17 @@ pub(super) fn start<'a>(
         state,
         coordinator,
         consumer,
-        &topics,
+        &reading,
     )))
+}
+
+/// Every topic the pipeline reads, each once: its sources' and its
+/// repartition topics.
+fn source_topics(topology: &Topology) -> Vec<String> {
+    let mut topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
+    topics.sort();
+    topics.dedup();
+    topics
 }
 
 /// The producer the stream threads share: under exactly-once a
@@ -191,6 +218,7 @@ fn spawn_threads(
         Arc::clone(producer),
         topology.processing.max_batch_records,
         state.is_some(),
+        Routes::new(topology),
     );
     coordinator.counts = counts_before;
     coordinator.recovery = recovery;

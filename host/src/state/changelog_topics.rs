@@ -1,7 +1,8 @@
 //! A pipeline's changelog topics, made ready before its first record:
-//! the sources must be co-partitioned (task `p` covers partition `p` of
-//! each source, and owns partition `p` of each changelog), and every
-//! store's changelog must exist, compacted, with that many partitions.
+//! every store's changelog must exist, compacted, with as many partitions
+//! as the sub-topology of its store has (task `p` owns partition `p` of
+//! each changelog; that the sources of a sub-topology agree on the count
+//! is [`crate::topology::Topology::partition_counts`]' business).
 //! The record format of a changelog is in [`super::changelog`].
 
 use std::time::Duration;
@@ -9,35 +10,24 @@ use std::time::Duration;
 use super::changelog;
 use super::settings::StateSettings;
 use super::task_state::StateContext;
-use crate::error::{KafkaError, RunError};
+use crate::error::RunError;
 use crate::kafka::client_config::ClientSettings;
 use crate::kafka::topics::{self, TopicSpec};
 
-/// Checks that the sources are co-partitioned (task `p` covers partition
-/// `p` of each, and owns partition `p` of each changelog), and makes sure
-/// every store's changelog exists, compacted, with that many partitions.
-/// `counts` are the sources' partition counts, `stores` the pipeline's
-/// store names, `state` its `[state]` settings.
+/// Makes sure every store's changelog exists, compacted, with its
+/// partition count. `stores` are the pipeline's store names with the
+/// partition counts of their sub-topologies, `state` its `[state]`
+/// settings.
 pub fn prepare_state(
     application_id: &str,
-    stores: &[&str],
+    stores: &[(&str, i32)],
     state: &StateSettings,
     settings: &ClientSettings,
-    counts: &[(String, usize)],
     timeout: Duration,
 ) -> Result<StateContext, RunError> {
-    let partitions = counts.first().map_or(1, |(_, n)| *n as i32);
-    if let Some((topic, n)) = counts.iter().find(|(_, n)| *n as i32 != partitions) {
-        return Err(KafkaError::PartitionMismatch {
-            topic: topic.clone(),
-            expected: partitions,
-            found: *n as i32,
-        }
-        .into());
-    }
     let specs: Vec<TopicSpec> = stores
         .iter()
-        .map(|store| TopicSpec {
+        .map(|&(store, partitions)| TopicSpec {
             name: changelog::topic(application_id, store),
             partitions,
             compacted: true,
@@ -45,7 +35,7 @@ pub fn prepare_state(
         .collect();
     let ensured = topics::create_missing(settings, &specs, timeout)?;
     for created in &ensured.created {
-        tracing::info!(topic = %created, partitions, "changelog topic created");
+        tracing::info!(topic = %created, "changelog topic created");
     }
     // Only a warning can come of it, and a broker that cannot describe
     // configs (the embedded one) would hold the start up until a timeout.

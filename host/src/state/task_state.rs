@@ -143,6 +143,9 @@ pub struct TaskStores {
     next: Offsets,
     /// What the last applied marker said.
     marked: Offsets,
+    /// The next input offsets of the batches this task took (kept in every
+    /// store), as `next` but without the restored markers.
+    taken: Vec<(Arc<str>, i32, i64)>,
 }
 
 impl std::fmt::Debug for TaskStores {
@@ -226,6 +229,7 @@ impl TaskStores {
             stores,
             next: marked.clone(),
             marked,
+            taken: Vec::new(),
         })
     }
 
@@ -266,9 +270,14 @@ impl TaskStores {
 
     /// Whether every store holds the effect of the input: such a record is
     /// skipped entirely, its outputs were acknowledged before its marker.
+    /// The stores hold it if a batch of this task took it too: a record of
+    /// a repartition topic may come again, written twice upstream.
     pub fn all_applied(&self, topic: &str, partition: i32, offset: i64) -> bool {
-        !self.stores.is_empty()
-            && (0..self.stores.len()).all(|i| self.has_applied(i, topic, partition, offset))
+        let taken = (self.taken.iter())
+            .any(|(t, p, next)| *p == partition && offset < *next && **t == *topic);
+        taken
+            || !self.stores.is_empty()
+                && (0..self.stores.len()).all(|i| self.has_applied(i, topic, partition, offset))
     }
 
     /// Keeps the writes of a call batch that succeeded, and its offsets.
@@ -277,6 +286,10 @@ impl TaskStores {
             s.buffer_mut().accept();
         }
         for (topic, partition, offset) in next {
+            match (self.taken.iter_mut()).find(|(t, p, _)| *p == partition && *t == topic) {
+                Some(entry) => entry.2 = entry.2.max(offset),
+                None => self.taken.push((Arc::clone(&topic), partition, offset)),
+            }
             let e = self.next.entry((topic, partition)).or_insert(offset);
             *e = (*e).max(offset);
         }

@@ -1,7 +1,9 @@
 //! Tasks: the unit of parallelism.
 //!
-//! A task covers one partition number of the source topics. It owns one
-//! operator per node of the pipeline (`crate::operator`), each with its own
+//! A task ([`TaskId`]) covers one partition number of the source topics of
+//! one sub-topology (most pipelines have one; repartition topics split a
+//! pipeline into several, see [`crate::topology::SubTopology`]). It owns one
+//! operator per node of its sub-topology (`crate::operator`), each with its own
 //! plugin instance, so the hot path takes no locks. A call batch of source
 //! records flows through the steps in topological order: the task finds
 //! each record's event time ([`event_time`]), hands each node the records
@@ -39,12 +41,39 @@ use crate::state::task_state::{StateContext, TaskStores};
 use crate::time::{Clock, StreamTime, SystemClock, TimestampKind};
 use crate::topology::{NodeId, Topology};
 
+/// A task's identity: a sub-topology and a partition number. Shown as
+/// `<sub-topology>_<partition>`, as Kafka Streams shows its task ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId {
+    /// Index into [`Topology::subtopologies`].
+    pub subtopology: usize,
+    /// The partition number of its sources.
+    pub partition: i32,
+}
+
+impl TaskId {
+    /// The task of partition `partition` of the first sub-topology (of
+    /// the only one, in most pipelines).
+    pub fn first(partition: i32) -> TaskId {
+        TaskId {
+            subtopology: 0,
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
 /// One partition's processing: its operators, stores, and the DAG walk.
 pub struct Task {
-    id: i32,
+    id: TaskId,
     topology: Arc<Topology>,
-    /// One operator per step.
-    steps: Vec<Box<dyn Operator>>,
+    /// One operator per step of its sub-topology (`None` for the others).
+    steps: Vec<Option<Box<dyn Operator>>>,
     /// Per source: its table operator, if it is read as a table.
     tables: Vec<Option<Table>>,
     /// Per source: its timestamp-extractor plugin, if it has one.
@@ -69,19 +98,24 @@ impl std::fmt::Debug for Task {
 }
 
 impl Task {
-    /// Creates the task for partition `id`: instantiates every step's
-    /// plugin and every source's extractor plugin, and opens and restores
-    /// the stores of a stateful topology (`state` is needed then).
+    /// Creates task `id`: instantiates the plugin of every step of its
+    /// sub-topology and the extractor plugin of every source, and opens
+    /// and restores its stores (`state` is needed then).
     pub fn new(
-        id: i32,
+        id: TaskId,
         topology: Arc<Topology>,
         plugins: &crate::plugins::Plugins,
         state: Option<&StateContext>,
     ) -> Result<Task, RunError> {
-        let names: Vec<&str> = topology.stores().map(|(name, _)| name).collect();
+        let sub = &topology.subtopologies[id.subtopology];
+        let names: Vec<&str> = topology
+            .stores()
+            .filter(|(name, _)| topology.subtopology_of_store(name) == Some(id.subtopology))
+            .map(|(name, _)| name)
+            .collect();
         let stores = match (names.is_empty(), state) {
             (true, _) => None,
-            (false, Some(ctx)) => Some(TaskStores::open(ctx, id, &names)?),
+            (false, Some(ctx)) => Some(TaskStores::open(ctx, id.partition, &names)?),
             (false, None) => {
                 return Err(RunError::Thread(
                     "a stateful topology needs a state context".into(),
@@ -89,23 +123,31 @@ impl Task {
             }
         };
         let mut extractors = Vec::with_capacity(topology.sources.len());
-        for (plugin, source) in plugins.extractors.iter().zip(&topology.sources) {
+        for (i, (plugin, source)) in plugins.extractors.iter().zip(&topology.sources).enumerate() {
             extractors.push(match plugin {
-                None => None,
-                Some(p) => Some(PluginStep::new(p.clone(), source.timestamp_config.clone())?),
+                Some(p) if sub.sources.contains(&i) => {
+                    Some(PluginStep::new(p.clone(), source.timestamp_config.clone())?)
+                }
+                _ => None,
             });
         }
         let mut steps = Vec::with_capacity(plugins.steps.len());
         for (i, (plugin, step)) in plugins.steps.iter().zip(&topology.steps).enumerate() {
-            steps.push(operator::build::step(
-                i,
-                step,
-                plugin.as_ref(),
-                stores.as_ref(),
-            )?);
+            steps.push(match sub.steps.contains(&i) {
+                true => Some(operator::build::step(
+                    i,
+                    step,
+                    plugin.as_ref(),
+                    stores.as_ref(),
+                )?),
+                false => None,
+            });
         }
         let tables = (topology.sources.iter().enumerate())
-            .map(|(i, source)| operator::build::table(i, source, stores.as_ref()))
+            .map(|(i, source)| match sub.sources.contains(&i) {
+                true => operator::build::table(i, source, stores.as_ref()),
+                false => None,
+            })
             .collect();
         Ok(Task {
             id,
@@ -125,7 +167,9 @@ impl Task {
     /// Replaces step `step`'s plugin: the next call batch goes to a fresh
     /// instance of `plugin`. The step's stores stay as they are.
     pub fn swap_plugin(&mut self, step: usize, plugin: Plugin) {
-        self.steps[step].swap_plugin(plugin);
+        if let Some(op) = &mut self.steps[step] {
+            op.swap_plugin(plugin);
+        }
     }
 
     /// Gives the task a wall clock other than the system's.
@@ -148,8 +192,8 @@ impl Task {
         self.stores.as_mut()
     }
 
-    /// The partition number this task covers.
-    pub fn id(&self) -> i32 {
+    /// The sub-topology and partition number this task covers.
+    pub fn id(&self) -> TaskId {
         self.id
     }
 
@@ -173,7 +217,7 @@ impl Task {
         let result = self.process_inner(batch, false, out);
         if let Some(stores) = &mut self.stores {
             match &result {
-                Ok(_) => stores.accept(stream_thread::next_offsets(batch)),
+                Ok(_) => stores.accept(next_applied(batch)),
                 Err(_) => stores.discard(),
             }
         }
@@ -204,7 +248,7 @@ impl Task {
             return Ok(None);
         }
         tracing::info!(
-            task = self.id,
+            task = %self.id,
             idle_ms = idle,
             stream_time = self.stream_time.get(),
             "no input for `close.idle.after`: closing every open window"
@@ -213,10 +257,11 @@ impl Task {
         // is not live, so no source passes it on.
         let tick = [InputRecord {
             topic: Arc::from(""),
-            partition: self.id,
+            partition: self.id.partition,
             offset: -1,
             timestamp_kind: TimestampKind::NotAvailable,
             record: Record::default(),
+            origin: None,
         }];
         let result = self.process_inner(&tick, true, out);
         if let Some(stores) = &mut self.stores {
@@ -240,7 +285,10 @@ impl Task {
             None => vec![true; batch.len()],
             Some(stores) => batch
                 .iter()
-                .map(|r| !stores.all_applied(&r.topic, r.partition, r.offset))
+                .map(|r| {
+                    let (topic, partition, at) = r.applied_at();
+                    !stores.all_applied(topic, partition, at)
+                })
                 .collect(),
         };
         let skipped = if tick {
@@ -274,7 +322,7 @@ impl Task {
         let mut outs: Vec<StepOut> = Vec::with_capacity(self.steps.len());
         {
             let mut cx = StepCtx {
-                task: self.id,
+                task: self.id.partition,
                 topology: &topology,
                 stores: self.stores.as_mut(),
                 stream_time: self.stream_time.get(),
@@ -293,14 +341,18 @@ impl Task {
                     }
                 });
             }
-            for (i, step) in topology.steps.iter().enumerate() {
+            for (step, operator) in topology.steps.iter().zip(&mut self.steps) {
+                let Some(operator) = operator else {
+                    outs.push(StepOut::default());
+                    continue;
+                };
                 let (live, times) = (&cx.batch.live, &cx.batch.times);
                 let inputs: Vec<(usize, RecordRef<'_>)> = step
                     .inputs
                     .iter()
                     .flat_map(|&n| node_records(&topology, batch, live, times, &tables, &outs, n))
                     .collect();
-                let produced = self.steps[i].process(inputs, &mut cx)?;
+                let produced = operator.process(inputs, &mut cx)?;
                 outs.push(produced);
             }
         }
@@ -317,12 +369,29 @@ impl Task {
         outs: &[StepOut],
         ctx: &mut BatchContext<'_>,
     ) -> Result<(), RunError> {
-        for sink in &topology.sinks {
+        // Per batch record: how many records it sent to the repartition
+        // topic at hand (each gets its own position).
+        let mut sent: Vec<i64> = Vec::new();
+        for &k in &topology.subtopologies[self.id.subtopology].sinks {
+            let sink = &topology.sinks[k];
+            sent.clear();
             for &node in &sink.inputs {
                 let (batch, live, times) = (ctx.batch, &ctx.live, &ctx.times);
                 for (origin, record) in
                     node_records(topology, batch, live, times, tables, outs, node)
                 {
+                    if sink.repartition {
+                        let digest = self.digest(node);
+                        operator::repartition::send(
+                            topology,
+                            ctx,
+                            sink,
+                            (node, digest),
+                            (origin, record),
+                            &mut sent,
+                        )?;
+                        continue;
+                    }
                     if let Some(refusal) = ctx.out.refusal(&sink.topic, record) {
                         let message = refusal.to_string();
                         let why = operator::error_policy::Refused {
@@ -346,7 +415,7 @@ impl Task {
     /// The digest of a node's plugin (`built-in` without one).
     fn digest(&self, node: NodeId) -> &str {
         match node {
-            NodeId::Step(i) => self.steps[i].digest(),
+            NodeId::Step(i) => self.steps[i].as_ref().map_or("built-in", |op| op.digest()),
             NodeId::Source(_) => "built-in",
         }
     }
@@ -359,7 +428,7 @@ impl Task {
             return Ok(false);
         };
         let mut latest: Option<i64> = None;
-        for step in &self.steps {
+        for step in self.steps.iter().flatten() {
             if let Some(at) = step.latest_close(stores)? {
                 latest = Some(latest.map_or(at, |l| l.max(at)));
             }
@@ -372,6 +441,24 @@ impl Task {
             _ => false,
         })
     }
+}
+
+/// Where each store marks the batch applied: after the last record of
+/// each (topic, partition), or of each origin upstream for records of a
+/// repartition topic.
+fn next_applied(batch: &[InputRecord]) -> Vec<(Arc<str>, i32, i64)> {
+    let mut next: Vec<(Arc<str>, i32, i64)> = Vec::new();
+    for r in batch {
+        let (topic, partition, at) = r.applied_at();
+        match next
+            .iter_mut()
+            .find(|(t, p, _)| t == topic && *p == partition)
+        {
+            Some(entry) => entry.2 = entry.2.max(at + 1),
+            None => next.push((Arc::clone(topic), partition, at + 1)),
+        }
+    }
+    next
 }
 
 /// The records a node emits in this batch, with their source index: a

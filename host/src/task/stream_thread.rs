@@ -1,8 +1,9 @@
 //! Stream threads: the workers tasks run on.
 //!
-//! Each thread owns the tasks routed to it (partition `p` goes to thread
-//! `p % num.stream.threads`), so batches of one partition are processed in
-//! order and a task's plugin instances are never shared. Wasm runs here,
+//! Each thread owns the tasks routed to it (task `s_p`, sub-topology `s` on
+//! partition `p`, goes to thread `(p + s) % num.stream.threads`), so batches
+//! of one task are processed in order and a task's plugin instances are
+//! never shared. Wasm runs here,
 //! never on the thread that polls Kafka.
 
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{Counts, InputRecord, Output, Task};
+use super::{Counts, InputRecord, Output, Task, TaskId};
 use crate::error::RunError;
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::topic_limits::Refusal;
@@ -24,17 +25,17 @@ use crate::topology::Topology;
 pub enum Work {
     /// Process a batch of one task's records (all of one partition number).
     Batch {
-        /// The task (partition number).
-        task: i32,
+        /// The task.
+        task: TaskId,
         /// The records, in offset order per topic.
         records: Vec<InputRecord>,
     },
     /// Drop these tasks: their partitions were revoked.
-    Revoke(Vec<i32>),
+    Revoke(Vec<TaskId>),
     /// The stream time task `task` committed last; it starts there.
     Resume {
         /// The task.
-        task: i32,
+        task: TaskId,
         /// Its committed stream time.
         stream_time: i64,
     },
@@ -66,7 +67,7 @@ pub enum Work {
 #[derive(Debug)]
 pub struct Ticked {
     /// The task.
-    pub task: i32,
+    pub task: TaskId,
     /// Its counts, or why closing failed.
     pub result: Result<Counts, RunError>,
     /// Its stream time after.
@@ -89,7 +90,7 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Done {
     /// The task.
-    pub task: i32,
+    pub task: TaskId,
     /// Next offset to commit per (topic, partition), when the batch succeeded.
     pub offsets: Vec<(Arc<str>, i32, i64)>,
     /// Counts, or why the batch failed.
@@ -183,8 +184,8 @@ struct Shared {
 }
 
 fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
-    let mut tasks: HashMap<i32, Slot> = HashMap::new();
-    let mut resume: HashMap<i32, i64> = HashMap::new();
+    let mut tasks: HashMap<TaskId, Slot> = HashMap::new();
+    let mut resume: HashMap<TaskId, i64> = HashMap::new();
     for work in rx {
         match work {
             Work::Revoke(ids) => {
@@ -298,7 +299,7 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
 
 /// Runs one commit phase on every task that has stores.
 fn commit_phase(
-    tasks: &mut HashMap<i32, Slot>,
+    tasks: &mut HashMap<TaskId, Slot>,
     phase: Phase,
     producer: &OutputProducer,
 ) -> Result<bool, RunError> {

@@ -1,9 +1,11 @@
-//! A task test driver: one [`Task`] run from a pipeline's text, with no
-//! Kafka and no wall clock.
+//! A task test driver: the tasks of one partition number run from a
+//! pipeline's text, with no Kafka and no wall clock.
 //!
-//! [`Driver`] builds the topology from the text, opens the task's stores
-//! in memory (or in RocksDB, if asked), and gives the task a
-//! [`ManualClock`]. A test pushes records to source topics (offsets are
+//! [`Driver`] builds the topology from the text, opens the stores of its
+//! tasks (one per sub-topology) in memory (or in RocksDB, if asked), and
+//! gives the tasks a [`ManualClock`]. What reaches a repartition topic is
+//! read back at once by the task of the sub-topology that reads it (on the
+//! same partition number: the driver plays a one-partition pipeline). A test pushes records to source topics (offsets are
 //! numbered per topic-partition), runs them as call batches, closes idle
 //! windows, moves the clock, and reads back what reached each sink topic,
 //! the dead letters with their headers, the counts, and the stores.
@@ -39,11 +41,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Counts, InputRecord, Output, Task};
+use super::{Counts, InputRecord, Output, Task, TaskId};
 use crate::error::{RunError, StateError};
 use crate::kafka::topic_limits::Refusal;
 use crate::plugins::Plugins;
-use crate::record::{Record, RecordRef};
+use crate::record::{Origin, Record, RecordRef};
 use crate::state::settings::StoreKind;
 use crate::state::store::Entry;
 use crate::state::task_state::StateContext;
@@ -106,13 +108,13 @@ impl Setup {
         let plugins = self.plugins.unwrap_or_else(|| Plugins::none(&topology));
         let state = StateContext::new(&topology.application_id, topology.state.clone(), None);
         let clock = ManualClock::at(self.now);
-        let task = new_task(self.partition, &topology, &plugins, &state, &clock)?;
+        let tasks = new_tasks(self.partition, &topology, &plugins, &state, &clock)?;
         Ok(Driver {
             topology,
             plugins,
             state,
             clock,
-            task,
+            tasks,
             pending: Vec::new(),
             next_offsets: HashMap::new(),
             out: Capture::default(),
@@ -121,13 +123,15 @@ impl Setup {
     }
 }
 
-/// One task, driven by hand: see the [module docs](self).
+/// The tasks of one partition number, driven by hand: see the [module
+/// docs](self).
 pub struct Driver {
     topology: Arc<Topology>,
     plugins: Plugins,
     state: StateContext,
     clock: ManualClock,
-    task: Task,
+    /// One per sub-topology, in order.
+    tasks: Vec<Task>,
     /// Pushed records not processed yet: the next call batch.
     pending: Vec<InputRecord>,
     /// The next offset of each (topic, partition) records were pushed to.
@@ -139,7 +143,7 @@ pub struct Driver {
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
-            .field("task", &self.task)
+            .field("tasks", &self.tasks)
             .field("pending", &self.pending.len())
             .field("sent", &self.out.sent.len())
             .field("counts", &self.counts)
@@ -169,10 +173,20 @@ impl Driver {
         })
     }
 
-    /// The task, for what the driver does not wrap (its stores' commit
-    /// phases, stream time, plugin swaps).
+    /// The task of the first sub-topology, for what the driver does not
+    /// wrap (its stores' commit phases, stream time, plugin swaps).
     pub fn task(&mut self) -> &mut Task {
-        &mut self.task
+        &mut self.tasks[0]
+    }
+
+    /// The task of sub-topology `n`.
+    pub fn task_of(&mut self, n: usize) -> &mut Task {
+        &mut self.tasks[n]
+    }
+
+    /// The partition number the driver runs.
+    fn partition(&self) -> i32 {
+        self.tasks[0].id().partition
     }
 
     /// Queues a record for source topic `topic`, at the next offset of
@@ -188,9 +202,14 @@ impl Driver {
     }
 
     /// [`Driver::push`] for a record built by the caller (with headers).
-    pub fn push_record(&mut self, topic: &str, record: Record) {
+    /// A record for a repartition topic gives up its origin header, as
+    /// one polled from Kafka does.
+    pub fn push_record(&mut self, topic: &str, mut record: Record) {
+        let repartition =
+            (self.topology.sources.iter()).any(|s| s.topic == topic && s.repartition.is_some());
+        let origin = repartition.then(|| Origin::take(&mut record)).flatten();
         let topic: Arc<str> = Arc::from(topic);
-        let partition = self.task.id();
+        let partition = self.partition();
         let offset = *self
             .next_offsets
             .get(&(Arc::clone(&topic), partition))
@@ -201,6 +220,7 @@ impl Driver {
             offset,
             timestamp_kind: TimestampKind::CreateTime,
             record,
+            origin,
         });
     }
 
@@ -217,29 +237,58 @@ impl Driver {
     /// Numbers the next record pushed to `topic` (the task's partition)
     /// `offset`: to start elsewhere than 0, or to push records again.
     pub fn seek(&mut self, topic: &str, offset: i64) {
+        let partition = self.partition();
         self.next_offsets
-            .insert((Arc::from(topic), self.task.id()), offset);
+            .insert((Arc::from(topic), partition), offset);
     }
 
-    /// Runs the queued records through the task as one call batch. Their
-    /// outputs and counts are kept; the batch's counts are returned, or
-    /// the error that stopped it.
+    /// Runs the queued records through their tasks, a call batch per
+    /// task, then what they sent to repartition topics through the tasks
+    /// that read those, until nothing is left. Their outputs and counts
+    /// are kept; the counts of all those batches are returned, or the
+    /// error that stopped one.
     pub fn process(&mut self) -> Result<Counts, RunError> {
-        let batch = std::mem::take(&mut self.pending);
-        let counts = self.task.process(&batch, &mut self.out)?;
-        self.counts.add(&counts);
-        Ok(counts)
+        let mut total = Counts::default();
+        while !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            let mut fed: Vec<(String, Record)> = Vec::new();
+            for (n, task) in self.tasks.iter_mut().enumerate() {
+                let batch: Vec<InputRecord> = (pending.iter())
+                    .filter(|r| self.topology.subtopology_of_topic(&r.topic).unwrap_or(0) == n)
+                    .cloned()
+                    .collect();
+                if batch.is_empty() {
+                    continue;
+                }
+                let sent_before = self.out.sent.len();
+                let counts = task.process(&batch, &mut self.out)?;
+                self.counts.add(&counts);
+                total.add(&counts);
+                fed.extend(
+                    (self.out.sent[sent_before..].iter())
+                        .filter(|(topic, _)| self.topology.subtopology_of_topic(topic).is_some())
+                        .cloned(),
+                );
+            }
+            for (topic, record) in fed {
+                self.push_record(&topic, record);
+            }
+        }
+        Ok(total)
     }
 
     /// [`Task::close_idle`]: closes every open window once
     /// `close.idle.after` has passed on the clock since the last batch
     /// (or at once, with `force`).
     pub fn close_idle(&mut self, force: bool) -> Result<Option<Counts>, RunError> {
-        let counts = self.task.close_idle(force, &mut self.out)?;
-        if let Some(c) = &counts {
-            self.counts.add(c);
+        let mut any: Option<Counts> = None;
+        for task in &mut self.tasks {
+            if let Some(c) = task.close_idle(force, &mut self.out)? {
+                self.counts.add(&c);
+                any.get_or_insert_with(Counts::default).add(&c);
+            }
         }
-        Ok(counts)
+        Ok(any)
     }
 
     /// Moves the task's clock forward by `ms`.
@@ -303,7 +352,9 @@ impl Driver {
     }
 
     fn store(&mut self, name: &str) -> (&mut crate::state::task_state::TaskStores, usize) {
-        let stores = self.task.stores().expect("the pipeline keeps no state");
+        let n = (self.topology.subtopology_of_store(name))
+            .unwrap_or_else(|| panic!("the pipeline has no store `{name}`"));
+        let stores = self.tasks[n].stores().expect("the pipeline keeps no state");
         let i = stores
             .index(name)
             .unwrap_or_else(|| panic!("the pipeline has no store `{name}`"));
@@ -320,22 +371,22 @@ impl Driver {
             plugins,
             state,
             clock,
-            task,
+            tasks,
             pending,
             next_offsets,
             out,
             counts,
         } = self;
-        let partition = task.id();
+        let partition = tasks[0].id().partition;
         // A RocksDB store opens once at a time.
-        drop(task);
-        let task = new_task(partition, &topology, &plugins, &state, &clock)?;
+        drop(tasks);
+        let tasks = new_tasks(partition, &topology, &plugins, &state, &clock)?;
         Ok(Driver {
             topology,
             plugins,
             state,
             clock,
-            task,
+            tasks,
             pending,
             next_offsets,
             out,
@@ -344,16 +395,25 @@ impl Driver {
     }
 }
 
-fn new_task(
+/// The tasks of `partition`, one per sub-topology.
+fn new_tasks(
     partition: i32,
     topology: &Arc<Topology>,
     plugins: &Plugins,
     state: &StateContext,
     clock: &ManualClock,
-) -> Result<Task, RunError> {
-    let mut task = Task::new(partition, Arc::clone(topology), plugins, Some(state))?;
-    task.set_clock(Arc::new(clock.clone()));
-    Ok(task)
+) -> Result<Vec<Task>, RunError> {
+    (0..topology.subtopologies.len())
+        .map(|subtopology| {
+            let id = TaskId {
+                subtopology,
+                partition,
+            };
+            let mut task = Task::new(id, Arc::clone(topology), plugins, Some(state))?;
+            task.set_clock(Arc::new(clock.clone()));
+            Ok(task)
+        })
+        .collect()
 }
 
 /// What the task sent, and the broker's refusal rule.
@@ -414,6 +474,7 @@ mod tests {
             offset: 40,
             timestamp_kind: TimestampKind::LogAppendTime,
             record: Record::new(Some(b"a"), None, Some(1)),
+            origin: None,
         });
         d.push("clicks", Some(b"a"), None, Some(1));
         let at: Vec<(&str, i32, i64)> = d
@@ -439,7 +500,7 @@ mod tests {
     #[test]
     fn a_chosen_partition_numbers_the_task_and_its_records() {
         let mut d = Driver::setup(COUNT).unwrap().partition(3).start().unwrap();
-        assert_eq!(d.task().id(), 3);
+        assert_eq!(d.task().id(), TaskId::first(3));
         d.push("clicks", Some(b"a"), None, Some(1));
         assert_eq!((d.pending[0].partition, d.pending[0].offset), (3, 0));
     }

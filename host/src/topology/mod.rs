@@ -11,7 +11,10 @@
 mod graph;
 pub mod pipeline_file;
 pub mod render;
+mod subtopology;
 mod validate;
+
+pub use validate::repartition::topic as repartition_topic;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +52,23 @@ pub struct Source {
     pub timestamp_config: Vec<(String, String)>,
     /// What to do with a record without a valid event time.
     pub invalid_timestamp: InvalidTimestamp,
+    /// Set for a repartition topic's source: the topic is the pipeline's
+    /// own, written by the sink of the same name.
+    pub repartition: Option<Repartition>,
+}
+
+/// A repartition topic (`<application.id>-<name>-repartition`): written by
+/// an internal sink upstream, read by an internal source downstream, so
+/// that records reach the task of their new key. It is what splits a
+/// topology into sub-topologies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repartition {
+    /// Its partition count when declared (`partitions`); else the largest
+    /// partition count of the sub-topology that writes it, found at start.
+    pub partitions: Option<i32>,
+    /// False when Sluice inserted it before a stateful step that reads
+    /// records whose keys may have changed; true for a `repartition` step.
+    pub explicit: bool,
 }
 
 /// A source read as a table: the latest value per key, in a store.
@@ -74,6 +94,41 @@ pub enum Operation {
         /// Set to aggregate per time window of each key.
         window: Option<Windowing>,
     },
+    /// Joins each record with a table.
+    Join(Join),
+}
+
+/// A join of a stream with a table: each stream record meets the table's
+/// value for its key at that moment (`operator/join/stream_table.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    /// Inner or left.
+    pub kind: JoinKind,
+    /// What makes one value of a stream record and a table row.
+    pub joiner: JoinerRef,
+    /// The table source it looks up (index into [`Topology::sources`]).
+    pub table: usize,
+}
+
+/// `join = "inner" | "left"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Only stream records whose key the table has.
+    Inner,
+    /// Every stream record; with none on the right when the table lacks
+    /// its key.
+    Left,
+}
+
+/// `joiner = "merge" | "pair" | <plugin>`: what a matched pair becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinerRef {
+    /// Two JSON objects merged into one (the right side's fields win).
+    Merge,
+    /// `{"left": …, "right": …}`.
+    Pair,
+    /// A value-joiner plugin.
+    Plugin(PluginRef),
 }
 
 /// A windowed aggregation's windows and emit rules.
@@ -130,40 +185,51 @@ pub struct Step {
 }
 
 impl Step {
-    /// The plugin it runs, if any (the built-in count has none).
+    /// The plugin it runs, if any (the built-in count and joiners have
+    /// none).
     pub fn plugin(&self) -> Option<&PluginRef> {
         match &self.op {
             Operation::Process(p)
             | Operation::Aggregate {
                 logic: Aggregation::Plugin(p),
                 ..
-            } => Some(p),
+            }
+            | Operation::Join(Join {
+                joiner: JoinerRef::Plugin(p),
+                ..
+            }) => Some(p),
             Operation::Aggregate {
                 logic: Aggregation::Count,
                 ..
-            } => None,
+            }
+            | Operation::Join(_) => None,
         }
     }
 
-    /// The plugin it runs, to replace (the built-in count has none).
+    /// The plugin it runs, to replace (the built-ins have none).
     pub fn plugin_mut(&mut self) -> Option<&mut PluginRef> {
         match &mut self.op {
             Operation::Process(p)
             | Operation::Aggregate {
                 logic: Aggregation::Plugin(p),
                 ..
-            } => Some(p),
+            }
+            | Operation::Join(Join {
+                joiner: JoinerRef::Plugin(p),
+                ..
+            }) => Some(p),
             Operation::Aggregate {
                 logic: Aggregation::Count,
                 ..
-            } => None,
+            }
+            | Operation::Join(_) => None,
         }
     }
 
     /// The state store an aggregation keeps, if this is one.
     pub fn store(&self) -> Option<&str> {
         match &self.op {
-            Operation::Process(_) => None,
+            Operation::Process(_) | Operation::Join(_) => None,
             Operation::Aggregate { store, .. } => Some(store),
         }
     }
@@ -178,6 +244,24 @@ pub struct Sink {
     pub topic: String,
     /// Nodes that feed it.
     pub inputs: Vec<NodeId>,
+    /// True for a repartition topic's sink: records without a key cannot be
+    /// routed, so they are dropped and counted (or dead-lettered).
+    pub repartition: bool,
+}
+
+/// A sub-topology: the nodes that one task runs for one partition number.
+/// Sources, steps and table stores joined by `inputs` (or by a store a
+/// step reads) belong to one; a repartition topic separates two, the sink
+/// in the one that writes it and the source in the one that reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubTopology {
+    /// Its sources (indexes into [`Topology::sources`]).
+    pub sources: Vec<usize>,
+    /// Its steps, in topological order.
+    pub steps: Vec<usize>,
+    /// The sinks it writes (a sink fed from several sub-topologies is in
+    /// each).
+    pub sinks: Vec<usize>,
 }
 
 /// The `[processing]` table: batching and commits (the call batch and the
@@ -206,6 +290,9 @@ pub struct Processing {
     pub quarantine_traps: Option<u64>,
     /// The window of `quarantine_traps` (`quarantine.window.ms`).
     pub quarantine_window: Duration,
+    /// How often the committed records of repartition topics are deleted
+    /// (`repartition.purge.interval.ms`).
+    pub repartition_purge_interval: Duration,
 }
 
 /// `processing.guarantee`.
@@ -233,6 +320,7 @@ impl Default for Processing {
             plugin_output: crate::plugin::limits::DEFAULT_MAX_OUTPUT,
             quarantine_traps: None,
             quarantine_window: Duration::from_secs(60),
+            repartition_purge_interval: Duration::from_secs(30),
         }
     }
 }
@@ -270,6 +358,10 @@ pub struct Topology {
     pub steps: Vec<Step>,
     /// Sink topics.
     pub sinks: Vec<Sink>,
+    /// The sub-topologies: one at least; more where repartition topics or
+    /// unconnected parts split the DAG. A task is one sub-topology on one
+    /// partition number.
+    pub subtopologies: Vec<SubTopology>,
     /// Extra librdkafka properties.
     pub kafka: Vec<(String, String)>,
     /// State stores.
@@ -323,10 +415,14 @@ impl Topology {
         steps.chain(sources).collect()
     }
 
-    /// Every topic the pipeline writes: sinks and the dead-letter topic
-    /// (when a policy sends records there).
+    /// Every topic the pipeline writes but does not read: sinks and the
+    /// dead-letter topic (when a policy sends records there); not its
+    /// repartition topics.
     pub fn output_topics(&self) -> Vec<String> {
-        let mut topics: Vec<String> = self.sinks.iter().map(|s| s.topic.clone()).collect();
+        let mut topics: Vec<String> = (self.sinks.iter())
+            .filter(|s| !s.repartition)
+            .map(|s| s.topic.clone())
+            .collect();
         if self.uses_dlq() {
             topics.push(self.errors.dlq_topic.clone());
         }

@@ -226,11 +226,39 @@ pub struct StepDef {
     /// `flatMapValues`), so an aggregation may follow without a
     /// repartition; the host holds the plugin to it. Default `"may-change"`.
     pub key: Option<KeyPolicy>,
+    /// A join: `"inner"` or `"left"`, of its first input (a stream) with
+    /// its second (a table).
+    pub join: Option<JoinKindDef>,
+    /// Joins: `"merge"`, `"pair"` (default), or a value-joiner plugin
+    /// (crate directory or `.wasm`).
+    pub joiner: Option<String>,
+    /// `repartition = true`: the step writes its inputs to a repartition
+    /// topic (`<application.id>-<step>-repartition`), keyed by their keys,
+    /// and emits what it reads back, so that records reach the task of
+    /// their key.
+    #[serde(default)]
+    pub repartition: bool,
+    /// Repartition steps: the topic's partition count (default: the
+    /// largest among the sources upstream).
+    pub partitions: Option<i32>,
     /// Nodes (sources or steps) whose records this step receives.
     pub inputs: Vec<String>,
     /// Passed to the plugin's `init`, as dotted-name/string pairs.
     #[serde(default)]
     pub config: toml::Table,
+}
+
+/// `join = …`, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinKindDef {
+    /// Matched records only.
+    Inner,
+    /// Every record of the first input.
+    Left,
+    /// Every record of either input (stream–stream and table–table joins,
+    /// which are not built yet).
+    Outer,
 }
 
 /// A step's `close` table: `close.idle.after = "<duration>"`.

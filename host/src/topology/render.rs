@@ -10,6 +10,23 @@ use super::{Aggregation, ErrorPolicy, NodeId, Operation, Step, Topology};
 /// What a step does, in a few words: its plugin, or its aggregation and store.
 fn describe(t: &Topology, s: &Step) -> String {
     match &s.op {
+        Operation::Join(j) => format!(
+            "{} join with table {} (store {}); joiner {}",
+            match j.kind {
+                super::JoinKind::Inner => "inner",
+                super::JoinKind::Left => "left",
+            },
+            t.sources[j.table].name,
+            t.sources[j.table]
+                .table
+                .as_ref()
+                .map_or("?", |tb| tb.store.as_str()),
+            match &j.joiner {
+                super::JoinerRef::Merge => "merge".to_owned(),
+                super::JoinerRef::Pair => "pair".to_owned(),
+                super::JoinerRef::Plugin(p) => p.path().display().to_string(),
+            }
+        ),
         Operation::Process(p) => p.path().display().to_string(),
         Operation::Aggregate {
             logic,
@@ -69,21 +86,14 @@ pub fn text(tp: &Topology) -> String {
             super::Guarantee::ExactlyOnce => ", processing.guarantee = exactly-once",
         }
     );
-    for (i, s) in t.sources.iter().enumerate() {
-        let table = match &s.table {
-            None => String::new(),
-            Some(t) => format!(
-                "  [table, {} rows; store {} (changelog {})]",
-                match t.format {
-                    super::TableFormat::Plain => "plain",
-                    super::TableFormat::Debezium => "debezium",
-                },
-                t.store,
-                crate::state::changelog::topic(&tp.application_id, &t.store)
-            ),
-        };
-        let _ = writeln!(out, "source {} <- topic {}{table}", s.name, s.topic);
-        tree(t, NodeId::Source(i), 1, &mut shown, &mut out);
+    let split = t.subtopologies.len() > 1;
+    for (n, sub) in t.subtopologies.iter().enumerate() {
+        if split {
+            let _ = writeln!(out, "sub-topology {n} (tasks {n}_0, {n}_1, …):");
+        }
+        for &i in &sub.sources {
+            source_tree(t, i, &mut shown, &mut out);
+        }
     }
     let policy = |p: ErrorPolicy| match p {
         ErrorPolicy::Fail => "fail".to_owned(),
@@ -96,6 +106,47 @@ pub fn text(tp: &Topology) -> String {
         let _ = writeln!(out, "refused outputs:  {}", policy(t.errors.refused));
     }
     out
+}
+
+/// Source `i`'s line, and what it feeds below it.
+fn source_tree(tp: &Topology, i: usize, shown: &mut [bool], out: &mut String) {
+    let t = tp;
+    let s = &t.sources[i];
+    let table = match &s.table {
+        None => String::new(),
+        Some(t) => format!(
+            "  [table, {} rows; store {} (changelog {})]",
+            match t.format {
+                super::TableFormat::Plain => "plain",
+                super::TableFormat::Debezium => "debezium",
+            },
+            t.store,
+            crate::state::changelog::topic(&tp.application_id, &t.store)
+        ),
+    };
+    match &s.repartition {
+        None => {
+            let _ = writeln!(out, "source {} <- topic {}{table}", s.name, s.topic);
+        }
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "source {} <- repartition topic {} ({}; {})",
+                s.name,
+                s.topic,
+                r.partitions
+                    .map_or("partitions: as its writers' sources".to_owned(), |n| {
+                        format!("{n} partitions")
+                    }),
+                if r.explicit {
+                    "a repartition step"
+                } else {
+                    "inserted before a stateful step"
+                }
+            );
+        }
+    }
+    tree(t, NodeId::Source(i), 1, shown, out);
 }
 
 /// Prints what `node` feeds, below it. A step fed by several nodes is
@@ -113,7 +164,12 @@ fn tree(t: &Topology, node: NodeId, depth: usize, shown: &mut [bool], out: &mut 
         tree(t, NodeId::Step(step), depth + 1, shown, out);
     }
     for sink in t.sinks.iter().filter(|s| s.inputs.contains(&node)) {
-        let _ = writeln!(out, "{pad}└─> sink {} -> topic {}", sink.name, sink.topic);
+        let what = if sink.repartition {
+            "repartition"
+        } else {
+            "sink"
+        };
+        let _ = writeln!(out, "{pad}└─> {what} {} -> topic {}", sink.name, sink.topic);
     }
 }
 
@@ -122,46 +178,34 @@ pub fn dot(t: &Topology) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "digraph \"{}\" {{", esc(&t.application_id));
     let _ = writeln!(out, "  rankdir=LR;\n  node [fontname=\"Helvetica\"];");
-    for s in &t.sources {
-        let _ = writeln!(
-            out,
-            "  \"src:{0}\" [shape=cylinder, label=\"{1}\\n({2} {0})\"];",
-            esc(&s.name),
-            esc(&s.topic),
-            if s.table.is_some() { "table" } else { "source" }
-        );
-        if let Some(table) = &s.table {
+    let split = t.subtopologies.len() > 1;
+    for (n, sub) in t.subtopologies.iter().enumerate() {
+        if split {
             let _ = writeln!(
                 out,
-                "  \"store:{0}\" [shape=folder, label=\"store {0}\\n(RocksDB + changelog)\"];\n  \"src:{1}\" -> \"store:{0}\" [style=dotted];",
-                esc(&table.store),
-                esc(&s.name)
+                "  subgraph \"cluster_{n}\" {{\n  label=\"sub-topology {n}\"; style=dashed;"
             );
         }
-    }
-    for s in &t.steps {
-        let _ = writeln!(
-            out,
-            "  \"step:{0}\" [shape=box, style=rounded, label=\"{0}\\n{1}\"];",
-            esc(&s.name),
-            esc(&describe(t, s))
-        );
-        if let Some(store) = s.store() {
-            let _ = writeln!(
-                out,
-                "  \"store:{0}\" [shape=folder, label=\"store {0}\\n(RocksDB + changelog)\"];\n  \"step:{1}\" -> \"store:{0}\" [dir=both, style=dotted];",
-                esc(store),
-                esc(&s.name)
-            );
+        for &i in &sub.sources {
+            dot_source(t, &t.sources[i], &mut out);
+        }
+        for &i in &sub.steps {
+            dot_step(t, &t.steps[i], &mut out);
+        }
+        for &k in &sub.sinks {
+            let sink = &t.sinks[k];
+            if sink.repartition
+                && t.subtopologies.iter().position(|s| s.sinks.contains(&k)) == Some(n)
+            {
+                dot_sink(sink, &mut out);
+            }
+        }
+        if split {
+            out.push_str("  }\n");
         }
     }
-    for s in &t.sinks {
-        let _ = writeln!(
-            out,
-            "  \"sink:{0}\" [shape=cylinder, label=\"{1}\\n(sink {0})\"];",
-            esc(&s.name),
-            esc(&s.topic)
-        );
+    for s in t.sinks.iter().filter(|s| !s.repartition) {
+        dot_sink(s, &mut out);
     }
     let id = |n: NodeId| match n {
         NodeId::Source(i) => format!("src:{}", esc(&t.sources[i].name)),
@@ -175,6 +219,17 @@ pub fn dot(t: &Topology) -> String {
     for s in &t.sinks {
         for &input in &s.inputs {
             let _ = writeln!(out, "  \"{}\" -> \"sink:{}\";", id(input), esc(&s.name));
+        }
+    }
+    // A repartition topic feeds the sub-topology that reads it.
+    for s in t.sinks.iter().filter(|s| s.repartition) {
+        for reader in t.sources.iter().filter(|r| r.topic == s.topic) {
+            let _ = writeln!(
+                out,
+                "  \"sink:{}\" -> \"src:{}\" [style=bold];",
+                esc(&s.name),
+                esc(&reader.name)
+            );
         }
     }
     if t.uses_dlq() {
@@ -193,6 +248,62 @@ pub fn dot(t: &Topology) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// A source's node (and its table's store).
+fn dot_source(t: &Topology, s: &super::Source, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "  \"src:{0}\" [shape=cylinder, label=\"{1}\\n({2} {0})\"];",
+        esc(&s.name),
+        esc(&s.topic),
+        if s.table.is_some() { "table" } else { "source" }
+    );
+    if let Some(table) = &s.table {
+        let _ = writeln!(
+            out,
+            "  \"store:{0}\" [shape=folder, label=\"store {0}\\nchangelog {2}\"];\n  \"src:{1}\" -> \"store:{0}\" [style=dotted];",
+            esc(&table.store),
+            esc(&s.name),
+            esc(&crate::state::changelog::topic(
+                &t.application_id,
+                &table.store
+            ))
+        );
+    }
+}
+
+/// A step's node (and its store).
+fn dot_step(t: &Topology, s: &Step, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "  \"step:{0}\" [shape=box, style=rounded, label=\"{0}\\n{1}\"];",
+        esc(&s.name),
+        esc(&describe(t, s))
+    );
+    if let Some(store) = s.store() {
+        let _ = writeln!(
+            out,
+            "  \"store:{0}\" [shape=folder, label=\"store {0}\\nchangelog {2}\"];\n  \"step:{1}\" -> \"store:{0}\" [dir=both, style=dotted];",
+            esc(store),
+            esc(&s.name),
+            esc(&crate::state::changelog::topic(&t.application_id, store))
+        );
+    }
+}
+
+/// A sink's node; a repartition topic's is bold.
+fn dot_sink(s: &super::Sink, out: &mut String) {
+    let (what, style) = match s.repartition {
+        true => ("repartition", ", style=bold"),
+        false => ("sink", ""),
+    };
+    let _ = writeln!(
+        out,
+        "  \"sink:{0}\" [shape=cylinder{style}, label=\"{1}\\n({what} {0})\"];",
+        esc(&s.name),
+        esc(&s.topic)
+    );
 }
 
 fn esc(s: &str) -> String {

@@ -4,8 +4,10 @@
 //! sinks → the `[state]` settings → every step feeds something. The first
 //! refusal is returned, naming the section and key.
 
+mod join;
 mod names;
 mod processing;
+pub mod repartition;
 mod sinks;
 mod sources;
 mod state;
@@ -50,13 +52,31 @@ impl Topology {
         check_name(&dlq_topic).map_err(|m| invalid(format!("[errors] `dlq-topic` {m}")))?;
 
         let kinds = names::node_kinds(&file).map_err(invalid)?;
-        let sources = sources::sources(&file.sources, base).map_err(invalid)?;
+        let mut sources = sources::sources(&file.sources, base).map_err(invalid)?;
         names::inputs_once(&file).map_err(invalid)?;
-        dead_letters_are_not_read(&dlq_topic, &sources).map_err(invalid)?;
+        repartition::stray_partitions(&file.steps).map_err(invalid)?;
+        // Repartition steps are in the order too: a cycle through a
+        // repartition topic would loop records for ever.
         let order = topological_order(&file.steps, &kinds).map_err(invalid)?;
+        let (order, declared) = repartition::split_order(&file.steps, order);
+        sources
+            .extend(repartition::declared_sources(&app, &file.steps, &declared).map_err(invalid)?);
         let nodes = Nodes::new(&sources, &order, &kinds);
-        let steps = steps::steps(&file.steps, &order, &sources, &nodes, base).map_err(invalid)?;
-        let sinks = sinks::sinks(&file.sinks, &sources, &nodes).map_err(invalid)?;
+        let cx = steps::Context {
+            application_id: &app,
+            sources: &sources,
+            kinds: &kinds,
+            nodes: &nodes,
+            base,
+        };
+        let validated = steps::steps(&file.steps, &order, cx).map_err(invalid)?;
+        let mut sinks = sinks::sinks(&file.sinks, &sources, &nodes).map_err(invalid)?;
+        sinks.extend(
+            repartition::declared_sinks(&app, &file.steps, &declared, &nodes).map_err(invalid)?,
+        );
+        sinks.extend(validated.sinks);
+        sources.extend(validated.sources);
+        dead_letters_are_not_read(&dlq_topic, &sources).map_err(invalid)?;
         let state = state::settings(&file.state, base).map_err(invalid)?;
 
         let topology = Topology {
@@ -73,13 +93,14 @@ impl Topology {
                 dlq_topic,
             },
             sources,
-            steps,
+            steps: validated.steps,
             sinks,
+            subtopologies: Vec::new(),
             kafka,
             state,
         };
         feeds_something(&topology).map_err(invalid)?;
-        Ok(topology)
+        Ok(topology.split())
     }
 }
 
@@ -96,8 +117,18 @@ fn dead_letters_are_not_read(dlq_topic: &str, sources: &[Source]) -> Result<(), 
 }
 
 /// Every step feeds a step or a sink: a step whose output goes nowhere is
-/// almost certainly a mistake.
+/// almost certainly a mistake. So does every repartition step.
 fn feeds_something(topology: &Topology) -> Result<(), String> {
+    for (i, source) in topology.sources.iter().enumerate() {
+        let read = topology.consumers_of(NodeId::Source(i)).next().is_some()
+            || (topology.sinks.iter()).any(|s| s.inputs.contains(&NodeId::Source(i)));
+        if source.repartition.is_some() && !read {
+            return Err(format!(
+                "[steps.{}] feeds nothing: add it to the `inputs` of a step or sink",
+                source.name
+            ));
+        }
+    }
     for (i, step) in topology.steps.iter().enumerate() {
         if topology.consumers_of(NodeId::Step(i)).next().is_none()
             && !topology

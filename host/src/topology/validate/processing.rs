@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::topology::pipeline_file::{Scalar, flatten};
 use crate::topology::{Guarantee, Processing};
 
-const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb, plugin.output.max.kb, quarantine.after.traps, quarantine.window.ms";
+const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb, plugin.output.max.kb, quarantine.after.traps, quarantine.window.ms, repartition.purge.interval.ms";
 
 /// Reads the `[processing]` table; a setting left out keeps its default.
 pub(super) fn parse_processing(table: &toml::Table) -> Result<Processing, String> {
@@ -37,6 +37,9 @@ pub(super) fn parse_processing(table: &toml::Table) -> Result<Processing, String
             "quarantine.after.traps" => p.quarantine_traps = Some(positive(1_000_000)? as u64),
             "quarantine.window.ms" => {
                 p.quarantine_window = Duration::from_millis(positive(86_400_000)? as u64)
+            }
+            "repartition.purge.interval.ms" => {
+                p.repartition_purge_interval = Duration::from_millis(positive(86_400_000)? as u64)
             }
             "processing.guarantee" => {
                 p.guarantee = match &value {

@@ -26,6 +26,7 @@ pub(super) fn sinks(
                 name: name.clone(),
                 topic,
                 inputs: nodes.resolve(&format!("[sinks.{name}]"), &def.inputs)?,
+                repartition: false,
             })
         })
         .collect()

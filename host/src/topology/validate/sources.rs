@@ -47,6 +47,7 @@ fn source(name: &str, def: &SourceDef, base: &Path) -> Result<Source, String> {
         timestamp,
         timestamp_config,
         invalid_timestamp: def.invalid_timestamp.unwrap_or_default(),
+        repartition: None,
     })
 }
 

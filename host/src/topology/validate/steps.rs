@@ -1,66 +1,106 @@
 //! `[steps.<name>]`: processors (`plugin`) and aggregations (`aggregate`),
 //! in topological order, with the keys each kind may have. An aggregation
-//! is refused where it cannot work yet: after a step that may change keys
-//! (regrouping needs a repartition topic, which Sluice does not make), or
-//! over a table (whose records replace each other, which needs a
-//! subtractor).
+//! after a step that may change keys reads a repartition topic, inserted
+//! here ([`super::repartition::inserted`]); an aggregation over a table is
+//! refused (its records replace each other, which needs a subtractor).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::names::{Nodes, check_name};
 use super::state::Owners;
 use super::windowing::windowing;
+use super::{join, repartition};
 use crate::topology::pipeline_file::{KeyPolicy, StepDef, flatten};
-use crate::topology::{Aggregation, NodeId, Operation, PluginRef, Source, Step};
+use crate::topology::{Aggregation, NodeId, Operation, PluginRef, Sink, Source, Step};
 
-/// Every step, in `order` (the topological order of `defs`). `base` is the
-/// directory of the pipeline file, against which plugin paths resolve.
+/// What [`steps`] found: the steps, and the repartitions it inserted.
+pub(super) struct Validated {
+    /// Every step, in order.
+    pub steps: Vec<Step>,
+    /// The sources of inserted repartition topics, to append to the
+    /// sources (their `NodeId`s count from the end of `sources`).
+    pub sources: Vec<Source>,
+    /// The sinks of inserted repartition topics.
+    pub sinks: Vec<Sink>,
+}
+
+/// Where [`steps`] reads the pipeline from.
+pub(super) struct Context<'a> {
+    /// `application.id`, the prefix of repartition topics.
+    pub application_id: &'a str,
+    /// The sources, declared repartition steps' included.
+    pub sources: &'a [Source],
+    /// Every node name, by kind.
+    pub kinds: &'a HashMap<&'a str, &'a str>,
+    /// Names to nodes.
+    pub nodes: &'a Nodes<'a>,
+    /// The directory of the pipeline file, against which plugin paths
+    /// resolve.
+    pub base: &'a Path,
+}
+
+/// Every step, in `order` (the topological order of `defs`).
 pub(super) fn steps(
     defs: &BTreeMap<String, StepDef>,
     order: &[String],
-    sources: &[Source],
-    nodes: &Nodes,
-    base: &Path,
-) -> Result<Vec<Step>, String> {
+    cx: Context<'_>,
+) -> Result<Validated, String> {
     let mut steps = Steps {
-        sources,
-        nodes,
-        base,
-        owners: Owners::of_tables(sources)?,
+        owners: Owners::of_tables(cx.sources)?,
+        cx,
         done: Vec::with_capacity(order.len()),
+        sources: Vec::new(),
+        sinks: Vec::new(),
     };
     for name in order {
         let step = steps.step(name, &defs[name])?;
         steps.done.push(step);
     }
-    Ok(steps.done)
+    Ok(Validated {
+        steps: steps.done,
+        sources: steps.sources,
+        sinks: steps.sinks,
+    })
 }
 
 /// The steps validated so far, and what validating the next one reads.
 struct Steps<'a> {
-    sources: &'a [Source],
-    nodes: &'a Nodes<'a>,
-    base: &'a Path,
+    cx: Context<'a>,
     /// The owner of each store so far.
     owners: Owners<'a>,
     /// The steps before the next, in order.
     done: Vec<Step>,
+    /// Repartitions inserted so far.
+    sources: Vec<Source>,
+    sinks: Vec<Sink>,
 }
 
 impl<'a> Steps<'a> {
     /// The step `name`, declared by `def`.
     fn step(&mut self, name: &'a str, def: &StepDef) -> Result<Step, String> {
         let owner = format!("[steps.{name}]");
-        let inputs = self.nodes.resolve(&owner, &def.inputs)?;
+        let mut inputs = self.cx.nodes.resolve(&owner, &def.inputs)?;
+        if def.joiner.is_some() && def.join.is_none() {
+            return Err(format!(
+                "{owner} has a `joiner` but no `join`; a joiner is for join steps"
+            ));
+        }
         let op = match (&def.plugin, &def.aggregate) {
+            _ if def.join.is_some() => {
+                let kind = def.join.expect("checked");
+                let (join, stream) =
+                    join::join(&owner, def, kind, &inputs, self.cx.sources, self.cx.base)?;
+                inputs = vec![stream];
+                Operation::Join(join)
+            }
             (Some(plugin), None) => {
                 if def.store.is_some() {
                     return Err(format!(
                         "{owner} has a `store` but is not an aggregation; a processor declares the stores it uses with `stores = [...]`"
                     ));
                 }
-                Operation::Process(plugin_ref(self.base, plugin))
+                Operation::Process(plugin_ref(self.cx.base, plugin))
             }
             (None, Some(aggregate)) => self.aggregation(name, &owner, def, aggregate, &inputs)?,
             (Some(_), Some(_)) => {
@@ -70,7 +110,7 @@ impl<'a> Steps<'a> {
             }
             (None, None) => {
                 return Err(format!(
-                    "{owner} needs `plugin = \"<crate dir or .wasm>\"` (a processor) or `aggregate = \"<crate dir, .wasm or count>\"` (an aggregation)"
+                    "{owner} needs `plugin = \"<crate dir or .wasm>\"` (a processor), `aggregate = \"<crate dir, .wasm or count>\"` (an aggregation), `join = \"inner\" or \"left\"` (a join) or `repartition = true`"
                 ));
             }
         };
@@ -96,14 +136,20 @@ impl<'a> Steps<'a> {
         }
         let state = self
             .owners
-            .declare(&owner, name, &def.stores, self.sources)?;
+            .declare(&owner, name, &def.stores, self.cx.sources)?;
+        let stateful = matches!(op, Operation::Aggregate { .. } | Operation::Join(_));
+        if stateful && key_changer(&self.done, &inputs).is_some() {
+            inputs = self.repartition_before(name, inputs)?;
+        }
+        // A join's output has its stream record's key.
+        let keeps_key = def.key == Some(KeyPolicy::Kept) || matches!(op, Operation::Join(_));
         Ok(Step {
             name: name.to_owned(),
             op,
             state,
             inputs,
             config,
-            keeps_key: def.key == Some(KeyPolicy::Kept),
+            keeps_key,
         })
     }
 
@@ -122,24 +168,15 @@ impl<'a> Steps<'a> {
                 "{owner} has a `key` policy but is an aggregation; `key = \"kept\"` is for processors"
             ));
         }
-        if let Some(i) = key_changer(&self.done, inputs) {
-            return Err(format!(
-                "{owner} aggregates the output of step `{}`, which may have changed the keys; \
-                 grouping by a new key needs a repartition topic, which Sluice does not make yet. \
-                 If the step keeps each record's key, declare `key = \"kept\"` on it (the host holds it to that); \
-                 else aggregate a source directly, or write the step's output to a topic keyed as you need and aggregate that",
-                self.done[i].name
-            ));
-        }
         if let Some(i) = upstream_sources(&self.done, inputs)
             .into_iter()
-            .find(|&i| self.sources[i].table.is_some())
+            .find(|&i| self.cx.sources.get(i).is_some_and(|s| s.table.is_some()))
         {
             return Err(format!(
                 "{owner} aggregates table `{}`; a table's records replace each other, \
                  so aggregating them needs a subtractor, which Sluice does not have yet. \
                  Aggregate a stream source",
-                self.sources[i].name
+                self.cx.sources[i].name
             ));
         }
         let store = def.store.clone().unwrap_or_else(|| name.to_owned());
@@ -147,7 +184,7 @@ impl<'a> Steps<'a> {
         self.owners.claim(&store, name)?;
         let logic = match aggregate {
             "count" => Aggregation::Count,
-            path => Aggregation::Plugin(plugin_ref(self.base, Path::new(path))),
+            path => Aggregation::Plugin(plugin_ref(self.cx.base, Path::new(path))),
         };
         let window = match &def.window {
             None => None,
@@ -162,11 +199,27 @@ impl<'a> Steps<'a> {
             window,
         })
     }
+
+    /// Inserts a repartition topic between `inputs` and stateful step
+    /// `name`, whose new input it returns: records whose keys may have
+    /// changed reach the task of their new key through it.
+    fn repartition_before(
+        &mut self,
+        name: &str,
+        inputs: Vec<NodeId>,
+    ) -> Result<Vec<NodeId>, String> {
+        let (source, sink) =
+            repartition::inserted(self.cx.application_id, name, inputs, self.cx.kinds)?;
+        let node = NodeId::Source(self.cx.sources.len() + self.sources.len());
+        self.sources.push(source);
+        self.sinks.push(sink);
+        Ok(vec![node])
+    }
 }
 
 /// A plugin path, resolved against `base`: a built component if it ends
 /// in `.wasm`, else a crate directory.
-fn plugin_ref(base: &Path, path: &Path) -> PluginRef {
+pub(super) fn plugin_ref(base: &Path, path: &Path) -> PluginRef {
     let path = base.join(path);
     if path.extension().is_some_and(|e| e == "wasm") {
         PluginRef::Component(path)
@@ -216,6 +269,7 @@ fn upstream_sources(steps: &[Step], inputs: &[NodeId]) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    use crate::topology::NodeId;
     use crate::topology::validate::tests::{AGGREGATE, load};
 
     #[test]
@@ -231,13 +285,19 @@ mod tests {
             "[steps.rekey]\n        plugin = \"rekey.wasm\"\n        inputs = [\"trades\"]\n        [steps.counts]\n        aggregate = \"count\"\n        inputs = [\"rekey\"]",
         );
         assert_ne!(rekeyed, AGGREGATE);
-        let e = load(&rekeyed).unwrap_err();
-        assert!(
-            e.contains("[steps.counts] aggregates the output of step `rekey`")
-                && e.contains("repartition")
-                && e.contains("declare `key = \"kept\"`"),
-            "{e}"
-        );
+        // A repartition topic is inserted: `counts` reads it back.
+        let t = load(&rekeyed).unwrap();
+        let counts = t.steps.iter().find(|s| s.name == "counts").unwrap();
+        let [NodeId::Source(i)] = counts.inputs[..] else {
+            panic!("{:?}", counts.inputs)
+        };
+        assert_eq!(t.sources[i].name, "counts-repartition");
+        assert_eq!(t.sources[i].topic, "app-counts-repartition");
+        assert_eq!(t.sources[i].partitions, 3, "as its writer's sources");
+        let sink = t.sinks.iter().find(|s| s.repartition).unwrap();
+        assert_eq!(sink.topic, "app-counts-repartition");
+        assert_eq!(t.node_name(sink.inputs[0]), "rekey");
+        assert_eq!(t.subtopologies.len(), 2);
         // Through steps that keep keys, an aggregation may follow; one step
         // up the chain that may change keys is named.
         let kept = rekeyed.replace(
@@ -246,6 +306,8 @@ mod tests {
         );
         let t = load(&kept).unwrap();
         assert!(t.steps.iter().any(|s| s.name == "rekey" && s.keeps_key));
+        assert!(t.sources.iter().all(|s| s.repartition.is_none()));
+        assert_eq!(t.subtopologies.len(), 1);
         let chained = kept.replace(
             "[steps.rekey]",
             "[steps.parse]\n        plugin = \"parse.wasm\"\n        inputs = [\"trades\"]\n        [steps.rekey]",
@@ -255,8 +317,21 @@ mod tests {
             "key = \"kept\"\n        inputs = [\"parse\"]",
         );
         assert_ne!(chained, kept);
-        let e = load(&chained).unwrap_err();
-        assert!(e.contains("aggregates the output of step `parse`"), "{e}");
+        let t = load(&chained).unwrap();
+        let sink = t.sinks.iter().find(|s| s.repartition).unwrap();
+        assert_eq!(
+            t.node_name(sink.inputs[0]),
+            "rekey",
+            "the repartition is just before `counts`"
+        );
+        let taken = chained
+            .replace("[steps.parse]", "[steps.counts-repartition]")
+            .replace("inputs = [\"parse\"]", "inputs = [\"counts-repartition\"]");
+        let e = load(&taken).unwrap_err();
+        assert!(
+            e.contains("whose node is named `counts-repartition`, but a step has that name"),
+            "{e}"
+        );
         let e = load(&kept.replace("key = \"kept\"", "key = \"same\"")).unwrap_err();
         assert!(e.contains("kept") && e.contains("may-change"), "{e}");
         let e = load(&AGGREGATE.replace(

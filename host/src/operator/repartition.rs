@@ -1,0 +1,231 @@
+//! The writing side of a repartition topic: what reaches its sink goes to
+//! `<application.id>-<name>-repartition`, partitioned by murmur2 of its
+//! key (the producer's partitioner, as Kafka Streams'), in the commit's
+//! transaction under exactly-once; the sub-topology that reads it back is
+//! another task. Each record carries its origin (the input record it was
+//! made from, and its index among that record's outputs to the topic:
+//! [`Origin`]), by which the reading side's stores mark it applied, so a
+//! record written twice by an upstream task that crashed before its commit
+//! is applied once. A record without a key cannot be routed: it is
+//! dropped and counted (`unkeyed`), or dead-lettered under
+//! `refused = "dlq"`.
+//! The topics themselves are made ready at start ([`topics`]) and purged
+//! of what is committed (`crate::runner::purge`).
+
+use crate::error::RunError;
+use crate::kafka::topics::TopicSpec;
+use crate::operator::batch::BatchContext;
+use crate::operator::dead_letter::Kind;
+use crate::operator::error_policy::{self, Refused};
+use bytes::Bytes;
+
+use crate::record::{ORIGIN_HEADER, OUTPUTS_PER_ORIGIN, Origin, RecordRef};
+use crate::topology::{NodeId, Sink, Topology};
+
+/// Sends `record`, made from the batch's record `origin` by `node` (whose
+/// plugin has `digest`), to the repartition topic of `sink`, with its
+/// origin in a header. `sent` counts, per batch record, what it sent to
+/// this topic so far. A record without a key meets the `unkeyed` policy.
+pub fn send(
+    topology: &Topology,
+    ctx: &mut BatchContext<'_>,
+    sink: &Sink,
+    (node, digest): (NodeId, &str),
+    (origin, record): (usize, RecordRef<'_>),
+    sent: &mut Vec<i64>,
+) -> Result<(), RunError> {
+    let refused = |code, message| Refused {
+        node,
+        digest,
+        kind: Kind::Unkeyed,
+        code,
+        message,
+    };
+    if record.key.is_none() {
+        let why = refused(
+            "no-key",
+            "the record has no key, so it cannot be repartitioned (grouped or joined by key)",
+        );
+        return error_policy::apply(topology, ctx, why, (origin, record));
+    }
+    if sent.len() < ctx.batch.len() {
+        sent.resize(ctx.batch.len(), 0);
+    }
+    let input = &ctx.batch[origin];
+    let Some(header) = Origin::header(&input.topic, input.partition, input.offset, sent[origin])
+    else {
+        return Err(RunError::RecordFailed {
+            step: topology.node_name(node).to_owned(),
+            outcome: "made too many records for one repartition topic from",
+            policy: "fail",
+            topic: input.topic.to_string(),
+            partition: input.partition,
+            offset: input.offset,
+            reason: format!(
+                "more than {OUTPUTS_PER_ORIGIN} records from one input record cannot be told apart downstream"
+            ),
+        });
+    };
+    sent[origin] += 1;
+    let mut owned = record.to_owned_record();
+    owned
+        .headers
+        .push((ORIGIN_HEADER.to_owned(), Some(Bytes::from(header))));
+    if let Some(refusal) = ctx.out.refusal(&sink.topic, owned.as_ref()) {
+        let message = refusal.to_string();
+        let why = Refused {
+            kind: Kind::Refused,
+            ..refused(refusal.code(), &message)
+        };
+        return error_policy::apply(topology, ctx, why, (origin, record));
+    }
+    ctx.out.send(&sink.topic, owned.as_ref())?;
+    ctx.counts.records_out += 1;
+    Ok(())
+}
+
+/// The repartition topics of `topology`, each with the partition count of
+/// the sub-topology that reads it (`per_sub`, from
+/// [`Topology::partition_counts`]): created where missing, with
+/// `cleanup.policy=delete` and no retention limit (records are deleted
+/// once committed, not by age, so a pipeline stopped for long loses
+/// nothing).
+pub fn topics(topology: &Topology, per_sub: &[i32]) -> Vec<TopicSpec> {
+    let mut specs: Vec<TopicSpec> = Vec::new();
+    for (n, sub) in topology.subtopologies.iter().enumerate() {
+        for &i in &sub.sources {
+            let source = &topology.sources[i];
+            if source.repartition.is_some() && !specs.iter().any(|s| s.name == source.topic) {
+                specs.push(TopicSpec {
+                    name: source.topic.clone(),
+                    partitions: per_sub[n],
+                    compacted: false,
+                });
+            }
+        }
+    }
+    specs
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::task::testing::Driver;
+
+    const COUNT_BY_KEY: &str = r#"
+        application.id = "shop"
+        [errors]
+        refused = "skip"
+        [sources.orders]
+        [steps.by-key]
+        repartition = true
+        inputs = ["orders"]
+        [steps.counts]
+        aggregate = "count"
+        inputs = ["by-key"]
+        [sinks.out]
+        inputs = ["counts"]
+    "#;
+
+    fn values(d: &Driver, topic: &str) -> Vec<(Option<String>, Option<String>)> {
+        let text =
+            |b: &Option<bytes::Bytes>| b.as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+        d.outputs(topic)
+            .iter()
+            .map(|r| (text(&r.key), text(&r.value)))
+            .collect()
+    }
+
+    #[test]
+    fn records_pass_through_the_topic_and_unkeyed_ones_are_dropped_and_counted() {
+        let mut d = Driver::from_toml(COUNT_BY_KEY).unwrap();
+        d.push("orders", Some(b"a"), Some(b"1"), Some(10));
+        d.push("orders", None, Some(b"2"), Some(11));
+        d.push("orders", Some(b"b"), Some(b"3"), Some(12));
+        d.push("orders", Some(b"a"), Some(b"4"), Some(13));
+        let c = d.process().unwrap();
+        let through = values(&d, "shop-by-key-repartition");
+        let some = |k: &str, v: &str| (Some(k.to_owned()), Some(v.to_owned()));
+        assert_eq!(through, [some("a", "1"), some("b", "3"), some("a", "4")]);
+        assert_eq!(
+            values(&d, "out"),
+            [some("a", "1"), some("b", "1"), some("a", "2")]
+        );
+        assert_eq!(c.unkeyed, 1);
+        assert_eq!(
+            c.records_in,
+            4 + 3,
+            "the sources' records, then the topic's"
+        );
+        assert!(d.dead_letters().is_empty());
+        // Timestamps cross the topic: they are the records' event times.
+        let times: Vec<Option<i64>> = d
+            .outputs("shop-by-key-repartition")
+            .iter()
+            .map(|r| r.timestamp)
+            .collect();
+        assert_eq!(times, [Some(10), Some(12), Some(13)]);
+        assert_eq!(d.get("counts", b"a").unwrap(), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn a_record_written_twice_upstream_is_applied_once_downstream() {
+        let mut d = Driver::from_toml(COUNT_BY_KEY).unwrap();
+        d.push("orders", Some(b"a"), Some(b"1"), Some(10));
+        d.push("orders", Some(b"a"), Some(b"2"), Some(11));
+        d.process().unwrap();
+        // The upstream task processes its input again from offset 0, as
+        // after a crash before its commit: the repartition topic gets the
+        // same records again, at new offsets, with the same origins.
+        d.seek("orders", 0);
+        d.push("orders", Some(b"a"), Some(b"1"), Some(10));
+        d.push("orders", Some(b"a"), Some(b"2"), Some(11));
+        d.push("orders", Some(b"a"), Some(b"3"), Some(12));
+        let c = d.process().unwrap();
+        assert_eq!(
+            d.outputs("shop-by-key-repartition").len(),
+            5,
+            "written twice"
+        );
+        assert_eq!(c.skipped, 2, "applied once");
+        assert_eq!(d.get("counts", b"a").unwrap(), Some(b"3".to_vec()));
+        let origins: Vec<&str> = (d.outputs("shop-by-key-repartition").iter())
+            .map(|r| std::str::from_utf8(r.header(crate::record::ORIGIN_HEADER).unwrap()).unwrap())
+            .collect();
+        assert_eq!(
+            origins,
+            [
+                "0/0/orders",
+                "0/65536/orders",
+                "0/0/orders",
+                "0/65536/orders",
+                "0/131072/orders"
+            ]
+        );
+    }
+
+    #[test]
+    fn unkeyed_records_are_dead_lettered_under_refused_dlq_and_never_fail_the_run() {
+        let mut d =
+            Driver::from_toml(&COUNT_BY_KEY.replace("refused = \"skip\"", "refused = \"dlq\""))
+                .unwrap();
+        d.push("orders", None, Some(b"lost?"), Some(10));
+        d.process().unwrap();
+        let letters = d.dead_letters();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].value.as_deref(), Some(&b"lost?"[..]));
+        let reason = letters[0]
+            .headers
+            .iter()
+            .find(|(n, _)| n == "sluice.error.kind");
+        assert!(
+            reason.is_some_and(|(_, v)| v.as_deref() == Some(&b"unkeyed"[..])),
+            "{:?}",
+            letters[0].headers
+        );
+        let mut d =
+            Driver::from_toml(&COUNT_BY_KEY.replace("refused = \"skip\"", "refused = \"fail\""))
+                .unwrap();
+        d.push("orders", None, Some(b"x"), Some(10));
+        assert_eq!(d.process().unwrap().unkeyed, 1);
+    }
+}
