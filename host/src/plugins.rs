@@ -116,6 +116,7 @@ fn load_one(
                 "a timestamp extractor",
                 "use it as a source's `timestamp-plugin = ...`",
             ),
+            PluginKind::Joiner => ("a value joiner", "use it as a join's `joiner = ...`"),
         };
         return Err(PluginError::WrongWorld {
             plugin: name.to_owned(),
