@@ -50,7 +50,7 @@ pub fn load_plugins(
             let wanted = match step.op {
                 Operation::Process(_) => PluginKind::Processor,
                 Operation::Aggregate { .. } => PluginKind::Aggregator,
-                Operation::Join(_) => PluginKind::Processor, // TEMPORARY
+                Operation::Join(_) => PluginKind::Joiner,
             };
             load_one(engine, &step.name, plugin_ref, wanted, build)
                 .map(|p| Some(limited(p, topology)))
@@ -117,6 +117,7 @@ fn load_one(
                 "a timestamp extractor",
                 "use it as a source's `timestamp-plugin = ...`",
             ),
+            PluginKind::Joiner => ("a value joiner", "use it as a join's `joiner = ...`"),
         };
         return Err(PluginError::WrongWorld {
             plugin: name.to_owned(),

@@ -32,13 +32,19 @@
 //!   the same for a value combined with the next (`export_reducer!`).
 //! - [`TimestampExtractor`]: event times for a source declared with
 //!   `timestamp = "plugin"` (`export_extractor!`).
+//! - [`Joiner`]: the value of a joined record from the pair of records a
+//!   join matched, either side possibly absent (`export_joiner!(my_fn)`,
+//!   `export_joiner!(json my_fn)` for JSON values, or
+//!   `export_joiner!(type MyJoiner)`).
 //! - [`state`]: task-local stores a processor declares (`stores = [...]`).
 //! - [`log`]: log lines that the host prints with the plugin's name.
-//! - [`testing`]: run a processor on the host target, through the same
-//!   frame encoding the host uses.
+//! - [`testing`]: run a processor (or an aggregator, an extractor, a
+//!   joiner) on the host target, through the same frame encoding the host
+//!   uses.
 
 mod aggregate;
 mod extract;
+mod join;
 mod record;
 mod runtime;
 
@@ -50,6 +56,7 @@ pub mod testing;
 pub use aggregate::Aggregator;
 pub use aggregate::Reducer;
 pub use extract::TimestampExtractor;
+pub use join::Joiner;
 pub use record::{Config, Emitter, Error, Header, Record};
 pub use runtime::Processor;
 
@@ -87,7 +94,23 @@ pub mod bindings_extractor {
 }
 
 #[doc(hidden)]
+pub mod bindings_joiner {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "value-joiner",
+        pub_export_macro: true,
+        default_bindings_module: "sluice_sdk::bindings_joiner",
+        export_macro_name: "export_value_joiner",
+    });
+}
+
+#[doc(hidden)]
 pub mod __rt {
+    pub mod join {
+        #[cfg(feature = "json")]
+        pub use crate::join::join_json;
+        pub use crate::join::{guest_init, guest_join};
+    }
     pub mod extract {
         pub use crate::extract::{guest_extract, guest_init};
     }

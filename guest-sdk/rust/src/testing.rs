@@ -1,4 +1,5 @@
-//! Run processors on the host target, in unit tests.
+//! Run processors, aggregators, extractors and joiners on the host target,
+//! in unit tests.
 //!
 //! Records go through the same frame encoding that the host uses, so a test
 //! sees exactly what the plugin will emit inside Sluice.
@@ -105,6 +106,81 @@ pub fn run_extractor<E: crate::TimestampExtractor>(
     }
     let times = crate::extract::extract_batch(&mut extractor, &w.finish())?;
     Ok(times.into_iter().map(|t| (t >= 0).then_some(t)).collect())
+}
+
+/// One matched pair of a join: the left record and the right record,
+/// either absent (never both).
+pub type Pair<'a> = (Option<Record<'a>>, Option<Record<'a>>);
+
+/// Runs a joiner function on one pair, through the frames the host uses;
+/// returns the joined value or the rejection.
+pub fn join<F>(f: F, left: Option<Record<'_>>, right: Option<Record<'_>>) -> Result<Vec<u8>, Error>
+where
+    F: FnMut(Option<Record<'_>>, Option<Record<'_>>) -> Result<Vec<u8>, Error>,
+{
+    join_batch(f, vec![(left, right)])
+        .pop()
+        .expect("one status per pair")
+}
+
+/// Builds a [`Joiner`](crate::Joiner) from `config` and joins `pairs` in
+/// one call, in order; returns, per pair, the joined value or the
+/// rejection.
+pub fn run_joiner<J: crate::Joiner>(
+    config: &[(&str, &str)],
+    pairs: Vec<Pair<'_>>,
+) -> Result<Vec<Result<Vec<u8>, Error>>, Error> {
+    let config = Config(
+        config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let mut joiner = J::init(&config)?;
+    Ok(join_batch(|l, r| joiner.join(l, r), pairs))
+}
+
+/// Runs a joiner function over a call batch of pairs; one result per pair.
+///
+/// # Panics
+/// If a pair has neither side.
+pub fn join_batch<F>(f: F, pairs: Vec<Pair<'_>>) -> Vec<Result<Vec<u8>, Error>>
+where
+    F: FnMut(Option<Record<'_>>, Option<Record<'_>>) -> Result<Vec<u8>, Error>,
+{
+    let count = pairs.len() as u32;
+    let (mut left, mut right) = (
+        Writer::input(Vec::new(), count),
+        Writer::input(Vec::new(), count),
+    );
+    let mut sides = Vec::with_capacity(pairs.len());
+    for (l, r) in &pairs {
+        assert!(l.is_some() || r.is_some(), "a pair has at least one side");
+        for (writer, record) in [(&mut left, l), (&mut right, r)] {
+            match record {
+                Some(record) => record.write(writer),
+                None => writer.record(None, None, None, std::iter::empty()),
+            }
+        }
+        let present = sluice_frame::Sides {
+            left: l.is_some(),
+            right: r.is_some(),
+        };
+        sides.push(present.to_byte());
+    }
+    let (left, right) = (left.finish(), right.finish());
+    let output =
+        crate::join::join_batch(&left, &right, &sides, f).expect("frames written by the SDK");
+    decode_output(&output)
+        .expect("frame written by the SDK")
+        .into_iter()
+        .map(|r| {
+            r.map(|mut records| {
+                let joined = records.pop().expect("an ok status holds the joined value");
+                joined.value.map(|v| v.into_owned()).unwrap_or_default()
+            })
+        })
+        .collect()
 }
 
 /// Empties the in-memory stores that [`crate::state`] uses in native

@@ -69,6 +69,8 @@ pub struct Counts {
     /// Records without a key that reached a repartition topic: they cannot
     /// be routed, so they were dropped (or dead-lettered).
     pub unkeyed: u64,
+    /// Stream records a join dropped: no value to join.
+    pub join_skipped: u64,
 }
 
 impl Counts {
@@ -88,6 +90,7 @@ impl Counts {
         self.partly_late += other.partly_late;
         self.late_windows += other.late_windows;
         self.unkeyed += other.unkeyed;
+        self.join_skipped += other.join_skipped;
     }
 }
 

@@ -4,12 +4,15 @@ use crate::error::RunError;
 use crate::operator::Operator;
 use crate::operator::aggregate::{KeyedAggregate, Logic};
 use crate::operator::call::PluginStep;
+use crate::operator::join::built_in::BuiltIn;
+use crate::operator::join::joiner::ValueJoiner;
+use crate::operator::join::stream_table::StreamTableJoin;
 use crate::operator::process::Processor;
 use crate::operator::table::Table;
 use crate::operator::window::WindowedAggregate;
 use crate::plugin::Plugin;
 use crate::state::task_state::TaskStores;
-use crate::topology::{Operation, Source, Step};
+use crate::topology::{JoinerRef, Operation, Source, Step};
 
 /// The operator of step `index`, calling `plugin` (none for the built-in
 /// count), over the task's `stores`. Its plugin is instantiated now.
@@ -48,10 +51,18 @@ pub fn step(
                 Some(spec) => Box::new(WindowedAggregate::new(agg, *spec)),
             }
         }
-        Operation::Join(_) => {
-            return Err(RunError::Thread(
-                "TEMPORARY: join operators are wired in below".into(),
-            ));
+        Operation::Join(join) => {
+            let joiner = match &join.joiner {
+                JoinerRef::Merge => ValueJoiner::from(BuiltIn::Merge),
+                JoinerRef::Pair => ValueJoiner::from(BuiltIn::Pair),
+                JoinerRef::Plugin(_) => {
+                    let plugin = plugin.expect("a joiner plugin is loaded").clone();
+                    ValueJoiner::plugin(plugin, step.config.clone())?
+                }
+            };
+            let store =
+                store_of(&join.store).expect("a joined table's store is opened with the task");
+            Box::new(StreamTableJoin::new(index, join.kind, joiner, store))
         }
     })
 }

@@ -33,6 +33,7 @@ pub mod build;
 pub mod call;
 pub mod dead_letter;
 pub mod error_policy;
+pub mod join;
 pub mod process;
 pub mod repartition;
 pub mod table;

@@ -32,6 +32,18 @@ pub mod extractor {
     });
 }
 
+/// The value-joiner world; it shares `types` and `log` too.
+pub mod joiner {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "value-joiner",
+        with: {
+            "sluice:plugin/types": super::sluice::plugin::types,
+            "sluice:plugin/log": super::sluice::plugin::log,
+        },
+    });
+}
+
 /// The versioned name of the processor interface, as components export it.
 pub const PROCESSOR_INTERFACE: &str = "sluice:plugin/processor@0.1.0";
 
@@ -40,6 +52,9 @@ pub const AGGREGATOR_INTERFACE: &str = "sluice:plugin/aggregator@0.1.0";
 
 /// The versioned name of the timestamp-extractor interface.
 pub const EXTRACTOR_INTERFACE: &str = "sluice:plugin/extractor@0.1.0";
+
+/// The versioned name of the value-joiner interface.
+pub const JOINER_INTERFACE: &str = "sluice:plugin/joiner@0.1.0";
 
 /// What a plugin may import. Anything else (WASI included) is refused.
 pub const ALLOWED_IMPORTS: &[&str] = &[

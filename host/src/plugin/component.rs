@@ -9,9 +9,10 @@ use wasmtime::{Engine, Store};
 
 use super::bindings::aggregator::RecordAggregatorPre;
 use super::bindings::extractor::TimestampExtractorPre;
+use super::bindings::joiner::ValueJoinerPre;
 use super::bindings::{
-    AGGREGATOR_INTERFACE, ALLOWED_IMPORTS, EXTRACTOR_INTERFACE, PROCESSOR_INTERFACE,
-    RecordProcessor, RecordProcessorPre,
+    AGGREGATOR_INTERFACE, ALLOWED_IMPORTS, EXTRACTOR_INTERFACE, JOINER_INTERFACE,
+    PROCESSOR_INTERFACE, RecordProcessor, RecordProcessorPre,
 };
 use super::cache::ComponentCache;
 use super::instance::{Bindings, HostState, InitOutcome, PluginInstance};
@@ -27,6 +28,8 @@ pub enum PluginKind {
     Aggregator,
     /// `timestamp-extractor`: event times of a source's records.
     Extractor,
+    /// `value-joiner`: the value of a joined record from a matched pair.
+    Joiner,
 }
 
 impl PluginKind {
@@ -36,8 +39,17 @@ impl PluginKind {
             PluginKind::Processor => PROCESSOR_INTERFACE,
             PluginKind::Aggregator => AGGREGATOR_INTERFACE,
             PluginKind::Extractor => EXTRACTOR_INTERFACE,
+            PluginKind::Joiner => JOINER_INTERFACE,
         }
     }
+
+    /// Every kind, in the order a component's exports are matched.
+    const ALL: [PluginKind; 4] = [
+        PluginKind::Processor,
+        PluginKind::Aggregator,
+        PluginKind::Extractor,
+        PluginKind::Joiner,
+    ];
 }
 
 #[derive(Clone)]
@@ -45,6 +57,7 @@ enum Pre {
     Processor(RecordProcessorPre<HostState>),
     Aggregator(RecordAggregatorPre<HostState>),
     Extractor(TimestampExtractorPre<HostState>),
+    Joiner(ValueJoinerPre<HostState>),
 }
 
 /// A checked, compiled plugin, ready to be instantiated for each task.
@@ -69,9 +82,10 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    /// Reads a component file, checks it is a record processor or an
-    /// aggregator of `sluice:plugin@0.1.0` that imports nothing else, and
-    /// compiles it.
+    /// Reads a component file, checks it exports one of the worlds of
+    /// `sluice:plugin@0.1.0` (a record processor, an aggregator, a
+    /// timestamp extractor or a value joiner) and imports nothing else,
+    /// and compiles it.
     pub fn load(engine: &Engine, name: &str, path: &Path) -> Result<Plugin, PluginError> {
         let bytes = std::fs::read(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => PluginError::NotFound {
@@ -121,8 +135,8 @@ impl Plugin {
 
         let mut linker = Linker::new(engine);
         // One linker serves every world: the processor's imports (`types`,
-        // `log`, `state`) include the aggregator's and the extractor's
-        // (`types`, `log`).
+        // `log`, `state`) include those of the aggregator, the extractor and
+        // the joiner (`types`, `log`).
         RecordProcessor::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .expect("fresh linker has no conflicting definitions");
         let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
@@ -145,6 +159,7 @@ impl Plugin {
             PluginKind::Extractor => {
                 Pre::Extractor(TimestampExtractorPre::new(pre).map_err(wrong_world)?)
             }
+            PluginKind::Joiner => Pre::Joiner(ValueJoinerPre::new(pre).map_err(wrong_world)?),
         };
         Ok(Plugin {
             name: name.into(),
@@ -175,6 +190,7 @@ impl Plugin {
             Pre::Processor(_) => PluginKind::Processor,
             Pre::Aggregator(_) => PluginKind::Aggregator,
             Pre::Extractor(_) => PluginKind::Extractor,
+            Pre::Joiner(_) => PluginKind::Joiner,
         }
     }
 
@@ -220,6 +236,7 @@ impl Plugin {
             Pre::Processor(pre) => pre.instantiate(&mut store).map(Bindings::Processor),
             Pre::Aggregator(pre) => pre.instantiate(&mut store).map(Bindings::Aggregator),
             Pre::Extractor(pre) => pre.instantiate(&mut store).map(Bindings::Extractor),
+            Pre::Joiner(pre) => pre.instantiate(&mut store).map(Bindings::Joiner),
         }
         .map_err(|e| trapped(format!("{e:#}")))?;
         match PluginInstance::start(store, bindings, config) {
@@ -291,20 +308,16 @@ fn check_imports_and_exports(
         });
     }
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
-    for kind in [
-        PluginKind::Processor,
-        PluginKind::Aggregator,
-        PluginKind::Extractor,
-    ] {
+    for kind in PluginKind::ALL {
         if exports.iter().any(|e| e == kind.interface()) {
             return Ok(kind);
         }
     }
     let versionless = |i: &str| format!("{}@", i.split('@').next().expect("has a name"));
     let found = match exports.iter().find(|e| {
-        e.starts_with(&versionless(PROCESSOR_INTERFACE))
-            || e.starts_with(&versionless(AGGREGATOR_INTERFACE))
-            || e.starts_with(&versionless(EXTRACTOR_INTERFACE))
+        PluginKind::ALL
+            .iter()
+            .any(|k| e.starts_with(&versionless(k.interface())))
     }) {
         Some(other) => format!(
             "it exports `{other}`, a version this host does not speak; rebuild it against sluice:plugin@0.1.0"
@@ -322,7 +335,7 @@ fn check_imports_and_exports(
     Err(PluginError::WrongWorld {
         plugin: name.to_owned(),
         expected: format!(
-            "{PROCESSOR_INTERFACE}`, `{AGGREGATOR_INTERFACE}` or `{EXTRACTOR_INTERFACE}"
+            "{PROCESSOR_INTERFACE}`, `{AGGREGATOR_INTERFACE}`, `{EXTRACTOR_INTERFACE}` or `{JOINER_INTERFACE}"
         ),
         found,
     })

@@ -7,6 +7,7 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use super::bindings::RecordProcessor;
 use super::bindings::aggregator::RecordAggregator;
 use super::bindings::extractor::TimestampExtractor;
+use super::bindings::joiner::ValueJoiner;
 use super::host::state::LentStore;
 use super::limits::{InstanceTicket, Limits};
 
@@ -98,6 +99,7 @@ pub(crate) enum Bindings {
     Processor(RecordProcessor),
     Aggregator(RecordAggregator),
     Extractor(TimestampExtractor),
+    Joiner(ValueJoiner),
 }
 
 /// What a call returned: `Ok(Ok(frame))` is the output frame;
@@ -137,6 +139,7 @@ impl PluginInstance {
             Bindings::Processor(b) => b.sluice_plugin_processor().call_init(&mut store, config),
             Bindings::Aggregator(b) => b.sluice_plugin_aggregator().call_init(&mut store, config),
             Bindings::Extractor(b) => b.sluice_plugin_extractor().call_init(&mut store, config),
+            Bindings::Joiner(b) => b.sluice_plugin_joiner().call_init(&mut store, config),
         };
         match result {
             Ok(Ok(())) => InitOutcome::Ready(PluginInstance { store, bindings }),
@@ -233,6 +236,27 @@ impl PluginInstance {
             Ok(Err(e)) => Ok(Err((e.code, e.message))),
             Err(e) => Err(self.store.data().trap(&e)),
         }
+    }
+}
+
+impl PluginInstance {
+    /// Calls a joiner's `join` with a call batch of matched pairs: the left
+    /// and right records (input frames of equal count, a placeholder for an
+    /// absent side) and one byte per pair saying which sides are present
+    /// (`wit/FRAME.md`).
+    ///
+    /// # Panics
+    /// If the plugin is not a joiner (the topology checks kinds at load).
+    pub fn join(&mut self, left: &[u8], right: &[u8], sides: &[u8]) -> CallResult {
+        let Bindings::Joiner(b) = &self.bindings else {
+            panic!("`join` called on a plugin that is not a joiner");
+        };
+        self.store
+            .set_epoch_deadline(self.store.data().deadline_ticks());
+        let result = b
+            .sluice_plugin_joiner()
+            .call_join(&mut self.store, left, right, sides);
+        lift(result, self.store.data_mut())
     }
 }
 

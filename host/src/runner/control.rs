@@ -312,7 +312,12 @@ pub fn prepare_swap(
                 "step `{step_name}` is the built-in count; it has no plugin to swap"
             ));
         }
-        Operation::Join(_) => return Err("TEMPORARY".into()),
+        Operation::Join(_) if step.plugin().is_some() => PluginKind::Joiner,
+        Operation::Join(_) => {
+            return Err(format!(
+                "step `{step_name}` joins with a built-in joiner; it has no plugin to swap"
+            ));
+        }
     };
     let plugin = crate::plugins::limited(
         Plugin::load(engine, step_name, path).map_err(|e| e.to_string())?,

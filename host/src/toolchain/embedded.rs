@@ -60,7 +60,7 @@ const C: &[(&str, &[u8])] = files!("c":
 /// written out ([`standalone_manifest`]).
 const RUST: &[(&str, &[u8])] = files!("rust":
     "Cargo.toml",
-    "src/lib.rs", "src/aggregate.rs", "src/extract.rs", "src/log.rs",
+    "src/lib.rs", "src/aggregate.rs", "src/extract.rs", "src/join.rs", "src/log.rs",
     "src/record.rs", "src/runtime.rs", "src/state.rs", "src/testing.rs",
     "frame/Cargo.toml", "frame/src/lib.rs",
 );

@@ -108,6 +108,8 @@ pub struct Join {
     pub joiner: JoinerRef,
     /// The table source it looks up (index into [`Topology::sources`]).
     pub table: usize,
+    /// That table's store.
+    pub store: String,
 }
 
 /// `join = "inner" | "left"`.

@@ -74,6 +74,14 @@ pub enum FrameError {
         /// The byte.
         flags: u8,
     },
+    /// A joiner call's `sides` byte named no side, or set bits other than
+    /// the two sides.
+    Sides {
+        /// The pair it belongs to.
+        pair: usize,
+        /// The byte.
+        sides: u8,
+    },
 }
 
 impl fmt::Display for FrameError {
@@ -88,6 +96,10 @@ impl fmt::Display for FrameError {
             FrameError::Flags { at, flags } => write!(
                 f,
                 "record flags {flags:#04x} at byte {at} set reserved bits (only bit 0, the timestamp, is defined)"
+            ),
+            FrameError::Sides { pair, sides } => write!(
+                f,
+                "sides {sides:#04x} of pair {pair} are not 1 (left), 2 (right) or 3 (both)"
             ),
         }
     }
@@ -303,6 +315,41 @@ pub enum Status<'a> {
     },
 }
 
+/// Which records of a joined pair are present: one byte per pair of a
+/// joiner call (`joiner.join`'s `sides`), bit 0 for the left record, bit 1
+/// for the right; at least one is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sides {
+    /// The left record is present.
+    pub left: bool,
+    /// The right record is present.
+    pub right: bool,
+}
+
+impl Sides {
+    const LEFT: u8 = 1;
+    const RIGHT: u8 = 2;
+
+    /// The byte of these sides.
+    #[inline]
+    pub fn to_byte(self) -> u8 {
+        (if self.left { Self::LEFT } else { 0 }) | (if self.right { Self::RIGHT } else { 0 })
+    }
+
+    /// The sides of pair `pair` from its byte; a byte that names no side,
+    /// or sets other bits, is an error.
+    #[inline]
+    pub fn from_byte(sides: u8, pair: usize) -> Result<Sides, FrameError> {
+        if sides == 0 || sides & !(Self::LEFT | Self::RIGHT) != 0 {
+            return Err(FrameError::Sides { pair, sides });
+        }
+        Ok(Sides {
+            left: sides & Self::LEFT != 0,
+            right: sides & Self::RIGHT != 0,
+        })
+    }
+}
+
 /// Reads a frame in place.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
@@ -499,6 +546,39 @@ mod tests {
         );
         assert_eq!(r.status().unwrap(), Status::Ok(0));
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn sides_round_trip_and_refuse_no_side_or_other_bits() {
+        for (left, right) in [(true, false), (false, true), (true, true)] {
+            let sides = Sides { left, right };
+            assert_eq!(Sides::from_byte(sides.to_byte(), 0), Ok(sides));
+        }
+        assert_eq!(
+            Sides {
+                left: true,
+                right: false
+            }
+            .to_byte(),
+            1
+        );
+        assert_eq!(
+            Sides {
+                left: false,
+                right: true
+            }
+            .to_byte(),
+            2
+        );
+        for bad in [0, 4, 5, 0x83] {
+            assert_eq!(
+                Sides::from_byte(bad, 7),
+                Err(FrameError::Sides {
+                    pair: 7,
+                    sides: bad
+                })
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,15 @@
+//! Joins: the records of two streams or tables matched by key, each
+//! matched pair made one record by a value joiner.
+//!
+//! - [`joiner`]: the value joiner ([`joiner::ValueJoiner`]): a built-in
+//!   or a `value-joiner` plugin, called a call batch of pairs at a time;
+//!   the joined record keeps the headers of both sides;
+//! - [`built_in`]: the joiners that need no plugin, `merge` and `pair`;
+//! - [`stream_table`]: the stream–table join (inner, left).
+//!
+//! Table–table, stream–stream and foreign-key joins are to come, a file
+//! each.
+
+pub mod built_in;
+pub mod joiner;
+pub mod stream_table;
