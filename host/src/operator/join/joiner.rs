@@ -17,8 +17,6 @@
 //! [`ValueJoiner::join_each`] replays such a call one pair at a time, so
 //! that only the pair it traps on meets the `trap` policy.
 
-use std::path::Path;
-
 use bytes::Bytes;
 use sluice_frame::{Reader, Sides, Status, Writer};
 
@@ -356,7 +354,7 @@ fn decode(frame: &[u8], pairs: &[JoinPair<'_>]) -> Result<Vec<Joined>, String> {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
     use std::sync::{Mutex, OnceLock};
 
     use super::*;
