@@ -12,6 +12,7 @@ mod exactly_once;
 mod guest_toolchains;
 mod hostile;
 mod hot_swap;
+mod joins;
 mod languages;
 mod large_orders;
 mod rebalance;

@@ -127,6 +127,29 @@ pub fn produce_on(
     partition: Option<i32>,
     records: &[(Option<String>, Vec<u8>, i64)],
 ) {
+    let records = records
+        .iter()
+        .map(|(k, v, t)| (k.as_deref(), Some(v.as_slice()), *t));
+    produce_records(brokers, topic, partition, records);
+}
+
+/// A `(key, value, timestamp)` record whose value may be null.
+pub type Nullable = (Option<String>, Option<Vec<u8>>, i64);
+
+/// [`produce`] of records whose values may be null (tombstones).
+pub fn produce_nullable(brokers: &str, topic: &str, records: &[Nullable]) {
+    let records = records
+        .iter()
+        .map(|(k, v, t)| (k.as_deref(), v.as_deref(), *t));
+    produce_records(brokers, topic, None, records);
+}
+
+fn produce_records<'a>(
+    brokers: &str,
+    topic: &str,
+    partition: Option<i32>,
+    records: impl Iterator<Item = (Option<&'a str>, Option<&'a [u8]>, i64)>,
+) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("partitioner", "murmur2_random")
@@ -134,9 +157,10 @@ pub fn produce_on(
         .create()
         .expect("producer");
     for (key, value, ts) in records {
-        let mut rec: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic)
-            .payload(value.as_slice())
-            .timestamp(*ts);
+        let mut rec: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic).timestamp(ts);
+        if let Some(v) = value {
+            rec = rec.payload(v);
+        }
         if let Some(k) = key {
             rec = rec.key(k);
         }

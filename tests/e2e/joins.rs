@@ -1,0 +1,175 @@
+//! Stream–table joins end to end, on the embedded broker with 4
+//! partitions: 50 random inputs of the reference crate
+//! (`sluice_reference::joins::events`: bounded disorder, null keys, null
+//! values, one seed per key prefix) run through an inner and a left join
+//! at once, each seed's outputs checked against the reference model
+//! (`joins::stream_table::join`), which shares no code with the engine.
+//!
+//! The input goes in phases: in each, the table's records are produced and
+//! committed, then the stream's, as the model is given them. Records of
+//! both sides produced together could be polled in either order (and in
+//! one call batch a task applies a table's records before it joins stream
+//! records: docs/pipeline.md).
+
+use std::collections::BTreeMap;
+
+use sluice::kafka::embedded::EmbeddedKafka;
+use sluice_reference::joins::{self, Event, Kind, Side};
+
+use crate::support::{self, SluiceRun, wait_until};
+
+const PARTITIONS: i32 = 4;
+const SEEDS: u64 = 50;
+const PHASES: usize = 6;
+
+/// A joined output: (key, (left value, right value)).
+type Joined = (Option<String>, (Option<String>, Option<String>));
+
+/// Seed `seed`'s events with its keys and values prefixed `s<seed>-`, so
+/// that seeds share no key and every output names its seed.
+fn seeded(seed: u64) -> Vec<Event> {
+    let tag = |s: &str| format!("s{seed}-{s}");
+    (joins::events(seed, 60, 40).into_iter())
+        .map(|e| Event {
+            key: e.key.as_deref().map(tag),
+            value: e.value.as_deref().map(tag),
+            ..e
+        })
+        .collect()
+}
+
+/// `events` cut into `PHASES` runs, each with its table (right) records
+/// first: the order in which they are produced, and given to the model.
+fn phased(events: &[Event]) -> Vec<Vec<Event>> {
+    let size = events.len().div_ceil(PHASES);
+    (events.chunks(size))
+        .map(|chunk| {
+            let mut phase = chunk.to_vec();
+            phase.sort_by_key(|e| e.side != Side::Right);
+            phase
+        })
+        .collect()
+}
+
+/// The seed an output belongs to: from its left value, always present.
+fn seed_of(joined: &Joined) -> u64 {
+    let left = joined
+        .1
+        .0
+        .as_deref()
+        .expect("a stream-table result has its left value");
+    left[1..left.find('-').unwrap()].parse().unwrap()
+}
+
+/// The join results in `topic`, by seed, sorted (each seed's own order
+/// spans partitions).
+fn results(brokers: &str, topic: &str) -> BTreeMap<u64, Vec<Joined>> {
+    let mut by_seed: BTreeMap<u64, Vec<Joined>> = BTreeMap::new();
+    for r in support::read_all(brokers, topic, PARTITIONS) {
+        let v: serde_json::Value = serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
+        let side = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        let key = r.key.map(|k| String::from_utf8(k).unwrap());
+        let joined = (key, (side(&v["left"]), side(&v["right"])));
+        by_seed.entry(seed_of(&joined)).or_default().push(joined);
+    }
+    for outputs in by_seed.values_mut() {
+        outputs.sort();
+    }
+    by_seed
+}
+
+#[test]
+fn fifty_seeds_on_four_partitions_join_as_the_reference_model() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("stj");
+    let (clicks, users) = (format!("{app}-clicks"), format!("{app}-users"));
+    let (inner, left) = (format!("{app}-inner"), format!("{app}-left"));
+    for t in [
+        &clicks,
+        &users,
+        &inner,
+        &left,
+        &format!("{app}-users-changelog"),
+    ] {
+        kafka.create_topic(t, PARTITIONS).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+commit.interval.ms = 100
+[errors]
+rejected = "skip"
+[state]
+dir = "{state}"
+[sources.clicks]
+topic = "{clicks}"
+[sources.users]
+topic = "{users}"
+table = true
+[steps.inner]
+join = "inner"
+inputs = ["clicks", "users"]
+[steps.left]
+join = "left"
+inputs = ["clicks", "users"]
+[sinks.inner-out]
+topic = "{inner}"
+inputs = ["inner"]
+[sinks.left-out]
+topic = "{left}"
+inputs = ["left"]
+"#,
+            state = dir.path().join("state").display()
+        ),
+    );
+    let seeds: Vec<Vec<Vec<Event>>> = (0..SEEDS).map(|s| phased(&seeded(s))).collect();
+    let mut run = SluiceRun::start(&pipeline, &brokers, dir.path().join("run.log"));
+    let record = |e: &Event| {
+        let value = e.value.as_deref().map(|v| serde_json::to_vec(v).unwrap());
+        (e.key.clone(), value, e.time)
+    };
+    for phase in 0..PHASES {
+        // The table's records, committed, then the stream's: polled
+        // together, either could come first.
+        for side in [Side::Right, Side::Left] {
+            let topic = if side == Side::Right { &users } else { &clicks };
+            let batch: Vec<_> = (seeds.iter())
+                .flat_map(|s| s.get(phase).into_iter().flatten())
+                .filter(|e| e.side == side)
+                .map(record)
+                .collect();
+            support::produce_nullable(&brokers, topic, &batch);
+            let end = support::high_watermarks(&brokers, topic, PARTITIONS);
+            wait_until("a phase committed", &mut [&mut run], || {
+                (support::committed(&brokers, &app, topic, PARTITIONS).iter())
+                    .zip(&end)
+                    .all(|(c, e)| *e == 0 || c == e)
+            });
+        }
+    }
+    run.terminate();
+
+    for (kind, topic) in [(Kind::Inner, &inner), (Kind::Left, &left)] {
+        let got = results(&brokers, topic);
+        for (seed, phases) in seeds.iter().enumerate() {
+            let events: Vec<Event> = phases.concat();
+            let mut want: Vec<Joined> =
+                (joins::stream_table::join(&events, kind).outputs.into_iter())
+                    .map(|o| (o.key, o.value.expect("no tombstones")))
+                    .collect();
+            want.sort();
+            let got = got.get(&(seed as u64)).cloned().unwrap_or_default();
+            let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).collect();
+            let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).collect();
+            assert_eq!(
+                got, want,
+                "seed {seed}, {kind:?} join: not expected {extra:?}; missing {missing:?}"
+            );
+        }
+    }
+}
