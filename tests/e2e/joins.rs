@@ -173,3 +173,100 @@ inputs = ["left"]
         }
     }
 }
+
+#[test]
+fn the_click_enrichment_example_gives_its_expected_output() {
+    let dir = support::repo().join("plugins/click-enrichment");
+    let stdout = support::sluice_dev(&dir, "input.jsonl");
+    let mut got: Vec<String> = (support::printed(&stdout, "enriched-clicks").into_iter())
+        .map(|(key, value)| serde_json::json!({"key": key, "value": value}).to_string())
+        .collect();
+    let mut want: Vec<String> = (std::fs::read_to_string(dir.join("expected.jsonl"))
+        .unwrap()
+        .lines())
+    .map(|l| {
+        serde_json::from_str::<serde_json::Value>(l)
+            .unwrap()
+            .to_string()
+    })
+    .collect();
+    // Each user's clicks in order; users on two partitions interleave.
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "sluice dev printed:\n{stdout}");
+}
+
+#[test]
+fn a_join_waits_for_its_table_to_catch_up_before_its_stream_starts() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("wait");
+    let (clicks, users, out) = (
+        format!("{app}-clicks"),
+        format!("{app}-users"),
+        format!("{app}-out"),
+    );
+    for t in [&clicks, &users, &out, &format!("{app}-users-changelog")] {
+        kafka.create_topic(t, 1).unwrap();
+    }
+    // A table of 3,000 users, and a click for each, all there before the
+    // pipeline starts: small call batches take the table many rounds.
+    let n = 3_000;
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            (
+                Some(format!("u{i}")),
+                format!(r#"{{"name":"n{i}"}}"#).into_bytes(),
+                1,
+            )
+        })
+        .collect();
+    let taps: Vec<_> = (0..n)
+        .rev()
+        .map(|i| (Some(format!("u{i}")), br#"{"page":"/"}"#.to_vec(), 2))
+        .collect();
+    support::produce(&brokers, &users, &rows);
+    support::produce(&brokers, &clicks, &taps);
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+max.batch.records = 20
+commit.interval.ms = 100
+[state]
+dir = "{state}"
+[sources.clicks]
+topic = "{clicks}"
+[sources.users]
+topic = "{users}"
+table = true
+[steps.joined]
+join = "inner"
+joiner = "merge"
+inputs = ["clicks", "users"]
+[sinks.out]
+topic = "{out}"
+inputs = ["joined"]
+"#,
+            state = dir.path().join("state").display()
+        ),
+    );
+    let log = dir.path().join("run.log");
+    support::run_to_end(
+        &pipeline,
+        &brokers,
+        &app,
+        &[(&clicks, 1), (&users, 1)],
+        log.clone(),
+    );
+    let joined = support::read_all(&brokers, &out, 1).len();
+    assert_eq!(joined, n, "every click met its user");
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(
+        log.contains("wait-for-table: stream partitions held"),
+        "{log}"
+    );
+}

@@ -270,6 +270,9 @@ pub(super) fn set_paused<C: ConsumerContext>(
     };
     if result.is_ok() {
         c.paused = pause;
+        if !pause {
+            c.table_waits.hold_again(consumer, &assignment);
+        }
     }
     Ok(result.map_err(KafkaError::client(if pause {
         "pausing consumption"

@@ -33,6 +33,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::table_wait::TableWaits;
 use crate::error::{KafkaError, RunError};
 use crate::fault;
 use crate::kafka::producer::OutputProducer;
@@ -95,6 +96,8 @@ pub struct Coordinator {
     pending: BTreeMap<TaskId, Vec<InputRecord>>,
     /// The sub-topology of each source topic (empty with only one).
     routes: Routes,
+    /// Joins' streams held back until their tables catch up.
+    pub(super) table_waits: TableWaits,
     in_flight: usize,
     /// Next offset to commit, per (topic, partition), of finished batches.
     processed: HashMap<(Arc<str>, i32), i64>,
@@ -138,6 +141,7 @@ impl Coordinator {
         max_batch: usize,
         stateful: bool,
         routes: Routes,
+        table_waits: TableWaits,
     ) -> Self {
         Coordinator {
             threads,
@@ -147,6 +151,7 @@ impl Coordinator {
             stateful,
             pending: BTreeMap::new(),
             routes,
+            table_waits,
             in_flight: 0,
             processed: HashMap::new(),
             committed: HashMap::new(),
@@ -526,6 +531,7 @@ impl Coordinator {
                 "partitions revoked; their uncommitted work is dropped, to be processed again from the committed offsets"
             );
         }
+        self.table_waits.on_revoke(partitions);
         for e in partitions.elements() {
             let key = (Arc::<str>::from(e.topic()), e.partition());
             self.processed.remove(&key);
@@ -581,6 +587,12 @@ impl Coordinator {
             let thread = &self.threads[thread_of(task, self.threads.len())];
             let _ = thread.work.send(Work::Resume { task, stream_time });
         }
+    }
+
+    /// Resumes the streams whose tables caught up (`wait-for-table`).
+    pub(super) fn release_tables<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        self.table_waits
+            .release(consumer, &self.processed, self.paused);
     }
 
     /// The committed next offset of every partition committed in this run.
@@ -642,6 +654,15 @@ impl ConsumerContext for RebalanceHandler {
             }
         } else if let Err(e) = consumer.resume(tpl) {
             tracing::error!("resuming newly assigned partitions: {e}");
+        }
+        let mut c = self.coordinator.lock().expect("not poisoned");
+        if c.table_waits.watches(tpl) {
+            match consumer.committed_offsets((*tpl).clone(), COMMITTED_TIMEOUT) {
+                Ok(committed) => c.table_waits.on_assign(consumer, tpl, &committed),
+                Err(e) => tracing::warn!(
+                    "cannot read the committed offsets of the tables ({e}); their streams are not held back"
+                ),
+            }
         }
     }
 }

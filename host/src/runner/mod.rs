@@ -28,6 +28,7 @@ mod purge;
 mod quarantine;
 mod recovery;
 mod start;
+mod table_wait;
 
 use std::collections::HashMap;
 use std::sync::Arc;

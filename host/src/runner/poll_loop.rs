@@ -212,6 +212,7 @@ impl<'a> PollLoop<'a> {
         let mut c = lock(&self.coordinator);
         c.dispatch_all();
         c.collect(false);
+        c.release_tables(&self.consumer);
     }
 
     /// Carries out the requests queued on the control handle, if the run

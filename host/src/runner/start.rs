@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use super::coordinator::{Coordinator, RebalanceHandler, Routes};
 use super::options::RunOptions;
 use super::poll_loop::{PollLoop, lock};
+use super::table_wait::TableWaits;
 use crate::error::{KafkaError, RunError};
 use crate::kafka::client_config::ClientSettings;
 use crate::kafka::connect;
@@ -219,6 +220,7 @@ fn spawn_threads(
         topology.processing.max_batch_records,
         state.is_some(),
         Routes::new(topology),
+        TableWaits::new(topology),
     );
     coordinator.counts = counts_before;
     coordinator.recovery = recovery;

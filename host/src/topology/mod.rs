@@ -110,6 +110,9 @@ pub struct Join {
     pub table: usize,
     /// That table's store.
     pub store: String,
+    /// `wait-for-table`: the stream waits, at each assignment, until the
+    /// table has caught up to where it ended then.
+    pub wait_for_table: bool,
 }
 
 /// `join = "inner" | "left"`.

@@ -232,6 +232,10 @@ pub struct StepDef {
     /// Joins: `"merge"`, `"pair"` (default), or a value-joiner plugin
     /// (crate directory or `.wasm`).
     pub joiner: Option<String>,
+    /// Joins: whether the stream waits for the table to catch up with its
+    /// end when partitions are assigned (default true).
+    #[serde(rename = "wait-for-table")]
+    pub wait_for_table: Option<bool>,
     /// `repartition = true`: the step writes its inputs to a repartition
     /// topic (`<application.id>-<step>-repartition`), keyed by their keys,
     /// and emits what it reads back, so that records reach the task of

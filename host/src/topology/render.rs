@@ -281,6 +281,14 @@ fn dot_step(t: &Topology, s: &Step, out: &mut String) {
         esc(&s.name),
         esc(&describe(t, s))
     );
+    if let super::Operation::Join(j) = &s.op {
+        let _ = writeln!(
+            out,
+            "  \"store:{}\" -> \"step:{}\" [style=dotted, label=\"lookup\"];",
+            esc(&j.store),
+            esc(&s.name)
+        );
+    }
     if let Some(store) = s.store() {
         let _ = writeln!(
             out,
@@ -362,5 +370,72 @@ trapped records:  fail
             assert!(d.contains(line), "missing {line} in\n{d}");
         }
         assert!(d.starts_with("digraph \"shop\" {") && d.ends_with("}\n"));
+    }
+
+    /// Clicks enriched with users, and orders re-keyed and counted.
+    fn split() -> Topology {
+        let text = r#"
+            application.id = "shop"
+            [errors]
+            rejected = "skip"
+            [sources.clicks]
+            [sources.users]
+            table = true
+            [sources.orders]
+            [steps.enriched]
+            join = "left"
+            joiner = "merge"
+            inputs = ["clicks", "users"]
+            [steps.by-customer]
+            plugin = "k.wasm"
+            inputs = ["orders"]
+            [steps.counts]
+            aggregate = "count"
+            inputs = ["by-customer"]
+            [sinks.out]
+            inputs = ["enriched", "counts"]
+        "#;
+        let path = Path::new("p.toml");
+        Topology::from_file(path, PipelineFile::parse(path, text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn text_shows_sub_topologies_repartition_topics_joins_and_changelogs() {
+        let t = text(&split());
+        let expected = "\
+application.id = shop  (max.batch.records = 500, commit.interval.ms = 1000, num.stream.threads = 1)
+sub-topology 0 (tasks 0_0, 0_1, …):
+source clicks <- topic clicks
+    └─> step enriched [left join with table users (store users); joiner merge]
+        └─> sink out -> topic out
+source users <- topic users  [table, plain rows; store users (changelog shop-users-changelog)]
+sub-topology 1 (tasks 1_0, 1_1, …):
+source orders <- topic orders
+    └─> step by-customer [k.wasm]
+        └─> repartition counts-repartition -> topic shop-counts-repartition
+sub-topology 2 (tasks 2_0, 2_1, …):
+source counts-repartition <- repartition topic shop-counts-repartition (partitions: as its writers' sources; inserted before a stateful step)
+    └─> step counts [count; store counts (changelog shop-counts-changelog)]
+        └─> sink out -> topic out
+rejected records: skip
+trapped records:  fail
+";
+        assert_eq!(t, expected, "got:\n{t}");
+    }
+
+    #[test]
+    fn dot_clusters_sub_topologies_and_draws_repartition_topics_and_stores() {
+        let d = dot(&split());
+        for line in [
+            "subgraph \"cluster_0\" {",
+            "label=\"sub-topology 2\"; style=dashed;",
+            "\"sink:counts-repartition\" [shape=cylinder, style=bold, label=\"shop-counts-repartition\\n(repartition counts-repartition)\"];",
+            "\"sink:counts-repartition\" -> \"src:counts-repartition\" [style=bold];",
+            "\"store:counts\" [shape=folder, label=\"store counts\\nchangelog shop-counts-changelog\"];",
+            "\"src:clicks\" -> \"step:enriched\";",
+            "\"store:users\" -> \"step:enriched\" [style=dotted, label=\"lookup\"];",
+        ] {
+            assert!(d.contains(line), "missing {line} in\n{d}");
+        }
     }
 }

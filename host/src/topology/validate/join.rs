@@ -73,6 +73,7 @@ pub(super) fn join(
             joiner,
             table,
             store,
+            wait_for_table: def.wait_for_table.unwrap_or(true),
         },
         stream,
     ))
@@ -199,7 +200,7 @@ mod tests {
             ),
             (
                 ENRICH.replace("join = \"left\"\n", ""),
-                "has a `joiner` but no `join`",
+                "has a `joiner` or `wait-for-table` but no `join`",
             ),
         ];
         for (text, expected) in cases {

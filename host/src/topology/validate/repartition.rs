@@ -69,6 +69,7 @@ fn only_repartition_keys(name: &str, def: &StepDef) -> Result<(), String> {
         ("key", def.key.is_some()),
         ("join", def.join.is_some()),
         ("joiner", def.joiner.is_some()),
+        ("wait-for-table", def.wait_for_table.is_some()),
         ("config", !def.config.is_empty()),
     ];
     match others.iter().find(|(_, set)| *set) {

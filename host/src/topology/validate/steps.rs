@@ -81,9 +81,9 @@ impl<'a> Steps<'a> {
     fn step(&mut self, name: &'a str, def: &StepDef) -> Result<Step, String> {
         let owner = format!("[steps.{name}]");
         let mut inputs = self.cx.nodes.resolve(&owner, &def.inputs)?;
-        if def.joiner.is_some() && def.join.is_none() {
+        if (def.joiner.is_some() || def.wait_for_table.is_some()) && def.join.is_none() {
             return Err(format!(
-                "{owner} has a `joiner` but no `join`; a joiner is for join steps"
+                "{owner} has a `joiner` or `wait-for-table` but no `join`; they are for join steps"
             ));
         }
         let op = match (&def.plugin, &def.aggregate) {
