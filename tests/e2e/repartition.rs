@@ -255,10 +255,12 @@ fn on_real_kafka_exactly_once_repartitioned_counts_are_each_emitted_once() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let input = orders(12_000, 100, 11, now);
-    let parts: Vec<&[_]> = input.chunks(3_000).collect();
+    let input = orders(16_000, 100, 11, now);
+    let parts: Vec<&[_]> = input.chunks(4_000).collect();
     let log = |name: &str| dir.path().join(format!("{name}.log"));
-    for (i, point) in ["changelog-sent:3", "changelog-acked:3", "state-written:3"]
+    // A real broker is fast: each part is done by the first commit that
+    // writes the store, so each run is killed in that one.
+    for (i, point) in ["changelog-sent:1", "changelog-acked:1", "state-written:1"]
         .iter()
         .enumerate()
     {

@@ -6,13 +6,14 @@ use crate::operator::aggregate::{KeyedAggregate, Logic};
 use crate::operator::call::PluginStep;
 use crate::operator::join::built_in::BuiltIn;
 use crate::operator::join::joiner::ValueJoiner;
+use crate::operator::join::stream_stream::StreamStreamJoin;
 use crate::operator::join::stream_table::StreamTableJoin;
 use crate::operator::process::Processor;
 use crate::operator::table::Table;
 use crate::operator::window::WindowedAggregate;
 use crate::plugin::Plugin;
 use crate::state::task_state::TaskStores;
-use crate::topology::{JoinerRef, Operation, Source, Step};
+use crate::topology::{JoinWith, JoinerRef, Operation, Source, Step};
 
 /// The operator of step `index`, calling `plugin` (none for the built-in
 /// count), over the task's `stores`. Its plugin is instantiated now.
@@ -60,9 +61,19 @@ pub fn step(
                     ValueJoiner::plugin(plugin, step.config.clone())?
                 }
             };
-            let store =
-                store_of(&join.store).expect("a joined table's store is opened with the task");
-            Box::new(StreamTableJoin::new(index, join.kind, joiner, store))
+            match &join.with {
+                JoinWith::Table { store, .. } => {
+                    let store =
+                        store_of(store).expect("a joined table's store is opened with the task");
+                    Box::new(StreamTableJoin::new(index, join.kind, joiner, store))
+                }
+                JoinWith::Stream { window, store } => {
+                    let store = store_of(store).expect("a join's store is opened with the task");
+                    Box::new(StreamStreamJoin::new(
+                        index, join.kind, *window, joiner, store,
+                    ))
+                }
+            }
         }
     })
 }

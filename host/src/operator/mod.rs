@@ -62,6 +62,10 @@ pub struct StepCtx<'t, 'b> {
     pub batch: &'t mut BatchContext<'b>,
     /// Encoding buffers, reused from call to call.
     pub bufs: &'t mut Buffers,
+    /// How many of the records given to `process` came from each of the
+    /// step's inputs, in the order of its `inputs` (they come input by
+    /// input): a join tells its sides apart by it.
+    pub per_input: Vec<usize>,
 }
 
 /// Buffers a task lends its operators, so that a call allocates nothing

@@ -13,7 +13,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::topology::{Operation, Topology};
+use crate::topology::{Join, JoinWith, Operation, Topology};
 
 /// How long reading a table partition's end may take.
 const WATERMARK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,19 +33,25 @@ impl TableWaits {
     pub fn new(topology: &Topology) -> TableWaits {
         let mut tables: Vec<(String, Vec<String>)> = Vec::new();
         for (i, step) in topology.steps.iter().enumerate() {
-            let Operation::Join(join) = &step.op else {
+            let Operation::Join(Join {
+                with:
+                    JoinWith::Table {
+                        table,
+                        wait_for_table: true,
+                        ..
+                    },
+                ..
+            }) = &step.op
+            else {
                 continue;
             };
-            if !join.wait_for_table {
-                continue;
-            }
             let sub = &topology.subtopologies[topology.subtopology_of_step(i)];
             let streams: Vec<String> = (sub.sources.iter())
                 .map(|&s| &topology.sources[s])
                 .filter(|s| s.table.is_none())
                 .map(|s| s.topic.clone())
                 .collect();
-            let table = topology.sources[join.table].topic.clone();
+            let table = topology.sources[*table].topic.clone();
             match tables.iter_mut().find(|(t, _)| *t == table) {
                 Some((_, held)) => held.extend(streams),
                 None => tables.push((table, streams)),

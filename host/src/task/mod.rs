@@ -328,6 +328,7 @@ impl Task {
                 stream_time: self.stream_time.get(),
                 batch: &mut ctx,
                 bufs: &mut self.bufs,
+                per_input: Vec::new(),
             };
             // Tables first: their changes are what their consumers see.
             for (i, table) in self.tables.iter_mut().enumerate() {
@@ -347,11 +348,13 @@ impl Task {
                     continue;
                 };
                 let (live, times) = (&cx.batch.live, &cx.batch.times);
-                let inputs: Vec<(usize, RecordRef<'_>)> = step
-                    .inputs
-                    .iter()
-                    .flat_map(|&n| node_records(&topology, batch, live, times, &tables, &outs, n))
-                    .collect();
+                let mut inputs: Vec<(usize, RecordRef<'_>)> = Vec::new();
+                cx.per_input.clear();
+                for &n in &step.inputs {
+                    let records = node_records(&topology, batch, live, times, &tables, &outs, n);
+                    cx.per_input.push(records.len());
+                    inputs.extend(records);
+                }
                 let produced = operator.process(inputs, &mut cx)?;
                 outs.push(produced);
             }

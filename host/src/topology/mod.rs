@@ -98,31 +98,66 @@ pub enum Operation {
     Join(Join),
 }
 
-/// A join of a stream with a table: each stream record meets the table's
-/// value for its key at that moment (`operator/join/stream_table.rs`).
+/// A join step: its first input with a table, or with a second stream
+/// within a time window (`operator/join/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Join {
-    /// Inner or left.
+    /// Inner, left or outer.
     pub kind: JoinKind,
-    /// What makes one value of a stream record and a table row.
+    /// What makes one value of a matched pair.
     pub joiner: JoinerRef,
-    /// The table source it looks up (index into [`Topology::sources`]).
-    pub table: usize,
-    /// That table's store.
-    pub store: String,
-    /// `wait-for-table`: the stream waits, at each assignment, until the
-    /// table has caught up to where it ended then.
-    pub wait_for_table: bool,
+    /// What the first input is joined with.
+    pub with: JoinWith,
 }
 
-/// `join = "inner" | "left"`.
+/// The other side of a join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinWith {
+    /// A table source: each stream record meets its value at that moment.
+    Table {
+        /// The table source (index into [`Topology::sources`]).
+        table: usize,
+        /// Its store.
+        store: String,
+        /// `wait-for-table`: the stream waits, at each assignment, until
+        /// the table has caught up to where it ended then.
+        wait_for_table: bool,
+    },
+    /// A second stream, the step's second input: records of both meet
+    /// within a time window.
+    Stream {
+        /// The window and its grace.
+        window: JoinWindow,
+        /// The store that keeps both sides' records and the unmatched
+        /// ones waiting for their window to close.
+        store: String,
+    },
+}
+
+/// `join-window = { before, after, grace }`: a left record at `t` meets
+/// right records in `[t - before, t + after]`; an unmatched record of a
+/// left or outer join is emitted once its window has closed, `grace`
+/// after its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindow {
+    /// How far back a left record looks, in ms.
+    pub before: i64,
+    /// How far ahead, in ms.
+    pub after: i64,
+    /// How long after the window's end a record may still come, in ms.
+    pub grace: i64,
+}
+
+/// `join = "inner" | "left" | "outer"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinKind {
-    /// Only stream records whose key the table has.
+    /// Matched pairs only.
     Inner,
-    /// Every stream record; with none on the right when the table lacks
-    /// its key.
+    /// Every record of the first input; with none on the right when
+    /// nothing matched it.
     Left,
+    /// Every record of either input (stream–stream joins).
+    Outer,
 }
 
 /// `joiner = "merge" | "pair" | <plugin>`: what a matched pair becomes.
@@ -231,11 +266,17 @@ impl Step {
         }
     }
 
-    /// The state store an aggregation keeps, if this is one.
+    /// The state store an aggregation or a stream–stream join keeps, if
+    /// this is one.
     pub fn store(&self) -> Option<&str> {
         match &self.op {
-            Operation::Process(_) | Operation::Join(_) => None,
-            Operation::Aggregate { store, .. } => Some(store),
+            Operation::Process(_) => None,
+            Operation::Aggregate { store, .. }
+            | Operation::Join(Join {
+                with: JoinWith::Stream { store, .. },
+                ..
+            }) => Some(store),
+            Operation::Join(_) => None,
         }
     }
 }

@@ -236,6 +236,10 @@ pub struct StepDef {
     /// end when partitions are assigned (default true).
     #[serde(rename = "wait-for-table")]
     pub wait_for_table: Option<bool>,
+    /// Joins of two streams: how far apart in time two records may be to
+    /// match, and the grace after.
+    #[serde(rename = "join-window")]
+    pub join_window: Option<JoinWindowDef>,
     /// `repartition = true`: the step writes its inputs to a repartition
     /// topic (`<application.id>-<step>-repartition`), keyed by their keys,
     /// and emits what it reads back, so that records reach the task of
@@ -250,6 +254,20 @@ pub struct StepDef {
     /// Passed to the plugin's `init`, as dotted-name/string pairs.
     #[serde(default)]
     pub config: toml::Table,
+}
+
+/// A stream–stream join's `join-window` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinWindowDef {
+    /// Both `before` and `after`.
+    pub difference: Option<toml::Value>,
+    /// How far back a left record looks.
+    pub before: Option<toml::Value>,
+    /// How far ahead a left record looks.
+    pub after: Option<toml::Value>,
+    /// How long after a window's end its records may still come.
+    pub grace: Option<toml::Value>,
 }
 
 /// `join = …`, as written.

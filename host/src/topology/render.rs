@@ -10,23 +10,7 @@ use super::{Aggregation, ErrorPolicy, NodeId, Operation, Step, Topology};
 /// What a step does, in a few words: its plugin, or its aggregation and store.
 fn describe(t: &Topology, s: &Step) -> String {
     match &s.op {
-        Operation::Join(j) => format!(
-            "{} join with table {} (store {}); joiner {}",
-            match j.kind {
-                super::JoinKind::Inner => "inner",
-                super::JoinKind::Left => "left",
-            },
-            t.sources[j.table].name,
-            t.sources[j.table]
-                .table
-                .as_ref()
-                .map_or("?", |tb| tb.store.as_str()),
-            match &j.joiner {
-                super::JoinerRef::Merge => "merge".to_owned(),
-                super::JoinerRef::Pair => "pair".to_owned(),
-                super::JoinerRef::Plugin(p) => p.path().display().to_string(),
-            }
-        ),
+        Operation::Join(j) => describe_join(t, j),
         Operation::Process(p) => p.path().display().to_string(),
         Operation::Aggregate {
             logic,
@@ -66,6 +50,33 @@ fn describe(t: &Topology, s: &Step) -> String {
             )
         }
     }
+}
+
+/// A join: its kind, what it joins with, its joiner.
+fn describe_join(t: &Topology, j: &super::Join) -> String {
+    let kind = match j.kind {
+        super::JoinKind::Inner => "inner",
+        super::JoinKind::Left => "left",
+        super::JoinKind::Outer => "outer",
+    };
+    let with = match &j.with {
+        super::JoinWith::Table { table, store, .. } => {
+            format!("with table {} (store {store})", t.sources[*table].name)
+        }
+        super::JoinWith::Stream { window, store } => format!(
+            "of two streams within {} ms before and {} ms after, grace {} ms; store {store} (changelog {})",
+            window.before,
+            window.after,
+            window.grace,
+            crate::state::changelog::topic(&t.application_id, store)
+        ),
+    };
+    let joiner = match &j.joiner {
+        super::JoinerRef::Merge => "merge".to_owned(),
+        super::JoinerRef::Pair => "pair".to_owned(),
+        super::JoinerRef::Plugin(p) => p.path().display().to_string(),
+    };
+    format!("{kind} join {with}; joiner {joiner}")
 }
 
 /// An indented tree, one line per edge, readable in a terminal.
@@ -281,11 +292,15 @@ fn dot_step(t: &Topology, s: &Step, out: &mut String) {
         esc(&s.name),
         esc(&describe(t, s))
     );
-    if let super::Operation::Join(j) = &s.op {
+    if let super::Operation::Join(super::Join {
+        with: super::JoinWith::Table { store, .. },
+        ..
+    }) = &s.op
+    {
         let _ = writeln!(
             out,
             "  \"store:{}\" -> \"step:{}\" [style=dotted, label=\"lookup\"];",
-            esc(&j.store),
+            esc(store),
             esc(&s.name)
         );
     }

@@ -46,8 +46,12 @@ impl Topology {
             for &input in &step.inputs {
                 parts.join(s + i, node(input));
             }
-            if let super::Operation::Join(join) = &step.op {
-                parts.join(s + i, join.table);
+            if let super::Operation::Join(super::Join {
+                with: super::JoinWith::Table { table, .. },
+                ..
+            }) = &step.op
+            {
+                parts.join(s + i, *table);
             }
         }
         let mut by_store: HashMap<&str, usize> = HashMap::new();

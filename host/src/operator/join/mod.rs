@@ -5,11 +5,13 @@
 //!   or a `value-joiner` plugin, called a call batch of pairs at a time;
 //!   the joined record keeps the headers of both sides;
 //! - [`built_in`]: the joiners that need no plugin, `merge` and `pair`;
-//! - [`stream_table`]: the stream–table join (inner, left).
+//! - [`stream_table`]: the stream–table join (inner, left);
+//! - [`stream_stream`]: the windowed stream–stream join (inner, left, outer).
 //!
-//! Table–table, stream–stream and foreign-key joins are to come, a file
+//! Table–table and foreign-key joins are to come, a file
 //! each.
 
 pub mod built_in;
 pub mod joiner;
+pub mod stream_stream;
 pub mod stream_table;

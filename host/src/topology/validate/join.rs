@@ -1,82 +1,163 @@
-//! Join steps (`join = "inner" | "left"`): a stream, the first input,
-//! joined with a table source, the second. What each record becomes is the
-//! joiner's: `merge`, `pair`, or a value-joiner plugin.
+//! Join steps (`join = "inner" | "left" | "outer"`): the first input, a
+//! stream, joined with the second: a table source (inner, left), or a
+//! second stream within a `join-window` (inner, left, outer). What each
+//! matched pair becomes is the joiner's: `merge`, `pair`, or a value-joiner
+//! plugin.
 
 use std::path::Path;
 
 use super::steps::plugin_ref;
-use crate::topology::pipeline_file::{JoinKindDef, StepDef};
-use crate::topology::{Join, JoinKind, JoinerRef, NodeId, Source};
+use crate::topology::pipeline_file::{JoinKindDef, JoinWindowDef, StepDef};
+use crate::topology::{
+    Join, JoinKind, JoinWindow, JoinWith, JoinerRef, MAX_WINDOW_DURATION, NodeId, Source,
+};
 
-/// The join `owner` (`[steps.x]`) declares with `def`, of `inputs`, and
-/// its stream input (its only input once validated: the table is looked
-/// up, not read).
+/// The join `owner` (`[steps.x]`, step `name`) declares with `def`, of
+/// `inputs`, and the inputs it reads: the stream alone with a table (the
+/// table is looked up, not read), both with a stream.
 pub(super) fn join(
-    owner: &str,
+    (owner, name): (&str, &str),
     def: &StepDef,
     kind: JoinKindDef,
     inputs: &[NodeId],
     sources: &[Source],
     base: &Path,
-) -> Result<(Join, NodeId), String> {
+) -> Result<(Join, Vec<NodeId>), String> {
     let others = [
         ("plugin", def.plugin.is_some()),
         ("aggregate", def.aggregate.is_some()),
-        ("store", def.store.is_some()),
         ("stores", !def.stores.is_empty()),
         ("window", def.window.is_some()),
         ("key", def.key.is_some()),
     ];
     if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
         return Err(format!(
-            "{owner} has `join` and `{key}`; a join step takes `inputs` (a stream, then a table), `join` and `joiner`"
+            "{owner} has `join` and `{key}`; a join step takes `inputs` (a stream, then a table or a stream), `join`, `joiner`, and for two streams `join-window` and `store`"
         ));
     }
-    let &[stream, NodeId::Source(table)] = inputs else {
+    let &[left, right] = inputs else {
         return Err(format!(
-            "{owner} `join` reads two inputs, a stream and then a table source (`inputs = [\"clicks\", \"users\"]` with `[sources.users] table = true`); joins of two streams or two tables are not built yet"
+            "{owner} `join` reads two inputs: a stream, then a table source (`inputs = [\"clicks\", \"users\"]` with `[sources.users] table = true`) or a second stream (with `join-window`)"
         ));
     };
-    if sources[table].table.is_none() {
+    let table_of = |n: NodeId| match n {
+        NodeId::Source(i) if sources[i].table.is_some() => Some(i),
+        _ => None,
+    };
+    if let Some(i) = table_of(left) {
         return Err(format!(
-            "{owner} joins `{}`, which is not a table; declare it with `table = true` (joins of two streams are not built yet)",
-            sources[table].name
-        ));
-    }
-    if let NodeId::Source(i) = stream
-        && sources[i].table.is_some()
-    {
-        return Err(format!(
-            "{owner} joins table `{}` with a table; table–table joins are not built yet",
+            "{owner} joins table `{}` as its first input; the first input is a stream (table–table joins are not built yet)",
             sources[i].name
         ));
     }
+    let joiner = joiner(owner, def.joiner.as_deref(), base)?;
+    let (with, reads) = match table_of(right) {
+        Some(table) => (with_table(owner, def, kind, table, sources)?, vec![left]),
+        None => (with_stream(owner, name, def)?, vec![left, right]),
+    };
     let kind = match kind {
         JoinKindDef::Inner => JoinKind::Inner,
         JoinKindDef::Left => JoinKind::Left,
-        JoinKindDef::Outer => {
-            return Err(format!(
-                "{owner} `join = \"outer\"`: a stream–table join is \"inner\" or \"left\" (a table record alone emits nothing)"
-            ));
-        }
+        JoinKindDef::Outer => JoinKind::Outer,
     };
-    let joiner = joiner(owner, def.joiner.as_deref(), base)?;
+    Ok((Join { kind, joiner, with }, reads))
+}
+
+/// The table side of a stream–table join.
+fn with_table(
+    owner: &str,
+    def: &StepDef,
+    kind: JoinKindDef,
+    table: usize,
+    sources: &[Source],
+) -> Result<JoinWith, String> {
+    if kind == JoinKindDef::Outer {
+        return Err(format!(
+            "{owner} `join = \"outer\"`: a stream–table join is \"inner\" or \"left\" (a table record alone emits nothing)"
+        ));
+    }
+    if def.join_window.is_some() || def.store.is_some() {
+        return Err(format!(
+            "{owner} joins table `{}`: `join-window` and `store` are for joins of two streams (the table keeps its own store)",
+            sources[table].name
+        ));
+    }
     let store = sources[table]
         .table
         .as_ref()
-        .expect("checked")
+        .expect("a table")
         .store
         .clone();
-    Ok((
-        Join {
-            kind,
-            joiner,
-            table,
-            store,
-            wait_for_table: def.wait_for_table.unwrap_or(true),
-        },
-        stream,
-    ))
+    Ok(JoinWith::Table {
+        table,
+        store,
+        wait_for_table: def.wait_for_table.unwrap_or(true),
+    })
+}
+
+/// The second stream of a stream–stream join.
+fn with_stream(owner: &str, name: &str, def: &StepDef) -> Result<JoinWith, String> {
+    if def.wait_for_table.is_some() {
+        return Err(format!(
+            "{owner} joins two streams; `wait-for-table` is for a join with a table"
+        ));
+    }
+    let Some(w) = &def.join_window else {
+        return Err(format!(
+            "{owner} joins two streams, which needs `join-window = {{ before = \"5m\", after = \"5m\", grace = \"1m\" }}` (or `difference` for both); a table as the second input needs `table = true` on its source"
+        ));
+    };
+    let window = join_window(w).map_err(|m| format!("{owner} `join-window`: {m}"))?;
+    let store = def.store.clone().unwrap_or_else(|| name.to_owned());
+    super::names::check_name(&store).map_err(|m| format!("{owner} `store` {m}"))?;
+    Ok(JoinWith::Stream { window, store })
+}
+
+/// `join-window`: `before` and `after`, or `difference` for both, and
+/// `grace` (default 0); each at least 0 and at most 100 years.
+fn join_window(w: &JoinWindowDef) -> Result<JoinWindow, String> {
+    let get = |name: &str, v: &Option<toml::Value>| v.as_ref().map(|v| millis(name, v)).transpose();
+    let difference = get("difference", &w.difference)?;
+    let (before, after) = match (
+        difference,
+        get("before", &w.before)?,
+        get("after", &w.after)?,
+    ) {
+        (Some(d), None, None) => (d, d),
+        (None, Some(b), Some(a)) => (b, a),
+        (Some(_), _, _) => {
+            return Err("give `difference`, or `before` and `after`, not both".into());
+        }
+        _ => return Err("needs `difference`, or both `before` and `after`".into()),
+    };
+    let grace = get("grace", &w.grace)?.unwrap_or(0);
+    Ok(JoinWindow {
+        before,
+        after,
+        grace,
+    })
+}
+
+/// A duration of at least 0: milliseconds or text such as `"5m"`.
+fn millis(name: &str, v: &toml::Value) -> Result<i64, String> {
+    let ms = match v {
+        toml::Value::Integer(ms) => *ms,
+        toml::Value::String(s) if s.trim() == "0" => 0,
+        toml::Value::String(s) => {
+            crate::window::duration::parse(s).map_err(|m| format!("`{name}`: {m}"))?
+        }
+        other => {
+            return Err(format!(
+                "`{name}` must be a number of milliseconds or a duration such as \"5m\", got {other}"
+            ));
+        }
+    };
+    if !(0..=MAX_WINDOW_DURATION).contains(&ms) {
+        return Err(format!(
+            "`{name}` is {ms} ms; it must be from 0 to {MAX_WINDOW_DURATION} ms (100 years)"
+        ));
+    }
+    Ok(ms)
 }
 
 /// `joiner = "<text>"`: `merge`, `pair` (the default), or a plugin's path,
@@ -99,7 +180,7 @@ fn joiner(owner: &str, text: Option<&str>, base: &Path) -> Result<JoinerRef, Str
 #[cfg(test)]
 mod tests {
     use crate::topology::validate::tests::load;
-    use crate::topology::{JoinKind, JoinerRef, NodeId, Operation};
+    use crate::topology::{JoinKind, JoinWith, JoinerRef, NodeId, Operation};
 
     const ENRICH: &str = r#"
         application.id = "shop"
@@ -123,11 +204,20 @@ mod tests {
         let Operation::Join(j) = &step.op else {
             panic!("{:?}", step.op)
         };
+        let JoinWith::Table {
+            table,
+            store,
+            wait_for_table,
+        } = &j.with
+        else {
+            panic!("{:?}", j.with)
+        };
+        assert!(wait_for_table, "the default");
         assert_eq!(
-            (j.kind, &j.joiner, j.store.as_str()),
+            (j.kind, &j.joiner, store.as_str()),
             (JoinKind::Left, &JoinerRef::Merge, "users")
         );
-        assert_eq!(t.sources[j.table].name, "users");
+        assert_eq!(t.sources[*table].name, "users");
         assert_eq!(
             step.inputs,
             [NodeId::Source(0)],

@@ -12,7 +12,9 @@ use super::state::Owners;
 use super::windowing::windowing;
 use super::{join, repartition};
 use crate::topology::pipeline_file::{KeyPolicy, StepDef, flatten};
-use crate::topology::{Aggregation, NodeId, Operation, PluginRef, Sink, Source, Step};
+use crate::topology::{
+    Aggregation, Join, JoinWith, NodeId, Operation, PluginRef, Sink, Source, Step,
+};
 
 /// What [`steps`] found: the steps, and the repartitions it inserted.
 pub(super) struct Validated {
@@ -89,9 +91,18 @@ impl<'a> Steps<'a> {
         let op = match (&def.plugin, &def.aggregate) {
             _ if def.join.is_some() => {
                 let kind = def.join.expect("checked");
-                let (join, stream) =
-                    join::join(&owner, def, kind, &inputs, self.cx.sources, self.cx.base)?;
-                inputs = vec![stream];
+                let (join, reads) = join::join(
+                    (&owner, name),
+                    def,
+                    kind,
+                    &inputs,
+                    self.cx.sources,
+                    self.cx.base,
+                )?;
+                inputs = reads;
+                if let JoinWith::Stream { store, .. } = &join.with {
+                    self.owners.claim(store, name)?;
+                }
                 Operation::Join(join)
             }
             (Some(plugin), None) => {
@@ -137,10 +148,7 @@ impl<'a> Steps<'a> {
         let state = self
             .owners
             .declare(&owner, name, &def.stores, self.cx.sources)?;
-        let stateful = matches!(op, Operation::Aggregate { .. } | Operation::Join(_));
-        if stateful && key_changer(&self.done, &inputs).is_some() {
-            inputs = self.repartition_before(name, inputs)?;
-        }
+        inputs = self.repartitions(name, &op, inputs)?;
         // A join's output has its stream record's key.
         let keeps_key = def.key == Some(KeyPolicy::Kept) || matches!(op, Operation::Join(_));
         Ok(Step {
@@ -198,6 +206,41 @@ impl<'a> Steps<'a> {
             store,
             window,
         })
+    }
+
+    /// The inputs of step `name`, doing `op`, once repartitioned where its
+    /// keys may have changed: an aggregation's or a stream–table join's
+    /// through one topic, each side of a stream–stream join through its
+    /// own (`<name>-left`, `<name>-right`).
+    fn repartitions(
+        &mut self,
+        name: &str,
+        op: &Operation,
+        inputs: Vec<NodeId>,
+    ) -> Result<Vec<NodeId>, String> {
+        let rekeyed: Vec<bool> = (inputs.iter())
+            .map(|n| key_changer(&self.done, std::slice::from_ref(n)).is_some())
+            .collect();
+        match op {
+            Operation::Process(_) => Ok(inputs),
+            Operation::Join(Join {
+                with: JoinWith::Stream { .. },
+                ..
+            }) => {
+                let mut out = Vec::with_capacity(inputs.len());
+                for ((input, side), rekeyed) in
+                    inputs.into_iter().zip(["left", "right"]).zip(rekeyed)
+                {
+                    out.push(match rekeyed {
+                        true => self.repartition_before(&format!("{name}-{side}"), vec![input])?[0],
+                        false => input,
+                    });
+                }
+                Ok(out)
+            }
+            _ if rekeyed.contains(&true) => self.repartition_before(name, inputs),
+            _ => Ok(inputs),
+        }
     }
 
     /// Inserts a repartition topic between `inputs` and stateful step
