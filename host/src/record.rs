@@ -68,6 +68,16 @@ pub struct RecordRef<'a> {
     pub headers: HeadersRef<'a>,
 }
 
+impl RecordRef<'_> {
+    /// No key, no value, no time, no headers.
+    pub const EMPTY: RecordRef<'static> = RecordRef {
+        key: None,
+        value: None,
+        timestamp: None,
+        headers: HeadersRef::Owned(&[]),
+    };
+}
+
 /// Headers of a [`RecordRef`], wherever they live.
 #[derive(Debug, Clone, Copy)]
 pub enum HeadersRef<'a> {

@@ -176,11 +176,15 @@ inputs = ["left"]
     }
 }
 
-#[test]
-fn the_click_enrichment_example_gives_its_expected_output() {
-    let dir = support::repo().join("plugins/click-enrichment");
-    let stdout = support::sluice_dev(&dir, "input.jsonl");
-    let mut got: Vec<String> = (support::printed(&stdout, "enriched-clicks").into_iter())
+/// What `sluice dev` printed for `topic` and an example's
+/// `expected.jsonl`, each sorted (one key's records are in order; keys on
+/// different partitions interleave).
+fn printed_and_expected(
+    stdout: &str,
+    topic: &str,
+    dir: &std::path::Path,
+) -> (Vec<String>, Vec<String>) {
+    let mut got: Vec<String> = (support::printed(stdout, topic).into_iter())
         .map(|(key, value)| serde_json::json!({"key": key, "value": value}).to_string())
         .collect();
     let mut want: Vec<String> = (std::fs::read_to_string(dir.join("expected.jsonl"))
@@ -192,9 +196,41 @@ fn the_click_enrichment_example_gives_its_expected_output() {
             .to_string()
     })
     .collect();
-    // Each user's clicks in order; users on two partitions interleave.
     got.sort();
     want.sort();
+    (got, want)
+}
+
+#[test]
+fn the_click_enrichment_example_gives_its_expected_output() {
+    let dir = support::repo().join("plugins/click-enrichment");
+    let stdout = support::sluice_dev(&dir, "input.jsonl");
+    let (got, want) = printed_and_expected(&stdout, "enriched-clicks", &dir);
+    assert_eq!(got, want, "sluice dev printed:\n{stdout}");
+}
+
+#[test]
+fn the_search_clicks_example_gives_its_expected_output() {
+    let dir = support::repo().join("plugins/search-clicks");
+    let out = std::process::Command::new(support::sluice_bin())
+        .args([
+            "dev",
+            "pipeline.toml",
+            "--input",
+            "input.jsonl",
+            "--idle-close",
+        ])
+        .current_dir(&dir)
+        .env("RUST_LOG", "warn,librdkafka=off")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (got, want) = printed_and_expected(&stdout, "search-outcomes", &dir);
     assert_eq!(got, want, "sluice dev printed:\n{stdout}");
 }
 

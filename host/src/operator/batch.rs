@@ -97,6 +97,9 @@ impl Counts {
 /// The batch being processed, where its records go, and its counts.
 pub struct BatchContext<'a> {
     pub batch: &'a [InputRecord],
+    /// True for the placeholder batch of an idle close (no input: the
+    /// stream time was moved to close what is open).
+    pub tick: bool,
     /// Per record of `batch`: false when every store already holds its
     /// effects (restored), or its timestamp was invalid and skipped, so it
     /// is not processed.

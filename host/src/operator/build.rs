@@ -67,7 +67,7 @@ pub fn step(
                         store_of(store).expect("a joined table's store is opened with the task");
                     Box::new(StreamTableJoin::new(index, join.kind, joiner, store))
                 }
-                JoinWith::Stream { window, store } => {
+                JoinWith::Stream { window, store, .. } => {
                     let store = store_of(store).expect("a join's store is opened with the task");
                     Box::new(StreamStreamJoin::new(
                         index, join.kind, *window, joiner, store,

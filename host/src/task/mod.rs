@@ -299,6 +299,7 @@ impl Task {
         let records_in = live.iter().filter(|l| **l).count() as u64;
         let mut ctx = BatchContext {
             batch,
+            tick,
             live,
             times: Vec::with_capacity(batch.len()),
             stream_at: Vec::with_capacity(batch.len()),

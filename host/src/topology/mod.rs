@@ -131,6 +131,9 @@ pub enum JoinWith {
         /// The store that keeps both sides' records and the unmatched
         /// ones waiting for their window to close.
         store: String,
+        /// `close.idle.after`: after this long without input (wall clock,
+        /// ms), a task emits every unmatched record still waiting.
+        idle_close: Option<i64>,
     },
 }
 
@@ -504,7 +507,8 @@ impl Topology {
         self.stores().next().is_some()
     }
 
-    /// The shortest `close.idle.after` of its windowed aggregations.
+    /// The shortest `close.idle.after` of its windowed aggregations and
+    /// stream–stream joins.
     pub fn idle_close(&self) -> Option<i64> {
         self.steps
             .iter()
@@ -512,6 +516,10 @@ impl Topology {
                 Operation::Aggregate {
                     window: Some(w), ..
                 } => w.idle_close,
+                Operation::Join(Join {
+                    with: JoinWith::Stream { idle_close, .. },
+                    ..
+                }) => *idle_close,
                 _ => None,
             })
             .min()

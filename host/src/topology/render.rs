@@ -63,7 +63,7 @@ fn describe_join(t: &Topology, j: &super::Join) -> String {
         super::JoinWith::Table { table, store, .. } => {
             format!("with table {} (store {store})", t.sources[*table].name)
         }
-        super::JoinWith::Stream { window, store } => format!(
+        super::JoinWith::Stream { window, store, .. } => format!(
             "of two streams within {} ms before and {} ms after, grace {} ms; store {store} (changelog {})",
             window.before,
             window.after,

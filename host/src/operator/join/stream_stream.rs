@@ -345,12 +345,9 @@ impl StreamStreamJoin {
             },
             other => RunError::Thread(format!("step `{name}`: {other}")),
         })?;
+        // What a result is dead-lettered as (an idle close's has none).
         let of = |origin: usize| -> RecordRef<'r> {
-            records
-                .iter()
-                .find(|(o, _)| *o == origin)
-                .map(|(_, r)| *r)
-                .expect("an arrived record")
+            (records.iter().find(|(o, _)| *o == origin)).map_or(RecordRef::EMPTY, |(_, r)| *r)
         };
         let mut accepted: Vec<(usize, RecordRef<'r>)> = Vec::new();
         let mut written: Vec<(Option<Bytes>, i64, super::joiner::JoinedValue)> = Vec::new();
@@ -421,11 +418,38 @@ impl Operator for StreamStreamJoin {
         for &arrival in &arrivals {
             self.arrive(store, &mut clocks, arrival, &mut emits, &mut skipped)?;
         }
+        // An idle close moved the task's stream time past what is waiting.
+        if cx.batch.tick
+            && let Some(now) = cx.stream_time
+            && now > clocks.stream
+        {
+            clocks.stream = now;
+            if self.kind != JoinKind::Inner {
+                self.close_pending(store, now, 0, &mut emits)?;
+            }
+        }
         write_clocks(store, &clocks);
         cx.batch.counts.join_skipped += skipped;
         let records: Vec<(usize, RecordRef<'r>)> =
             arrivals.iter().map(|&(o, _, r)| (o, r)).collect();
         self.finish(emits, &records, cx)
+    }
+
+    fn latest_close(
+        &self,
+        stores: &mut crate::state::task_state::TaskStores,
+    ) -> Result<Option<i64>, RunError> {
+        if self.kind == JoinKind::Inner {
+            return Ok(None);
+        }
+        let buffer = stores.buffer(self.store);
+        let pending = buffer.range(Some(&[PENDING]), Some(&[PENDING + 1]))?;
+        Ok((pending.iter())
+            .map(|(k, _)| {
+                let (time, side) = pending_parts(k);
+                time + self.looks(side).1 + self.window.grace + 1
+            })
+            .max())
     }
 
     fn digest(&self) -> &str {
@@ -761,5 +785,46 @@ mod tests {
             kept <= 6,
             "{kept} records kept for a window of 25 ms over records 10 ms apart"
         );
+    }
+
+    #[test]
+    fn an_idle_partition_still_emits_its_unmatched_records() {
+        let text = pipeline("left", 0, 600_000, 60_000).replace(
+            "inputs = [\"left\", \"right\"]",
+            "inputs = [\"left\", \"right\"]\n            close.idle.after = \"5m\"",
+        );
+        let mut d = Driver::setup(&text)
+            .unwrap()
+            .clock_at(1_000)
+            .start()
+            .unwrap();
+        d.push("left", Some(b"s1"), Some(&json("rust")), Some(1_000));
+        d.push("left", Some(b"s2"), Some(&json("wasm")), Some(2_000));
+        d.push(
+            "right",
+            Some(b"s1"),
+            Some(&json("rust-lang.org")),
+            Some(3_000),
+        );
+        d.process().unwrap();
+        assert_eq!(outputs(&d, 0).len(), 1, "s1 met its click; s2 waits");
+        d.advance(299_000);
+        assert!(
+            d.close_idle(false).unwrap().is_none(),
+            "not idle for 5 minutes yet"
+        );
+        d.advance(2_000);
+        d.close_idle(false).unwrap().expect("closed");
+        let s2 = (
+            Some("s2".to_owned()),
+            (Some("wasm".to_owned()), None),
+            2_000,
+        );
+        assert_eq!(
+            outputs(&d, 1),
+            [s2],
+            "its window (10 min) and grace (1 min) closed"
+        );
+        assert!(d.close_idle(false).unwrap().is_none(), "once");
     }
 }

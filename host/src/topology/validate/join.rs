@@ -110,7 +110,18 @@ fn with_stream(owner: &str, name: &str, def: &StepDef) -> Result<JoinWith, Strin
     let window = join_window(w).map_err(|m| format!("{owner} `join-window`: {m}"))?;
     let store = def.store.clone().unwrap_or_else(|| name.to_owned());
     super::names::check_name(&store).map_err(|m| format!("{owner} `store` {m}"))?;
-    Ok(JoinWith::Stream { window, store })
+    let idle_close = match &def.close {
+        None => None,
+        Some(c) => Some(
+            super::windowing::duration("close.idle.after", &c.idle.after)
+                .map_err(|m| format!("{owner} {m}"))?,
+        ),
+    };
+    Ok(JoinWith::Stream {
+        window,
+        store,
+        idle_close,
+    })
 }
 
 /// `join-window`: `before` and `after`, or `difference` for both, and
@@ -250,7 +261,7 @@ mod tests {
         let cases = [
             (
                 ENRICH.replace("table = true\n", ""),
-                "joins `users`, which is not a table",
+                "a table as the second input needs `table = true` on its source",
             ),
             (
                 ENRICH.replace("join = \"left\"", "join = \"outer\""),
@@ -286,11 +297,133 @@ mod tests {
                         "[sinks.out]",
                         "[sources.users2]\n        table = true\n        [sinks.out]",
                     ),
-                "with a table; table–table joins are not built yet",
+                "as its first input; the first input is a stream (table–table joins are not built yet)",
             ),
             (
                 ENRICH.replace("join = \"left\"\n", ""),
                 "has a `joiner` or `wait-for-table` but no `join`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = load(&text).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in: {e}");
+        }
+    }
+
+    const SEARCH_CLICKS: &str = r#"
+        application.id = "shop"
+        [sources.searches]
+        [sources.clicks]
+        [steps.search-clicks]
+        join = "outer"
+        join-window = { before = "0s", after = "10m", grace = "1m" }
+        inputs = ["searches", "clicks"]
+        [sinks.out]
+        inputs = ["search-clicks"]
+    "#;
+
+    #[test]
+    fn a_join_of_two_streams_reads_both_and_keeps_them_in_its_store() {
+        let t = load(SEARCH_CLICKS).unwrap();
+        let step = &t.steps[0];
+        let Operation::Join(j) = &step.op else {
+            unreachable!()
+        };
+        let JoinWith::Stream {
+            window,
+            store,
+            idle_close,
+        } = &j.with
+        else {
+            panic!("{:?}", j.with)
+        };
+        assert_eq!(*idle_close, None);
+        assert_eq!(
+            (window.before, window.after, window.grace),
+            (0, 600_000, 60_000)
+        );
+        assert_eq!(store, "search-clicks");
+        assert_eq!(
+            step.store(),
+            Some("search-clicks"),
+            "opened and changelogged as the step's own"
+        );
+        assert_eq!(
+            step.inputs,
+            [NodeId::Source(1), NodeId::Source(0)],
+            "searches, then clicks"
+        );
+        assert_eq!(j.kind, JoinKind::Outer);
+        let t =
+            load(&SEARCH_CLICKS.replace("before = \"0s\", after = \"10m\"", "difference = 5000"))
+                .unwrap();
+        let Operation::Join(j) = &t.steps[0].op else {
+            unreachable!()
+        };
+        let JoinWith::Stream { window, .. } = &j.with else {
+            unreachable!()
+        };
+        assert_eq!(
+            (window.before, window.after, window.grace),
+            (5000, 5000, 60_000)
+        );
+        // Each re-keyed side through a topic of its own.
+        let rekeyed = SEARCH_CLICKS
+            .replace("[steps.search-clicks]", "[steps.by-query]\n        plugin = \"k.wasm\"\n        inputs = [\"clicks\"]\n        [steps.search-clicks]")
+            .replace("inputs = [\"searches\", \"clicks\"]", "inputs = [\"searches\", \"by-query\"]");
+        let t = load(&rekeyed).unwrap();
+        let names: Vec<&str> = t
+            .sources
+            .iter()
+            .filter(|s| s.repartition.is_some())
+            .map(|s| s.topic.as_str())
+            .collect();
+        assert_eq!(names, ["shop-search-clicks-right-repartition"]);
+    }
+
+    #[test]
+    fn stream_joins_that_cannot_work_are_refused_naming_why() {
+        let cases = [
+            (
+                SEARCH_CLICKS.replace(
+                    "join-window = { before = \"0s\", after = \"10m\", grace = \"1m\" }\n",
+                    "",
+                ),
+                "joins two streams, which needs `join-window",
+            ),
+            (
+                SEARCH_CLICKS.replace("before = \"0s\", ", ""),
+                "needs `difference`, or both `before` and `after`",
+            ),
+            (
+                SEARCH_CLICKS.replace("before = \"0s\"", "before = \"0s\", difference = 3"),
+                "not both",
+            ),
+            (
+                SEARCH_CLICKS.replace("grace = \"1m\"", "grace = -1"),
+                "`grace` is -1 ms",
+            ),
+            (
+                SEARCH_CLICKS.replace("grace = \"1m\"", "grace = \"soon\""),
+                "`grace`:",
+            ),
+            (
+                SEARCH_CLICKS.replace("grace = \"1m\"", "grace = \"1m\", size = 3"),
+                "unknown field `size`",
+            ),
+            (
+                SEARCH_CLICKS.replace(
+                    "join = \"outer\"",
+                    "join = \"outer\"\n        wait-for-table = true",
+                ),
+                "`wait-for-table` is for a join with a table",
+            ),
+            (
+                ENRICH.replace(
+                    "joiner = \"merge\"",
+                    "joiner = \"merge\"\n        join-window = { difference = 5 }",
+                ),
+                "`join-window` and `store` are for joins of two streams",
             ),
         ];
         for (text, expected) in cases {

@@ -129,7 +129,15 @@ impl<'a> Steps<'a> {
             .into_iter()
             .map(|(k, v)| (k, v.to_text()))
             .collect();
-        if def.window.is_none() && (def.emit.is_some() || def.late.is_some() || def.close.is_some())
+        let stream_join = matches!(
+            op,
+            Operation::Join(Join {
+                with: JoinWith::Stream { .. },
+                ..
+            })
+        );
+        if def.window.is_none()
+            && (def.emit.is_some() || def.late.is_some() || (def.close.is_some() && !stream_join))
         {
             return Err(format!(
                 "{owner} has `emit`, `late` or `close.idle.after`, which only a windowed aggregation (`window = {{...}}`) reads"

@@ -114,7 +114,7 @@ fn hopping(size: i64, advance: i64) -> Result<Hopping, String> {
 
 /// A positive duration, in ms: a number of milliseconds or a duration
 /// such as `"5m"`, at most [`MAX_WINDOW_DURATION`]. `name` is its key.
-fn duration(name: &str, v: &toml::Value) -> Result<i64, String> {
+pub(super) fn duration(name: &str, v: &toml::Value) -> Result<i64, String> {
     match v {
         toml::Value::Integer(ms) if *ms > 0 => bounded(name, *ms),
         toml::Value::String(s) => crate::window::duration::parse(s)
