@@ -259,6 +259,23 @@ pub enum KafkaError {
         /// Partitions it has.
         found: i32,
     },
+    /// A record of a joined topic is not on the partition murmur2 of its
+    /// key gives: its producer partitions otherwise.
+    #[error(
+        "topic `{topic}` is joined by key, but its record at partition {partition} offset {offset} (key `{key}`) belongs on partition {expected} by Kafka's default partitioner (murmur2 of the key): its producer partitions otherwise (librdkafka's default CRC32, a custom partitioner, or a key serializer that adds bytes such as a schema id), so the join would not find its partners. Produce it with murmur2 (Java clients do by default; librdkafka: `partitioner=murmur2_random`), or re-key it through a step so that Sluice repartitions it"
+    )]
+    NotMurmur2Partitioned {
+        /// The topic.
+        topic: String,
+        /// Where the record is.
+        partition: i32,
+        /// Its offset.
+        offset: i64,
+        /// Its key, as text (cut short).
+        key: String,
+        /// Where murmur2 puts it.
+        expected: i32,
+    },
     /// The sources of one sub-topology have different partition counts.
     #[error(
         "sub-topology {subtopology} reads {topics}: the topics a task reads together (joined, or sharing a store) must have the same partition count, since task `p` reads partition `p` of each; repartition one of them, or recreate it with the same count"

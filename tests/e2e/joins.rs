@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use sluice::kafka::embedded::EmbeddedKafka;
+use sluice::kafka::partitioner::partition_of;
 use sluice_reference::joins::stream_stream::{self, Windows};
 use sluice_reference::joins::{self, Event, Kind, Side};
 
@@ -497,4 +498,55 @@ fn stream_stream_joins_of_fifty_seeds_on_four_partitions_give_every_pair_once() 
             }
         }
     }
+}
+
+#[test]
+fn a_joined_topic_partitioned_otherwise_than_by_murmur2_is_refused_at_start() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("copart");
+    let (clicks, users) = (format!("{app}-clicks"), format!("{app}-users"));
+    for t in [
+        &clicks,
+        &users,
+        &format!("{app}-out"),
+        &format!("{app}-users-changelog"),
+    ] {
+        kafka.create_topic(t, 2).unwrap();
+    }
+    // Keyed records, but put on the partition a CRC32 partitioner (or a
+    // schema id in the key) might have chosen: not murmur2's.
+    let key = (0..)
+        .map(|i| format!("u{i}"))
+        .find(|k| partition_of(k.as_bytes(), 2) == 1)
+        .unwrap();
+    support::produce_on(
+        &brokers,
+        &users,
+        Some(0),
+        &[(Some(key.clone()), br#"{"name":"Ada"}"#.to_vec(), 1)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    support::write_pipeline(
+        dir.path(),
+        &format!(
+            "application.id = \"{app}\"\n[state]\ndir = \"{}\"\n[sources.clicks]\ntopic = \"{clicks}\"\n[sources.users]\ntopic = \"{users}\"\ntable = true\n[steps.enriched]\njoin = \"left\"\ninputs = [\"clicks\", \"users\"]\n[sinks.out]\ntopic = \"{app}-out\"\ninputs = [\"enriched\"]\n",
+            dir.path().join("state").display()
+        ),
+    );
+    let args = ["run", "pipeline.toml", "--brokers", brokers.as_str()];
+    let ended = support::sluice_within(
+        dir.path(),
+        tmp.path(),
+        &args,
+        std::time::Duration::from_secs(60),
+    );
+    assert!(!ended.status.success());
+    let e = &ended.stderr;
+    assert!(
+        e.contains(&format!("topic `{users}` is joined by key, but its record at partition 0 offset 0 (key `{key}`) belongs on partition 1"))
+            && e.contains("murmur2"),
+        "{e}"
+    );
 }

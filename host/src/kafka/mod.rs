@@ -17,6 +17,7 @@ pub mod client_config;
 pub mod connect;
 pub mod consumer;
 pub mod embedded;
+pub mod partitioner;
 pub mod producer;
 pub mod topic_limits;
 pub mod topics;

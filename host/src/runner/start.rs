@@ -18,14 +18,14 @@ use crate::kafka::client_config::ClientSettings;
 use crate::kafka::connect;
 use crate::kafka::producer::OutputProducer;
 use crate::kafka::transactions::transactional_id;
-use crate::kafka::{topic_limits, topics};
+use crate::kafka::{partitioner, topic_limits, topics};
 use crate::operator::repartition;
 use crate::plugin::Plugin;
 use crate::state::changelog_topics::prepare_state;
 use crate::state::task_state::StateContext;
 use crate::task::Counts;
 use crate::task::stream_thread::StreamThread;
-use crate::topology::{Guarantee, Topology};
+use crate::topology::{Guarantee, Operation, Topology};
 
 /// Starts an attempt whose coordinator counts on from `counts_before`;
 /// `recovery` is the recovery it is, if it is one. `None` when told to
@@ -55,6 +55,10 @@ pub(super) fn start<'a>(
             .find(|(t, _)| t == topic)
             .map(|(_, n)| *n as i32)
     })?;
+    let joined = joined_topics(&topology, &per_sub);
+    if !joined.is_empty() {
+        partitioner::check_keys(&settings, &joined, opts.connect_timeout)?;
+    }
     let specs = repartition::topics(&topology, &per_sub);
     if !specs.is_empty() {
         topics::create_missing(&settings, &specs, opts.connect_timeout)?;
@@ -104,6 +108,26 @@ pub(super) fn start<'a>(
         consumer,
         &reading,
     )))
+}
+
+/// The topics a join reads by key that the pipeline does not write itself
+/// (its repartition topics are murmur2-partitioned by Sluice), with their
+/// partition counts.
+fn joined_topics(topology: &Topology, per_sub: &[i32]) -> Vec<(String, i32)> {
+    let mut out: Vec<(String, i32)> = Vec::new();
+    for (i, step) in topology.steps.iter().enumerate() {
+        if !matches!(step.op, Operation::Join(_)) {
+            continue;
+        }
+        let n = topology.subtopology_of_step(i);
+        for &s in &topology.subtopologies[n].sources {
+            let source = &topology.sources[s];
+            if source.repartition.is_none() && !out.iter().any(|(t, _)| *t == source.topic) {
+                out.push((source.topic.clone(), per_sub[n]));
+            }
+        }
+    }
+    out
 }
 
 /// Every topic the pipeline reads, each once: its sources' and its
