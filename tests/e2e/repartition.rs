@@ -301,3 +301,35 @@ fn on_real_kafka_exactly_once_repartitioned_counts_are_each_emitted_once() {
         "the repartition topic was purged: low watermarks {low:?}"
     );
 }
+
+#[test]
+fn the_top_stocks_example_finds_each_days_top_ten_on_one_partition() {
+    let dir = support::repo().join("plugins/top-stocks");
+    let out = std::process::Command::new(support::sluice_bin())
+        .args([
+            "dev",
+            "pipeline.toml",
+            "--input",
+            "trades.jsonl",
+            "--idle-close",
+        ])
+        .current_dir(&dir)
+        .env("RUST_LOG", "warn,librdkafka=off")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut last = BTreeMap::new();
+    for (day, top) in support::printed(&stdout, "top-stocks") {
+        last.insert(day, top);
+    }
+    assert_eq!(
+        last,
+        support::expected_jsonl(&dir.join("expected.jsonl")),
+        "sluice dev printed:\n{stdout}"
+    );
+}

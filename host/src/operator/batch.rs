@@ -31,8 +31,11 @@ impl Output for Vec<(String, Record)> {
 /// Counts of one batch, or of a whole run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Source records processed.
+    /// Source records processed (not those read back from repartition
+    /// topics: see `repartitioned`).
     pub records_in: u64,
+    /// Records read back from the pipeline's repartition topics.
+    pub repartitioned: u64,
     /// Records written to sinks.
     pub records_out: u64,
     /// Records a plugin rejected.
@@ -77,6 +80,7 @@ impl Counts {
     /// Adds `other` to `self`.
     pub fn add(&mut self, other: &Counts) {
         self.records_in += other.records_in;
+        self.repartitioned += other.repartitioned;
         self.records_out += other.records_out;
         self.rejected += other.rejected;
         self.trapped += other.trapped;

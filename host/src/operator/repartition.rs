@@ -22,6 +22,9 @@ use bytes::Bytes;
 use crate::record::{ORIGIN_HEADER, OUTPUTS_PER_ORIGIN, Origin, RecordRef};
 use crate::topology::{NodeId, Sink, Topology};
 
+/// The origin topic of what an idle close sends (no topic has a `~`).
+const IDLE_CLOSE: &str = "~idle-close";
+
 /// Sends `record`, made from the batch's record `origin` by `node` (whose
 /// plugin has `digest`), to the repartition topic of `sink`, with its
 /// origin in a header. `sent` counts, per batch record, what it sent to
@@ -52,8 +55,13 @@ pub fn send(
         sent.resize(ctx.batch.len(), 0);
     }
     let input = &ctx.batch[origin];
-    let Some(header) = Origin::header(&input.topic, input.partition, input.offset, sent[origin])
-    else {
+    // What an idle close emits has no input record: it is told apart by
+    // the stream time the close moved to, which a replay moves to again.
+    let (topic, at) = match input.offset {
+        o if o < 0 => (IDLE_CLOSE, ctx.stream_at.get(origin).copied().unwrap_or(0)),
+        o => (&*input.topic, o),
+    };
+    let Some(header) = Origin::header(topic, input.partition, at, sent[origin]) else {
         return Err(RunError::RecordFailed {
             step: topology.node_name(node).to_owned(),
             outcome: "made too many records for one repartition topic from",
@@ -152,9 +160,9 @@ mod tests {
         );
         assert_eq!(c.unkeyed, 1);
         assert_eq!(
-            c.records_in,
-            4 + 3,
-            "the sources' records, then the topic's"
+            (c.records_in, c.repartitioned),
+            (4, 3),
+            "the source's records, then the topic's"
         );
         assert!(d.dead_letters().is_empty());
         // Timestamps cross the topic: they are the records' event times.

@@ -260,7 +260,12 @@ impl Task {
             partition: self.id.partition,
             offset: -1,
             timestamp_kind: TimestampKind::NotAvailable,
-            record: Record::default(),
+            // The time the close moved to: what it sends to a repartition
+            // topic is told apart by it.
+            record: Record {
+                timestamp: self.stream_time.get(),
+                ..Record::default()
+            },
             origin: None,
         }];
         let result = self.process_inner(&tick, true, out);
@@ -296,7 +301,10 @@ impl Task {
         } else {
             live.iter().filter(|l| !**l).count() as u64
         };
-        let records_in = live.iter().filter(|l| **l).count() as u64;
+        let repartitioned = (batch.iter().zip(&live))
+            .filter(|(r, l)| **l && r.origin.is_some())
+            .count() as u64;
+        let records_in = live.iter().filter(|l| **l).count() as u64 - repartitioned;
         let mut ctx = BatchContext {
             batch,
             tick,
@@ -306,6 +314,7 @@ impl Task {
             out,
             counts: Counts {
                 records_in,
+                repartitioned,
                 skipped,
                 ..Counts::default()
             },
