@@ -8,6 +8,7 @@ use crate::operator::join::built_in::BuiltIn;
 use crate::operator::join::joiner::ValueJoiner;
 use crate::operator::join::stream_stream::StreamStreamJoin;
 use crate::operator::join::stream_table::StreamTableJoin;
+use crate::operator::join::table_table::TableTableJoin;
 use crate::operator::process::Processor;
 use crate::operator::table::Table;
 use crate::operator::window::WindowedAggregate;
@@ -66,6 +67,10 @@ pub fn step(
                     let store =
                         store_of(store).expect("a joined table's store is opened with the task");
                     Box::new(StreamTableJoin::new(index, join.kind, joiner, store))
+                }
+                JoinWith::Tables { store } => {
+                    let store = store_of(store).expect("a join's store is opened with the task");
+                    Box::new(TableTableJoin::new(index, join.kind, joiner, store))
                 }
                 JoinWith::Stream { window, store, .. } => {
                     let store = store_of(store).expect("a join's store is opened with the task");

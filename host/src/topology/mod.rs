@@ -123,6 +123,13 @@ pub enum JoinWith {
         /// the table has caught up to where it ended then.
         wait_for_table: bool,
     },
+    /// Two tables, the step's inputs: each update of either meets the
+    /// other's current value for its key, and the result is a table's
+    /// changelog (a tombstone deletes a result).
+    Tables {
+        /// The store that keeps both sides' values (and their times).
+        store: String,
+    },
     /// A second stream, the step's second input: records of both meet
     /// within a time window.
     Stream {
@@ -276,7 +283,7 @@ impl Step {
             Operation::Process(_) => None,
             Operation::Aggregate { store, .. }
             | Operation::Join(Join {
-                with: JoinWith::Stream { store, .. },
+                with: JoinWith::Stream { store, .. } | JoinWith::Tables { store },
                 ..
             }) => Some(store),
             Operation::Join(_) => None,

@@ -63,6 +63,10 @@ fn describe_join(t: &Topology, j: &super::Join) -> String {
         super::JoinWith::Table { table, store, .. } => {
             format!("with table {} (store {store})", t.sources[*table].name)
         }
+        super::JoinWith::Tables { store } => format!(
+            "of two tables; store {store} (changelog {})",
+            crate::state::changelog::topic(&t.application_id, store)
+        ),
         super::JoinWith::Stream { window, store, .. } => format!(
             "of two streams within {} ms before and {} ms after, grace {} ms; store {store} (changelog {})",
             window.before,

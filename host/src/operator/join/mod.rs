@@ -6,12 +6,14 @@
 //!   the joined record keeps the headers of both sides;
 //! - [`built_in`]: the joiners that need no plugin, `merge` and `pair`;
 //! - [`stream_table`]: the stream–table join (inner, left);
-//! - [`stream_stream`]: the windowed stream–stream join (inner, left, outer).
+//! - [`stream_stream`]: the windowed stream–stream join (inner, left, outer);
+//! - [`table_table`]: the table–table join (inner, left, outer).
 //!
-//! Table–table and foreign-key joins are to come, a file
-//! each.
+//! Foreign-key joins are to come, in a file of their
+//! own.
 
 pub mod built_in;
 pub mod joiner;
 pub mod stream_stream;
 pub mod stream_table;
+pub mod table_table;

@@ -44,16 +44,17 @@ pub(super) fn join(
         NodeId::Source(i) if sources[i].table.is_some() => Some(i),
         _ => None,
     };
-    if let Some(i) = table_of(left) {
-        return Err(format!(
-            "{owner} joins table `{}` as its first input; the first input is a stream (table–table joins are not built yet)",
-            sources[i].name
-        ));
-    }
     let joiner = joiner(owner, def.joiner.as_deref(), base)?;
-    let (with, reads) = match table_of(right) {
-        Some(table) => (with_table(owner, def, kind, table, sources)?, vec![left]),
-        None => (with_stream(owner, name, def)?, vec![left, right]),
+    let (with, reads) = match (table_of(left), table_of(right)) {
+        (Some(_), Some(_)) => (with_tables(owner, name, def)?, vec![left, right]),
+        (Some(i), None) => {
+            return Err(format!(
+                "{owner} joins table `{}` with a stream; put the stream first (`inputs = [stream, table]`)",
+                sources[i].name
+            ));
+        }
+        (None, Some(table)) => (with_table(owner, def, kind, table, sources)?, vec![left]),
+        (None, None) => (with_stream(owner, name, def)?, vec![left, right]),
     };
     let kind = match kind {
         JoinKindDef::Inner => JoinKind::Inner,
@@ -93,6 +94,18 @@ fn with_table(
         store,
         wait_for_table: def.wait_for_table.unwrap_or(true),
     })
+}
+
+/// The second table of a table–table join.
+fn with_tables(owner: &str, name: &str, def: &StepDef) -> Result<JoinWith, String> {
+    if def.join_window.is_some() || def.wait_for_table.is_some() || def.close.is_some() {
+        return Err(format!(
+            "{owner} joins two tables; `join-window`, `close.idle.after` and `wait-for-table` are for joins with a stream"
+        ));
+    }
+    let store = def.store.clone().unwrap_or_else(|| name.to_owned());
+    super::names::check_name(&store).map_err(|m| format!("{owner} `store` {m}"))?;
+    Ok(JoinWith::Tables { store })
 }
 
 /// The second stream of a stream–stream join.
@@ -288,6 +301,13 @@ mod tests {
                 "reads two inputs",
             ),
             (
+                ENRICH.replace(
+                    "inputs = [\"clicks\", \"users\"]",
+                    "inputs = [\"users\", \"clicks\"]",
+                ),
+                "joins table `users` with a stream; put the stream first",
+            ),
+            (
                 ENRICH
                     .replace(
                         "inputs = [\"clicks\", \"users\"]",
@@ -296,8 +316,12 @@ mod tests {
                     .replace(
                         "[sinks.out]",
                         "[sources.users2]\n        table = true\n        [sinks.out]",
+                    )
+                    .replace(
+                        "joiner = \"merge\"",
+                        "joiner = \"merge\"\n        join-window = { difference = 5 }",
                     ),
-                "as its first input; the first input is a stream (table–table joins are not built yet)",
+                "joins two tables; `join-window`",
             ),
             (
                 ENRICH.replace("join = \"left\"\n", ""),

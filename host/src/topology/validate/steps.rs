@@ -100,7 +100,7 @@ impl<'a> Steps<'a> {
                     self.cx.base,
                 )?;
                 inputs = reads;
-                if let JoinWith::Stream { store, .. } = &join.with {
+                if let JoinWith::Stream { store, .. } | JoinWith::Tables { store } = &join.with {
                     self.owners.claim(store, name)?;
                 }
                 Operation::Join(join)
