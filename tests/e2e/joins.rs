@@ -550,3 +550,61 @@ fn a_joined_topic_partitioned_otherwise_than_by_murmur2_is_refused_at_start() {
         "{e}"
     );
 }
+
+#[test]
+fn a_joiner_plugin_that_traps_fails_only_its_record_to_the_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let joiner = support::repo().join("tests/plugins/join-trap-on-marker");
+    support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "trapjoin"
+[errors]
+trap = "dlq"
+[sources.clicks]
+[sources.users]
+table = true
+[steps.joined]
+join = "left"
+joiner = "{}"
+inputs = ["clicks", "users"]
+[sinks.out]
+inputs = ["joined"]
+"#,
+            joiner.display()
+        ),
+    );
+    let lines = [
+        r#"{"topic": "users", "key": "u1", "value": "ada", "timestamp": 1}"#,
+        r#"{"topic": "users", "key": "u2", "value": "TRAP-row", "timestamp": 1}"#,
+        r#"{"topic": "clicks", "key": "u1", "value": "home", "timestamp": 2}"#,
+        r#"{"topic": "clicks", "key": "u2", "value": "cart", "timestamp": 3}"#,
+        r#"{"topic": "clicks", "key": "u3", "value": "shoes", "timestamp": 4}"#,
+    ];
+    std::fs::write(dir.path().join("input.jsonl"), lines.join("\n")).unwrap();
+    let stdout = support::sluice_dev(dir.path(), "input.jsonl");
+    let out: Vec<&str> = stdout.lines().filter(|l| l.starts_with("out[")).collect();
+    assert_eq!(out.len(), 2, "{stdout}");
+    assert!(
+        out.iter()
+            .any(|l| l.contains("key=u1") && l.contains("home|ada")),
+        "{stdout}"
+    );
+    assert!(
+        out.iter()
+            .any(|l| l.contains("key=u3") && l.contains("shoes|-")),
+        "{stdout}"
+    );
+    let dead: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("trapjoin-dlq["))
+        .collect();
+    assert_eq!(dead.len(), 1, "{stdout}");
+    assert!(
+        dead[0].contains("key=u2")
+            && dead[0].contains("cart")
+            && dead[0].contains("sluice.error.kind=trap"),
+        "{stdout}"
+    );
+}
