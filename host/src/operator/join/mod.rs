@@ -5,6 +5,7 @@
 //!   or a `value-joiner` plugin, called a call batch of pairs at a time;
 //!   the joined record keeps the headers of both sides;
 //! - [`built_in`]: the joiners that need no plugin, `merge` and `pair`;
+//! - [`results`]: the joiner call and the output every join shares;
 //! - [`stream_table`]: the stream–table join (inner, left);
 //! - [`stream_stream`]: the windowed stream–stream join (inner, left, outer);
 //! - [`table_table`]: the table–table join (inner, left, outer).
@@ -14,6 +15,9 @@
 
 pub mod built_in;
 pub mod joiner;
+pub mod results;
 pub mod stream_stream;
 pub mod stream_table;
 pub mod table_table;
+#[cfg(test)]
+mod testing;

@@ -35,17 +35,16 @@
 //! latest time minus the retention can no longer match and is deleted.
 
 use bytes::Bytes;
-use sluice_frame::Writer;
 
-use super::joiner::{JoinError, JoinPair, Joined, ValueJoiner};
+use super::joiner::ValueJoiner;
+use super::results;
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
-use crate::operator::dead_letter::Kind;
 use crate::operator::{Operator, StepCtx};
-use crate::plugin::{Plugin, frame};
+use crate::plugin::Plugin;
 use crate::record::{Record, RecordRef};
 use crate::state::StoreBuffer;
-use crate::topology::{JoinKind, JoinWindow, NodeId};
+use crate::topology::{JoinKind, JoinWindow};
 
 /// Which input a record came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,15 +103,7 @@ struct Clocks {
     arrival: i64,
 }
 
-/// One result to emit: the record whose processing emitted it (its index
-/// in the batch), its key, its sides, its time.
-struct Emit {
-    origin: usize,
-    key: Option<Bytes>,
-    left: Option<Record>,
-    right: Option<Record>,
-    time: i64,
-}
+type Emit = results::Result;
 
 impl StreamStreamJoin {
     /// The join of step `index`, of `kind`, within `window`, its values
@@ -167,7 +158,7 @@ impl StreamStreamJoin {
         clocks.stream = clocks.stream.max(t);
         let (Some(key), Some(_)) = (record.key, record.value) else {
             if record.key.is_none() && record.value.is_some() && self.outer(side) {
-                out.push(self.unmatched(origin, side, None, record.to_owned_record(), t));
+                out.push(alone(origin, side, None, record.to_owned_record(), t));
             } else {
                 *skipped += 1;
             }
@@ -181,7 +172,13 @@ impl StreamStreamJoin {
         let owned = record.to_owned_record();
         if !matched && self.outer(side) {
             if t.saturating_add(ahead) < clocks.stream {
-                out.push(self.unmatched(origin, side, Some(key), owned.clone(), t));
+                out.push(alone(
+                    origin,
+                    side,
+                    Some(Bytes::copy_from_slice(key)),
+                    owned.clone(),
+                    t,
+                ));
             } else {
                 store.put(&pending_key(t, side, key, clocks.arrival), &encode(&owned));
             }
@@ -211,13 +208,7 @@ impl StreamStreamJoin {
                 let record = decode(&v);
                 let key = record.key.clone();
                 store.delete(&k);
-                out.push(Emit {
-                    origin,
-                    key,
-                    left: (side == Side::Left).then(|| record.clone()),
-                    right: (side == Side::Right).then_some(record),
-                    time,
-                });
+                out.push(alone(origin, side, key, record, time));
             }
         }
         Ok(())
@@ -264,9 +255,8 @@ impl StreamStreamJoin {
             out.push(Emit {
                 origin,
                 key: Some(Bytes::copy_from_slice(key)),
-                left: Some(left),
-                right: Some(right),
-                time: t.max(time),
+                pair: Some((Some(left), Some(right))),
+                time: Some(t.max(time)),
             });
         }
         Ok(any)
@@ -301,99 +291,6 @@ impl StreamStreamJoin {
                 store.delete(&k);
             }
         }
-    }
-
-    /// An unmatched result of `record` on `side`.
-    fn unmatched(
-        &self,
-        origin: usize,
-        side: Side,
-        key: Option<&[u8]>,
-        record: Record,
-        t: i64,
-    ) -> Emit {
-        Emit {
-            origin,
-            key: key.map(Bytes::copy_from_slice),
-            left: (side == Side::Left).then(|| record.clone()),
-            right: (side == Side::Right).then_some(record),
-            time: t,
-        }
-    }
-
-    /// Joins the values of `emits` and writes what was accepted; a
-    /// rejected or trapped pair meets its policy, with the record whose
-    /// processing emitted it.
-    fn finish<'r>(
-        &mut self,
-        emits: Vec<Emit>,
-        records: &[(usize, RecordRef<'r>)],
-        cx: &mut StepCtx<'_, '_>,
-    ) -> Result<StepOut, RunError> {
-        let node = NodeId::Step(self.index);
-        let name = cx.topology.steps[self.index].name.clone();
-        let pairs: Vec<JoinPair<'_>> = (emits.iter())
-            .map(|e| JoinPair {
-                left: e.left.as_ref().map(Record::as_ref),
-                right: e.right.as_ref().map(Record::as_ref),
-            })
-            .collect();
-        let joined = self.joiner.join_each(&pairs).map_err(|e| match e {
-            JoinError::Protocol(message) => RunError::Protocol {
-                step: name.clone(),
-                message,
-            },
-            other => RunError::Thread(format!("step `{name}`: {other}")),
-        })?;
-        // What a result is dead-lettered as (an idle close's has none).
-        let of = |origin: usize| -> RecordRef<'r> {
-            (records.iter().find(|(o, _)| *o == origin)).map_or(RecordRef::EMPTY, |(_, r)| *r)
-        };
-        let mut accepted: Vec<(usize, RecordRef<'r>)> = Vec::new();
-        let mut written: Vec<(Option<Bytes>, i64, super::joiner::JoinedValue)> = Vec::new();
-        for (e, result) in emits.iter().zip(joined) {
-            let digest = self.joiner.digest().to_owned();
-            match result {
-                Ok(Joined::Value(v)) => {
-                    accepted.push((e.origin, of(e.origin)));
-                    written.push((e.key.clone(), e.time, v));
-                }
-                Ok(Joined::Rejected { code, message }) => {
-                    cx.dead(
-                        node,
-                        &digest,
-                        Kind::Rejected,
-                        &code,
-                        &message,
-                        (e.origin, of(e.origin)),
-                    )?;
-                }
-                Err(trap) => {
-                    cx.dead(
-                        node,
-                        &digest,
-                        Kind::Trap,
-                        "trap",
-                        &trap.0,
-                        (e.origin, of(e.origin)),
-                    )?;
-                }
-            }
-        }
-        let mut w = Writer::output(Vec::new(), accepted.len() as u32);
-        for (key, time, v) in &written {
-            w.begin_ok();
-            let headers = v.headers.iter().map(|(n, v)| (n.as_str(), v.as_deref()));
-            w.record(key.as_deref(), v.value.as_deref(), Some(*time), headers);
-        }
-        let inputs: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
-        let decoded = frame::decode(w.finish(), &inputs).map_err(|message| RunError::Protocol {
-            step: name.clone(),
-            message,
-        })?;
-        let mut out = StepOut::default();
-        out.absorb(decoded, &accepted);
-        Ok(out)
     }
 }
 
@@ -432,7 +329,7 @@ impl Operator for StreamStreamJoin {
         cx.batch.counts.join_skipped += skipped;
         let records: Vec<(usize, RecordRef<'r>)> =
             arrivals.iter().map(|&(o, _, r)| (o, r)).collect();
-        self.finish(emits, &records, cx)
+        results::write(&mut self.joiner, self.index, emits, &records, cx)
     }
 
     fn latest_close(
@@ -458,6 +355,20 @@ impl Operator for StreamStreamJoin {
 
     fn swap_plugin(&mut self, plugin: Plugin) {
         self.joiner.swap_plugin(plugin);
+    }
+}
+
+/// An unmatched result: `record` alone on its `side`.
+fn alone(origin: usize, side: Side, key: Option<Bytes>, record: Record, time: i64) -> Emit {
+    let pair = match side {
+        Side::Left => (Some(record), None),
+        Side::Right => (None, Some(record)),
+    };
+    Emit {
+        origin,
+        key,
+        pair: Some(pair),
+        time: Some(time),
     }
 }
 
@@ -606,11 +517,14 @@ fn decode(mut b: &[u8]) -> Record {
 mod tests {
     use sluice_reference::joins::stream_stream::{self, Windows};
     use sluice_reference::joins::tables::{
-        Cell, KEY, Out, STREAM_STREAM, STREAM_STREAM_CODE, STREAM_STREAM_WINDOW,
+        STREAM_STREAM, STREAM_STREAM_CODE, STREAM_STREAM_WINDOW,
     };
     use sluice_reference::joins::{self, Event, Kind, Side};
 
+    use crate::operator::join::testing::{column, json, name, push, row, seen};
     use crate::task::testing::Driver;
+
+    const TOPICS: (&str, &str) = ("left", "right");
 
     fn pipeline(kind: &str, before: i64, after: i64, grace: i64) -> String {
         format!(
@@ -629,57 +543,12 @@ mod tests {
         )
     }
 
-    fn name(kind: Kind) -> &'static str {
-        match kind {
-            Kind::Inner => "inner",
-            Kind::Left => "left",
-            Kind::Outer => "outer",
-        }
-    }
-
-    fn json(v: &str) -> Vec<u8> {
-        serde_json::to_vec(v).unwrap()
-    }
-
-    /// What the sink got since record `from`: (key, (left, right), time).
-    fn outputs(d: &Driver, from: usize) -> Vec<(Option<String>, joins::Pair, i64)> {
-        let side = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-        (d.outputs("out")[from..].iter())
-            .map(|r| {
-                let v: serde_json::Value =
-                    serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
-                let key = r
-                    .key
-                    .as_ref()
-                    .map(|k| String::from_utf8(k.to_vec()).unwrap());
-                (
-                    key,
-                    (side(&v["left"]), side(&v["right"])),
-                    r.timestamp.unwrap(),
-                )
-            })
-            .collect()
-    }
-
     /// `events` through the join, one call batch of `per_batch` events at
     /// a time (arrival order is kept within a batch too).
     fn run(kind: Kind, w: Windows, events: &[Event], per_batch: usize) -> Driver {
         let mut d = Driver::from_toml(&pipeline(name(kind), w.before, w.after, w.grace)).unwrap();
         for chunk in events.chunks(per_batch) {
-            for e in chunk {
-                let topic = if e.side == Side::Left {
-                    "left"
-                } else {
-                    "right"
-                };
-                let value = e.value.as_deref().map(json);
-                d.push(
-                    topic,
-                    e.key.as_deref().map(str::as_bytes),
-                    value.as_deref(),
-                    Some(e.time),
-                );
-            }
+            chunk.iter().for_each(|e| push(&mut d, TOPICS, e));
             d.process().unwrap();
         }
         d
@@ -691,67 +560,41 @@ mod tests {
         for kind in Kind::ALL {
             let mut d =
                 Driver::from_toml(&pipeline(name(kind), difference, difference, grace)).unwrap();
-            for row in STREAM_STREAM.rows {
-                let (topic, cell) = match (row.left, row.right) {
-                    (Cell::Empty, cell) => ("right", cell),
-                    (cell, _) => ("left", cell),
-                };
-                let sent = d.outputs("out").len();
-                if cell != Cell::Empty {
-                    let value = match cell {
-                        Cell::Value(v) => Some(json(v)),
-                        _ => None,
-                    };
-                    d.push(
-                        topic,
-                        Some(KEY.as_bytes()),
-                        value.as_deref(),
-                        Some(row.time),
-                    );
-                    d.process().unwrap();
-                }
-                let got: Vec<_> = outputs(&d, sent)
-                    .into_iter()
-                    .map(|(_, pair, _)| pair)
-                    .collect();
+            for r in STREAM_STREAM.rows {
                 // Where Kafka's code and its guide disagree, the code.
-                let column = (STREAM_STREAM_CODE.iter())
-                    .find(|(t, k, _)| *t == row.time && *k == kind)
-                    .map_or(row.column(kind), |(_, _, outs)| *outs);
-                let want: Vec<joins::Pair> = (column.iter())
-                    .map(|out| match *out {
-                        Out::Pair(l, r) => (l.map(str::to_owned), r.map(str::to_owned)),
-                        Out::Tombstone => panic!("a stream-stream join emits no tombstone"),
-                    })
-                    .collect();
-                assert_eq!(got, want, "{kind:?} join, row {}", row.time);
+                let outs = (STREAM_STREAM_CODE.iter())
+                    .find(|(t, k, _)| *t == r.time && *k == kind)
+                    .map_or(r.column(kind), |(_, _, outs)| *outs);
+                assert_eq!(
+                    row(&mut d, TOPICS, r),
+                    column(outs),
+                    "{kind:?} join, row {}",
+                    r.time
+                );
             }
         }
     }
 
     #[test]
     fn fifty_random_inputs_join_as_the_reference_model_does() {
-        let windows = [
-            Windows::symmetric(30, 20),
-            Windows {
-                before: 10,
-                after: 50,
-                grace: 0,
-                eager: false,
-            },
-        ];
+        let asymmetric = Windows {
+            before: 10,
+            after: 50,
+            grace: 0,
+            eager: false,
+        };
         for seed in 0..50 {
             let events = joins::events(seed, 150, 60);
             for kind in Kind::ALL {
-                for w in windows {
+                for w in [Windows::symmetric(30, 20), asymmetric] {
                     let want: Vec<_> = (stream_stream::join(&events, kind, w).outputs.into_iter())
-                        .map(|o| (o.key, o.value.expect("no tombstones"), o.time))
+                        .map(|o| (o.key, o.value, o.time))
                         .collect();
                     // One record per batch, and several per batch: the same.
                     for per_batch in [1, 7] {
                         let d = run(kind, w, &events, per_batch);
                         assert_eq!(
-                            outputs(&d, 0),
+                            seen(&d, "out", 0),
                             want,
                             "seed {seed}, {kind:?}, {w:?}, {per_batch} per batch"
                         );
@@ -764,15 +607,9 @@ mod tests {
     #[test]
     fn the_store_keeps_only_what_can_still_match() {
         let w = Windows::symmetric(10, 5);
+        let side = |i: i64| if i % 2 == 0 { Side::Left } else { Side::Right };
         let events: Vec<Event> = (0..200)
-            .map(|i| {
-                Event::new(
-                    if i % 2 == 0 { Side::Left } else { Side::Right },
-                    "k",
-                    Some(&format!("v{i}")),
-                    i * 10,
-                )
-            })
+            .map(|i| Event::new(side(i), "k", Some(&format!("v{i}")), i * 10))
             .collect();
         let mut d = run(Kind::Outer, w, &events, 10);
         let kept = d
@@ -807,7 +644,7 @@ mod tests {
             Some(3_000),
         );
         d.process().unwrap();
-        assert_eq!(outputs(&d, 0).len(), 1, "s1 met its click; s2 waits");
+        assert_eq!(seen(&d, "out", 0).len(), 1, "s1 met its click; s2 waits");
         d.advance(299_000);
         assert!(
             d.close_idle(false).unwrap().is_none(),
@@ -817,11 +654,11 @@ mod tests {
         d.close_idle(false).unwrap().expect("closed");
         let s2 = (
             Some("s2".to_owned()),
-            (Some("wasm".to_owned()), None),
+            Some((Some("wasm".to_owned()), None)),
             2_000,
         );
         assert_eq!(
-            outputs(&d, 1),
+            seen(&d, "out", 1),
             [s2],
             "its window (10 min) and grace (1 min) closed"
         );

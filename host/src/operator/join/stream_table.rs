@@ -16,17 +16,15 @@
 //! the `trap` policy; the stream record is what is dead-lettered.
 
 use bytes::Bytes;
-use sluice_frame::Writer;
 
-use super::joiner::{JoinError, JoinPair, Joined, ValueJoiner};
+use super::joiner::ValueJoiner;
+use super::results;
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
-use crate::operator::dead_letter::Kind;
 use crate::operator::{Operator, StepCtx};
 use crate::plugin::Plugin;
-use crate::plugin::frame;
 use crate::record::{Record, RecordRef};
-use crate::topology::{JoinKind, NodeId};
+use crate::topology::JoinKind;
 
 /// The stream records that take part in a join (with their index in the
 /// batch), and the table's row for each.
@@ -92,62 +90,16 @@ impl Operator for StreamTableJoin {
         inputs: Vec<(usize, RecordRef<'r>)>,
         cx: &mut StepCtx<'_, '_>,
     ) -> Result<StepOut, RunError> {
-        let node = NodeId::Step(self.index);
-        let name = || cx.topology.steps[self.index].name.clone();
         let (left, rows) = self.matches(inputs, cx)?;
-        let pairs: Vec<JoinPair<'_>> = (left.iter().zip(&rows))
-            .map(|((_, l), r)| JoinPair {
-                left: Some(*l),
-                right: r.as_ref().map(Record::as_ref),
+        let results = (left.iter().zip(rows))
+            .map(|(&(origin, record), row)| results::Result {
+                origin,
+                key: record.key.map(Bytes::copy_from_slice),
+                pair: Some((Some(record.to_owned_record()), row)),
+                time: None,
             })
             .collect();
-        let joined = self.joiner.join_each(&pairs).map_err(|e| match e {
-            JoinError::Protocol(message) => RunError::Protocol {
-                step: name(),
-                message,
-            },
-            other => RunError::Thread(format!("step `{}`: {other}", name())),
-        })?;
-        let mut accepted: Vec<(usize, RecordRef<'r>)> = Vec::with_capacity(left.len());
-        let mut values = Vec::with_capacity(left.len());
-        for (&(origin, record), result) in left.iter().zip(joined) {
-            match result {
-                Ok(Joined::Value(v)) => {
-                    accepted.push((origin, record));
-                    values.push(v);
-                }
-                Ok(Joined::Rejected { code, message }) => {
-                    let digest = self.joiner.digest().to_owned();
-                    cx.dead(
-                        node,
-                        &digest,
-                        Kind::Rejected,
-                        &code,
-                        &message,
-                        (origin, record),
-                    )?;
-                }
-                Err(trap) => {
-                    let digest = self.joiner.digest().to_owned();
-                    cx.dead(node, &digest, Kind::Trap, "trap", &trap.0, (origin, record))?;
-                }
-            }
-        }
-        let mut w = Writer::output(Vec::new(), accepted.len() as u32);
-        for ((_, record), v) in accepted.iter().zip(&values) {
-            w.begin_ok();
-            let headers = v.headers.iter().map(|(n, v)| (n.as_str(), v.as_deref()));
-            w.record(record.key, v.value.as_deref(), None, headers);
-        }
-        let records: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
-        let decoded =
-            frame::decode(w.finish(), &records).map_err(|message| RunError::Protocol {
-                step: name(),
-                message,
-            })?;
-        let mut out = StepOut::default();
-        out.absorb(decoded, &accepted);
-        Ok(out)
+        results::write(&mut self.joiner, self.index, results, &left, cx)
     }
 
     fn digest(&self) -> &str {
@@ -161,10 +113,13 @@ impl Operator for StreamTableJoin {
 
 #[cfg(test)]
 mod tests {
-    use sluice_reference::joins::tables::{Cell, KEY, Out, STREAM_TABLE};
+    use sluice_reference::joins::tables::STREAM_TABLE;
     use sluice_reference::joins::{self, Event, Kind, Side};
 
+    use crate::operator::join::testing::{column, name, push, row, seen};
     use crate::task::testing::Driver;
+
+    const TOPICS: (&str, &str) = ("clicks", "users");
 
     fn pipeline(kind: &str) -> String {
         format!(
@@ -185,86 +140,17 @@ mod tests {
         )
     }
 
-    /// A value of the models (`A`, `L17`) as the records carry it: a JSON
-    /// string, so that `pair` takes it.
-    fn json(v: &str) -> Vec<u8> {
-        serde_json::to_vec(v).unwrap()
-    }
-
-    /// What the sink got: (key, (left, right), time) per record.
-    fn outputs(d: &Driver) -> Vec<(Option<String>, joins::Pair, i64)> {
-        let side = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-        (d.outputs("out").iter())
-            .map(|r| {
-                let v: serde_json::Value =
-                    serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
-                let key = r
-                    .key
-                    .as_ref()
-                    .map(|k| String::from_utf8(k.to_vec()).unwrap());
-                (
-                    key,
-                    (side(&v["left"]), side(&v["right"])),
-                    r.timestamp.unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    /// Runs `events` through the join, one call batch per event (so that
-    /// table and stream records interleave as they arrive).
-    fn run(kind: &str, events: &[Event]) -> Driver {
-        let mut d = Driver::from_toml(&pipeline(kind)).unwrap();
-        for e in events {
-            let topic = if e.side == Side::Left {
-                "clicks"
-            } else {
-                "users"
-            };
-            let value = e.value.as_deref().map(json);
-            d.push(
-                topic,
-                e.key.as_deref().map(str::as_bytes),
-                value.as_deref(),
-                Some(e.time),
-            );
-            d.process().unwrap();
-        }
-        d
-    }
-
     #[test]
     fn the_developer_guides_stream_table_semantics_hold_row_by_row() {
-        for (kind, name) in [(Kind::Inner, "inner"), (Kind::Left, "left")] {
-            let mut d = Driver::from_toml(&pipeline(name)).unwrap();
-            for row in STREAM_TABLE.rows {
-                let (topic, cell) = match (row.left, row.right) {
-                    (Cell::Empty, cell) => ("users", cell),
-                    (cell, _) => ("clicks", cell),
-                };
-                let value = match cell {
-                    Cell::Value(v) => Some(json(v)),
-                    _ => None,
-                };
-                let sent = d.outputs("out").len();
-                d.push(
-                    topic,
-                    Some(KEY.as_bytes()),
-                    value.as_deref(),
-                    Some(row.time),
+        for kind in [Kind::Inner, Kind::Left] {
+            let mut d = Driver::from_toml(&pipeline(name(kind))).unwrap();
+            for r in STREAM_TABLE.rows {
+                assert_eq!(
+                    row(&mut d, TOPICS, r),
+                    column(r.column(kind)),
+                    "{kind:?} join, row {}",
+                    r.time
                 );
-                d.process().unwrap();
-                let got: Vec<_> = outputs(&d)[sent..]
-                    .iter()
-                    .map(|(_, pair, _)| pair.clone())
-                    .collect();
-                let want: Vec<joins::Pair> = (row.column(kind).iter())
-                    .map(|out| match *out {
-                        Out::Pair(l, r) => (l.map(str::to_owned), r.map(str::to_owned)),
-                        Out::Tombstone => panic!("a stream-table join emits no tombstone"),
-                    })
-                    .collect();
-                assert_eq!(got, want, "{name} join, row {}", row.time);
             }
         }
     }
@@ -273,15 +159,20 @@ mod tests {
     fn fifty_random_inputs_join_as_the_reference_model_does() {
         for seed in 0..50 {
             let events = joins::events(seed, 200, 40);
-            for (kind, name) in [(Kind::Inner, "inner"), (Kind::Left, "left")] {
+            for kind in [Kind::Inner, Kind::Left] {
                 let want: Vec<_> = (joins::stream_table::join(&events, kind).outputs.into_iter())
-                    .map(|o| (o.key, o.value.expect("no tombstones"), o.time))
+                    .map(|o| (o.key, o.value, o.time))
                     .collect();
-                let d = run(name, &events);
-                assert_eq!(outputs(&d), want, "seed {seed}, {name} join");
-                let skipped = events
-                    .iter()
-                    .filter(|e| e.side == Side::Left && e.value.is_none())
+                // One record per batch: table and stream records interleave
+                // as they arrive.
+                let mut d = Driver::from_toml(&pipeline(name(kind))).unwrap();
+                for e in &events {
+                    push(&mut d, TOPICS, e);
+                    d.process().unwrap();
+                }
+                assert_eq!(seen(&d, "out", 0), want, "seed {seed}, {kind:?} join");
+                let skipped = (events.iter())
+                    .filter(|e: &&Event| e.side == Side::Left && e.value.is_none())
                     .count();
                 assert_eq!(d.counts().join_skipped, skipped as u64, "seed {seed}");
             }
@@ -290,10 +181,8 @@ mod tests {
 
     #[test]
     fn headers_of_the_stream_record_are_kept_and_bad_values_follow_the_policy() {
-        let mut d = Driver::from_toml(
-            &pipeline("left").replace("rejected = \"skip\"", "rejected = \"dlq\""),
-        )
-        .unwrap();
+        let text = pipeline("left").replace("rejected = \"skip\"", "rejected = \"dlq\"");
+        let mut d = Driver::from_toml(&text).unwrap();
         d.push("users", Some(b"u1"), Some(br#"{"name":"Ada"}"#), Some(1));
         d.process().unwrap();
         let mut click = crate::record::Record::new(Some(b"u1"), Some(b"not json"), Some(2));

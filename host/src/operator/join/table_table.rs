@@ -19,17 +19,16 @@
 //! stores are theirs.
 
 use bytes::Bytes;
-use sluice_frame::Writer;
 
-use super::joiner::{JoinError, JoinPair, Joined, ValueJoiner};
+use super::joiner::ValueJoiner;
+use super::results;
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
-use crate::operator::dead_letter::Kind;
 use crate::operator::{Operator, StepCtx};
-use crate::plugin::{Plugin, frame};
+use crate::plugin::Plugin;
 use crate::record::{Record, RecordRef};
 use crate::state::StoreBuffer;
-use crate::topology::{JoinKind, NodeId};
+use crate::topology::JoinKind;
 
 /// A table–table join of one task.
 pub struct TableTableJoin {
@@ -37,14 +36,6 @@ pub struct TableTableJoin {
     kind: JoinKind,
     joiner: ValueJoiner,
     store: usize,
-}
-
-/// A result: a joined pair, or a tombstone.
-struct Change {
-    origin: usize,
-    key: Bytes,
-    pair: Option<(Option<Record>, Option<Record>)>,
-    time: i64,
 }
 
 impl TableTableJoin {
@@ -65,7 +56,7 @@ impl TableTableJoin {
         &self,
         store: &mut StoreBuffer,
         (origin, left, record): (usize, bool, RecordRef<'_>),
-    ) -> Result<Option<Change>, RunError> {
+    ) -> Result<Option<results::Result>, RunError> {
         let Some(key) = record.key else {
             return Ok(None);
         };
@@ -104,11 +95,11 @@ impl TableTableJoin {
             (JoinKind::Outer, _) if new.is_none() && other.is_none() => None,
             (JoinKind::Outer, _) => Some(orient(new, other)),
         };
-        Ok(Some(Change {
+        Ok(Some(results::Result {
             origin,
-            key: Bytes::copy_from_slice(key),
+            key: Some(Bytes::copy_from_slice(key)),
             pair,
-            time,
+            time: Some(time),
         }))
     }
 }
@@ -138,7 +129,7 @@ impl Operator for TableTableJoin {
         }
         let records: Vec<(usize, RecordRef<'r>)> =
             updates.iter().map(|&(o, _, r)| (o, r)).collect();
-        self.finish(changes, &records, cx)
+        results::write(&mut self.joiner, self.index, changes, &records, cx)
     }
 
     fn digest(&self) -> &str {
@@ -150,103 +141,15 @@ impl Operator for TableTableJoin {
     }
 }
 
-impl TableTableJoin {
-    /// Joins the pairs of `changes` and writes the results (tombstones as
-    /// they are); a rejected or trapped pair meets its policy with the
-    /// update that made it.
-    fn finish<'r>(
-        &mut self,
-        changes: Vec<Change>,
-        records: &[(usize, RecordRef<'r>)],
-        cx: &mut StepCtx<'_, '_>,
-    ) -> Result<StepOut, RunError> {
-        let node = NodeId::Step(self.index);
-        let name = cx.topology.steps[self.index].name.clone();
-        let pairs: Vec<JoinPair<'_>> = (changes.iter())
-            .filter_map(|c| c.pair.as_ref())
-            .map(|(l, r)| JoinPair {
-                left: l.as_ref().map(Record::as_ref),
-                right: r.as_ref().map(Record::as_ref),
-            })
-            .collect();
-        let mut joined = self
-            .joiner
-            .join_each(&pairs)
-            .map_err(|e| match e {
-                JoinError::Protocol(message) => RunError::Protocol {
-                    step: name.clone(),
-                    message,
-                },
-                other => RunError::Thread(format!("step `{name}`: {other}")),
-            })?
-            .into_iter();
-        let of = |origin: usize| -> RecordRef<'r> {
-            (records.iter().find(|(o, _)| *o == origin)).map_or(RecordRef::EMPTY, |(_, r)| *r)
-        };
-        let mut accepted: Vec<(usize, RecordRef<'r>)> = Vec::new();
-        let mut written: Vec<(Bytes, i64, Option<super::joiner::JoinedValue>)> = Vec::new();
-        let digest = self.joiner.digest().to_owned();
-        for c in changes {
-            if c.pair.is_none() {
-                accepted.push((c.origin, of(c.origin)));
-                written.push((c.key, c.time, None));
-                continue;
-            }
-            match joined.next().expect("a result per pair") {
-                Ok(Joined::Value(v)) => {
-                    accepted.push((c.origin, of(c.origin)));
-                    written.push((c.key, c.time, Some(v)));
-                }
-                Ok(Joined::Rejected { code, message }) => {
-                    cx.dead(
-                        node,
-                        &digest,
-                        Kind::Rejected,
-                        &code,
-                        &message,
-                        (c.origin, of(c.origin)),
-                    )?;
-                }
-                Err(trap) => {
-                    cx.dead(
-                        node,
-                        &digest,
-                        Kind::Trap,
-                        "trap",
-                        &trap.0,
-                        (c.origin, of(c.origin)),
-                    )?;
-                }
-            }
-        }
-        let mut w = Writer::output(Vec::new(), accepted.len() as u32);
-        for (key, time, v) in &written {
-            w.begin_ok();
-            match v {
-                Some(v) => {
-                    let headers = v.headers.iter().map(|(n, v)| (n.as_str(), v.as_deref()));
-                    w.record(Some(key), v.value.as_deref(), Some(*time), headers);
-                }
-                None => w.record(Some(key), None, Some(*time), std::iter::empty()),
-            }
-        }
-        let inputs: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
-        let decoded = frame::decode(w.finish(), &inputs).map_err(|message| RunError::Protocol {
-            step: name.clone(),
-            message,
-        })?;
-        let mut out = StepOut::default();
-        out.absorb(decoded, &accepted);
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use sluice_reference::joins::tables::{Cell, KEY, Out, TABLE_TABLE};
-    use sluice_reference::joins::{self, Event, Kind, Side};
+    use sluice_reference::joins::tables::TABLE_TABLE;
+    use sluice_reference::joins::{self, Event, Kind};
 
+    use crate::operator::join::testing::{column, name, push, row, seen};
     use crate::task::testing::Driver;
+
+    const TOPICS: (&str, &str) = ("left", "right");
 
     fn pipeline(kind: &str) -> String {
         format!(
@@ -268,70 +171,27 @@ mod tests {
         )
     }
 
-    fn name(kind: Kind) -> &'static str {
-        match kind {
-            Kind::Inner => "inner",
-            Kind::Left => "left",
-            Kind::Outer => "outer",
+    /// `events` through the join, `per_batch` at a time.
+    fn run(kind: Kind, events: &[Event], per_batch: usize) -> Driver {
+        let mut d = Driver::from_toml(&pipeline(name(kind))).unwrap();
+        for chunk in events.chunks(per_batch) {
+            chunk.iter().for_each(|e| push(&mut d, TOPICS, e));
+            d.process().unwrap();
         }
-    }
-
-    fn json(v: &str) -> Vec<u8> {
-        serde_json::to_vec(v).unwrap()
-    }
-
-    /// The sink's records from `from`: (key, pair or tombstone, time).
-    fn outputs(d: &Driver, from: usize) -> Vec<(Option<String>, Option<joins::Pair>, i64)> {
-        let side = |v: &serde_json::Value| v.as_str().map(str::to_owned);
-        (d.outputs("out")[from..].iter())
-            .map(|r| {
-                let pair = r.value.as_ref().map(|v| {
-                    let v: serde_json::Value = serde_json::from_slice(v).unwrap();
-                    (side(&v["left"]), side(&v["right"]))
-                });
-                let key = r
-                    .key
-                    .as_ref()
-                    .map(|k| String::from_utf8(k.to_vec()).unwrap());
-                (key, pair, r.timestamp.unwrap())
-            })
-            .collect()
+        d
     }
 
     #[test]
     fn the_developer_guides_table_table_semantics_hold_row_by_row() {
         for kind in Kind::ALL {
             let mut d = Driver::from_toml(&pipeline(name(kind))).unwrap();
-            for row in TABLE_TABLE.rows {
-                let (topic, cell) = match (row.left, row.right) {
-                    (Cell::Empty, cell) => ("right", cell),
-                    (cell, _) => ("left", cell),
-                };
-                let sent = d.outputs("out").len();
-                if cell != Cell::Empty {
-                    let value = match cell {
-                        Cell::Value(v) => Some(json(v)),
-                        _ => None,
-                    };
-                    d.push(
-                        topic,
-                        Some(KEY.as_bytes()),
-                        value.as_deref(),
-                        Some(row.time),
-                    );
-                    d.process().unwrap();
-                }
-                let got: Vec<_> = outputs(&d, sent)
-                    .into_iter()
-                    .map(|(_, pair, _)| pair)
-                    .collect();
-                let want: Vec<Option<joins::Pair>> = (row.column(kind).iter())
-                    .map(|out| match *out {
-                        Out::Pair(l, r) => Some((l.map(str::to_owned), r.map(str::to_owned))),
-                        Out::Tombstone => None,
-                    })
-                    .collect();
-                assert_eq!(got, want, "{kind:?} join, row {}", row.time);
+            for r in TABLE_TABLE.rows {
+                assert_eq!(
+                    row(&mut d, TOPICS, r),
+                    column(r.column(kind)),
+                    "{kind:?} join, row {}",
+                    r.time
+                );
             }
         }
     }
@@ -345,26 +205,9 @@ mod tests {
                     .map(|o| (o.key, o.value, o.time))
                     .collect();
                 for per_batch in [1, 9] {
-                    let mut d = Driver::from_toml(&pipeline(name(kind))).unwrap();
-                    for chunk in events.chunks(per_batch) {
-                        for e in chunk {
-                            let topic = if e.side == Side::Left {
-                                "left"
-                            } else {
-                                "right"
-                            };
-                            let value = e.value.as_deref().map(json);
-                            d.push(
-                                topic,
-                                e.key.as_deref().map(str::as_bytes),
-                                value.as_deref(),
-                                Some(e.time),
-                            );
-                        }
-                        d.process().unwrap();
-                    }
+                    let d = run(kind, &events, per_batch);
                     assert_eq!(
-                        outputs(&d, 0),
+                        seen(&d, "out", 0),
                         want,
                         "seed {seed}, {kind:?}, {per_batch} per batch"
                     );
@@ -377,24 +220,9 @@ mod tests {
     fn the_result_replayed_is_the_join_of_the_final_tables() {
         let events: Vec<Event> = joins::events(7, 300, 0);
         for kind in Kind::ALL {
-            let mut d = Driver::from_toml(&pipeline(name(kind))).unwrap();
-            for e in &events {
-                let topic = if e.side == Side::Left {
-                    "left"
-                } else {
-                    "right"
-                };
-                let value = e.value.as_deref().map(json);
-                d.push(
-                    topic,
-                    e.key.as_deref().map(str::as_bytes),
-                    value.as_deref(),
-                    Some(e.time),
-                );
-            }
-            d.process().unwrap();
+            let d = run(kind, &events, events.len());
             let mut table = std::collections::BTreeMap::new();
-            for (key, pair, _) in outputs(&d, 0) {
+            for (key, pair, _) in seen(&d, "out", 0) {
                 match pair {
                     Some(p) => table.insert(key.unwrap(), p),
                     None => table.remove(&key.unwrap()),

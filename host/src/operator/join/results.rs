@@ -1,0 +1,104 @@
+//! What every join does with the pairs it matched: one joiner call for the
+//! batch, each rejected or trapped pair to its error policy (with the
+//! record whose arrival made it), the rest (and result tombstones) written
+//! as the step's output, with the key and time the join gave them and the
+//! headers of both sides.
+
+use bytes::Bytes;
+use sluice_frame::Writer;
+
+use super::joiner::{JoinError, JoinPair, Joined, JoinedValue, ValueJoiner};
+use crate::error::RunError;
+use crate::operator::StepCtx;
+use crate::operator::batch::StepOut;
+use crate::operator::dead_letter::Kind;
+use crate::plugin::frame;
+use crate::record::{Record, RecordRef};
+use crate::topology::NodeId;
+
+/// One result of a join, before its value is joined.
+pub struct Result {
+    /// The batch record whose arrival made it (its index in the batch).
+    pub origin: usize,
+    /// The result's key.
+    pub key: Option<Bytes>,
+    /// The sides to join (either may be absent, not both), or `None` for
+    /// a tombstone of a table join's result.
+    pub pair: Option<(Option<Record>, Option<Record>)>,
+    /// Its time; `None` keeps the time of the record it came from.
+    pub time: Option<i64>,
+}
+
+/// Joins the pairs of `results` with `joiner` and writes them, in order, as
+/// step `step`'s output. `records` are the batch's records the join took
+/// (with their index), for dead letters; a result made by no record (an
+/// idle close's) is dead-lettered empty.
+pub fn write<'r>(
+    joiner: &mut ValueJoiner,
+    step: usize,
+    results: Vec<Result>,
+    records: &[(usize, RecordRef<'r>)],
+    cx: &mut StepCtx<'_, '_>,
+) -> std::result::Result<StepOut, RunError> {
+    let name = cx.topology.steps[step].name.clone();
+    let pairs: Vec<JoinPair<'_>> = (results.iter())
+        .filter_map(|r| r.pair.as_ref())
+        .map(|(l, r)| JoinPair {
+            left: l.as_ref().map(Record::as_ref),
+            right: r.as_ref().map(Record::as_ref),
+        })
+        .collect();
+    let mut joined = joiner
+        .join_each(&pairs)
+        .map_err(|e| match e {
+            JoinError::Protocol(message) => RunError::Protocol {
+                step: name.clone(),
+                message,
+            },
+            other => RunError::Thread(format!("step `{name}`: {other}")),
+        })?
+        .into_iter();
+    let of = |origin: usize| -> RecordRef<'r> {
+        (records.iter().find(|(o, _)| *o == origin)).map_or(RecordRef::EMPTY, |(_, r)| *r)
+    };
+    let (node, digest) = (NodeId::Step(step), joiner.digest().to_owned());
+    let mut accepted: Vec<(usize, RecordRef<'r>)> = Vec::with_capacity(results.len());
+    let mut written: Vec<(Option<Bytes>, Option<i64>, Option<JoinedValue>)> = Vec::new();
+    for r in results {
+        let at = (r.origin, of(r.origin));
+        if r.pair.is_none() {
+            accepted.push(at);
+            written.push((r.key, r.time, None));
+            continue;
+        }
+        match joined.next().expect("a result per pair") {
+            Ok(Joined::Value(v)) => {
+                accepted.push(at);
+                written.push((r.key, r.time, Some(v)));
+            }
+            Ok(Joined::Rejected { code, message }) => {
+                cx.dead(node, &digest, Kind::Rejected, &code, &message, at)?;
+            }
+            Err(trap) => cx.dead(node, &digest, Kind::Trap, "trap", &trap.0, at)?,
+        }
+    }
+    let mut w = Writer::output(Vec::new(), accepted.len() as u32);
+    for (key, time, v) in &written {
+        w.begin_ok();
+        match v {
+            Some(v) => {
+                let headers = v.headers.iter().map(|(n, v)| (n.as_str(), v.as_deref()));
+                w.record(key.as_deref(), v.value.as_deref(), *time, headers);
+            }
+            None => w.record(key.as_deref(), None, *time, std::iter::empty()),
+        }
+    }
+    let inputs: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
+    let decoded = frame::decode(w.finish(), &inputs).map_err(|message| RunError::Protocol {
+        step: name.clone(),
+        message,
+    })?;
+    let mut out = StepOut::default();
+    out.absorb(decoded, &accepted);
+    Ok(out)
+}
