@@ -329,7 +329,7 @@ impl Task {
             &mut ctx,
         )?;
         let mut tables: Vec<Option<StepOut>> = Vec::with_capacity(topology.sources.len());
-        let mut outs: Vec<StepOut> = Vec::with_capacity(self.steps.len());
+        let outs: Vec<StepOut>;
         {
             let mut cx = StepCtx {
                 task: self.id.partition,
@@ -352,22 +352,7 @@ impl Task {
                     }
                 });
             }
-            for (step, operator) in topology.steps.iter().zip(&mut self.steps) {
-                let Some(operator) = operator else {
-                    outs.push(StepOut::default());
-                    continue;
-                };
-                let (live, times) = (&cx.batch.live, &cx.batch.times);
-                let mut inputs: Vec<(usize, RecordRef<'_>)> = Vec::new();
-                cx.per_input.clear();
-                for &n in &step.inputs {
-                    let records = node_records(&topology, batch, live, times, &tables, &outs, n);
-                    cx.per_input.push(records.len());
-                    inputs.extend(records);
-                }
-                let produced = operator.process(inputs, &mut cx)?;
-                outs.push(produced);
-            }
+            outs = run_steps(&topology, &mut self.steps, batch, &tables, &mut cx)?;
         }
         self.to_sinks(&topology, &tables, &outs, &mut ctx)?;
         Ok(ctx.counts)
@@ -454,6 +439,35 @@ impl Task {
             _ => false,
         })
     }
+}
+
+/// Runs each step of the task's sub-topology, in order, on what reaches
+/// it (the others have no operator, and emit nothing).
+fn run_steps(
+    topology: &Topology,
+    steps: &mut [Option<Box<dyn Operator>>],
+    batch: &[InputRecord],
+    tables: &[Option<StepOut>],
+    cx: &mut StepCtx<'_, '_>,
+) -> Result<Vec<StepOut>, RunError> {
+    let mut outs: Vec<StepOut> = Vec::with_capacity(steps.len());
+    for (step, operator) in topology.steps.iter().zip(steps) {
+        let Some(operator) = operator else {
+            outs.push(StepOut::default());
+            continue;
+        };
+        let (live, times) = (&cx.batch.live, &cx.batch.times);
+        let mut inputs: Vec<(usize, RecordRef<'_>)> = Vec::new();
+        cx.per_input.clear();
+        for &n in &step.inputs {
+            let records = node_records(topology, batch, live, times, tables, &outs, n);
+            cx.per_input.push(records.len());
+            inputs.extend(records);
+        }
+        let produced = operator.process(inputs, cx)?;
+        outs.push(produced);
+    }
+    Ok(outs)
 }
 
 /// Where each store marks the batch applied: after the last record of

@@ -83,76 +83,12 @@ impl<'a> Steps<'a> {
     fn step(&mut self, name: &'a str, def: &StepDef) -> Result<Step, String> {
         let owner = format!("[steps.{name}]");
         let mut inputs = self.cx.nodes.resolve(&owner, &def.inputs)?;
-        if (def.joiner.is_some() || def.wait_for_table.is_some()) && def.join.is_none() {
-            return Err(format!(
-                "{owner} has a `joiner` or `wait-for-table` but no `join`; they are for join steps"
-            ));
-        }
-        let op = match (&def.plugin, &def.aggregate) {
-            _ if def.join.is_some() => {
-                let kind = def.join.expect("checked");
-                let (join, reads) = join::join(
-                    (&owner, name),
-                    def,
-                    kind,
-                    &inputs,
-                    self.cx.sources,
-                    self.cx.base,
-                )?;
-                inputs = reads;
-                if let JoinWith::Stream { store, .. } | JoinWith::Tables { store } = &join.with {
-                    self.owners.claim(store, name)?;
-                }
-                Operation::Join(join)
-            }
-            (Some(plugin), None) => {
-                if def.store.is_some() {
-                    return Err(format!(
-                        "{owner} has a `store` but is not an aggregation; a processor declares the stores it uses with `stores = [...]`"
-                    ));
-                }
-                Operation::Process(plugin_ref(self.cx.base, plugin))
-            }
-            (None, Some(aggregate)) => self.aggregation(name, &owner, def, aggregate, &inputs)?,
-            (Some(_), Some(_)) => {
-                return Err(format!(
-                    "{owner} has both `plugin` and `aggregate`; a step is either a processor (`plugin`) or an aggregation (`aggregate`)"
-                ));
-            }
-            (None, None) => {
-                return Err(format!(
-                    "{owner} needs `plugin = \"<crate dir or .wasm>\"` (a processor), `aggregate = \"<crate dir, .wasm or count>\"` (an aggregation), `join = \"inner\" or \"left\"` (a join) or `repartition = true`"
-                ));
-            }
-        };
+        let op = self.operation(name, &owner, def, &mut inputs)?;
+        keys_fit(&owner, def, &op)?;
         let config = flatten(&def.config, &format!("{owner} config"))?
             .into_iter()
             .map(|(k, v)| (k, v.to_text()))
             .collect();
-        let stream_join = matches!(
-            op,
-            Operation::Join(Join {
-                with: JoinWith::Stream { .. },
-                ..
-            })
-        );
-        if def.window.is_none()
-            && (def.emit.is_some() || def.late.is_some() || (def.close.is_some() && !stream_join))
-        {
-            return Err(format!(
-                "{owner} has `emit`, `late` or `close.idle.after`, which only a windowed aggregation (`window = {{...}}`) reads"
-            ));
-        }
-        if def.window.is_some() && !matches!(op, Operation::Aggregate { .. }) {
-            return Err(format!(
-                "{owner} has a `window`, but only an aggregation (`aggregate = ...`) is windowed"
-            ));
-        }
-        if !def.stores.is_empty() && !matches!(op, Operation::Process(_)) {
-            return Err(format!(
-                "{owner} has `stores`, but only a processor (`plugin`) declares stores; an aggregation names its one `store`"
-            ));
-        }
         let state = self
             .owners
             .declare(&owner, name, &def.stores, self.cx.sources)?;
@@ -167,6 +103,51 @@ impl<'a> Steps<'a> {
             config,
             keeps_key,
         })
+    }
+
+    /// What step `name` (`owner` in messages) does: a join (whose inputs
+    /// it may change: a table is looked up, not read), a processor or an
+    /// aggregation.
+    fn operation(
+        &mut self,
+        name: &'a str,
+        owner: &str,
+        def: &StepDef,
+        inputs: &mut Vec<NodeId>,
+    ) -> Result<Operation, String> {
+        if (def.joiner.is_some() || def.wait_for_table.is_some()) && def.join.is_none() {
+            return Err(format!(
+                "{owner} has a `joiner` or `wait-for-table` but no `join`; they are for join steps"
+            ));
+        }
+        if let Some(kind) = def.join {
+            let (join, reads) = join::join(
+                (owner, name),
+                def,
+                kind,
+                inputs,
+                self.cx.sources,
+                self.cx.base,
+            )?;
+            *inputs = reads;
+            if let JoinWith::Stream { store, .. } | JoinWith::Tables { store } = &join.with {
+                self.owners.claim(store, name)?;
+            }
+            return Ok(Operation::Join(join));
+        }
+        match (&def.plugin, &def.aggregate) {
+            (Some(_), None) if def.store.is_some() => Err(format!(
+                "{owner} has a `store` but is not an aggregation; a processor declares the stores it uses with `stores = [...]`"
+            )),
+            (Some(plugin), None) => Ok(Operation::Process(plugin_ref(self.cx.base, plugin))),
+            (None, Some(aggregate)) => self.aggregation(name, owner, def, aggregate, inputs),
+            (Some(_), Some(_)) => Err(format!(
+                "{owner} has both `plugin` and `aggregate`; a step is either a processor (`plugin`) or an aggregation (`aggregate`)"
+            )),
+            (None, None) => Err(format!(
+                "{owner} needs `plugin = \"<crate dir or .wasm>\"` (a processor), `aggregate = \"<crate dir, .wasm or count>\"` (an aggregation), `join = \"inner\" or \"left\"` (a join) or `repartition = true`"
+            )),
+        }
     }
 
     /// The aggregation `name` (`owner` in messages) of `inputs`, by
@@ -266,6 +247,36 @@ impl<'a> Steps<'a> {
         self.sinks.push(sink);
         Ok(vec![node])
     }
+}
+
+/// The keys of `def` that only some kinds of step read are on a step of
+/// that kind (`op`).
+fn keys_fit(owner: &str, def: &StepDef, op: &Operation) -> Result<(), String> {
+    let stream_join = matches!(
+        op,
+        Operation::Join(Join {
+            with: JoinWith::Stream { .. },
+            ..
+        })
+    );
+    if def.window.is_none()
+        && (def.emit.is_some() || def.late.is_some() || (def.close.is_some() && !stream_join))
+    {
+        return Err(format!(
+            "{owner} has `emit`, `late` or `close.idle.after`, which only a windowed aggregation (`window = {{...}}`) reads (and, for `close.idle.after`, a join of two streams)"
+        ));
+    }
+    if def.window.is_some() && !matches!(op, Operation::Aggregate { .. }) {
+        return Err(format!(
+            "{owner} has a `window`, but only an aggregation (`aggregate = ...`) is windowed"
+        ));
+    }
+    if !def.stores.is_empty() && !matches!(op, Operation::Process(_)) {
+        return Err(format!(
+            "{owner} has `stores`, but only a processor (`plugin`) declares stores; an aggregation names its one `store`"
+        ));
+    }
+    Ok(())
 }
 
 /// A plugin path, resolved against `base`: a built component if it ends
