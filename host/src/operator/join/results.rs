@@ -58,9 +58,9 @@ pub fn write<'r>(
             other => RunError::Thread(format!("step `{name}`: {other}")),
         })?
         .into_iter();
-    let of = |origin: usize| -> RecordRef<'r> {
-        (records.iter().find(|(o, _)| *o == origin)).map_or(RecordRef::EMPTY, |(_, r)| *r)
-    };
+    let by_origin: std::collections::HashMap<usize, RecordRef<'r>> =
+        records.iter().copied().collect();
+    let of = |origin: usize| by_origin.get(&origin).copied().unwrap_or(RecordRef::EMPTY);
     let (node, digest) = (NodeId::Step(step), joiner.digest().to_owned());
     let mut accepted: Vec<(usize, RecordRef<'r>)> = Vec::with_capacity(results.len());
     let mut written: Vec<(Option<Bytes>, Option<i64>, Option<JoinedValue>)> = Vec::new();

@@ -101,6 +101,10 @@ struct Clocks {
     observed: [i64; 2],
     /// The next arrival number.
     arrival: i64,
+    /// Per side: every kept record older than this is deleted already.
+    expired: [i64; 2],
+    /// Every pending record older than this was emitted already.
+    closed: i64,
 }
 
 type Emit = results::Result;
@@ -165,7 +169,8 @@ impl StreamStreamJoin {
             return Ok(());
         };
         if self.kind != JoinKind::Inner && t == clocks.stream {
-            self.close_pending(store, clocks.stream, origin, out)?;
+            let stream = clocks.stream;
+            self.close_pending(store, clocks, stream, origin, out)?;
         }
         let matched = self.match_other(store, clocks, (origin, side, record), key, t, out)?;
         let (_, ahead) = self.looks(side);
@@ -183,7 +188,7 @@ impl StreamStreamJoin {
                 store.put(&pending_key(t, side, key, clocks.arrival), &encode(&owned));
             }
         }
-        self.keep(store, clocks, side, key, t, &owned);
+        self.keep(store, clocks, side, key, t, &owned)?;
         Ok(())
     }
 
@@ -191,6 +196,7 @@ impl StreamStreamJoin {
     fn close_pending(
         &self,
         store: &mut StoreBuffer,
+        clocks: &mut Clocks,
         stream: i64,
         origin: usize,
         out: &mut Vec<Emit>,
@@ -200,8 +206,13 @@ impl StreamStreamJoin {
         if below <= 0 {
             return Ok(());
         }
+        // Below `closed` everything was emitted: a scan from there passes
+        // over no deleted entries.
+        let start = [&[PENDING][..], &(clocks.closed.max(0) as u64).to_be_bytes()].concat();
         let end = [&[PENDING][..], &(below as u64).to_be_bytes()].concat();
-        for (k, v) in store.range(Some(&[PENDING]), Some(&end))? {
+        let most = self.window.before.max(self.window.after) + self.window.grace;
+        clocks.closed = clocks.closed.max(stream.saturating_sub(most));
+        for (k, v) in store.range(Some(&start), Some(&end))? {
             let (time, side) = pending_parts(&k);
             let (_, ahead) = self.looks(side);
             if time + ahead + self.window.grace < stream {
@@ -272,7 +283,7 @@ impl StreamStreamJoin {
         key: &[u8],
         t: i64,
         record: &Record,
-    ) {
+    ) -> Result<(), RunError> {
         let kept = kept_key(side, key, t, clocks.arrival);
         store.put(&kept, &encode(record));
         store.put(&expiry_key(side, t, clocks.arrival), &kept);
@@ -280,17 +291,19 @@ impl StreamStreamJoin {
         let observed = &mut clocks.observed[side.byte() as usize];
         *observed = (*observed).max(t);
         let dead = observed.saturating_sub(self.retention());
-        if dead < 0 {
-            return;
+        let floor = &mut clocks.expired[side.byte() as usize];
+        if dead < *floor {
+            return Ok(());
         }
-        let start = [EXPIRY, side.byte()];
+        // Below `floor` everything is deleted already.
+        let start = expiry_key(side, *floor, 0);
         let end = expiry_key(side, dead.saturating_add(1), 0);
-        if let Ok(expired) = store.range(Some(&start), Some(&end)) {
-            for (k, v) in expired {
-                store.delete(&v);
-                store.delete(&k);
-            }
+        *floor = dead.saturating_add(1);
+        for (k, v) in store.range(Some(&start), Some(&end))? {
+            store.delete(&v);
+            store.delete(&k);
         }
+        Ok(())
     }
 }
 
@@ -306,8 +319,11 @@ impl Operator for StreamStreamJoin {
             .collect();
         // Arrival order: the batch's, whichever input a record came by.
         arrivals.sort_by_key(|&(origin, _, _)| origin);
-        let live = super::super::unapplied(&[self.store], inputs, cx);
-        arrivals.retain(|(origin, _, _)| live.iter().any(|(o, _)| o == origin));
+        let live: std::collections::HashSet<usize> =
+            (super::super::unapplied(&[self.store], inputs, cx).into_iter())
+                .map(|(o, _)| o)
+                .collect();
+        arrivals.retain(|(origin, _, _)| live.contains(origin));
         let store = StepCtx::buffer(&mut cx.stores, self.store);
         let mut clocks = read_clocks(store)?;
         let mut emits = Vec::new();
@@ -322,7 +338,7 @@ impl Operator for StreamStreamJoin {
         {
             clocks.stream = now;
             if self.kind != JoinKind::Inner {
-                self.close_pending(store, now, 0, &mut emits)?;
+                self.close_pending(store, &mut clocks, now, 0, &mut emits)?;
             }
         }
         write_clocks(store, &clocks);
@@ -388,6 +404,8 @@ fn read_clocks(store: &StoreBuffer) -> Result<Clocks, RunError> {
             get(b"observed-right", i64::MIN)?,
         ],
         arrival: get(b"arrival", 0)?,
+        expired: [get(b"expired-left", 0)?, get(b"expired-right", 0)?],
+        closed: get(b"closed", 0)?,
     })
 }
 
@@ -397,6 +415,9 @@ fn write_clocks(store: &mut StoreBuffer, clocks: &Clocks) {
         (b"observed-left", clocks.observed[0]),
         (b"observed-right", clocks.observed[1]),
         (b"arrival", clocks.arrival),
+        (b"expired-left", clocks.expired[0]),
+        (b"expired-right", clocks.expired[1]),
+        (b"closed", clocks.closed),
     ];
     for (name, value) in values {
         store.put(&[&[META][..], name].concat(), &value.to_be_bytes());

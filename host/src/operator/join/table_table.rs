@@ -120,8 +120,11 @@ impl Operator for TableTableJoin {
             .map(|(i, &(origin, r))| (origin, i < lefts, r))
             .collect();
         updates.sort_by_key(|&(origin, _, _)| origin);
-        let live = super::super::unapplied(&[self.store], inputs, cx);
-        updates.retain(|(origin, _, _)| live.iter().any(|(o, _)| o == origin));
+        let live: std::collections::HashSet<usize> =
+            (super::super::unapplied(&[self.store], inputs, cx).into_iter())
+                .map(|(o, _)| o)
+                .collect();
+        updates.retain(|(origin, _, _)| live.contains(origin));
         let store = StepCtx::buffer(&mut cx.stores, self.store);
         let mut changes = Vec::new();
         for &update in &updates {
