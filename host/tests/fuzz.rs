@@ -80,9 +80,17 @@ fn check_topology(t: &Topology) {
         .iter()
         .map(|s| &s.name)
         .chain(t.steps.iter().map(|s| &s.name))
-        .chain(t.sinks.iter().map(|s| &s.name))
+        .chain(t.sinks.iter().filter(|s| !s.repartition).map(|s| &s.name))
     {
         assert!(names.insert(name.as_str()), "node name {name:?} twice");
+    }
+    // A repartition topic's sink bears the name of the source that reads
+    // the topic back: the two ends of one node.
+    for sink in t.sinks.iter().filter(|s| s.repartition) {
+        let ends = (t.sources.iter())
+            .filter(|s| s.repartition.is_some() && s.name == sink.name && s.topic == sink.topic)
+            .count();
+        assert_eq!(ends, 1, "repartition {:?}", sink.name);
     }
     for s in &t.sources {
         assert!(valid_name(&s.topic), "{:?}", s.topic);
@@ -149,10 +157,15 @@ fn check_topology(t: &Topology) {
     }
     for sink in &t.sinks {
         assert!(valid_name(&sink.topic), "{:?}", sink.topic);
+        // Only a repartition topic is read back, and only by its source.
+        let readers = (t.sources.iter()).filter(|s| s.topic == sink.topic);
         assert!(
-            !sources.contains(sink.topic.as_str()),
+            readers
+                .clone()
+                .all(|s| sink.repartition && s.repartition.is_some()),
             "reads its own output"
         );
+        assert_eq!(readers.count() == 1, sink.repartition, "{:?}", sink.topic);
         assert!(!sink.inputs.is_empty());
         assert!(sink.inputs.iter().all(|n| input_ok(t.steps.len(), n)));
     }
