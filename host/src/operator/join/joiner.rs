@@ -353,40 +353,11 @@ fn decode(frame: &[u8], pairs: &[JoinPair<'_>]) -> Result<Vec<Joined>, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::path::{Path, PathBuf};
-    use std::sync::{Mutex, OnceLock};
-
     use super::*;
+    use crate::operator::join::testing::load;
     use crate::plugin::Limits;
-    use crate::toolchain::{self, BuildOptions};
 
-    /// The component of the test plugin in `tests/plugins/<name>`, built
-    /// once per test run (as the end-to-end tests build theirs).
-    fn component(name: &str) -> PathBuf {
-        static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-        let mut built = BUILT
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        built
-            .entry(name.to_owned())
-            .or_insert_with(|| {
-                let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-                let options = BuildOptions {
-                    quiet: true,
-                    ..BuildOptions::default()
-                };
-                toolchain::build(&repo.join("tests/plugins").join(name), &options)
-                    .unwrap_or_else(|e| panic!("building tests/plugins/{name}: {e}"))
-            })
-            .clone()
-    }
-
-    fn load(name: &str) -> Plugin {
-        Plugin::load(&crate::plugin::engine(), name, &component(name)).unwrap()
-    }
-
+    /// The joiner of the test plugin in `tests/plugins/<name>`.
     fn plugin(name: &str) -> ValueJoiner {
         ValueJoiner::plugin(load(name), Vec::new()).unwrap()
     }

@@ -207,4 +207,34 @@ mod tests {
             Some(&b"not-json"[..])
         );
     }
+
+    #[test]
+    fn a_swapped_joiner_plugin_joins_the_next_batch_and_the_table_stays() {
+        let path = crate::operator::join::testing::component("join-greeting");
+        let text = pipeline("left").replace(
+            "joiner = \"pair\"",
+            &format!("joiner = {:?}", path.display().to_string()),
+        );
+        let setup = Driver::setup(&text).unwrap();
+        let mut plugins = crate::plugins::Plugins::none(setup.topology());
+        plugins.steps[0] = Some(crate::operator::join::testing::load("join-greeting"));
+        let mut d = setup.plugins(plugins).start().unwrap();
+        d.push("users", Some(b"u1"), Some(br#"{"name":"Ada"}"#), Some(1));
+        d.push("clicks", Some(b"u1"), Some(br#"{"item":"pen"}"#), Some(2));
+        d.process().unwrap();
+        let greeting: serde_json::Value =
+            serde_json::from_slice(d.outputs("out")[0].value.as_ref().unwrap()).unwrap();
+        assert_eq!(greeting["greeting"], "Hello Ada, your pen is on its way");
+        d.task().swap_plugin(
+            0,
+            crate::operator::join::testing::load("join-trap-on-marker"),
+        );
+        d.push("clicks", Some(b"u1"), Some(b"ink"), Some(3));
+        d.process().unwrap();
+        assert_eq!(
+            d.outputs("out")[1].value.as_deref(),
+            Some(&br#"ink|{"name":"Ada"}"#[..]),
+            "the new joiner, and the table as it was"
+        );
+    }
 }

@@ -5,7 +5,13 @@
 use sluice_reference::joins::tables::{Cell, KEY, Out, Row};
 use sluice_reference::joins::{Event, Kind, Pair, Side};
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use crate::plugin::Plugin;
 use crate::task::testing::Driver;
+use crate::toolchain::{self, BuildOptions};
 
 /// A result as the models write it: (key, pair or tombstone, time).
 pub type Seen = (Option<String>, Option<Pair>, i64);
@@ -92,4 +98,30 @@ pub fn name(kind: Kind) -> &'static str {
         Kind::Left => "left",
         Kind::Outer => "outer",
     }
+}
+
+/// `tests/plugins/<name>`, built once per test run.
+pub fn component(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(name.to_owned())
+        .or_insert_with(|| {
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+            let options = BuildOptions {
+                quiet: true,
+                ..BuildOptions::default()
+            };
+            toolchain::build(&repo.join("tests/plugins").join(name), &options)
+                .unwrap_or_else(|e| panic!("building tests/plugins/{name}: {e}"))
+        })
+        .clone()
+}
+
+/// `tests/plugins/<name>`, loaded.
+pub fn load(name: &str) -> Plugin {
+    Plugin::load(&crate::plugin::engine(), name, &component(name)).unwrap()
 }
