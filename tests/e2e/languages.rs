@@ -274,6 +274,29 @@ fn a_new_aggregator_in_every_language_runs_its_sample() {
     }
 }
 
+/// `sluice plugin new --kind joiner` (Rust) gives a value joiner whose
+/// pipeline (a left join of orders with a customers table) runs its sample
+/// at once: an order with its customer's name, one with none, and one that
+/// is not JSON rejected to the dead-letter topic.
+#[test]
+fn a_new_joiner_runs_its_sample() {
+    let root = tempfile::tempdir().unwrap();
+    let want_file = root.path().join("expected.jsonl");
+    std::fs::write(
+        &want_file,
+        [
+            r#"{"topic": "enrich-out", "key": "c1", "value": {"item": "pen", "customer": "Ada"}}"#,
+            r#"{"topic": "enrich-out", "key": "c3", "value": {"item": "ink", "customer": null}}"#,
+            r#"{"topic": "enrich-dlq", "key": "c2", "value": "not json", "headers": {"sluice.error.kind": "rejected", "sluice.error.code": "bad-json"}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let dir = root.path().join("enrich");
+    new_plugin("rust", "joiner", &dir);
+    gives(&dir, "sample.jsonl", &expected(&want_file));
+}
+
 /// Every template comes with tests that `sluice plugin test` runs without
 /// a broker; they pass as written, and fail once the plugin's logic is
 /// broken (so they test something).
@@ -294,6 +317,13 @@ fn every_template_passes_its_own_tests_and_they_can_fail() {
             "src/lib.rs",
             "count: totals.count + 1",
             "count: totals.count + 2",
+        ),
+        (
+            "rust",
+            "joiner",
+            "src/lib.rs",
+            "customer: customer.map(|c| c.name),",
+            "customer: None,",
         ),
         (
             "rust",

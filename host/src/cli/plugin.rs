@@ -96,6 +96,8 @@ enum KindArg {
     Aggregator,
     /// A timestamp extractor for `timestamp = "plugin"` sources.
     Extractor,
+    /// A value joiner: what a join's matched pair becomes (Rust).
+    Joiner,
 }
 
 impl KindArg {
@@ -105,6 +107,7 @@ impl KindArg {
             KindArg::Processor => Kind::Processor,
             KindArg::Aggregator => Kind::Aggregator,
             KindArg::Extractor => Kind::Extractor,
+            KindArg::Joiner => Kind::Joiner,
         }
     }
 }

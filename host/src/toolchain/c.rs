@@ -93,7 +93,7 @@ pub(crate) fn template(kind: Kind) -> Option<&'static [(&'static str, &'static s
                 include_str!("../../../guest-sdk/c/template/aggregator/tests/test_plugin.c"),
             ),
         ]),
-        Kind::Extractor => None,
+        Kind::Extractor | Kind::Joiner => None,
     }
 }
 

@@ -112,7 +112,7 @@ pub(crate) fn template(
                 include_str!("../../../guest-sdk/js/template/js-aggregator/test/index.test.js"),
             ),
         ]),
-        (_, Kind::Extractor) => None,
+        (_, Kind::Extractor | Kind::Joiner) => None,
     }
 }
 

@@ -43,7 +43,7 @@ pub(crate) fn template(kind: Kind) -> Option<&'static [(&'static str, &'static s
                 ),
             ),
         ]),
-        Kind::Extractor => None,
+        Kind::Extractor | Kind::Joiner => None,
     }
 }
 

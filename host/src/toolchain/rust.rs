@@ -59,6 +59,16 @@ pub(crate) fn template(kind: Kind) -> Option<&'static [(&'static str, &'static s
                 include_str!("../../../guest-sdk/rust/template/extractor/src/lib.rs"),
             ),
         ],
+        Kind::Joiner => &[
+            (
+                "Cargo.toml",
+                include_str!("../../../guest-sdk/rust/template/joiner/Cargo.toml"),
+            ),
+            (
+                "src/lib.rs",
+                include_str!("../../../guest-sdk/rust/template/joiner/src/lib.rs"),
+            ),
+        ],
     })
 }
 

@@ -2,8 +2,9 @@
 //!
 //! A template is one [`Kind`] of plugin: a processor (upper-cases values,
 //! rejects a record without one), an aggregator (counts and totals each
-//! key's `amount`s, with `merge` for session windows) or an extractor
-//! (event time from a JSON field). Each comes with a pipeline file and
+//! key's `amount`s, with `merge` for session windows), an extractor
+//! (event time from a JSON field) or a joiner (an order with its
+//! customer's name; Rust only). Each comes with a pipeline file and
 //! sample input, so `sluice dev pipeline.toml --input sample.jsonl` in the
 //! new directory runs it at once, and with tests that `sluice plugin test`
 //! runs without a broker. The files are part of this binary; each
@@ -23,11 +24,18 @@ pub enum Kind {
     Aggregator,
     /// A timestamp extractor.
     Extractor,
+    /// A value joiner (what a join's matched pair becomes).
+    Joiner,
 }
 
 impl Kind {
     /// Every kind, in the order `sluice plugin new` lists them.
-    pub const ALL: [Kind; 3] = [Kind::Processor, Kind::Aggregator, Kind::Extractor];
+    pub const ALL: [Kind; 4] = [
+        Kind::Processor,
+        Kind::Aggregator,
+        Kind::Extractor,
+        Kind::Joiner,
+    ];
 
     /// Its name on the command line (`--kind`).
     pub fn name(self) -> &'static str {
@@ -35,6 +43,7 @@ impl Kind {
             Kind::Processor => "processor",
             Kind::Aggregator => "aggregator",
             Kind::Extractor => "extractor",
+            Kind::Joiner => "joiner",
         }
     }
 
@@ -70,6 +79,16 @@ impl Kind {
                 (
                     "sample.jsonl",
                     include_str!("../../../guest-sdk/template/extractor/sample.jsonl"),
+                ),
+            ],
+            Kind::Joiner => [
+                (
+                    "pipeline.toml",
+                    include_str!("../../../guest-sdk/template/joiner/pipeline.toml"),
+                ),
+                (
+                    "sample.jsonl",
+                    include_str!("../../../guest-sdk/template/joiner/sample.jsonl"),
                 ),
             ],
         }
