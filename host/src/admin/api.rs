@@ -55,7 +55,7 @@ type Labels = Vec<(String, String)>;
 type Read = fn(&Status) -> u64;
 
 /// The counters: name, help, and where each pipeline's value comes from.
-const COUNTERS: [(&str, &str, Read); 11] = [
+const COUNTERS: [(&str, &str, Read); 13] = [
     ("records_in", "Source records processed", |s| s.records_in),
     ("records_out", "Records written to sinks", |s| s.records_out),
     ("rejected", "Records a plugin rejected", |s| s.rejected),
@@ -85,6 +85,16 @@ const COUNTERS: [(&str, &str, Read); 11] = [
         "unkeyed",
         "Records without a key dropped (or dead-lettered) before a repartition topic",
         |s| s.unkeyed,
+    ),
+    (
+        "repartitioned",
+        "Records read back from the pipeline's repartition topics",
+        |s| s.repartitioned,
+    ),
+    (
+        "join_skipped",
+        "Records a join dropped for want of a key or a value",
+        |s| s.join_skipped,
     ),
     ("swaps", "Plugin swaps done", |s| s.swaps),
 ];

@@ -115,6 +115,10 @@ pub struct Status {
     pub late_windows: u64,
     /// Records without a key that reached a repartition topic.
     pub unkeyed: u64,
+    /// Records read back from the pipeline's repartition topics.
+    pub repartitioned: u64,
+    /// Records a join dropped for want of a key or a value.
+    pub join_skipped: u64,
     /// Records on its partitions not yet processed and committed (measured
     /// every two seconds; `null` before its first assignment).
     pub lag: Option<u64>,
@@ -201,6 +205,8 @@ impl Deployed {
             partly_late: counts.partly_late,
             late_windows: counts.late_windows,
             unkeyed: counts.unkeyed,
+            repartitioned: counts.repartitioned,
+            join_skipped: counts.join_skipped,
             lag: live.lag.filter(|_| self.ended.is_none()),
             last_error,
             steps: self

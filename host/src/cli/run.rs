@@ -85,8 +85,14 @@ pub(super) fn summary_line(s: &RunSummary) -> String {
     if c.timestamp_dropped > 0 {
         line += &format!(" · no timestamp {}", c.timestamp_dropped);
     }
+    if c.repartitioned > 0 {
+        line += &format!(" · through repartition topics {}", c.repartitioned);
+    }
     if c.unkeyed > 0 {
         line += &format!(" · no key to repartition by {}", c.unkeyed);
+    }
+    if c.join_skipped > 0 {
+        line += &format!(" · dropped by joins {}", c.join_skipped);
     }
     line += &format!(
         " · {:.1} s · {:.0} records/s",
