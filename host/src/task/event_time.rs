@@ -73,7 +73,10 @@ pub fn assign(
             None => {
                 if ctx.live[i] {
                     ctx.live[i] = false;
-                    ctx.counts.records_in -= 1;
+                    match r.origin {
+                        Some(_) => ctx.counts.repartitioned -= 1,
+                        None => ctx.counts.records_in -= 1,
+                    }
                     ctx.counts.timestamp_dropped += 1;
                 }
                 ctx.times.push(0);
