@@ -217,7 +217,12 @@ impl Task {
         let result = self.process_inner(batch, false, out);
         if let Some(stores) = &mut self.stores {
             match &result {
-                Ok(_) => stores.accept(next_applied(batch)),
+                // Where each store marks the batch applied: after the last
+                // record of each (topic, partition), or of each origin
+                // upstream for records of a repartition topic.
+                Ok(_) => stores.accept(stream_thread::next_after(
+                    batch.iter().map(InputRecord::applied_at),
+                )),
                 Err(_) => stores.discard(),
             }
         }
@@ -468,24 +473,6 @@ fn run_steps(
         outs.push(produced);
     }
     Ok(outs)
-}
-
-/// Where each store marks the batch applied: after the last record of
-/// each (topic, partition), or of each origin upstream for records of a
-/// repartition topic.
-fn next_applied(batch: &[InputRecord]) -> Vec<(Arc<str>, i32, i64)> {
-    let mut next: Vec<(Arc<str>, i32, i64)> = Vec::new();
-    for r in batch {
-        let (topic, partition, at) = r.applied_at();
-        match next
-            .iter_mut()
-            .find(|(t, p, _)| t == topic && *p == partition)
-        {
-            Some(entry) => entry.2 = entry.2.max(at + 1),
-            None => next.push((Arc::clone(topic), partition, at + 1)),
-        }
-    }
-    next
 }
 
 /// The records a node emits in this batch, with their source index: a

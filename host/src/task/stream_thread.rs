@@ -319,14 +319,21 @@ fn commit_phase(
 
 /// The offset after the last record of each (topic, partition).
 pub(crate) fn next_offsets(records: &[InputRecord]) -> Vec<(Arc<str>, i32, i64)> {
+    next_after(records.iter().map(|r| (&r.topic, r.partition, r.offset)))
+}
+
+/// The position after the last of `positions` in each (topic, partition).
+pub(crate) fn next_after<'a>(
+    positions: impl Iterator<Item = (&'a Arc<str>, i32, i64)>,
+) -> Vec<(Arc<str>, i32, i64)> {
     let mut next: Vec<(Arc<str>, i32, i64)> = Vec::new();
-    for r in records {
+    for (topic, partition, at) in positions {
         match next
             .iter_mut()
-            .find(|(t, p, _)| *t == r.topic && *p == r.partition)
+            .find(|(t, p, _)| t == topic && *p == partition)
         {
-            Some(entry) => entry.2 = entry.2.max(r.offset + 1),
-            None => next.push((Arc::clone(&r.topic), r.partition, r.offset + 1)),
+            Some(entry) => entry.2 = entry.2.max(at + 1),
+            None => next.push((Arc::clone(topic), partition, at + 1)),
         }
     }
     next
