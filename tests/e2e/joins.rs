@@ -608,3 +608,149 @@ inputs = ["joined"]
         "{stdout}"
     );
 }
+
+/// A global table on 3 partitions joined with a stream on 4, by a field of
+/// the stream's values: no co-partitioning. Every order meets its user
+/// (the table is restored whole before the first order is processed, on
+/// every partition), and an update of the table while the pipeline runs
+/// is seen by the orders after it. The table's own partitions and the
+/// stream's need not agree: a table–stream join of them would be refused.
+#[test]
+fn a_global_table_is_restored_whole_before_the_stream_and_followed_after() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("global");
+    let (orders, users, out) = (
+        format!("{app}-orders"),
+        format!("{app}-users"),
+        format!("{app}-out"),
+    );
+    kafka.create_topic(&orders, 4).unwrap();
+    kafka.create_topic(&users, 3).unwrap();
+    kafka.create_topic(&out, 1).unwrap();
+    let n = 400;
+    let rows: Vec<_> = (0..n)
+        .map(|i| (Some(format!("u{i}")), format!(r#""n{i}""#).into_bytes(), 1))
+        .collect();
+    support::produce(&brokers, &users, &rows);
+    // Orders keyed by order id, naming their user in the value.
+    let order = |i: usize, user: usize| {
+        (
+            Some(format!("o{i}")),
+            format!(r#"{{"id":"o{i}","user":{{"id":"u{user}"}}}}"#).into_bytes(),
+            2,
+        )
+    };
+    let first: Vec<_> = (0..n).map(|i| order(i, n - 1 - i)).collect();
+    support::produce(&brokers, &orders, &first);
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+commit.interval.ms = 100
+[sources.orders]
+topic = "{orders}"
+[sources.users]
+topic = "{users}"
+table = true
+global = true
+[steps.enriched]
+join = "inner"
+joiner = "pair"
+key-field = "user.id"
+inputs = ["orders", "users"]
+[sinks.out]
+topic = "{out}"
+inputs = ["enriched"]
+"#
+        ),
+    );
+    let mut run = SluiceRun::start(&pipeline, &brokers, dir.path().join("run.log"));
+    let outputs = |min: usize| {
+        let got = support::read_all(&brokers, &out, 1);
+        (got.len() >= min).then_some(got)
+    };
+    wait_until("every order joined", &mut [&mut run], || {
+        outputs(n).is_some()
+    });
+    // Renamed users, then orders of theirs: the new names must show.
+    let renamed: Vec<_> = (0..10)
+        .map(|i| {
+            (
+                Some(format!("u{i}")),
+                format!(r#""renamed{i}""#).into_bytes(),
+                3,
+            )
+        })
+        .collect();
+    support::produce(&brokers, &users, &renamed);
+    // Orders of renamed users, produced until one shows the new name:
+    // the table's reader and the stream are not ordered with each other.
+    let mut seen_renamed = false;
+    for next in n..n + 100 {
+        support::produce(&brokers, &orders, &[order(next, next % 10)]);
+        let mut got = None;
+        wait_until("the order joined", &mut [&mut run], || {
+            got = outputs(next + 1);
+            got.is_some()
+        });
+        let last = got.unwrap().pop().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(last.value.as_ref().unwrap()).unwrap();
+        if v["right"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("renamed"))
+        {
+            seen_renamed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let log = run.terminate();
+    assert!(
+        seen_renamed,
+        "an update of the global table is followed; log:\n{log}"
+    );
+    let got = support::read_all(&brokers, &out, 1);
+    let mut first_n: Vec<(String, String)> = (got.iter())
+        .filter_map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(r.value.as_ref()?).unwrap();
+            let id = v["left"]["id"].as_str()?.to_owned();
+            let i: usize = id[1..].parse().ok()?;
+            (i < n).then(|| (id, v["right"].as_str().unwrap().to_owned()))
+        })
+        .collect();
+    first_n.sort();
+    let mut want: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("o{i}"), format!("n{}", n - 1 - i)))
+        .collect();
+    want.sort();
+    assert_eq!(first_n, want, "each of the first orders met its user, once");
+    let plain = strip_ansi(&log);
+    assert!(
+        plain.contains("global table restored table=users rows=400 skipped=0"),
+        "{plain}"
+    );
+    let (restored, running) = (plain.find("global table restored"), plain.find(" running "));
+    assert!(restored < running, "restored before running: {plain}");
+    assert!(
+        !plain.contains("PartitionEOF"),
+        "end of partition is no error: {plain}"
+    );
+}
+
+/// `text` without its terminal colours.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,11 +1,14 @@
 //! Which operator each node of a pipeline gets, made for one task.
 
+use std::sync::Arc;
+
 use crate::error::RunError;
 use crate::operator::Operator;
 use crate::operator::aggregate::{KeyedAggregate, Logic};
 use crate::operator::call::PluginStep;
 use crate::operator::join::built_in::BuiltIn;
 use crate::operator::join::joiner::ValueJoiner;
+use crate::operator::join::stream_global::StreamGlobalJoin;
 use crate::operator::join::stream_stream::StreamStreamJoin;
 use crate::operator::join::stream_table::StreamTableJoin;
 use crate::operator::join::table_table::TableTableJoin;
@@ -13,16 +16,18 @@ use crate::operator::process::Processor;
 use crate::operator::table::Table;
 use crate::operator::window::WindowedAggregate;
 use crate::plugin::Plugin;
+use crate::state::global_table::GlobalTables;
 use crate::state::task_state::TaskStores;
 use crate::topology::{JoinWith, JoinerRef, Operation, Source, Step};
 
 /// The operator of step `index`, calling `plugin` (none for the built-in
-/// count), over the task's `stores`. Its plugin is instantiated now.
+/// count), over the task's `stores` and the instance's `globals`. Its
+/// plugin is instantiated now.
 pub fn step(
     index: usize,
     step: &Step,
     plugin: Option<&Plugin>,
-    stores: Option<&TaskStores>,
+    (stores, globals): (Option<&TaskStores>, Option<&Arc<GlobalTables>>),
 ) -> Result<Box<dyn Operator>, RunError> {
     let plugin_step = || -> Result<PluginStep, RunError> {
         let plugin = plugin.expect("a plugin step has its plugin loaded").clone();
@@ -67,6 +72,15 @@ pub fn step(
                     let store =
                         store_of(store).expect("a joined table's store is opened with the task");
                     Box::new(StreamTableJoin::new(index, join.kind, joiner, store))
+                }
+                JoinWith::Global { store, key, .. } => {
+                    let globals = globals.expect("global tables come with the state context");
+                    Box::new(StreamGlobalJoin::new(
+                        index,
+                        join.kind,
+                        joiner,
+                        (Arc::clone(globals), store, key.clone()),
+                    ))
                 }
                 JoinWith::Tables { store } => {
                     let store = store_of(store).expect("a join's store is opened with the task");

@@ -1,6 +1,8 @@
 //! The poll loop of one attempt, as named phases. Each round, unless told
 //! to stop or a stream thread failed:
 //!
+//! 0. the global tables: apply what arrived on their topics
+//!    ([`GlobalReader::follow`]);
 //! 1. [poll](PollLoop::poll_phase): poll up to `4 × max.batch.records`
 //!    records into per-task call batches, dispatch them to the stream
 //!    threads, collect the batches done;
@@ -38,6 +40,7 @@ use crate::kafka::consumer;
 use crate::kafka::producer::OutputProducer;
 use crate::plugin::Plugin;
 use crate::record::Origin;
+use crate::state::global_table::GlobalReader;
 use crate::state::task_state::StateContext;
 use crate::task::InputRecord;
 use crate::time::TimestampKind;
@@ -76,6 +79,8 @@ pub(super) struct PollLoop<'a> {
     idle_closed_at_end: bool,
     /// Deletes the committed records of repartition topics.
     purger: Option<Purger>,
+    /// Follows the global tables' topics (a pipeline that has them).
+    globals: Option<GlobalReader>,
 }
 
 /// Where the loop goes after the commit phase.
@@ -104,7 +109,7 @@ impl<'a> PollLoop<'a> {
         state: Option<Arc<StateContext>>,
         coordinator: Arc<Mutex<Coordinator>>,
         consumer: BaseConsumer<RebalanceHandler>,
-        topics: &[String],
+        (topics, globals): (&[String], Option<GlobalReader>),
     ) -> PollLoop<'a> {
         let quarantine = Quarantine::new(
             topology.processing.quarantine_traps,
@@ -146,6 +151,7 @@ impl<'a> PollLoop<'a> {
             last_lag: None,
             idle_closed_at_end: false,
             purger,
+            globals,
         }
     }
 
@@ -158,6 +164,9 @@ impl<'a> PollLoop<'a> {
             }
             if let Some(e) = lock(&self.coordinator).failure.take() {
                 return Err(e);
+            }
+            if let Some(globals) = &mut self.globals {
+                globals.follow()?;
             }
             self.poll_phase();
             self.control_phase(running)?;

@@ -22,6 +22,7 @@ use crate::kafka::{partitioner, topic_limits, topics};
 use crate::operator::repartition;
 use crate::plugin::Plugin;
 use crate::state::changelog_topics::prepare_state;
+use crate::state::global_table::GlobalReader;
 use crate::state::task_state::StateContext;
 use crate::task::Counts;
 use crate::task::stream_thread::StreamThread;
@@ -63,6 +64,7 @@ pub(super) fn start<'a>(
     if !specs.is_empty() {
         topics::create_missing(&settings, &specs, opts.connect_timeout)?;
     }
+    let has_globals = topology.global_tables().next().is_some();
     let state = if topology.is_stateful() {
         let stores: Vec<(&str, i32)> = (topology.stores())
             .map(|(store, _)| {
@@ -70,15 +72,36 @@ pub(super) fn start<'a>(
                 (store, per_sub[sub])
             })
             .collect();
-        Some(Arc::new(prepare_state(
+        Some(prepare_state(
             &topology.application_id,
             &stores,
             &topology.state,
             &settings,
             opts.connect_timeout,
-        )?))
+        )?)
+    } else if has_globals {
+        Some(StateContext::new(
+            &topology.application_id,
+            topology.state.clone(),
+            Some(settings.clone()),
+        ))
     } else {
         None
+    };
+    let state = state.map(|s| Arc::new(s.with_global_tables(&topology)));
+    let globals = match &state {
+        Some(state) if has_globals => {
+            match GlobalReader::restore(
+                Arc::clone(&state.globals),
+                &settings,
+                &topology,
+                &opts.stop,
+            )? {
+                Some(reader) => Some(reader),
+                None => return Ok(None),
+            }
+        }
+        _ => None,
     };
     let producer = output_producer(&topology, &settings, recovery)?;
     learn_sink_limits(&topology, &settings, &producer, opts.connect_timeout);
@@ -106,7 +129,7 @@ pub(super) fn start<'a>(
         state,
         coordinator,
         consumer,
-        &reading,
+        (&reading, globals),
     )))
 }
 
@@ -116,7 +139,8 @@ pub(super) fn start<'a>(
 fn joined_topics(topology: &Topology, per_sub: &[i32]) -> Vec<(String, i32)> {
     let mut out: Vec<(String, i32)> = Vec::new();
     for (i, step) in topology.steps.iter().enumerate() {
-        if !matches!(step.op, Operation::Join(_)) {
+        // A global table is looked up whole: its join needs no partitioning.
+        if !matches!(step.op, Operation::Join(_)) || step.global_table().is_some() {
             continue;
         }
         let n = topology.subtopology_of_step(i);
@@ -133,7 +157,11 @@ fn joined_topics(topology: &Topology, per_sub: &[i32]) -> Vec<(String, i32)> {
 /// Every topic the pipeline reads, each once: its sources' and its
 /// repartition topics.
 fn source_topics(topology: &Topology) -> Vec<String> {
-    let mut topics: Vec<String> = topology.sources.iter().map(|s| s.topic.clone()).collect();
+    let global: Vec<usize> = topology.global_tables().collect();
+    let mut topics: Vec<String> = (topology.sources.iter().enumerate())
+        .filter(|(i, _)| !global.contains(i))
+        .map(|(_, s)| s.topic.clone())
+        .collect();
     topics.sort();
     topics.dedup();
     topics

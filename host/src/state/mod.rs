@@ -10,6 +10,8 @@
 //! - [`key_layout`]: how window and session keys are laid out so that
 //!   per-key, time-ordered range scans are single seeks.
 //! - [`changelog`]: changelog topics, their record format, and restore.
+//! - [`global_table`]: global tables, copied whole into every instance
+//!   and restored from their topics before processing starts.
 //! - [`changelog_topics`]: a pipeline's changelog topics, made ready at
 //!   start (co-partitioning checked, missing ones created).
 //! - [`restore`]: restoring a store from its changelog partition in Kafka.
@@ -20,6 +22,7 @@
 
 pub mod changelog;
 pub mod changelog_topics;
+pub mod global_table;
 pub mod key_layout;
 pub mod memory;
 pub mod memory_budget;

@@ -15,6 +15,8 @@
 //! Only then are the input offsets committed. `docs/state.md` goes through
 //! what a crash between any two of these leaves, and why state stays exact.
 
+use crate::state::global_table::GlobalTables;
+use crate::topology::Topology;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -43,6 +45,9 @@ pub struct StateContext {
     /// The memory every store of the pipeline may take together
     /// (`settings.memory_bytes`).
     pub budget: Arc<MemoryBudget>,
+    /// The instance's global tables, which every task looks up (none
+    /// until [`StateContext::with_global_tables`]).
+    pub globals: Arc<GlobalTables>,
 }
 
 impl StateContext {
@@ -58,7 +63,15 @@ impl StateContext {
             budget: Arc::new(MemoryBudget::new(settings.memory_bytes)),
             settings,
             kafka,
+            globals: Arc::new(GlobalTables::default()),
         }
+    }
+
+    /// The context with empty global tables for `topology`'s global
+    /// sources, counted against its budget.
+    pub fn with_global_tables(mut self, topology: &Topology) -> Self {
+        self.globals = Arc::new(GlobalTables::new(topology, &self.budget));
+        self
     }
 }
 

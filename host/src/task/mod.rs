@@ -113,6 +113,12 @@ impl Task {
             .filter(|(name, _)| topology.subtopology_of_store(name) == Some(id.subtopology))
             .map(|(name, _)| name)
             .collect();
+        let global = (sub.steps.iter()).any(|&i| topology.steps[i].global_table().is_some());
+        if global && state.is_none() {
+            return Err(RunError::Thread(
+                "a join with a global table needs a state context".into(),
+            ));
+        }
         let stores = match (names.is_empty(), state) {
             (true, _) => None,
             (false, Some(ctx)) => Some(TaskStores::open(ctx, id.partition, &names)?),
@@ -138,7 +144,7 @@ impl Task {
                     i,
                     step,
                     plugin.as_ref(),
-                    stores.as_ref(),
+                    (stores.as_ref(), state.map(|s| &s.globals)),
                 )?),
                 false => None,
             });

@@ -106,7 +106,8 @@ impl Setup {
     pub fn start(self) -> Result<Driver, RunError> {
         let topology = Arc::new(self.topology);
         let plugins = self.plugins.unwrap_or_else(|| Plugins::none(&topology));
-        let state = StateContext::new(&topology.application_id, topology.state.clone(), None);
+        let state = StateContext::new(&topology.application_id, topology.state.clone(), None)
+            .with_global_tables(&topology);
         let clock = ManualClock::at(self.now);
         let tasks = new_tasks(self.partition, &topology, &plugins, &state, &clock)?;
         Ok(Driver {
@@ -250,7 +251,24 @@ impl Driver {
     pub fn process(&mut self) -> Result<Counts, RunError> {
         let mut total = Counts::default();
         while !self.pending.is_empty() {
-            let pending = std::mem::take(&mut self.pending);
+            let mut pending = std::mem::take(&mut self.pending);
+            let mut unapplied = 0;
+            // A global table's records go to the instance's copy (as its
+            // reader applies them between batches), before the batch.
+            pending.retain(|r| {
+                let global = self.state.globals.iter().any(|t| *t.topic == *r.topic);
+                if global {
+                    let applied = (self.state.globals)
+                        .apply(&r.topic, r.record.key.as_deref(), r.record.value.as_deref())
+                        .expect("an in-memory global table takes a write");
+                    if applied.is_err() {
+                        unapplied += 1;
+                    }
+                }
+                !global
+            });
+            total.rejected += unapplied;
+            self.counts.rejected += unapplied;
             let mut fed: Vec<(String, Record)> = Vec::new();
             for (n, task) in self.tasks.iter_mut().enumerate() {
                 let batch: Vec<InputRecord> = (pending.iter())

@@ -78,6 +78,12 @@ pub struct Table {
     pub store: String,
     /// How its records are written.
     pub format: TableFormat,
+    /// `global = true`: copied in full to every task of an instance (all
+    /// its partitions, read apart from the consumer group), restored
+    /// before processing starts, and joined by a key taken from the
+    /// stream record; it is in no sub-topology and needs no
+    /// co-partitioning (`state/global_table.rs`).
+    pub global: bool,
 }
 
 /// What a step does.
@@ -123,6 +129,16 @@ pub enum JoinWith {
         /// the table has caught up to where it ended then.
         wait_for_table: bool,
     },
+    /// A global table: each stream record meets the value of the key its
+    /// `key` gives, at that moment.
+    Global {
+        /// The global table source (index into [`Topology::sources`]).
+        table: usize,
+        /// Its store.
+        store: String,
+        /// Where the table's key comes from.
+        key: GlobalKey,
+    },
     /// Two tables, the step's inputs: each update of either meets the
     /// other's current value for its key, and the result is a table's
     /// changelog (a tombstone deletes a result).
@@ -142,6 +158,16 @@ pub enum JoinWith {
         /// ms), a task emits every unmatched record still waiting.
         idle_close: Option<i64>,
     },
+}
+
+/// The key a stream record looks a global table up by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GlobalKey {
+    /// The record's own key (the default).
+    RecordKey,
+    /// `key-field = "a.b"`: a field of the JSON value, by its dotted path;
+    /// a string is the key as it is, a number or a boolean its JSON text.
+    Field(Vec<String>),
 }
 
 /// `join-window = { before, after, grace }`: a left record at `t` meets
@@ -273,6 +299,17 @@ impl Step {
                 ..
             }
             | Operation::Join(_) => None,
+        }
+    }
+
+    /// The global table a join looks up, if this is one.
+    pub fn global_table(&self) -> Option<usize> {
+        match &self.op {
+            Operation::Join(Join {
+                with: JoinWith::Global { table, .. },
+                ..
+            }) => Some(*table),
+            _ => None,
         }
     }
 
@@ -487,12 +524,14 @@ impl Topology {
         topics
     }
 
-    /// The state stores, with the node that owns each: a table source or
-    /// an aggregation step.
+    /// The state stores of tasks, with the node that owns each: a table
+    /// source or an aggregation step. A global table's store is the
+    /// instance's, not a task's: see [`Topology::global_tables`].
     pub fn stores(&self) -> impl Iterator<Item = (&str, NodeId)> + '_ {
         let tables = self.sources.iter().enumerate().filter_map(|(i, s)| {
             s.table
                 .as_ref()
+                .filter(|t| !t.global)
                 .map(|t| (t.store.as_str(), NodeId::Source(i)))
         });
         let steps = self.steps.iter().enumerate().flat_map(|(i, s)| {
@@ -512,6 +551,13 @@ impl Topology {
     /// Whether any step keeps state.
     pub fn is_stateful(&self) -> bool {
         self.stores().next().is_some()
+    }
+
+    /// The global tables (sources declared `global = true`), by index.
+    pub fn global_tables(&self) -> impl Iterator<Item = usize> + '_ {
+        (self.sources.iter().enumerate())
+            .filter(|(_, s)| s.table.as_ref().is_some_and(|t| t.global))
+            .map(|(i, _)| i)
     }
 
     /// The shortest `close.idle.after` of its windowed aggregations and

@@ -157,6 +157,9 @@ pub struct SourceDef {
     pub table: bool,
     /// The table's store; defaults to the source name.
     pub store: Option<String>,
+    /// A global table: every partition, in every task of an instance.
+    #[serde(default)]
+    pub global: bool,
     /// How table records are written: `"plain"` (default) or `"debezium"`
     /// (a `{before, after, op}` change event).
     pub format: Option<TableFormat>,
@@ -236,6 +239,10 @@ pub struct StepDef {
     /// end when partitions are assigned (default true).
     #[serde(rename = "wait-for-table")]
     pub wait_for_table: Option<bool>,
+    /// Joins with a global table: the dotted path of the stream value's
+    /// JSON field that holds the table's key (default: the record's key).
+    #[serde(rename = "key-field")]
+    pub key_field: Option<String>,
     /// Joins of two streams: how far apart in time two records may be to
     /// match, and the grace after.
     #[serde(rename = "join-window")]

@@ -63,6 +63,14 @@ fn describe_join(t: &Topology, j: &super::Join) -> String {
         super::JoinWith::Table { table, store, .. } => {
             format!("with table {} (store {store})", t.sources[*table].name)
         }
+        super::JoinWith::Global { table, store, key } => format!(
+            "with global table {} (store {store}) by {}",
+            t.sources[*table].name,
+            match key {
+                super::GlobalKey::RecordKey => "the record's key".to_owned(),
+                super::GlobalKey::Field(path) => format!("value field {}", path.join(".")),
+            }
+        ),
         super::JoinWith::Tables { store } => format!(
             "of two tables; store {store} (changelog {})",
             crate::state::changelog::topic(&t.application_id, store)
@@ -110,6 +118,12 @@ pub fn text(tp: &Topology) -> String {
             source_tree(t, i, &mut shown, &mut out);
         }
     }
+    for i in t.global_tables() {
+        source_tree(t, i, &mut shown, &mut out);
+        for s in (t.steps.iter()).filter(|s| s.global_table() == Some(i)) {
+            let _ = writeln!(out, "    ··> looked up by step {}", s.name);
+        }
+    }
     let policy = |p: ErrorPolicy| match p {
         ErrorPolicy::Fail => "fail".to_owned(),
         ErrorPolicy::Skip => "skip".to_owned(),
@@ -129,6 +143,14 @@ fn source_tree(tp: &Topology, i: usize, shown: &mut [bool], out: &mut String) {
     let s = &t.sources[i];
     let table = match &s.table {
         None => String::new(),
+        Some(t) if t.global => format!(
+            "  [global table, {} rows; store {}, in every task, restored from the topic]",
+            match t.format {
+                super::TableFormat::Plain => "plain",
+                super::TableFormat::Debezium => "debezium",
+            },
+            t.store,
+        ),
         Some(t) => format!(
             "  [table, {} rows; store {} (changelog {})]",
             match t.format {
@@ -219,6 +241,9 @@ pub fn dot(t: &Topology) -> String {
             out.push_str("  }\n");
         }
     }
+    for i in t.global_tables() {
+        dot_source(t, &t.sources[i], &mut out);
+    }
     for s in t.sinks.iter().filter(|s| !s.repartition) {
         dot_sink(s, &mut out);
     }
@@ -274,7 +299,14 @@ fn dot_source(t: &Topology, s: &super::Source, out: &mut String) {
         esc(&s.topic),
         if s.table.is_some() { "table" } else { "source" }
     );
-    if let Some(table) = &s.table {
+    if let Some(table) = s.table.as_ref().filter(|t| t.global) {
+        let _ = writeln!(
+            out,
+            "  \"store:{0}\" [shape=folder, label=\"global store {0}\\n(every task)\"];\n  \"src:{1}\" -> \"store:{0}\" [style=dotted];",
+            esc(&table.store),
+            esc(&s.name),
+        );
+    } else if let Some(table) = &s.table {
         let _ = writeln!(
             out,
             "  \"store:{0}\" [shape=folder, label=\"store {0}\\nchangelog {2}\"];\n  \"src:{1}\" -> \"store:{0}\" [style=dotted];",
@@ -297,7 +329,7 @@ fn dot_step(t: &Topology, s: &Step, out: &mut String) {
         esc(&describe(t, s))
     );
     if let super::Operation::Join(super::Join {
-        with: super::JoinWith::Table { store, .. },
+        with: super::JoinWith::Table { store, .. } | super::JoinWith::Global { store, .. },
         ..
     }) = &s.op
     {

@@ -32,7 +32,8 @@ impl Parts {
 
 impl Topology {
     /// Finds the sub-topologies (nodes joined by `inputs`, by a store a
-    /// step reads, or by reading one topic), numbered in the order of
+    /// step reads, or by reading one topic; global tables are in none),
+    /// numbered in the order of
     /// their first source, and gives each repartition source without a
     /// declared count the count `sluice dev` creates its topic with.
     pub(super) fn split(mut self) -> Topology {
@@ -83,7 +84,9 @@ impl Topology {
         }
         let mut number: HashMap<usize, usize> = HashMap::new();
         let mut subs: Vec<SubTopology> = Vec::new();
-        for i in 0..s {
+        // A global table is in no sub-topology: every task reads it whole.
+        let global: Vec<usize> = self.global_tables().collect();
+        for i in (0..s).filter(|i| !global.contains(i)) {
             let root = parts.root(i);
             let n = *number.entry(root).or_insert_with(|| {
                 subs.push(SubTopology::default());

@@ -8,6 +8,8 @@
 //! - [`results`]: the joiner call and the output every join shares;
 //! - [`stream_table`]: the stream–table join (inner, left);
 //! - [`stream_stream`]: the windowed stream–stream join (inner, left, outer);
+//! - [`stream_global`]: the stream–global-table join (inner, left), by the
+//!   record's key or a field of its value;
 //! - [`table_table`]: the table–table join (inner, left, outer).
 //!
 //! Foreign-key joins are to come, in a file of their
@@ -16,6 +18,7 @@
 pub mod built_in;
 pub mod joiner;
 pub mod results;
+pub mod stream_global;
 pub mod stream_stream;
 pub mod stream_table;
 pub mod table_table;

@@ -9,7 +9,7 @@ use std::path::Path;
 use super::steps::plugin_ref;
 use crate::topology::pipeline_file::{JoinKindDef, JoinWindowDef, StepDef};
 use crate::topology::{
-    Join, JoinKind, JoinWindow, JoinWith, JoinerRef, MAX_WINDOW_DURATION, NodeId, Source,
+    GlobalKey, Join, JoinKind, JoinWindow, JoinWith, JoinerRef, MAX_WINDOW_DURATION, NodeId, Source,
 };
 
 /// The join `owner` (`[steps.x]`, step `name`) declares with `def`, of
@@ -45,7 +45,24 @@ pub(super) fn join(
         _ => None,
     };
     let joiner = joiner(owner, def.joiner.as_deref(), base)?;
+    let global = |i: usize| sources[i].table.as_ref().is_some_and(|t| t.global);
+    if def.key_field.is_some() && !table_of(right).is_some_and(global) {
+        return Err(format!(
+            "{owner} has `key-field`, which picks the key a stream record looks a global table up by; the second input is not a global table (`global = true` on its source)"
+        ));
+    }
+    if let (Some(l), Some(r)) = (table_of(left), table_of(right))
+        && let Some(i) = [l, r].into_iter().find(|&i| global(i))
+    {
+        return Err(format!(
+            "{owner} joins the global table `{}` with a table; a global table is joined with a stream (`inputs = [stream, global table]`)",
+            sources[i].name
+        ));
+    }
     let (with, reads) = match (table_of(left), table_of(right)) {
+        (None, Some(table)) if global(table) => {
+            (with_global(owner, def, kind, table, sources)?, vec![left])
+        }
         (Some(_), Some(_)) => (with_tables(owner, name, def)?, vec![left, right]),
         (Some(i), None) => {
             return Err(format!(
@@ -94,6 +111,46 @@ fn with_table(
         store,
         wait_for_table: def.wait_for_table.unwrap_or(true),
     })
+}
+
+/// The global table of a stream–global-table join.
+fn with_global(
+    owner: &str,
+    def: &StepDef,
+    kind: JoinKindDef,
+    table: usize,
+    sources: &[Source],
+) -> Result<JoinWith, String> {
+    let name = &sources[table].name;
+    if kind == JoinKindDef::Outer {
+        return Err(format!(
+            "{owner} `join = \"outer\"`: a join with a global table is \"inner\" or \"left\" (a table record alone emits nothing)"
+        ));
+    }
+    if def.join_window.is_some() || def.store.is_some() || def.wait_for_table.is_some() {
+        return Err(format!(
+            "{owner} joins the global table `{name}`: `join-window`, `store` and `wait-for-table` do not apply (a global table is restored in full before any stream record is processed)"
+        ));
+    }
+    let key = match def.key_field.as_deref().map(str::trim) {
+        None => GlobalKey::RecordKey,
+        Some(path) => {
+            let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
+            if parts.iter().any(String::is_empty) {
+                return Err(format!(
+                    "{owner} `key-field = {path:?}` is not a dotted path of field names, such as \"user.id\""
+                ));
+            }
+            GlobalKey::Field(parts)
+        }
+    };
+    let store = sources[table]
+        .table
+        .as_ref()
+        .expect("a table")
+        .store
+        .clone();
+    Ok(JoinWith::Global { table, store, key })
 }
 
 /// The second table of a table–table join.
@@ -325,7 +382,7 @@ mod tests {
             ),
             (
                 ENRICH.replace("join = \"left\"\n", ""),
-                "has a `joiner` or `wait-for-table` but no `join`",
+                "has a `joiner`, `wait-for-table` or `key-field` but no `join`",
             ),
         ];
         for (text, expected) in cases {
@@ -454,5 +511,126 @@ mod tests {
             let e = load(&text).unwrap_err();
             assert!(e.contains(expected), "expected {expected:?} in: {e}");
         }
+    }
+
+    /// Orders on 4 partitions joined with a global table of rates on 1,
+    /// by the value's `currency`.
+    const GLOBAL: &str = r#"
+        application.id = "shop"
+        [sources.orders]
+        partitions = 4
+        [sources.rates]
+        table = true
+        global = true
+        [steps.priced]
+        join = "inner"
+        joiner = "merge"
+        key-field = "price.currency"
+        inputs = ["orders", "rates"]
+        [sinks.out]
+        inputs = ["priced"]
+    "#;
+
+    #[test]
+    fn a_global_join_reads_its_stream_alone_and_its_table_is_in_no_task() {
+        let t = load(GLOBAL).unwrap();
+        let Operation::Join(j) = &t.steps[0].op else {
+            panic!("{:?}", t.steps[0].op)
+        };
+        let JoinWith::Global { table, store, key } = &j.with else {
+            panic!("{:?}", j.with)
+        };
+        assert_eq!(
+            (t.sources[*table].name.as_str(), store.as_str()),
+            ("rates", "rates")
+        );
+        assert_eq!(
+            key,
+            &crate::topology::GlobalKey::Field(vec!["price".into(), "currency".into()])
+        );
+        assert_eq!(t.steps[0].inputs, vec![NodeId::Source(0)]);
+        assert_eq!(t.subtopologies.len(), 1, "the global table is in none");
+        assert_eq!(t.subtopologies[0].sources, vec![0]);
+        assert_eq!(t.stores().count(), 0, "no task store, no changelog");
+        assert_eq!(t.global_tables().collect::<Vec<_>>(), vec![1]);
+        let by_key = load(&GLOBAL.replace("key-field = \"price.currency\"", "")).unwrap();
+        let Operation::Join(j) = &by_key.steps[0].op else {
+            unreachable!()
+        };
+        assert!(matches!(
+            j.with,
+            JoinWith::Global {
+                key: crate::topology::GlobalKey::RecordKey,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn global_joins_that_cannot_work_are_refused_naming_why() {
+        let cases = [
+            (
+                GLOBAL.replace("join = \"inner\"", "join = \"outer\""),
+                "a join with a global table is \"inner\" or \"left\"",
+            ),
+            (
+                GLOBAL.replace("global = true", ""),
+                "the second input is not a global table",
+            ),
+            (
+                GLOBAL.replace("key-field = \"price.currency\"", "key-field = \"price..x\""),
+                "not a dotted path",
+            ),
+            (
+                GLOBAL.replace("key-field = \"price.currency\"", "wait-for-table = false"),
+                "do not apply",
+            ),
+            (
+                GLOBAL.replace("inputs = [\"priced\"]", "inputs = [\"priced\", \"rates\"]"),
+                "[sinks.out] reads the global table `rates`",
+            ),
+            (
+                GLOBAL.replace("global = true", "global = true\n        timestamp = \"wall-clock\""),
+                "has no event time",
+            ),
+            (
+                GLOBAL.replace("table = true\n        global = true", "global = true"),
+                "is not a table; add `table = true`",
+            ),
+            (
+                GLOBAL.replace(
+                    "[sinks.out]",
+                    "[sources.users]\n        table = true\n        [steps.both]\n        join = \"left\"\n        inputs = [\"users\", \"rates\"]\n        [sinks.o2]\n        inputs = [\"both\"]\n        [sinks.out]",
+                ),
+                "joins the global table `rates` with a table",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = load(&text).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in: {e}");
+        }
+    }
+
+    #[test]
+    fn the_topology_shows_a_global_table_and_who_looks_it_up() {
+        let t = load(GLOBAL).unwrap();
+        let text = crate::topology::render::text(&t);
+        assert!(
+            text.contains("source rates <- topic rates  [global table, plain rows; store rates, in every task, restored from the topic]"),
+            "{text}"
+        );
+        assert!(text.contains("··> looked up by step priced"), "{text}");
+        assert!(
+            text.contains(
+                "inner join with global table rates (store rates) by value field price.currency"
+            ),
+            "{text}"
+        );
+        let dot = crate::topology::render::dot(&t);
+        assert!(dot.contains("global store rates"), "{dot}");
+        assert!(
+            dot.contains("\"store:rates\" -> \"step:priced\" [style=dotted, label=\"lookup\"]"),
+            "{dot}"
+        );
     }
 }

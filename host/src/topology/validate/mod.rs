@@ -100,6 +100,7 @@ impl Topology {
             state,
         };
         feeds_something(&topology).map_err(invalid)?;
+        global_tables_are_joined(&topology).map_err(invalid)?;
         Ok(topology.split())
     }
 }
@@ -114,6 +115,29 @@ fn dead_letters_are_not_read(dlq_topic: &str, sources: &[Source]) -> Result<(), 
         )),
         None => Ok(()),
     }
+}
+
+/// A global table is read only by the joins that look it up: it is in no
+/// task, so no step or sink can take its records as input.
+fn global_tables_are_joined(topology: &Topology) -> Result<(), String> {
+    for i in topology.global_tables() {
+        let node = NodeId::Source(i);
+        let reader = (topology.steps.iter())
+            .find(|s| s.inputs.contains(&node))
+            .map(|s| format!("[steps.{}]", s.name))
+            .or_else(|| {
+                (topology.sinks.iter())
+                    .find(|s| s.inputs.contains(&node))
+                    .map(|s| format!("[sinks.{}]", s.name))
+            });
+        if let Some(reader) = reader {
+            return Err(format!(
+                "{reader} reads the global table `{}`; a global table is only looked up by joins (`inputs = [stream, \"{}\"]` with `join`). Without `global = true` it is a table like any other",
+                topology.sources[i].name, topology.sources[i].name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every step feeds a step or a sink: a step whose output goes nowhere is

@@ -57,14 +57,20 @@ fn table(name: &str, def: &SourceDef) -> Result<Option<Table>, String> {
         (true, store, format) => {
             let store = store.clone().unwrap_or_else(|| name.to_owned());
             check_name(&store).map_err(|m| format!("[sources.{name}] `store` {m}"))?;
+            if def.global && def.timestamp.is_some() {
+                return Err(format!(
+                    "[sources.{name}] is a global table, which has no event time (a join looks it up as it is now); remove `timestamp`"
+                ));
+            }
             Ok(Some(Table {
                 store,
                 format: format.unwrap_or_default(),
+                global: def.global,
             }))
         }
-        (false, None, None) => Ok(None),
+        (false, None, None) if !def.global => Ok(None),
         (false, _, _) => Err(format!(
-            "[sources.{name}] has a `store` or `format` but is not a table; add `table = true`"
+            "[sources.{name}] has a `store`, `format` or `global` but is not a table; add `table = true`"
         )),
     }
 }

@@ -115,9 +115,11 @@ impl<'a> Steps<'a> {
         def: &StepDef,
         inputs: &mut Vec<NodeId>,
     ) -> Result<Operation, String> {
-        if (def.joiner.is_some() || def.wait_for_table.is_some()) && def.join.is_none() {
+        if (def.joiner.is_some() || def.wait_for_table.is_some() || def.key_field.is_some())
+            && def.join.is_none()
+        {
             return Err(format!(
-                "{owner} has a `joiner` or `wait-for-table` but no `join`; they are for join steps"
+                "{owner} has a `joiner`, `wait-for-table` or `key-field` but no `join`; they are for join steps"
             ));
         }
         if let Some(kind) = def.join {
