@@ -12,16 +12,38 @@
 //!   `repartition = true` step before it, in one process (the task test
 //!   driver plays the topic: the hop's cost here is the origin header,
 //!   the copy and the second task, not a broker's round trip).
+//! - **repartition hop on a broker**: the same two pipelines run whole by
+//!   `sluice::runner::run` against `SLUICE_BENCH_BROKERS` (a real Kafka),
+//!   over a backlog of 1,000,000 records on 2 partitions: the hop adds a
+//!   produce to `<app>-counts-repartition`, a fetch of it, a second task
+//!   and the purge of what was read. A reader of the output topic times
+//!   the drain from the first count to the last.
 //!
-//! The host's own path only: no Wasm (the joiners are built-ins), no
-//! broker. Run: `cargo bench -p sluice --bench joins`. Under `cargo test`
-//! (no `--bench` argument) it runs once on a few thousand records.
+//! The first three are the host's own path only: no Wasm (the joiners are
+//! built-ins), no broker. Run: `cargo bench -p sluice --bench joins`, and
+//! with `SLUICE_BENCH_BROKERS=$(scripts/kafka.sh start | tail -1)` for the
+//! hop on a broker (without it, that part is skipped: the embedded broker
+//! is too slow to consume from to measure throughput on). Under `cargo
+//! test` (no `--bench` argument) it runs once on a few thousand records,
+//! the broker part on the embedded broker, as a smoke test.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{Map, Value};
+use sluice::kafka::client_config::ClientSettings;
+use sluice::kafka::embedded::EmbeddedKafka;
+use sluice::kafka::topics::{TopicSpec, create_missing};
+use sluice::runner::{self, RunOptions};
 use sluice::task::testing::Driver;
+use sluice::topology::Topology;
+use sluice::topology::pipeline_file::PipelineFile;
 
 const BATCH: usize = 500;
 
@@ -212,10 +234,188 @@ fn repartition_hop(records: usize) {
     report("count with a repartition hop", with, without);
 }
 
+/// The `count` pipeline of `app` over `events`, with a repartition step
+/// before the count when `hop`.
+fn count_pipeline(app: &str, events: &str, hop: bool, dir: &Path) -> Arc<Topology> {
+    let (input, extra) = match hop {
+        true => (
+            "by-key",
+            "[steps.by-key]\nrepartition = true\ninputs = [\"events\"]\n",
+        ),
+        false => ("events", ""),
+    };
+    let text = format!(
+        "application.id = \"{app}\"\n[sources.events]\ntopic = \"{events}\"\n{extra}[steps.counts]\naggregate = \"count\"\ninputs = [\"{input}\"]\n[sinks.out]\ntopic = \"{app}-out\"\ninputs = [\"counts\"]\n"
+    );
+    let path = Path::new("bench.toml");
+    let mut t = Topology::from_file(path, PipelineFile::parse(path, &text).expect("parses"))
+        .expect("valid");
+    t.state.dir = dir.to_owned();
+    Arc::new(t)
+}
+
+/// Runs the count pipeline of `app` (with the hop or without) over the
+/// backlog in `events`, which holds `records` records over `keys` keys;
+/// returns records per second, timed by a reader of the output topic from
+/// the first count to the one that completes every key's count.
+fn drain(brokers: &str, app: &str, events: &str, hop: bool, records: usize, keys: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topology = count_pipeline(app, events, hop, dir.path());
+    let plugins = sluice::load_plugins(&sluice::plugin::engine(), &topology, &Default::default())
+        .expect("built-ins only");
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let (brokers, stop) = (brokers.to_owned(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            runner::run(
+                topology,
+                plugins,
+                RunOptions {
+                    brokers,
+                    connect_timeout: Duration::from_secs(30),
+                    stop,
+                    stop_at: None,
+                    idle_close_at_end: false,
+                    control: None,
+                },
+            )
+        })
+    };
+    let reader: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("{app}-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("reader");
+    reader
+        .subscribe(&[&format!("{app}-out")])
+        .expect("subscribe");
+    // Each key's count rises by one per record: the drain is over when the
+    // latest counts add up to the backlog.
+    let mut latest: HashMap<Vec<u8>, u64> = HashMap::with_capacity(keys);
+    let (mut counted, mut first) = (0u64, None);
+    let give_up = Instant::now() + Duration::from_secs(600);
+    while counted < records as u64 {
+        if runner.is_finished() {
+            let ended = runner.join().expect("runner");
+            panic!("{app}: the run ended after {counted} of {records} records: {ended:?}");
+        }
+        assert!(
+            Instant::now() < give_up,
+            "{app}: counted {counted} of {records} records in ten minutes"
+        );
+        let Some(m) = reader.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m.expect("read");
+        first.get_or_insert_with(Instant::now);
+        let n: u64 = std::str::from_utf8(m.payload().expect("a count"))
+            .expect("text")
+            .parse()
+            .expect("a number");
+        let was = latest.insert(m.key().expect("keyed").to_vec(), n);
+        counted = counted + n - was.unwrap_or(0).min(n);
+    }
+    let elapsed = first.expect("outputs").elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let summary = runner.join().expect("runner").expect("run");
+    assert_eq!(latest.len(), keys, "{app}: every key counted");
+    assert!(summary.counts.records_in >= records as u64);
+    records as f64 / elapsed.as_secs_f64()
+}
+
+/// One repartition hop on a broker: the count of `records` records with
+/// and without it, each pipeline draining the same backlog.
+fn repartition_hop_on_broker(brokers: &str, embedded: Option<&EmbeddedKafka>, records: usize) {
+    const PARTITIONS: i32 = 2;
+    const KEYS: usize = 1_000;
+    let run = format!("bench-hop-{}", std::process::id());
+    let events = format!("{run}-events");
+    let apps = [format!("{run}-without"), format!("{run}-with")];
+    let topics: Vec<String> = std::iter::once(events.clone())
+        .chain(apps.iter().map(|a| format!("{a}-out")))
+        .collect();
+    match embedded {
+        Some(kafka) => {
+            // The embedded broker cannot create topics for a run: its
+            // changelogs and repartition topic are made here.
+            let internal = [
+                format!("{}-counts-changelog", apps[0]),
+                format!("{}-counts-changelog", apps[1]),
+                format!("{}-by-key-repartition", apps[1]),
+            ];
+            for t in topics.iter().chain(&internal) {
+                kafka.create_topic(t, PARTITIONS).expect("topic");
+            }
+        }
+        None => {
+            let specs: Vec<TopicSpec> = topics
+                .iter()
+                .map(|name| TopicSpec {
+                    name: name.clone(),
+                    partitions: PARTITIONS,
+                    compacted: false,
+                })
+                .collect();
+            create_missing(
+                &ClientSettings::new(brokers, &[]),
+                &specs,
+                Duration::from_secs(30),
+            )
+            .expect("topics");
+        }
+    }
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .create()
+        .expect("producer");
+    for i in 0..records {
+        let key = format!("k{}", i % KEYS);
+        let mut record = BaseRecord::to(&events).key(&key).payload("{}");
+        while let Err((e, r)) = producer.send(record) {
+            assert!(
+                e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                "{e}"
+            );
+            producer.poll(Duration::from_millis(10));
+            record = r;
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("backlog produced");
+    let without = drain(brokers, &apps[0], &events, false, records, KEYS);
+    let with = drain(brokers, &apps[1], &events, true, records, KEYS);
+    println!(
+        "\ncount per key, {records} records on {PARTITIONS} partitions, whole pipelines on {}",
+        if embedded.is_some() {
+            "the embedded broker (a smoke test: no throughput figures)"
+        } else {
+            "SLUICE_BENCH_BROKERS"
+        }
+    );
+    if embedded.is_none() {
+        report("count with a repartition hop", with, without);
+    }
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let scale = if bench { 100 } else { 1 };
     stream_table(2_000, 2_000 * scale);
     stream_stream(2_000 * scale);
     repartition_hop(2_000 * scale);
+    match (std::env::var("SLUICE_BENCH_BROKERS"), bench) {
+        (Ok(brokers), _) => repartition_hop_on_broker(&brokers, None, 1_000 * scale * 10),
+        (Err(_), true) => println!(
+            "\nrepartition hop on a broker: skipped (set SLUICE_BENCH_BROKERS to a real Kafka)"
+        ),
+        (Err(_), false) => {
+            let kafka = EmbeddedKafka::start(1).expect("embedded kafka");
+            repartition_hop_on_broker(&kafka.bootstrap_servers(), Some(&kafka), 2_000);
+        }
+    }
 }

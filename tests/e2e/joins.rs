@@ -754,3 +754,140 @@ fn strip_ansi(text: &str) -> String {
     }
     out
 }
+
+/// Stream–table with a versioned table and a grace period, on 2
+/// partitions: the clicks are read first and wait; the users' rows, with
+/// times before and among the clicks, come after them; then one click per
+/// partition far ahead lets the waiting clicks go. Each click must meet its
+/// user's row as of the click's time (the reference model's answer for
+/// the clicks given after the rows): without the grace period an inner
+/// join of clicks read before their table emits nothing at all.
+#[test]
+fn a_versioned_table_with_grace_joins_clicks_read_before_their_users() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("graced");
+    let (clicks, users, out) = (
+        format!("{app}-clicks"),
+        format!("{app}-users"),
+        format!("{app}-out"),
+    );
+    for t in [
+        &clicks,
+        &users,
+        &out,
+        &format!("{app}-users-changelog"),
+        &format!("{app}-joined-changelog"),
+    ] {
+        kafka.create_topic(t, 2).unwrap();
+    }
+    // 200 clicks over 20 users within 4 s; each user's row changes three
+    // times, at times before and among the clicks.
+    let mut rng = support::Rng::new(7);
+    let click_events: Vec<Event> = (0..200)
+        .map(|i| {
+            let user = format!("u{}", rng.below(20));
+            let v = format!("c{i}");
+            Event::new(
+                Side::Left,
+                &user,
+                Some(&v),
+                10_000 + rng.below(4_000) as i64,
+            )
+        })
+        .collect();
+    let row_events: Vec<Event> = (0..20)
+        .flat_map(|u| {
+            [0, 1, 2].map(|n| {
+                let v = format!("u{u}-v{n}");
+                Event::new(Side::Right, &format!("u{u}"), Some(&v), 9_000 + n * 2_000)
+            })
+        })
+        .collect();
+    let produce = |topic: &str, events: &[Event]| {
+        let records: Vec<_> = (events.iter())
+            .map(|e| {
+                let v = serde_json::to_vec(e.value.as_deref().unwrap()).unwrap();
+                (e.key.clone(), v, e.time)
+            })
+            .collect();
+        support::produce(&brokers, topic, &records);
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+commit.interval.ms = 100
+[state]
+dir = "{state}"
+[sources.clicks]
+topic = "{clicks}"
+[sources.users]
+topic = "{users}"
+table = true
+history = "1h"
+[steps.joined]
+join = "inner"
+join-grace = "10s"
+inputs = ["clicks", "users"]
+[sinks.out]
+topic = "{out}"
+inputs = ["joined"]
+"#,
+            state = dir.path().join("state").display()
+        ),
+    );
+    let mut run = SluiceRun::start(&pipeline, &brokers, dir.path().join("run.log"));
+    produce(&clicks, &click_events);
+    let read_up_to = |topic: &str| {
+        let ends = support::high_watermarks(&brokers, topic, 2);
+        support::committed(&brokers, &app, topic, 2) == ends
+    };
+    wait_until("the clicks are read", &mut [&mut run], || {
+        read_up_to(&clicks)
+    });
+    assert!(
+        support::read_all(&brokers, &out, 2).is_empty(),
+        "the clicks wait for the grace period"
+    );
+    produce(&users, &row_events);
+    wait_until("the rows are read", &mut [&mut run], || read_up_to(&users));
+    // A click far ahead on each partition moves its stream time on.
+    let mut ahead = Vec::new();
+    for p in 0..2 {
+        let key = (0..)
+            .map(|i| format!("ahead{i}"))
+            .find(|k| partition_of(k.as_bytes(), 2) == p)
+            .unwrap();
+        ahead.push(Event::new(Side::Left, &key, Some("ahead"), 100_000));
+    }
+    produce(&clicks, &ahead);
+    let model = joins::stream_table::versioned(
+        &[&row_events[..], &click_events[..], &ahead[..]].concat(),
+        Kind::Inner,
+        3_600_000,
+        None,
+    );
+    let want: BTreeMap<String, (String, i64)> = (model.outputs.iter())
+        .map(|o| {
+            let (left, right) = o.value.clone().unwrap();
+            (left.unwrap(), (right.unwrap(), o.time))
+        })
+        .collect();
+    assert_eq!(want.len(), 200, "every click has a row as of its time");
+    wait_until("every click is joined", &mut [&mut run], || {
+        support::read_all(&brokers, &out, 2).len() >= want.len()
+    });
+    run.terminate();
+    let got: BTreeMap<String, (String, i64)> = (support::read_all(&brokers, &out, 2).into_iter())
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
+            let text = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+            (text(&v["left"]), (text(&v["right"]), r.timestamp.unwrap()))
+        })
+        .collect();
+    assert_eq!(got, want);
+}

@@ -59,7 +59,8 @@ pub struct Counts {
     pub timestamp_dropped: u64,
     /// Records a windowed aggregation dropped: every window they fall into
     /// had closed (stream time at or past end + grace). With `late =
-    /// "dlq"`, these are the records dead-lettered.
+    /// "dlq"`, these are the records dead-lettered. Also the records of a
+    /// versioned table older than its time minus its history (dropped).
     pub late: u64,
     /// Records some of whose windows took them while others had closed
     /// (hopping and sliding windows): added to the open ones, counted

@@ -18,6 +18,7 @@ use crate::operator::window::WindowedAggregate;
 use crate::plugin::Plugin;
 use crate::state::global_table::GlobalTables;
 use crate::state::task_state::TaskStores;
+use crate::state::versioned::Versioned;
 use crate::topology::{JoinWith, JoinerRef, Operation, Source, Step};
 
 /// The operator of step `index`, calling `plugin` (none for the built-in
@@ -68,10 +69,26 @@ pub fn step(
                 }
             };
             match &join.with {
-                JoinWith::Table { store, .. } => {
+                JoinWith::Table {
+                    store,
+                    history,
+                    grace,
+                    ..
+                } => {
                     let store =
                         store_of(store).expect("a joined table's store is opened with the task");
-                    Box::new(StreamTableJoin::new(index, join.kind, joiner, store))
+                    let grace = grace.as_ref().map(|g| {
+                        let buffer =
+                            store_of(&g.store).expect("a join's store is opened with the task");
+                        (g.grace, buffer)
+                    });
+                    let versioned = history.map(|history| Versioned { history });
+                    Box::new(StreamTableJoin::new(
+                        index,
+                        (join.kind, joiner),
+                        (store, versioned),
+                        grace,
+                    ))
                 }
                 JoinWith::Global { store, key, .. } => {
                     let globals = globals.expect("global tables come with the state context");
@@ -103,5 +120,5 @@ pub fn table(index: usize, source: &Source, stores: Option<&TaskStores>) -> Opti
     let store = stores
         .and_then(|s| s.index(&table.store))
         .expect("a table's store is opened with the task");
-    Some(Table::new(index, store, table.format))
+    Some(Table::new(index, store, table.format, table.history))
 }

@@ -13,6 +13,11 @@
 //! a tombstone. A record without a key, or a change event that cannot be
 //! read, is rejected and meets the `rejected` policy; an update the store
 //! already holds (restored) is not applied again.
+//!
+//! A versioned table (`history`) keeps each key's rows by time instead
+//! (`state::versioned`): an update older than the key's latest is kept for
+//! lookups as of its time but not passed downstream, and one older than
+//! the table's time minus the history is dropped and counted as late.
 
 use serde_json::Value;
 use sluice_frame::Writer;
@@ -23,6 +28,7 @@ use crate::operator::dead_letter::Kind;
 use crate::operator::{Operator, StepCtx};
 use crate::plugin::{Plugin, frame};
 use crate::record::RecordRef;
+use crate::state::versioned::{Put, Versioned};
 use crate::topology::{NodeId, TableFormat};
 
 /// The row a Debezium change event leaves: `Some(after)`, or `None` for a
@@ -58,15 +64,19 @@ pub struct Table {
     /// Its store, as an index into the task's stores.
     store: usize,
     format: TableFormat,
+    /// Set for a versioned table.
+    versioned: Option<Versioned>,
 }
 
 impl Table {
-    /// Source `source`, kept in store `store`, its values read as `format`.
-    pub fn new(source: usize, store: usize, format: TableFormat) -> Table {
+    /// Source `source`, kept in store `store`, its values read as
+    /// `format`, with `history` ms of versions if it is versioned.
+    pub fn new(source: usize, store: usize, format: TableFormat, history: Option<i64>) -> Table {
         Table {
             source,
             store,
             format,
+            versioned: history.map(|history| Versioned { history }),
         }
     }
 }
@@ -112,9 +122,22 @@ impl Operator for Table {
                 },
             };
             let buffer = stores.buffer(self.store);
-            match &row {
-                Some(v) => buffer.put(key, v),
-                None => buffer.delete(key),
+            match &self.versioned {
+                None => match &row {
+                    Some(v) => buffer.put(key, v),
+                    None => buffer.delete(key),
+                },
+                Some(versioned) => {
+                    let time = record.timestamp.unwrap_or(0);
+                    match versioned.put(buffer, key, row.as_deref(), time)? {
+                        Put::Latest => {}
+                        Put::Earlier => continue,
+                        Put::Expired => {
+                            cx.batch.counts.late += 1;
+                            continue;
+                        }
+                    }
+                }
             }
             accepted.push((origin, record));
             rows.push(row);
@@ -290,5 +313,37 @@ mod tests {
                 .contains("without an `after`")
         );
         assert!(row(r#"{"op":"t"}"#).unwrap_err().contains("op `t`"));
+    }
+
+    #[test]
+    fn a_versioned_table_passes_on_only_its_latest_changes() {
+        let text = r#"
+            application.id = "app"
+            [sources.customers]
+            table = true
+            history = 100
+            [sinks.changes]
+            inputs = ["customers"]
+        "#;
+        let mut d = Driver::from_toml(text).unwrap();
+        for (time, value) in [
+            (50, "B"),
+            (10, "A"),
+            (200, "C"),
+            (99, "late"),
+            (100, "edge"),
+        ] {
+            d.push("customers", Some(b"1"), Some(value.as_bytes()), Some(time));
+            d.process().unwrap();
+        }
+        let passed: Vec<(&[u8], Option<i64>)> = (d.outputs("changes").iter())
+            .map(|r| (r.value.as_deref().unwrap(), r.timestamp))
+            .collect();
+        assert_eq!(
+            passed,
+            [(&b"B"[..], Some(50)), (b"C", Some(200))],
+            "A and edge are older than the key's latest; late is beyond the history"
+        );
+        assert_eq!(d.counts().late, 1);
     }
 }

@@ -12,6 +12,8 @@
 //! - [`changelog`]: changelog topics, their record format, and restore.
 //! - [`global_table`]: global tables, copied whole into every instance
 //!   and restored from their topics before processing starts.
+//! - [`versioned`]: versioned tables, each key's values over time, looked
+//!   up as of a stream record's time.
 //! - [`changelog_topics`]: a pipeline's changelog topics, made ready at
 //!   start (co-partitioning checked, missing ones created).
 //! - [`restore`]: restoring a store from its changelog partition in Kafka.
@@ -31,6 +33,7 @@ pub mod rocksdb;
 pub mod settings;
 pub mod store;
 pub mod task_state;
+pub mod versioned;
 
 pub use store::{KeyValueStore, StoreBuffer, WriteBatch};
 

@@ -84,6 +84,25 @@ pub struct Table {
     /// stream record; it is in no sub-topology and needs no
     /// co-partitioning (`state/global_table.rs`).
     pub global: bool,
+    /// `history`: a versioned table, which keeps each key's values of
+    /// the last `history` ms of its time, so that a stream–table join
+    /// looks a key up as of the stream record's time (`state/versioned.rs`).
+    pub history: Option<i64>,
+}
+
+/// A stream–table join's grace buffer (`join-grace`): each stream record
+/// waits until the join's stream time is `grace` past its own, and the
+/// waiting records are joined in time order, so that a table update that
+/// arrives up to `grace` late still meets the stream records before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamGrace {
+    /// How long a stream record waits, in stream time (ms, at least 0).
+    pub grace: i64,
+    /// The store that keeps the waiting records.
+    pub store: String,
+    /// `close.idle.after`: after this long without input (wall clock,
+    /// ms), a task joins every record still waiting.
+    pub idle_close: Option<i64>,
 }
 
 /// What a step does.
@@ -128,6 +147,12 @@ pub enum JoinWith {
         /// `wait-for-table`: the stream waits, at each assignment, until
         /// the table has caught up to where it ended then.
         wait_for_table: bool,
+        /// The table's `history` when it is versioned: each stream record
+        /// meets the table as of its own time.
+        history: Option<i64>,
+        /// `join-grace`: stream records wait, in time order, before they
+        /// are joined (a versioned table only).
+        grace: Option<StreamGrace>,
     },
     /// A global table: each stream record meets the value of the key its
     /// `key` gives, at that moment.
@@ -313,8 +338,8 @@ impl Step {
         }
     }
 
-    /// The state store an aggregation or a stream–stream join keeps, if
-    /// this is one.
+    /// The state store an aggregation, a stream–stream or table–table
+    /// join, or a stream–table join's grace buffer keeps, if this is one.
     pub fn store(&self) -> Option<&str> {
         match &self.op {
             Operation::Process(_) => None,
@@ -323,6 +348,12 @@ impl Step {
                 with: JoinWith::Stream { store, .. } | JoinWith::Tables { store },
                 ..
             }) => Some(store),
+            Operation::Join(Join {
+                with: JoinWith::Table {
+                    grace: Some(grace), ..
+                },
+                ..
+            }) => Some(&grace.store),
             Operation::Join(_) => None,
         }
     }
@@ -573,6 +604,13 @@ impl Topology {
                     with: JoinWith::Stream { idle_close, .. },
                     ..
                 }) => *idle_close,
+                Operation::Join(Join {
+                    with:
+                        JoinWith::Table {
+                            grace: Some(grace), ..
+                        },
+                    ..
+                }) => grace.idle_close,
                 _ => None,
             })
             .min()

@@ -157,6 +157,10 @@ pub struct SourceDef {
     pub table: bool,
     /// The table's store; defaults to the source name.
     pub store: Option<String>,
+    /// A versioned table: how long (in its records' time) each key's
+    /// earlier values are kept, so that a join looks the table up as of
+    /// the stream record's time.
+    pub history: Option<toml::Value>,
     /// A global table: every partition, in every task of an instance.
     #[serde(default)]
     pub global: bool,
@@ -247,6 +251,10 @@ pub struct StepDef {
     /// match, and the grace after.
     #[serde(rename = "join-window")]
     pub join_window: Option<JoinWindowDef>,
+    /// Joins of a stream with a versioned table: how long stream records
+    /// wait, in stream time, to be joined in time order.
+    #[serde(rename = "join-grace")]
+    pub join_grace: Option<toml::Value>,
     /// `repartition = true`: the step writes its inputs to a repartition
     /// topic (`<application.id>-<step>-repartition`), keyed by their keys,
     /// and emits what it reads back, so that records reach the task of
@@ -285,8 +293,8 @@ pub enum JoinKindDef {
     Inner,
     /// Every record of the first input.
     Left,
-    /// Every record of either input (stream–stream and table–table joins,
-    /// which are not built yet).
+    /// Every record of either input (stream–stream and table–table joins
+    /// only).
     Outer,
 }
 

@@ -60,9 +60,31 @@ fn describe_join(t: &Topology, j: &super::Join) -> String {
         super::JoinKind::Outer => "outer",
     };
     let with = match &j.with {
-        super::JoinWith::Table { table, store, .. } => {
-            format!("with table {} (store {store})", t.sources[*table].name)
-        }
+        super::JoinWith::Table {
+            table,
+            store,
+            grace,
+            ..
+        } => format!(
+            "with table {} (store {store}){}{}",
+            t.sources[*table].name,
+            match t.sources[*table].table.as_ref().and_then(|s| s.history) {
+                Some(_) => ", as of each record's time",
+                None => "",
+            },
+            match grace {
+                None => String::new(),
+                Some(g) => format!(
+                    "; records wait {} ms in store {} (changelog {}){}",
+                    g.grace,
+                    g.store,
+                    crate::state::changelog::topic(&t.application_id, &g.store),
+                    g.idle_close.map_or(String::new(), |ms| format!(
+                        ", all joined after {ms} ms without input"
+                    ))
+                ),
+            }
+        ),
         super::JoinWith::Global { table, store, key } => format!(
             "with global table {} (store {store}) by {}",
             t.sources[*table].name,
@@ -152,7 +174,10 @@ fn source_tree(tp: &Topology, i: usize, shown: &mut [bool], out: &mut String) {
             t.store,
         ),
         Some(t) => format!(
-            "  [table, {} rows; store {} (changelog {})]",
+            "  [{}table, {} rows; store {} (changelog {})]",
+            t.history.map_or(String::new(), |ms| format!(
+                "versioned ({ms} ms of history) "
+            )),
             match t.format {
                 super::TableFormat::Plain => "plain",
                 super::TableFormat::Debezium => "debezium",

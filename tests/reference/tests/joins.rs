@@ -509,6 +509,106 @@ fn stream_table_join_is_the_last_table_record_before_each_stream_record() {
     }
 }
 
+#[test]
+fn a_versioned_table_is_joined_as_of_each_stream_records_time() {
+    for seed in 0..SEEDS {
+        let input = events(seed, 300, 80);
+        for kind in [Kind::Inner, Kind::Left] {
+            let why = format!("seed {seed} {kind:?}: replay with joins::events({seed}, 300, 80)");
+            // A history longer than any disorder: nothing expires.
+            let long = stream_table::versioned(&input, kind, 100_000, None);
+            assert_eq!(long.expired, 0, "{why}");
+            assert_eq!(
+                long.outputs,
+                stream_table::versioned_by_scanning(&input, kind, 100_000),
+                "{why}"
+            );
+            // A grace of 0 buffers nothing for longer than its own arrival.
+            assert_eq!(
+                stream_table::versioned(&input, kind, 50, Some(0)),
+                stream_table::versioned(&input, kind, 50, None),
+                "{why}"
+            );
+            // With grace, once a last stream record far ahead has come,
+            // every earlier stream record that is not skipped has come out
+            // once (a left join), and those that waited in time order.
+            let mut closed = input.clone();
+            let end = input.iter().map(|e| e.time).max().unwrap_or(0) + 1_000;
+            closed.push(Event::new(Side::Left, "k0", Some("end"), end));
+            let graced = stream_table::versioned(&closed, kind, 50, Some(40));
+            if kind == Kind::Left {
+                let joinable: BTreeSet<&str> = (input.iter())
+                    .filter(|e| e.side == Side::Left)
+                    .filter_map(|e| e.value.as_deref())
+                    .collect();
+                let out: Vec<&str> = (graced.outputs.iter())
+                    .map(|o| o.value.as_ref().unwrap().0.as_deref().unwrap())
+                    .collect();
+                assert_eq!(out.len(), joinable.len(), "{why}");
+                assert_eq!(
+                    out.iter().copied().collect::<BTreeSet<_>>(),
+                    joinable,
+                    "{why}"
+                );
+            }
+            for run in graced.outputs.chunk_by(|a, b| a.at == b.at) {
+                let waited: Vec<_> = run.iter().filter(|o| o.key.is_some()).collect();
+                assert!(waited.is_sorted_by_key(|o| o.time), "{why}: {run:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_kips_versioned_and_grace_examples() {
+    let at = |side, key: &str, value: &str, time| Event::new(side, key, Some(value), time);
+    // KIP-914: a click at 20 that arrives after the user's update at 30
+    // joins the value as of 20.
+    let late_click = [
+        at(Side::Right, "u1", "A", 10),
+        at(Side::Right, "u1", "B", 30),
+        at(Side::Left, "u1", "c1", 20),
+        at(Side::Left, "u1", "c0", 5),
+    ];
+    let got = stream_table::versioned(&late_click, Kind::Left, 100, None);
+    let shown: Vec<_> = got.outputs.iter().map(|o| show(&o.value)).collect();
+    assert_eq!(shown, ["[c1, A]", "[c0, null]"]);
+    assert_eq!(
+        stream_table::join(&late_click, Kind::Left).outputs[0].value,
+        Some((Some("c1".into()), Some("B".into()))),
+        "an unversioned table answers with its latest value"
+    );
+    // Beyond the history only the latest version answers, if old enough.
+    let got = stream_table::versioned(&late_click, Kind::Left, 5, None);
+    let shown: Vec<_> = got.outputs.iter().map(|o| show(&o.value)).collect();
+    assert_eq!(shown, ["[c1, null]", "[c0, null]"]);
+    let expired = [
+        at(Side::Right, "u1", "B", 30),
+        at(Side::Right, "u1", "A", 10),
+    ];
+    assert_eq!(
+        stream_table::versioned(&expired, Kind::Left, 19, None).expired,
+        1
+    );
+    assert_eq!(
+        stream_table::versioned(&expired, Kind::Left, 20, None).expired,
+        0
+    );
+    // KIP-923: a click that arrives before the table update it should see
+    // waits for the grace period and then joins it.
+    let early_click = [
+        at(Side::Left, "u1", "c1", 20),
+        at(Side::Right, "u1", "A", 10),
+        at(Side::Left, "u1", "c2", 40),
+    ];
+    let without = stream_table::versioned(&early_click, Kind::Left, 100, None);
+    let with = stream_table::versioned(&early_click, Kind::Left, 100, Some(15));
+    let shown = |o: &[Output]| -> Vec<String> { o.iter().map(|o| show(&o.value)).collect() };
+    assert_eq!(shown(&without.outputs), ["[c1, null]", "[c2, A]"]);
+    assert_eq!(shown(&with.outputs), ["[c1, A]"], "c2 still waits");
+    assert_eq!((with.outputs[0].at, with.outputs[0].time), (2, 20));
+}
+
 /// A changelog replayed into a table (a tombstone deletes).
 fn replay(outputs: &[Output]) -> BTreeMap<String, (Option<String>, Option<String>)> {
     let mut table = BTreeMap::new();

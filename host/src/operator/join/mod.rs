@@ -6,6 +6,7 @@
 //!   the joined record keeps the headers of both sides;
 //! - [`built_in`]: the joiners that need no plugin, `merge` and `pair`;
 //! - [`results`]: the joiner call and the output every join shares;
+//! - [`stored`]: records and keys as joins keep them in their stores;
 //! - [`stream_table`]: the stream–table join (inner, left);
 //! - [`stream_stream`]: the windowed stream–stream join (inner, left, outer);
 //! - [`stream_global`]: the stream–global-table join (inner, left), by the
@@ -18,6 +19,7 @@
 pub mod built_in;
 pub mod joiner;
 pub mod results;
+pub mod stored;
 pub mod stream_global;
 pub mod stream_stream;
 pub mod stream_table;

@@ -38,6 +38,7 @@ use bytes::Bytes;
 
 use super::joiner::ValueJoiner;
 use super::results;
+use super::stored::{decode, encode, ordered};
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
 use crate::operator::{Operator, StepCtx};
@@ -424,20 +425,6 @@ fn write_clocks(store: &mut StoreBuffer, clocks: &Clocks) {
     }
 }
 
-/// `key` so that byte order is key order and no key is a prefix of
-/// another's encoding: 0x00 becomes 0x00 0xFF, and 0x00 0x00 ends it.
-fn ordered(key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(key.len() + 2);
-    for &b in key {
-        out.push(b);
-        if b == 0 {
-            out.push(0xFF);
-        }
-    }
-    out.extend_from_slice(&[0, 0]);
-    out
-}
-
 fn kept_key(side: Side, key: &[u8], time: i64, arrival: i64) -> Vec<u8> {
     [
         &[KEPT, side.byte()][..],
@@ -483,55 +470,6 @@ fn pending_parts(k: &[u8]) -> (i64, Side) {
         Side::Left
     };
     (time, side)
-}
-
-/// A record as the store keeps it: its key, value and headers.
-fn encode(r: &Record) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut bytes = |b: Option<&[u8]>| match b {
-        None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
-        Some(b) => {
-            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            out.extend_from_slice(b);
-        }
-    };
-    bytes(r.key.as_deref());
-    bytes(r.value.as_deref());
-    bytes(Some(&(r.headers.len() as u32).to_le_bytes()));
-    for (name, value) in &r.headers {
-        bytes(Some(name.as_bytes()));
-        bytes(value.as_deref());
-    }
-    out
-}
-
-/// A record [`encode`] wrote (the host wrote it: it is trusted).
-fn decode(mut b: &[u8]) -> Record {
-    let mut next = || -> Option<Bytes> {
-        let len = u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
-        b = &b[4..];
-        if len == u32::MAX {
-            return None;
-        }
-        let (this, rest) = b.split_at(len as usize);
-        b = rest;
-        Some(Bytes::copy_from_slice(this))
-    };
-    let key = next();
-    let value = next();
-    let count = u32::from_le_bytes(next().expect("a count")[..4].try_into().expect("4 bytes"));
-    let headers = (0..count)
-        .map(|_| {
-            let name = String::from_utf8_lossy(&next().expect("a name")).into_owned();
-            (name, next())
-        })
-        .collect();
-    Record {
-        key,
-        value,
-        timestamp: None,
-        headers,
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use std::path::Path;
 use super::steps::plugin_ref;
 use crate::topology::pipeline_file::{JoinKindDef, JoinWindowDef, StepDef};
 use crate::topology::{
-    GlobalKey, Join, JoinKind, JoinWindow, JoinWith, JoinerRef, MAX_WINDOW_DURATION, NodeId, Source,
+    GlobalKey, Join, JoinKind, JoinWindow, JoinWith, JoinerRef, MAX_WINDOW_DURATION, NodeId,
+    Source, StreamGrace,
 };
 
 /// The join `owner` (`[steps.x]`, step `name`) declares with `def`, of
@@ -70,7 +71,10 @@ pub(super) fn join(
                 sources[i].name
             ));
         }
-        (None, Some(table)) => (with_table(owner, def, kind, table, sources)?, vec![left]),
+        (None, Some(table)) => (
+            with_table((owner, name), def, kind, table, sources)?,
+            vec![left],
+        ),
         (None, None) => (with_stream(owner, name, def)?, vec![left, right]),
     };
     let kind = match kind {
@@ -83,7 +87,7 @@ pub(super) fn join(
 
 /// The table side of a stream–table join.
 fn with_table(
-    owner: &str,
+    (owner, step): (&str, &str),
     def: &StepDef,
     kind: JoinKindDef,
     table: usize,
@@ -94,22 +98,55 @@ fn with_table(
             "{owner} `join = \"outer\"`: a stream–table join is \"inner\" or \"left\" (a table record alone emits nothing)"
         ));
     }
-    if def.join_window.is_some() || def.store.is_some() {
+    let name = &sources[table].name;
+    if def.join_window.is_some() {
         return Err(format!(
-            "{owner} joins table `{}`: `join-window` and `store` are for joins of two streams (the table keeps its own store)",
-            sources[table].name
+            "{owner} joins table `{name}`: `join-window` is for joins of two streams (a stream record meets the table's value for its key)"
         ));
     }
-    let store = sources[table]
-        .table
-        .as_ref()
-        .expect("a table")
-        .store
-        .clone();
+    let spec = sources[table].table.as_ref().expect("a table");
+    let grace = match &def.join_grace {
+        None if def.store.is_some() || def.close.is_some() => {
+            return Err(format!(
+                "{owner} joins table `{name}` without `join-grace`: `store` and `close.idle.after` are for the records a grace period keeps waiting (the table keeps its own store)"
+            ));
+        }
+        None => None,
+        Some(_) if spec.history.is_none() => {
+            return Err(format!(
+                "{owner} has `join-grace`, which joins late stream records with the table as of their time; table `{name}` keeps no history: give `[sources.{name}]` a `history` (at least as long as the grace)"
+            ));
+        }
+        Some(v) => {
+            let grace = millis("join-grace", v).map_err(|m| format!("{owner} {m}"))?;
+            let history = spec.history.expect("checked");
+            if grace > history {
+                return Err(format!(
+                    "{owner} `join-grace` ({grace} ms) is longer than table `{name}`'s `history` ({history} ms): records that waited would be joined with values the table no longer keeps"
+                ));
+            }
+            let store = def.store.clone().unwrap_or_else(|| step.to_owned());
+            super::names::check_name(&store).map_err(|m| format!("{owner} `store` {m}"))?;
+            let idle_close = match &def.close {
+                None => None,
+                Some(c) => Some(
+                    super::windowing::duration("close.idle.after", &c.idle.after)
+                        .map_err(|m| format!("{owner} {m}"))?,
+                ),
+            };
+            Some(StreamGrace {
+                grace,
+                store,
+                idle_close,
+            })
+        }
+    };
     Ok(JoinWith::Table {
         table,
-        store,
+        store: spec.store.clone(),
         wait_for_table: def.wait_for_table.unwrap_or(true),
+        history: spec.history,
+        grace,
     })
 }
 
@@ -127,9 +164,13 @@ fn with_global(
             "{owner} `join = \"outer\"`: a join with a global table is \"inner\" or \"left\" (a table record alone emits nothing)"
         ));
     }
-    if def.join_window.is_some() || def.store.is_some() || def.wait_for_table.is_some() {
+    if def.join_window.is_some()
+        || def.store.is_some()
+        || def.wait_for_table.is_some()
+        || def.join_grace.is_some()
+    {
         return Err(format!(
-            "{owner} joins the global table `{name}`: `join-window`, `store` and `wait-for-table` do not apply (a global table is restored in full before any stream record is processed)"
+            "{owner} joins the global table `{name}`: `join-window`, `store`, `wait-for-table` and `join-grace` do not apply (a global table is restored in full before any stream record is processed)"
         ));
     }
     let key = match def.key_field.as_deref().map(str::trim) {
@@ -155,9 +196,13 @@ fn with_global(
 
 /// The second table of a table–table join.
 fn with_tables(owner: &str, name: &str, def: &StepDef) -> Result<JoinWith, String> {
-    if def.join_window.is_some() || def.wait_for_table.is_some() || def.close.is_some() {
+    if def.join_window.is_some()
+        || def.wait_for_table.is_some()
+        || def.close.is_some()
+        || def.join_grace.is_some()
+    {
         return Err(format!(
-            "{owner} joins two tables; `join-window`, `close.idle.after` and `wait-for-table` are for joins with a stream"
+            "{owner} joins two tables; `join-window`, `close.idle.after`, `wait-for-table` and `join-grace` are for joins with a stream"
         ));
     }
     let store = def.store.clone().unwrap_or_else(|| name.to_owned());
@@ -167,9 +212,9 @@ fn with_tables(owner: &str, name: &str, def: &StepDef) -> Result<JoinWith, Strin
 
 /// The second stream of a stream–stream join.
 fn with_stream(owner: &str, name: &str, def: &StepDef) -> Result<JoinWith, String> {
-    if def.wait_for_table.is_some() {
+    if def.wait_for_table.is_some() || def.join_grace.is_some() {
         return Err(format!(
-            "{owner} joins two streams; `wait-for-table` is for a join with a table"
+            "{owner} joins two streams; `wait-for-table` and `join-grace` are for a join with a table (two streams take `grace` in `join-window`)"
         ));
     }
     let Some(w) = &def.join_window else {
@@ -261,7 +306,7 @@ fn joiner(owner: &str, text: Option<&str>, base: &Path) -> Result<JoinerRef, Str
 #[cfg(test)]
 mod tests {
     use crate::topology::validate::tests::load;
-    use crate::topology::{JoinKind, JoinWith, JoinerRef, NodeId, Operation};
+    use crate::topology::{JoinKind, JoinWith, JoinerRef, NodeId, Operation, StreamGrace};
 
     const ENRICH: &str = r#"
         application.id = "shop"
@@ -279,6 +324,101 @@ mod tests {
     "#;
 
     #[test]
+    fn a_versioned_table_and_a_grace_period_are_read() {
+        let text = ENRICH
+            .replace("table = true", "table = true\n        history = \"1h\"")
+            .replace(
+                "joiner = \"merge\"",
+                "joiner = \"merge\"\n        join-grace = \"10s\"\n        close.idle.after = \"1m\"",
+            );
+        let t = load(&text).unwrap();
+        let Operation::Join(j) = &t.steps[0].op else {
+            unreachable!()
+        };
+        let JoinWith::Table { history, grace, .. } = &j.with else {
+            panic!("{:?}", j.with)
+        };
+        assert_eq!(*history, Some(3_600_000));
+        assert_eq!(
+            grace.as_ref(),
+            Some(&StreamGrace {
+                grace: 10_000,
+                store: "enriched".into(),
+                idle_close: Some(60_000),
+            })
+        );
+        assert_eq!(
+            t.sources[1].table.as_ref().unwrap().history,
+            Some(3_600_000)
+        );
+        let stores: Vec<&str> = t.stores().map(|(s, _)| s).collect();
+        assert_eq!(stores, ["users", "enriched"], "the waiting records' store");
+        let shown = crate::topology::render::text(&t);
+        assert!(
+            shown.contains("versioned (3600000 ms of history) table")
+                && shown.contains("as of each record's time; records wait 10000 ms in store enriched (changelog shop-enriched-changelog), all joined after 60000 ms without input"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn versioned_tables_and_grace_periods_that_cannot_work_are_refused() {
+        let versioned = ENRICH.replace("table = true", "table = true\n        history = \"1m\"");
+        let grace = |text: &str, g: &str| {
+            text.replace(
+                "joiner = \"merge\"",
+                &format!("joiner = \"merge\"\n        join-grace = {g}"),
+            )
+        };
+        let cases = [
+            (
+                grace(ENRICH, "\"5s\""),
+                "table `users` keeps no history: give `[sources.users]` a `history`",
+            ),
+            (
+                grace(&versioned, "\"2m\""),
+                "`join-grace` (120000 ms) is longer than table `users`'s `history` (60000 ms)",
+            ),
+            (grace(&versioned, "-1"), "`join-grace` is -1 ms"),
+            (
+                ENRICH.replace(
+                    "[sources.clicks]",
+                    "[sources.clicks]\n        history = \"1m\"",
+                ),
+                "[sources.clicks] has a `store`, `format`, `global` or `history` but is not a table",
+            ),
+            (
+                versioned.replace("history = \"1m\"", "history = 0"),
+                "[sources.users] `history` must be a positive number",
+            ),
+            (
+                versioned.replace(
+                    "history = \"1m\"",
+                    "history = \"1m\"\n        global = true",
+                ),
+                "is a global table, which is looked up as it is now",
+            ),
+            (
+                versioned.replace(
+                    "joiner = \"merge\"",
+                    "joiner = \"merge\"\n        store = \"w\"",
+                ),
+                "without `join-grace`: `store` and `close.idle.after` are for the records a grace period keeps waiting",
+            ),
+            (
+                versioned
+                    .replace("join = \"left\"\n", "join-grace = \"1s\"\n")
+                    .replace("joiner = \"merge\"\n", ""),
+                "has `join-grace` but no `join`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = load(&text).unwrap_err();
+            assert!(e.contains(expected), "expected {expected:?} in: {e}");
+        }
+    }
+
+    #[test]
     fn a_join_reads_its_stream_and_looks_up_its_table() {
         let t = load(ENRICH).unwrap();
         let step = &t.steps[0];
@@ -289,6 +429,8 @@ mod tests {
             table,
             store,
             wait_for_table,
+            history: None,
+            grace: None,
         } = &j.with
         else {
             panic!("{:?}", j.with)
@@ -382,7 +524,7 @@ mod tests {
             ),
             (
                 ENRICH.replace("join = \"left\"\n", ""),
-                "has a `joiner`, `wait-for-table` or `key-field` but no `join`",
+                "has `joiner` but no `join`",
             ),
         ];
         for (text, expected) in cases {
@@ -497,14 +639,14 @@ mod tests {
                     "join = \"outer\"",
                     "join = \"outer\"\n        wait-for-table = true",
                 ),
-                "`wait-for-table` is for a join with a table",
+                "`wait-for-table` and `join-grace` are for a join with a table",
             ),
             (
                 ENRICH.replace(
                     "joiner = \"merge\"",
                     "joiner = \"merge\"\n        join-window = { difference = 5 }",
                 ),
-                "`join-window` and `store` are for joins of two streams",
+                "`join-window` is for joins of two streams",
             ),
         ];
         for (text, expected) in cases {

@@ -62,15 +62,27 @@ fn table(name: &str, def: &SourceDef) -> Result<Option<Table>, String> {
                     "[sources.{name}] is a global table, which has no event time (a join looks it up as it is now); remove `timestamp`"
                 ));
             }
+            let history = def
+                .history
+                .as_ref()
+                .map(|v| super::windowing::duration("history", v))
+                .transpose()
+                .map_err(|m| format!("[sources.{name}] {m}"))?;
+            if def.global && history.is_some() {
+                return Err(format!(
+                    "[sources.{name}] is a global table, which is looked up as it is now, never as of a time; remove `history`"
+                ));
+            }
             Ok(Some(Table {
                 store,
                 format: format.unwrap_or_default(),
                 global: def.global,
+                history,
             }))
         }
-        (false, None, None) if !def.global => Ok(None),
+        (false, None, None) if !def.global && def.history.is_none() => Ok(None),
         (false, _, _) => Err(format!(
-            "[sources.{name}] has a `store`, `format` or `global` but is not a table; add `table = true`"
+            "[sources.{name}] has a `store`, `format`, `global` or `history` but is not a table; add `table = true`"
         )),
     }
 }

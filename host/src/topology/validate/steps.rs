@@ -115,11 +115,15 @@ impl<'a> Steps<'a> {
         def: &StepDef,
         inputs: &mut Vec<NodeId>,
     ) -> Result<Operation, String> {
-        if (def.joiner.is_some() || def.wait_for_table.is_some() || def.key_field.is_some())
-            && def.join.is_none()
-        {
+        let join_keys = [
+            ("joiner", def.joiner.is_some()),
+            ("wait-for-table", def.wait_for_table.is_some()),
+            ("key-field", def.key_field.is_some()),
+            ("join-grace", def.join_grace.is_some()),
+        ];
+        if let (Some((key, _)), None) = (join_keys.iter().find(|(_, set)| *set), def.join) {
             return Err(format!(
-                "{owner} has a `joiner`, `wait-for-table` or `key-field` but no `join`; they are for join steps"
+                "{owner} has `{key}` but no `join`; `joiner`, `wait-for-table`, `key-field` and `join-grace` are for join steps"
             ));
         }
         if let Some(kind) = def.join {
@@ -254,18 +258,18 @@ impl<'a> Steps<'a> {
 /// The keys of `def` that only some kinds of step read are on a step of
 /// that kind (`op`).
 fn keys_fit(owner: &str, def: &StepDef, op: &Operation) -> Result<(), String> {
-    let stream_join = matches!(
+    let waiting_join = matches!(
         op,
         Operation::Join(Join {
-            with: JoinWith::Stream { .. },
+            with: JoinWith::Stream { .. } | JoinWith::Table { grace: Some(_), .. },
             ..
         })
     );
     if def.window.is_none()
-        && (def.emit.is_some() || def.late.is_some() || (def.close.is_some() && !stream_join))
+        && (def.emit.is_some() || def.late.is_some() || (def.close.is_some() && !waiting_join))
     {
         return Err(format!(
-            "{owner} has `emit`, `late` or `close.idle.after`, which only a windowed aggregation (`window = {{...}}`) reads (and, for `close.idle.after`, a join of two streams)"
+            "{owner} has `emit`, `late` or `close.idle.after`, which only a windowed aggregation (`window = {{...}}`) reads (and, for `close.idle.after`, a join of two streams or a join with `join-grace`)"
         ));
     }
     if def.window.is_some() && !matches!(op, Operation::Aggregate { .. }) {

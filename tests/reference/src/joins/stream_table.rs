@@ -24,12 +24,15 @@
 //!   always (with `None` on the right when there is none). The output has
 //!   the stream record's key and time.
 //!
-//! Out of the model: versioned tables (a stream record then joins the
-//! table value as of its own time, KIP-914) and the stream-side grace
-//! buffer, which Kafka allows only with a versioned table (KIP-923). For
-//! a GlobalKTable the arrival order stands for the order in which table
-//! updates become visible to the stream's task: Kafka does not
+//! For a GlobalKTable the arrival order stands for the order in which
+//! table updates become visible to the stream's task: Kafka does not
 //! synchronize the two by time.
+//!
+//! [`versioned`] is the join with a versioned table (KIP-914, Kafka 3.5)
+//! and, optionally, the stream-side grace buffer (KIP-923, Kafka 3.6),
+//! following `RocksDBVersionedStore.java` (`put`, `delete`, `get(key,
+//! asOf)`) and `RocksDBTimeOrderedKeyValueBuffer.java` (`put`,
+//! `evictWhile`) of the same commit.
 
 use std::collections::BTreeMap;
 
@@ -119,6 +122,173 @@ pub fn by_scanning_back(events: &[Event], kind: Kind) -> Vec<Output> {
             .rev()
             .find(|t| t.side == Side::Right && t.key.is_some() && t.key == e.key)
             .and_then(|t| t.value.clone());
+        if kind == Kind::Left || right.is_some() {
+            outputs.push(Output {
+                at,
+                key: e.key.clone(),
+                value: Some((e.value.clone(), right)),
+                time: e.time,
+            });
+        }
+    }
+    outputs
+}
+
+/// What a join with a versioned table gives for its input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionedOutcome {
+    /// Everything emitted, in emission order.
+    pub outputs: Vec<Output>,
+    /// Stream records skipped (null value, or a null key in an inner
+    /// join) and table records skipped (null key).
+    pub skipped: u64,
+    /// Table records older than the table's latest time minus the
+    /// history: neither kept nor forwarded.
+    pub expired: u64,
+}
+
+/// Replays `events` through a KStream–KTable join of type `kind` (inner
+/// or left) whose table keeps `history` ms of versions, with the stream
+/// side buffered for `grace` ms when given. The rules:
+///
+/// - The table's time is the largest time of a table record it kept. A
+///   table record older than that time minus `history` is expired: not
+///   kept. Any other one adds a version of its key at its time (a
+///   tombstone, a deleting version), replacing a version of the same time.
+/// - A stream record joins the table **as of its own time**: the version
+///   of its key with the largest time not after it (none, or a deleting
+///   one: no match). Asked for a time older than the table's time minus
+///   `history`, the table answers only with the key's latest version, and
+///   only if that is not after the asked time.
+/// - With `grace`, the join's stream time is the largest stream-record
+///   time seen (skipped records too). A stream record is skipped as
+///   without grace; else, if it has a key and is not older than stream
+///   time minus `grace`, it waits; otherwise it joins at once. After each
+///   stream record that waits, every waiting record whose time is at most
+///   stream time minus `grace` joins, in the order (time, key, arrival): a
+///   record skipped or joined at once moves stream time but lets none go,
+///   as in `KStreamKTableJoinProcessor.process`. (Kafka Streams cannot
+///   buffer a record without a key; here a left join joins it at once.)
+pub fn versioned(
+    events: &[Event],
+    kind: Kind,
+    history: i64,
+    grace: Option<i64>,
+) -> VersionedOutcome {
+    assert!(
+        kind != Kind::Outer,
+        "Kafka Streams has no outer stream-table join"
+    );
+    let mut versions: BTreeMap<String, BTreeMap<i64, Option<String>>> = BTreeMap::new();
+    let mut table_time = i64::MIN;
+    let mut stream_time = i64::MIN;
+    let mut waiting: Vec<(i64, String, usize, String)> = Vec::new();
+    let mut out = VersionedOutcome::default();
+    let as_of = |versions: &BTreeMap<String, BTreeMap<i64, Option<String>>>,
+                 table_time: i64,
+                 key: &str,
+                 time: i64|
+     -> Option<String> {
+        let of_key = versions.get(key)?;
+        if time < table_time.saturating_sub(history) {
+            let (&latest, value) = of_key.iter().next_back()?;
+            return if latest <= time { value.clone() } else { None };
+        }
+        of_key
+            .range(..=time)
+            .next_back()
+            .and_then(|(_, v)| v.clone())
+    };
+    for (at, e) in events.iter().enumerate() {
+        match e.side {
+            Side::Right => {
+                let Some(k) = &e.key else {
+                    out.skipped += 1;
+                    continue;
+                };
+                if e.time < table_time.saturating_sub(history) {
+                    out.expired += 1;
+                    continue;
+                }
+                table_time = table_time.max(e.time);
+                versions
+                    .entry(k.clone())
+                    .or_default()
+                    .insert(e.time, e.value.clone());
+            }
+            Side::Left => {
+                stream_time = stream_time.max(e.time);
+                let Some(value) = &e.value else {
+                    out.skipped += 1;
+                    continue;
+                };
+                if e.key.is_none() && kind == Kind::Inner {
+                    out.skipped += 1;
+                    continue;
+                }
+                let mut now = Vec::new();
+                match (grace, &e.key) {
+                    (Some(g), Some(k)) if e.time >= stream_time.saturating_sub(g) => {
+                        waiting.push((e.time, k.clone(), at, value.clone()));
+                    }
+                    _ => now.push((e.time, e.key.clone(), value.clone())),
+                }
+                if let (Some(g), true) = (grace, now.is_empty()) {
+                    waiting.sort();
+                    let due = waiting
+                        .iter()
+                        .take_while(|w| w.0 <= stream_time.saturating_sub(g))
+                        .count();
+                    for (time, key, _, value) in waiting.drain(..due) {
+                        now.push((time, Some(key), value));
+                    }
+                }
+                for (time, key, value) in now {
+                    let right = key
+                        .as_deref()
+                        .and_then(|k| as_of(&versions, table_time, k, time));
+                    if kind == Kind::Left || right.is_some() {
+                        out.outputs.push(Output {
+                            at,
+                            key,
+                            value: Some((Some(value), right)),
+                            time,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The versioned join without grace the slow way: each stream record
+/// looks through the table records that came before it for the last one
+/// of its key with a time not after its own, among those the table kept.
+/// Checks [`versioned`] with a second formulation; only for inputs whose
+/// stream records are never older than the table's time minus `history`.
+pub fn versioned_by_scanning(events: &[Event], kind: Kind, history: i64) -> Vec<Output> {
+    let kept: Vec<bool> = (0..events.len())
+        .map(|i| {
+            let e = &events[i];
+            let newest = (events[..i].iter())
+                .filter(|t| t.side == Side::Right && t.key.is_some())
+                .map(|t| t.time)
+                .max();
+            e.side == Side::Right
+                && e.key.is_some()
+                && newest.is_none_or(|n| e.time >= n.saturating_sub(history))
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    for (at, e) in events.iter().enumerate() {
+        if e.side != Side::Left || e.value.is_none() || (e.key.is_none() && kind != Kind::Left) {
+            continue;
+        }
+        let right = (0..at)
+            .filter(|&i| kept[i] && events[i].key == e.key && events[i].time <= e.time)
+            .max_by_key(|&i| (events[i].time, i))
+            .and_then(|i| events[i].value.clone());
         if kind == Kind::Left || right.is_some() {
             outputs.push(Output {
                 at,
