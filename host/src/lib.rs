@@ -16,6 +16,7 @@
 //! - [`window`]: window arithmetic (tumbling, hopping, sliding, session)
 //!   and when windows close.
 //! - [`state`]: task-local stores (RocksDB, in-memory), key layouts, changelogs.
+//! - [`cdc`]: Debezium change events, read into rows.
 //! - [`kafka`]: client settings, connection checks, the embedded broker.
 //! - [`dev`]: `sluice dev`, a pipeline on an embedded broker with sample input.
 //! - [`admin`]: `sluice serve`: many pipelines behind an admin API.
@@ -25,6 +26,7 @@
 //! `docs/architecture.md`.
 
 pub mod admin;
+pub mod cdc;
 pub mod dev;
 pub mod error;
 pub mod fault;

@@ -22,7 +22,7 @@ use std::path::Path;
 use bolero::{TypeGenerator, check};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use sluice::operator::table::debezium_row;
+use sluice::cdc::debezium_row;
 use sluice::plugin::frame::{self, Outcome};
 use sluice::record::{Record, RecordRef};
 use sluice::topology::pipeline_file::PipelineFile;

@@ -88,13 +88,16 @@ pub(super) fn start<'a>(
     } else {
         None
     };
-    let state = state.map(|s| Arc::new(s.with_global_tables(&topology)));
+    let state = state.map(|s| Arc::new(s.with_global_tables(topology.global_specs())));
     let globals = match &state {
         Some(state) if has_globals => {
             match GlobalReader::restore(
                 Arc::clone(&state.globals),
                 &settings,
-                &topology,
+                (
+                    &topology.application_id,
+                    topology.errors.rejected == crate::topology::ErrorPolicy::Fail,
+                ),
                 &opts.stop,
             )? {
                 Some(reader) => Some(reader),

@@ -33,10 +33,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::memory::MemoryStore;
 use super::memory_budget::MemoryBudget;
 use super::store::{KeyValueStore, WriteBatch};
+use crate::cdc::debezium_row;
 use crate::error::{KafkaError, RunError, StateError};
 use crate::kafka::client_config::ClientSettings;
-use crate::operator::table::debezium_row;
-use crate::topology::{ErrorPolicy, TableFormat, Topology};
 
 /// How long reading a topic's partitions and ends may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +43,19 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most records [`GlobalReader::follow`] applies in one call, so the
 /// poll loop gets back to the stream promptly.
 const FOLLOW_BATCH: usize = 5_000;
+
+/// What a global table is read from, as the topology declares it.
+#[derive(Debug, Clone)]
+pub struct GlobalSpec {
+    /// The source's node name.
+    pub source: String,
+    /// Its topic.
+    pub topic: String,
+    /// Its store's name.
+    pub store: String,
+    /// Whether its values are Debezium change events (else plain rows).
+    pub debezium: bool,
+}
 
 /// One global table of an instance: its rows, shared by every task.
 #[derive(Debug)]
@@ -54,7 +66,7 @@ pub struct GlobalTable {
     pub topic: String,
     /// Its store's name (what joins name it by).
     pub store: String,
-    format: TableFormat,
+    debezium: bool,
     rows: RwLock<MemoryStore>,
     /// Records not applied (no key, a change event that cannot be read).
     skipped: AtomicU64,
@@ -99,21 +111,17 @@ pub struct GlobalTables {
 }
 
 impl GlobalTables {
-    /// Empty global tables for `topology`'s global sources, their rows
-    /// counted against `budget`.
-    pub fn new(topology: &Topology, budget: &Arc<MemoryBudget>) -> GlobalTables {
-        let tables = (topology.global_tables())
-            .map(|i| {
-                let source = &topology.sources[i];
-                let table = source.table.as_ref().expect("a global table is a table");
-                GlobalTable {
-                    source: source.name.clone(),
-                    topic: source.topic.clone(),
-                    store: table.store.clone(),
-                    format: table.format,
-                    rows: RwLock::new(MemoryStore::with_budget(&table.store, Arc::clone(budget))),
-                    skipped: AtomicU64::new(0),
-                }
+    /// Empty global tables of `specs`, their rows counted against
+    /// `budget`.
+    pub fn new(specs: Vec<GlobalSpec>, budget: &Arc<MemoryBudget>) -> GlobalTables {
+        let tables = (specs.into_iter())
+            .map(|spec| GlobalTable {
+                rows: RwLock::new(MemoryStore::with_budget(&spec.store, Arc::clone(budget))),
+                source: spec.source,
+                topic: spec.topic,
+                store: spec.store,
+                debezium: spec.debezium,
+                skipped: AtomicU64::new(0),
             })
             .collect();
         GlobalTables { tables }
@@ -152,10 +160,10 @@ impl GlobalTables {
                 message: "a table is keyed, and this record has a null key".into(),
             }));
         };
-        let row = match (table.format, value) {
+        let row = match (table.debezium, value) {
             (_, None) => None,
-            (TableFormat::Plain, Some(v)) => Some(v.to_vec()),
-            (TableFormat::Debezium, Some(v)) => match debezium_row(v) {
+            (false, Some(v)) => Some(v.to_vec()),
+            (true, Some(v)) => match debezium_row(v) {
                 Ok(row) => row,
                 Err(message) => {
                     return Ok(Err(Unreadable {
@@ -215,18 +223,20 @@ impl std::fmt::Debug for GlobalReader {
 impl GlobalReader {
     /// Reads every partition of `tables`' topics from the beginning up to
     /// the end offsets they have now, and returns the reader, ready to
-    /// follow them. Logs progress every two seconds. `None` when `stop`
-    /// was set meanwhile.
+    /// follow them, as `<application_id>-global`. A record that cannot be
+    /// applied stops the run when `fail` (the `rejected` policy is
+    /// `fail`), else it is skipped and counted. Logs progress every two
+    /// seconds. `None` when `stop` was set meanwhile.
     pub fn restore(
         tables: Arc<GlobalTables>,
         settings: &ClientSettings,
-        topology: &Topology,
+        (application_id, fail): (&str, bool),
         stop: &std::sync::atomic::AtomicBool,
     ) -> Result<Option<GlobalReader>, RunError> {
         let consumer: BaseConsumer<EndsAreNews> = settings
             .plain()
-            .set("group.id", format!("{}-global", topology.application_id))
-            .set("client.id", format!("{}-global", topology.application_id))
+            .set("group.id", format!("{application_id}-global"))
+            .set("client.id", format!("{application_id}-global"))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
@@ -274,7 +284,7 @@ impl GlobalReader {
         let reader = GlobalReader {
             tables,
             consumer,
-            fail: topology.errors.rejected == ErrorPolicy::Fail,
+            fail,
         };
         let total: i64 = ends.values().sum();
         tracing::info!(

@@ -15,8 +15,7 @@
 //! Only then are the input offsets committed. `docs/state.md` goes through
 //! what a crash between any two of these leaves, and why state stays exact.
 
-use crate::state::global_table::GlobalTables;
-use crate::topology::Topology;
+use crate::state::global_table::{GlobalSpec, GlobalTables};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -67,10 +66,10 @@ impl StateContext {
         }
     }
 
-    /// The context with empty global tables for `topology`'s global
-    /// sources, counted against its budget.
-    pub fn with_global_tables(mut self, topology: &Topology) -> Self {
-        self.globals = Arc::new(GlobalTables::new(topology, &self.budget));
+    /// The context with empty global tables of `specs`, counted against
+    /// its budget.
+    pub fn with_global_tables(mut self, specs: Vec<GlobalSpec>) -> Self {
+        self.globals = Arc::new(GlobalTables::new(specs, &self.budget));
         self
     }
 }

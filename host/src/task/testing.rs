@@ -107,7 +107,7 @@ impl Setup {
         let topology = Arc::new(self.topology);
         let plugins = self.plugins.unwrap_or_else(|| Plugins::none(&topology));
         let state = StateContext::new(&topology.application_id, topology.state.clone(), None)
-            .with_global_tables(&topology);
+            .with_global_tables(topology.global_specs());
         let clock = ManualClock::at(self.now);
         let tasks = new_tasks(self.partition, &topology, &plugins, &state, &clock)?;
         Ok(Driver {

@@ -591,6 +591,22 @@ impl Topology {
             .map(|(i, _)| i)
     }
 
+    /// What each global table is read from.
+    pub fn global_specs(&self) -> Vec<crate::state::global_table::GlobalSpec> {
+        (self.global_tables())
+            .map(|i| {
+                let source = &self.sources[i];
+                let table = source.table.as_ref().expect("a global table is a table");
+                crate::state::global_table::GlobalSpec {
+                    source: source.name.clone(),
+                    topic: source.topic.clone(),
+                    store: table.store.clone(),
+                    debezium: table.format == TableFormat::Debezium,
+                }
+            })
+            .collect()
+    }
+
     /// The shortest `close.idle.after` of its windowed aggregations and
     /// stream–stream joins.
     pub fn idle_close(&self) -> Option<i64> {
