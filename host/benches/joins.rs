@@ -71,12 +71,14 @@ fn rate(n: usize, f: impl FnOnce()) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn report(name: &str, sluice: f64, native: f64) {
+/// One line: Sluice's rate against the baseline's (`native`, or the same
+/// pipeline without the hop).
+fn report(name: &str, sluice: f64, (label, baseline): (&str, f64)) {
     println!(
-        "{name:<28} sluice {:>10.0} records/s   native {:>10.0} records/s   ratio {:.2}",
+        "{name:<28} sluice {:>10.0} records/s   {label} {:>10.0} records/s   ratio {:.2}",
         sluice,
-        native,
-        sluice / native
+        baseline,
+        sluice / baseline
     );
 }
 
@@ -135,7 +137,7 @@ fn stream_table(users: usize, clicks: usize) {
             }
         }
     });
-    report("stream-table join (merge)", sluice, native);
+    report("stream-table join (merge)", sluice, ("native", native));
 }
 
 /// A side's recent records per key: (time, value).
@@ -199,7 +201,7 @@ fn stream_stream(records: usize) {
         }
     });
     assert!(joined > 0);
-    report("stream-stream join (merge)", sluice, native);
+    report("stream-stream join (merge)", sluice, ("native", native));
 }
 
 fn repartition_hop(records: usize) {
@@ -231,7 +233,7 @@ fn repartition_hop(records: usize) {
         })
     };
     let (without, with) = (count(false), count(true));
-    report("count with a repartition hop", with, without);
+    report("count with a repartition hop", with, ("without", without));
 }
 
 /// The `count` pipeline of `app` over `events`, with a repartition step
@@ -398,7 +400,7 @@ fn repartition_hop_on_broker(brokers: &str, embedded: Option<&EmbeddedKafka>, re
         }
     );
     if embedded.is_none() {
-        report("count with a repartition hop", with, without);
+        report("count with a repartition hop", with, ("without", without));
     }
 }
 
