@@ -36,12 +36,20 @@ impl ClientSettings {
     /// The consumer of an application: group = `application.id`; offsets
     /// are committed by Sluice only after the outputs they caused are
     /// acknowledged, so auto-commit and auto-store are off.
+    ///
+    /// `fetch.queue.backoff.ms` defaults to 10 ms, not librdkafka's
+    /// 1,000: once its local queue holds `queued.min.messages`, librdkafka
+    /// stops fetching for that long, and a pipeline that drains the queue
+    /// faster sits idle the rest of the second (a whole `count` pipeline
+    /// on a real broker: about 160,000 records/s with 1,000 ms, 400,000
+    /// with 10; `cargo bench -p sluice --bench joins`, issue 16).
     pub fn consumer(&self, application_id: &str) -> ClientConfig {
         let mut c = self.base();
         c.set("group.id", application_id)
             .set("client.id", format!("{application_id}-consumer"))
             .set_default("auto.offset.reset", "earliest")
             .set_default("isolation.level", "read_committed")
+            .set_default("fetch.queue.backoff.ms", "10")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false");
@@ -98,6 +106,17 @@ mod tests {
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
         assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(c.get("group.id"), Some("app"));
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some("10"));
+        let tuned = ClientSettings::new("b:1", &[("fetch.queue.backoff.ms".into(), "500".into())]);
+        assert_eq!(
+            tuned.consumer("app").get("fetch.queue.backoff.ms"),
+            Some("500")
+        );
+        assert_eq!(
+            s.producer("app").get("fetch.queue.backoff.ms"),
+            None,
+            "consumers only"
+        );
         let p = s.producer("app");
         assert_eq!(p.get("partitioner"), Some("murmur2_random"));
         assert_eq!(p.get("linger.ms"), Some("50"));
