@@ -2,6 +2,8 @@
 
 use rdkafka::ClientConfig;
 
+use super::properties::{Handle, read_by};
+
 /// Builds librdkafka configurations for one application.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
@@ -24,10 +26,13 @@ impl ClientSettings {
         &self.brokers
     }
 
-    fn base(&self) -> ClientConfig {
+    /// The brokers and the `[kafka]` properties a client of kind
+    /// `handle` reads (`kafka/properties.rs`): librdkafka warns about the
+    /// others.
+    fn base(&self, handle: Handle) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
-        for (k, v) in &self.extra {
+        for (k, v) in self.extra.iter().filter(|(k, _)| read_by(k, handle)) {
             c.set(k, v);
         }
         c
@@ -44,7 +49,7 @@ impl ClientSettings {
     /// on a real broker: about 160,000 records/s with 1,000 ms, 400,000
     /// with 10; `cargo bench -p sluice --bench joins`, issue 16).
     pub fn consumer(&self, application_id: &str) -> ClientConfig {
-        let mut c = self.base();
+        let mut c = self.base(Handle::Consumer);
         c.set("group.id", application_id)
             .set("client.id", format!("{application_id}-consumer"))
             .set_default("auto.offset.reset", "earliest")
@@ -60,7 +65,7 @@ impl ClientSettings {
     /// clients do, so co-partitioning holds), idempotence for ordered
     /// retries.
     pub fn producer(&self, application_id: &str) -> ClientConfig {
-        let mut c = self.base();
+        let mut c = self.base(Handle::Producer);
         c.set("client.id", format!("{application_id}-producer"))
             .set("partitioner", "murmur2_random")
             .set("enable.idempotence", "true")
@@ -69,9 +74,16 @@ impl ClientSettings {
         c
     }
 
-    /// A plain client for metadata and admin requests.
+    /// A plain consumer, outside any group: for metadata, and for reading
+    /// partitions it assigns itself (restore, global tables, sampling).
     pub fn plain(&self) -> ClientConfig {
-        self.base()
+        self.base(Handle::Consumer)
+    }
+
+    /// An admin client (creating, describing and purging topics), which
+    /// librdkafka runs on a producer handle.
+    pub fn admin(&self) -> ClientConfig {
+        self.base(Handle::Producer)
     }
 }
 
@@ -117,6 +129,25 @@ mod tests {
             None,
             "consumers only"
         );
+        // Each client gets the `[kafka]` properties of its kind and the
+        // shared ones, so librdkafka has nothing to warn about.
+        let mixed = ClientSettings::new(
+            "b:1",
+            &[
+                ("fetch.wait.max.ms".into(), "20".into()),
+                ("batch.size".into(), "65536".into()),
+                ("security.protocol".into(), "plaintext".into()),
+            ],
+        );
+        for (c, reads, not) in [
+            (mixed.consumer("app"), "fetch.wait.max.ms", "batch.size"),
+            (mixed.plain(), "fetch.wait.max.ms", "batch.size"),
+            (mixed.producer("app"), "batch.size", "fetch.wait.max.ms"),
+            (mixed.admin(), "batch.size", "fetch.wait.max.ms"),
+        ] {
+            assert!(c.get(reads).is_some() && c.get(not).is_none(), "{c:?}");
+            assert_eq!(c.get("security.protocol"), Some("plaintext"));
+        }
         let p = s.producer("app");
         assert_eq!(p.get("partitioner"), Some("murmur2_random"));
         assert_eq!(p.get("linger.ms"), Some("50"));

@@ -4,6 +4,8 @@
 //! - [`allow_list`]: the properties a tenant's pipeline may set under
 //!   `sluice serve`.
 //! - [`client_config`]: consumer and producer settings Sluice relies on.
+//! - [`properties`]: which librdkafka properties only consumers, or only
+//!   producers, read.
 //! - [`connect`]: bounded waits for brokers and topics.
 //! - [`consumer`]: a polled message as a record, and the consumer's lag.
 //! - [`producer`]: the shared producer and its delivery tracking.
@@ -19,6 +21,7 @@ pub mod consumer;
 pub mod embedded;
 pub mod partitioner;
 pub mod producer;
+pub mod properties;
 pub mod topic_limits;
 pub mod topics;
 pub mod transactions;

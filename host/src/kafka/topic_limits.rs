@@ -263,7 +263,7 @@ pub fn describe(
     timeout: Duration,
 ) -> Result<Option<HashMap<String, TopicLimits>>, KafkaError> {
     let admin: AdminClient<DefaultClientContext> = settings
-        .plain()
+        .admin()
         .create()
         .map_err(KafkaError::client("creating an admin client"))?;
     if admin

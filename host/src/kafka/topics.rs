@@ -86,7 +86,7 @@ pub fn create_missing(
         }
     }
     let admin: AdminClient<DefaultClientContext> = settings
-        .plain()
+        .admin()
         .create()
         .map_err(KafkaError::client("creating an admin client"))?;
     // Bounded: the broker's operation, and each request to it.
@@ -139,7 +139,7 @@ pub fn check_compaction(
 ) -> Result<Vec<String>, KafkaError> {
     let mut warnings = Vec::new();
     let admin: AdminClient<DefaultClientContext> = settings
-        .plain()
+        .admin()
         .create()
         .map_err(KafkaError::client("creating an admin client"))?;
     let opts = AdminOptions::new()

@@ -55,7 +55,7 @@ impl Purger {
         if topics.is_empty() {
             return None;
         }
-        let admin = match settings.plain().create() {
+        let admin = match settings.admin().create() {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(
