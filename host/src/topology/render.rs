@@ -322,7 +322,12 @@ fn dot_source(t: &Topology, s: &super::Source, out: &mut String) {
         "  \"src:{0}\" [shape=cylinder, label=\"{1}\\n({2} {0})\"];",
         esc(&s.name),
         esc(&s.topic),
-        if s.table.is_some() { "table" } else { "source" }
+        match &s.table {
+            None => "source",
+            Some(t) if t.global => "global table",
+            Some(t) if t.history.is_some() => "versioned table",
+            Some(_) => "table",
+        }
     );
     if let Some(table) = s.table.as_ref().filter(|t| t.global) {
         let _ = writeln!(

@@ -359,6 +359,8 @@ mod tests {
                 && shown.contains("as of each record's time; records wait 10000 ms in store enriched (changelog shop-enriched-changelog), all joined after 60000 ms without input"),
             "{shown}"
         );
+        let dot = crate::topology::render::dot(&t);
+        assert!(dot.contains("(versioned table users)"), "{dot}");
     }
 
     #[test]
