@@ -1,8 +1,42 @@
-//! Change data capture: the change events of Debezium (and Kafka
-//! Connect's JSON converter around them), read into the row they leave.
-//! Tables (`format = "debezium"`) and global tables read their records so.
+//! Change data capture: what a table record does to its table. A plain
+//! record's value is the row; a Debezium change event (in Kafka Connect's
+//! JSON converter's envelope or not) leaves the row it names. Tables
+//! (`operator/table.rs`) and global tables (`state/global_table.rs`) read
+//! their records so.
 
 use serde_json::Value;
+
+/// Why a table record cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// A short code: `null-key` or `bad-change-event`.
+    pub code: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// What a table record with `key` and `value` does: its key and the row
+/// the key now has (`None`: deleted, by a tombstone or a Debezium `d`),
+/// reading `value` as a Debezium change event when `debezium`.
+pub fn table_change<'k>(
+    key: Option<&'k [u8]>,
+    value: Option<&[u8]>,
+    debezium: bool,
+) -> Result<(&'k [u8], Option<Vec<u8>>), Unreadable> {
+    let key = key.ok_or_else(|| Unreadable {
+        code: "null-key",
+        message: "a table is keyed, and this record has a null key".into(),
+    })?;
+    let row = match (debezium, value) {
+        (_, None) => None,
+        (false, Some(v)) => Some(v.to_vec()),
+        (true, Some(v)) => debezium_row(v).map_err(|message| Unreadable {
+            code: "bad-change-event",
+            message,
+        })?,
+    };
+    Ok((key, row))
+}
 
 /// The row a Debezium change event leaves: `Some(after)`, or `None` for a
 /// deletion. An error says why the event cannot be read.
@@ -33,7 +67,28 @@ pub fn debezium_row(value: &[u8]) -> Result<Option<Vec<u8>>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::debezium_row;
+    use super::{debezium_row, table_change};
+
+    #[test]
+    fn a_table_record_sets_or_deletes_its_key_or_says_why_it_cannot() {
+        let event = br#"{"before":null,"after":{"n":1},"op":"c"}"#;
+        assert_eq!(
+            table_change(Some(b"k"), Some(b"row"), false),
+            Ok((&b"k"[..], Some(b"row".to_vec())))
+        );
+        assert_eq!(table_change(Some(b"k"), None, true), Ok((&b"k"[..], None)));
+        assert_eq!(
+            table_change(Some(b"k"), Some(event), true),
+            Ok((&b"k"[..], Some(br#"{"n":1}"#.to_vec())))
+        );
+        assert_eq!(
+            table_change(None, Some(b"row"), false).unwrap_err().code,
+            "null-key"
+        );
+        let bad = table_change(Some(b"k"), Some(b"row"), true).unwrap_err();
+        assert_eq!(bad.code, "bad-change-event");
+        assert!(bad.message.contains("not JSON"), "{}", bad.message);
+    }
 
     #[test]
     fn debezium_events_become_rows_or_deletions_and_bad_ones_say_why() {

@@ -21,7 +21,7 @@
 
 use sluice_frame::Writer;
 
-use crate::cdc::debezium_row;
+use crate::cdc::table_change;
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
 use crate::operator::dead_letter::Kind;
@@ -75,24 +75,13 @@ impl Operator for Table {
             if stores.has_applied(self.store, topic, partition, at) {
                 continue;
             }
-            let Some(key) = record.key else {
-                refused.push((
-                    "null-key",
-                    "a table is keyed, and this record has a null key".to_owned(),
-                    (origin, record),
-                ));
-                continue;
-            };
-            let row = match (self.format, record.value) {
-                (_, None) => None,
-                (TableFormat::Plain, Some(v)) => Some(v.to_vec()),
-                (TableFormat::Debezium, Some(v)) => match debezium_row(v) {
-                    Ok(row) => row,
-                    Err(message) => {
-                        refused.push(("bad-change-event", message, (origin, record)));
-                        continue;
-                    }
-                },
+            let debezium = self.format == TableFormat::Debezium;
+            let (key, row) = match table_change(record.key, record.value, debezium) {
+                Ok(change) => change,
+                Err(bad) => {
+                    refused.push((bad.code, bad.message, (origin, record)));
+                    continue;
+                }
             };
             let buffer = stores.buffer(self.store);
             match &self.versioned {

@@ -33,7 +33,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::memory::MemoryStore;
 use super::memory_budget::MemoryBudget;
 use super::store::{KeyValueStore, WriteBatch};
-use crate::cdc::debezium_row;
+use crate::cdc::{Unreadable, table_change};
 use crate::error::{KafkaError, RunError, StateError};
 use crate::kafka::client_config::ClientSettings;
 
@@ -95,15 +95,6 @@ impl GlobalTable {
     }
 }
 
-/// Why a global table's record was not applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unreadable {
-    /// A short code: `null-key` or `bad-change-event`.
-    pub code: &'static str,
-    /// What was wrong.
-    pub message: String,
-}
-
 /// The global tables of one instance of a pipeline.
 #[derive(Debug, Default)]
 pub struct GlobalTables {
@@ -132,11 +123,6 @@ impl GlobalTables {
         self.tables.iter().find(|t| t.store == store)
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.tables.is_empty()
-    }
-
     /// The tables.
     pub fn iter(&self) -> impl Iterator<Item = &GlobalTable> {
         self.tables.iter()
@@ -154,24 +140,9 @@ impl GlobalTables {
         let Some(table) = self.tables.iter().find(|t| t.topic == topic) else {
             return Ok(Ok(()));
         };
-        let Some(key) = key else {
-            return Ok(Err(Unreadable {
-                code: "null-key",
-                message: "a table is keyed, and this record has a null key".into(),
-            }));
-        };
-        let row = match (table.debezium, value) {
-            (_, None) => None,
-            (false, Some(v)) => Some(v.to_vec()),
-            (true, Some(v)) => match debezium_row(v) {
-                Ok(row) => row,
-                Err(message) => {
-                    return Ok(Err(Unreadable {
-                        code: "bad-change-event",
-                        message,
-                    }));
-                }
-            },
+        let (key, row) = match table_change(key, value, table.debezium) {
+            Ok(change) => change,
+            Err(bad) => return Ok(Err(bad)),
         };
         let mut batch = WriteBatch::default();
         match &row {
@@ -366,11 +337,6 @@ impl GlobalReader {
             }
         }
         Ok(n)
-    }
-
-    /// The tables it keeps.
-    pub fn tables(&self) -> &Arc<GlobalTables> {
-        &self.tables
     }
 
     fn apply(
