@@ -206,17 +206,7 @@ fn stream_stream(records: usize) {
 
 fn repartition_hop(records: usize) {
     let count = |hop: bool| {
-        let (input, extra) = match hop {
-            true => (
-                "by-key",
-                "[steps.by-key]\nrepartition = true\ninputs = [\"events\"]\n",
-            ),
-            false => ("events", ""),
-        };
-        let text = format!(
-            "application.id = \"bench\"\n[sources.events]\n{extra}[steps.counts]\naggregate = \"count\"\ninputs = [\"{input}\"]\n[sinks.out]\ninputs = [\"counts\"]\n"
-        );
-        let mut d = Driver::from_toml(&text).unwrap();
+        let mut d = Driver::from_toml(&count_text("bench", "events", hop)).unwrap();
         rate(records, || {
             for chunk in (0..records).collect::<Vec<_>>().chunks(BATCH) {
                 for &i in chunk {
@@ -236,9 +226,9 @@ fn repartition_hop(records: usize) {
     report("count with a repartition hop", with, ("without", without));
 }
 
-/// The `count` pipeline of `app` over `events`, with a repartition step
-/// before the count when `hop`.
-fn count_pipeline(app: &str, events: &str, hop: bool, dir: &Path) -> Arc<Topology> {
+/// The pipeline file of `app`: `count` per key of topic `events`, to
+/// `<app>-out`, with a repartition step before the count when `hop`.
+fn count_text(app: &str, events: &str, hop: bool) -> String {
     let (input, extra) = match hop {
         true => (
             "by-key",
@@ -246,9 +236,14 @@ fn count_pipeline(app: &str, events: &str, hop: bool, dir: &Path) -> Arc<Topolog
         ),
         false => ("events", ""),
     };
-    let text = format!(
+    format!(
         "application.id = \"{app}\"\n[sources.events]\ntopic = \"{events}\"\n{extra}[steps.counts]\naggregate = \"count\"\ninputs = [\"{input}\"]\n[sinks.out]\ntopic = \"{app}-out\"\ninputs = [\"counts\"]\n"
-    );
+    )
+}
+
+/// [`count_text`] as a topology keeping its state under `dir`.
+fn count_pipeline(app: &str, events: &str, hop: bool, dir: &Path) -> Arc<Topology> {
+    let text = count_text(app, events, hop);
     let path = Path::new("bench.toml");
     let mut t = Topology::from_file(path, PipelineFile::parse(path, &text).expect("parses"))
         .expect("valid");

@@ -340,11 +340,13 @@ pub fn run_on(
         }
     }
     // A global table is restored before the run starts, and commits
-    // nothing: the run does not wait for it.
-    for i in topology.global_tables() {
-        let topic = &topology.sources[i].topic;
-        stop_at.retain(|(t, _), _| t != topic);
-    }
+    // nothing: the run does not wait for it, and does not count its
+    // records in.
+    let global: Vec<&str> = (topology.sources.iter())
+        .filter(|s| s.is_global())
+        .map(|s| s.topic.as_str())
+        .collect();
+    stop_at.retain(|(t, _), _| !global.contains(&t.as_str()));
     tracing::info!(records = records.len(), brokers = %brokers, "sample input loaded into the embedded Kafka");
 
     let finish: Arc<Mutex<Option<Offsets>>> = Arc::default();
@@ -376,11 +378,7 @@ pub fn run_on(
     ends?;
     watched?;
     drop(temporary);
-    // A global table's records are applied by its reader, not counted in.
     let first = &topology.sources[0].topic;
-    let global: Vec<&str> = (topology.global_tables())
-        .map(|i| topology.sources[i].topic.as_str())
-        .collect();
     let streamed = (records.iter())
         .filter(|r| !global.contains(&r.topic.as_deref().unwrap_or(first)))
         .count();

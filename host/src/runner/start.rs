@@ -160,10 +160,9 @@ fn joined_topics(topology: &Topology, per_sub: &[i32]) -> Vec<(String, i32)> {
 /// Every topic the pipeline reads, each once: its sources' and its
 /// repartition topics.
 fn source_topics(topology: &Topology) -> Vec<String> {
-    let global: Vec<usize> = topology.global_tables().collect();
-    let mut topics: Vec<String> = (topology.sources.iter().enumerate())
-        .filter(|(i, _)| !global.contains(i))
-        .map(|(_, s)| s.topic.clone())
+    let mut topics: Vec<String> = (topology.sources.iter())
+        .filter(|s| !s.is_global())
+        .map(|s| s.topic.clone())
         .collect();
     topics.sort();
     topics.dedup();

@@ -168,11 +168,6 @@ impl Versioned {
         let upto = versions(store, key, time.checked_add(1))?;
         Ok(upto.last().and_then(|(_, v)| row(v)))
     }
-
-    /// `key`'s latest row (`None`: none, or deleted last).
-    pub fn latest(&self, store: &StoreBuffer, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        Ok(versions(store, key, None)?.last().and_then(|(_, v)| row(v)))
-    }
 }
 
 #[cfg(test)]
@@ -208,7 +203,6 @@ mod tests {
             None,
             "another key"
         );
-        assert_eq!(v.latest(&s, b"u1").unwrap(), None);
         assert_eq!(Versioned::time(&s).unwrap(), Some(70));
         // The same time again replaces that version.
         v.put(&mut s, b"u1", Some(b"B2"), 30).unwrap();

@@ -57,6 +57,14 @@ pub struct Source {
     pub repartition: Option<Repartition>,
 }
 
+impl Source {
+    /// Whether it is a global table (`global = true`): read whole by every
+    /// instance, in no sub-topology, and looked up only by joins.
+    pub fn is_global(&self) -> bool {
+        self.table.as_ref().is_some_and(|t| t.global)
+    }
+}
+
 /// A repartition topic (`<application.id>-<name>-repartition`): written by
 /// an internal sink upstream, read by an internal source downstream, so
 /// that records reach the task of their new key. It is what splits a
@@ -587,7 +595,7 @@ impl Topology {
     /// The global tables (sources declared `global = true`), by index.
     pub fn global_tables(&self) -> impl Iterator<Item = usize> + '_ {
         (self.sources.iter().enumerate())
-            .filter(|(_, s)| s.table.as_ref().is_some_and(|t| t.global))
+            .filter(|(_, s)| s.is_global())
             .map(|(i, _)| i)
     }
 

@@ -163,14 +163,15 @@ pub fn text(tp: &Topology) -> String {
 fn source_tree(tp: &Topology, i: usize, shown: &mut [bool], out: &mut String) {
     let t = tp;
     let s = &t.sources[i];
+    let rows = |t: &super::Table| match t.format {
+        super::TableFormat::Plain => "plain",
+        super::TableFormat::Debezium => "debezium",
+    };
     let table = match &s.table {
         None => String::new(),
         Some(t) if t.global => format!(
             "  [global table, {} rows; store {}, in every task, restored from the topic]",
-            match t.format {
-                super::TableFormat::Plain => "plain",
-                super::TableFormat::Debezium => "debezium",
-            },
+            rows(t),
             t.store,
         ),
         Some(t) => format!(
@@ -178,10 +179,7 @@ fn source_tree(tp: &Topology, i: usize, shown: &mut [bool], out: &mut String) {
             t.history.map_or(String::new(), |ms| format!(
                 "versioned ({ms} ms of history) "
             )),
-            match t.format {
-                super::TableFormat::Plain => "plain",
-                super::TableFormat::Debezium => "debezium",
-            },
+            rows(t),
             t.store,
             crate::state::changelog::topic(&tp.application_id, &t.store)
         ),

@@ -85,8 +85,7 @@ impl Topology {
         let mut number: HashMap<usize, usize> = HashMap::new();
         let mut subs: Vec<SubTopology> = Vec::new();
         // A global table is in no sub-topology: every task reads it whole.
-        let global: Vec<usize> = self.global_tables().collect();
-        for i in (0..s).filter(|i| !global.contains(i)) {
+        for i in (0..s).filter(|&i| !self.sources[i].is_global()) {
             let root = parts.root(i);
             let n = *number.entry(root).or_insert_with(|| {
                 subs.push(SubTopology::default());

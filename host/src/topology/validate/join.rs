@@ -46,7 +46,7 @@ pub(super) fn join(
         _ => None,
     };
     let joiner = joiner(owner, def.joiner.as_deref(), base)?;
-    let global = |i: usize| sources[i].table.as_ref().is_some_and(|t| t.global);
+    let global = |i: usize| sources[i].is_global();
     if def.key_field.is_some() && !table_of(right).is_some_and(global) {
         return Err(format!(
             "{owner} has `key-field`, which picks the key a stream record looks a global table up by; the second input is not a global table (`global = true` on its source)"
@@ -125,19 +125,10 @@ fn with_table(
                     "{owner} `join-grace` ({grace} ms) is longer than table `{name}`'s `history` ({history} ms): records that waited would be joined with values the table no longer keeps"
                 ));
             }
-            let store = def.store.clone().unwrap_or_else(|| step.to_owned());
-            super::names::check_name(&store).map_err(|m| format!("{owner} `store` {m}"))?;
-            let idle_close = match &def.close {
-                None => None,
-                Some(c) => Some(
-                    super::windowing::duration("close.idle.after", &c.idle.after)
-                        .map_err(|m| format!("{owner} {m}"))?,
-                ),
-            };
             Some(StreamGrace {
                 grace,
-                store,
-                idle_close,
+                store: own_store(owner, step, def)?,
+                idle_close: idle_close(owner, def)?,
             })
         }
     };
@@ -205,9 +196,9 @@ fn with_tables(owner: &str, name: &str, def: &StepDef) -> Result<JoinWith, Strin
             "{owner} joins two tables; `join-window`, `close.idle.after`, `wait-for-table` and `join-grace` are for joins with a stream"
         ));
     }
-    let store = def.store.clone().unwrap_or_else(|| name.to_owned());
-    super::names::check_name(&store).map_err(|m| format!("{owner} `store` {m}"))?;
-    Ok(JoinWith::Tables { store })
+    Ok(JoinWith::Tables {
+        store: own_store(owner, name, def)?,
+    })
 }
 
 /// The second stream of a stream–stream join.
@@ -223,20 +214,27 @@ fn with_stream(owner: &str, name: &str, def: &StepDef) -> Result<JoinWith, Strin
         ));
     };
     let window = join_window(w).map_err(|m| format!("{owner} `join-window`: {m}"))?;
-    let store = def.store.clone().unwrap_or_else(|| name.to_owned());
-    super::names::check_name(&store).map_err(|m| format!("{owner} `store` {m}"))?;
-    let idle_close = match &def.close {
-        None => None,
-        Some(c) => Some(
-            super::windowing::duration("close.idle.after", &c.idle.after)
-                .map_err(|m| format!("{owner} {m}"))?,
-        ),
-    };
     Ok(JoinWith::Stream {
         window,
-        store,
-        idle_close,
+        store: own_store(owner, name, def)?,
+        idle_close: idle_close(owner, def)?,
     })
+}
+
+/// The store a join keeps of its own: `store`, or the step's `name`.
+fn own_store(owner: &str, name: &str, def: &StepDef) -> Result<String, String> {
+    let store = def.store.clone().unwrap_or_else(|| name.to_owned());
+    super::names::check_name(&store).map_err(|m| format!("{owner} `store` {m}"))?;
+    Ok(store)
+}
+
+/// `close.idle.after`, in ms, if the step has it.
+fn idle_close(owner: &str, def: &StepDef) -> Result<Option<i64>, String> {
+    def.close
+        .as_ref()
+        .map(|c| super::windowing::duration("close.idle.after", &c.idle.after))
+        .transpose()
+        .map_err(|m| format!("{owner} {m}"))
 }
 
 /// `join-window`: `before` and `after`, or `difference` for both, and
