@@ -51,6 +51,7 @@ pub fn load_plugins(
                 Operation::Process(_) => PluginKind::Processor,
                 Operation::Aggregate { .. } => PluginKind::Aggregator,
                 Operation::Join(_) => PluginKind::Joiner,
+                Operation::ForeignKey(_) => unreachable!("a foreign-key join's part has no plugin"),
             };
             load_one(engine, &step.name, plugin_ref, wanted, build)
                 .map(|p| Some(limited(p, topology)))

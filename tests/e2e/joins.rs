@@ -876,3 +876,144 @@ inputs = ["joined"]
         .collect();
     assert_eq!(got, want);
 }
+
+/// A foreign-key join of orders (4 partitions) with customers (3: not
+/// co-partitioned), on the embedded broker: each order names its
+/// customer in `customer.id`. After the first rows, customers renamed,
+/// orders moved to other customers, orders deleted and a customer
+/// deleted, the result table (the output replayed, key by key) must be
+/// the left join of the final tables, computed here directly; and no
+/// order may ever show a customer it did not name at that moment's value.
+#[test]
+fn a_foreign_key_join_of_tables_on_other_partition_counts_ends_at_the_join_of_the_final_tables() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("fk");
+    let (orders, customers, out) = (
+        format!("{app}-orders"),
+        format!("{app}-customers"),
+        format!("{app}-out"),
+    );
+    kafka.create_topic(&orders, 4).unwrap();
+    kafka.create_topic(&customers, 3).unwrap();
+    kafka.create_topic(&out, 1).unwrap();
+    // The embedded broker cannot create topics for Sluice: the internal
+    // topics and changelogs, each with its sub-topology's count.
+    for (topic, n) in [
+        ("enriched-subscription", 3),
+        ("enriched-response", 4),
+        ("orders-changelog", 4),
+        ("customers-changelog", 3),
+        ("enriched-changelog", 4),
+        ("enriched-subscribe-changelog", 4),
+        ("enriched-answer-changelog", 3),
+    ] {
+        kafka.create_topic(&format!("{app}-{topic}"), n).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+commit.interval.ms = 100
+[sources.orders]
+topic = "{orders}"
+table = true
+[sources.customers]
+topic = "{customers}"
+table = true
+[steps.enriched]
+join = "left"
+joiner = "pair"
+foreign-key = "customer.id"
+inputs = ["orders", "customers"]
+[sinks.out]
+topic = "{out}"
+inputs = ["enriched"]
+"#
+        ),
+    );
+    let mut final_orders: BTreeMap<String, usize> = BTreeMap::new();
+    let mut final_customers: BTreeMap<String, String> = BTreeMap::new();
+    let order = |i: usize, c: usize| {
+        let value = format!(r#"{{"id":"o{i}","customer":{{"id":"c{c}"}}}}"#);
+        (Some(format!("o{i}")), Some(value.into_bytes()), 2)
+    };
+    let customer = |c: usize, name: &str| {
+        (
+            Some(format!("c{c}")),
+            Some(format!("\"{name}\"").into_bytes()),
+            1,
+        )
+    };
+    let (n, m) = (200, 30);
+    let rows: Vec<_> = (0..m).map(|c| customer(c, &format!("n{c}"))).collect();
+    final_customers.extend((0..m).map(|c| (format!("c{c}"), format!("n{c}"))));
+    support::produce_nullable(&brokers, &customers, &rows);
+    // Orders 0..n; order i names customer i % (m + 5): some name none.
+    let first: Vec<_> = (0..n).map(|i| order(i, i % (m + 5))).collect();
+    final_orders.extend((0..n).map(|i| (format!("o{i}"), i % (m + 5))));
+    support::produce_nullable(&brokers, &orders, &first);
+    let mut run = SluiceRun::start(&pipeline, &brokers, dir.path().join("run.log"));
+    let expected = |orders: &BTreeMap<String, usize>, customers: &BTreeMap<String, String>| {
+        (orders.iter())
+            .map(|(o, c)| {
+                (
+                    o.clone(),
+                    (
+                        format!("o{}", &o[1..]),
+                        customers.get(&format!("c{c}")).cloned(),
+                    ),
+                )
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let replayed = || {
+        let mut table = BTreeMap::new();
+        for r in support::read_all(&brokers, &out, 1) {
+            let key = String::from_utf8(r.key.clone().unwrap()).unwrap();
+            match &r.value {
+                None => table.remove(&key),
+                Some(v) => {
+                    let v: serde_json::Value = serde_json::from_slice(v).unwrap();
+                    let left = v["left"]["id"].as_str().unwrap().to_owned();
+                    table.insert(key, (left, v["right"].as_str().map(str::to_owned)))
+                }
+            };
+        }
+        table
+    };
+    let want = expected(&final_orders, &final_customers);
+    wait_until("every order joined", &mut [&mut run], || replayed() == want);
+    // Customers renamed, orders moved, deleted, a customer deleted.
+    let renamed: Vec<_> = (0..10)
+        .map(|c| customer(c, &format!("renamed{c}")))
+        .collect();
+    final_customers.extend((0..10).map(|c| (format!("c{c}"), format!("renamed{c}"))));
+    support::produce_nullable(&brokers, &customers, &renamed);
+    let moved: Vec<_> = (0..50).map(|i| order(i, (i + 7) % m)).collect();
+    final_orders.extend((0..50).map(|i| (format!("o{i}"), (i + 7) % m)));
+    support::produce_nullable(&brokers, &orders, &moved);
+    let deleted: Vec<_> = (150..n).map(|i| (Some(format!("o{i}")), None, 3)).collect();
+    (150..n).for_each(|i| {
+        final_orders.remove(&format!("o{i}"));
+    });
+    support::produce_nullable(&brokers, &orders, &deleted);
+    support::produce_nullable(&brokers, &customers, &[(Some("c12".to_owned()), None, 3)]);
+    final_customers.remove("c12");
+    let want = expected(&final_orders, &final_customers);
+    wait_until("the changes joined", &mut [&mut run], || replayed() == want);
+    let log = run.terminate();
+    // No result ever pairs an order with a customer it did not name.
+    for r in support::read_all(&brokers, &out, 1) {
+        let Some(v) = &r.value else { continue };
+        let v: serde_json::Value = serde_json::from_slice(v).unwrap();
+        let (named, right) = (v["left"]["customer"]["id"].as_str().unwrap(), &v["right"]);
+        if let Some(name) = right.as_str() {
+            let c = name.trim_start_matches("renamed").trim_start_matches('n');
+            assert_eq!(format!("c{c}"), named, "{v}; log:\n{log}");
+        }
+    }
+}

@@ -7,6 +7,9 @@ use crate::operator::Operator;
 use crate::operator::aggregate::{KeyedAggregate, Logic};
 use crate::operator::call::PluginStep;
 use crate::operator::join::built_in::BuiltIn;
+use crate::operator::join::foreign_key::answer::AnswerPart;
+use crate::operator::join::foreign_key::result::ForeignKeyJoin;
+use crate::operator::join::foreign_key::subscribe::Subscribe;
 use crate::operator::join::joiner::ValueJoiner;
 use crate::operator::join::stream_global::StreamGlobalJoin;
 use crate::operator::join::stream_stream::StreamStreamJoin;
@@ -19,7 +22,7 @@ use crate::plugin::Plugin;
 use crate::state::global_table::GlobalTables;
 use crate::state::task_state::TaskStores;
 use crate::state::versioned::Versioned;
-use crate::topology::{JoinWith, JoinerRef, Operation, Source, Step};
+use crate::topology::{ForeignKeyPart, JoinWith, JoinerRef, Operation, Source, Step};
 
 /// The operator of step `index`, calling `plugin` (none for the built-in
 /// count), over the task's `stores` and the instance's `globals`. Its
@@ -36,6 +39,18 @@ pub fn step(
     };
     let store_of = |name: &str| stores.and_then(|s| s.index(name));
     Ok(match &step.op {
+        Operation::ForeignKey(part) => {
+            let store = step
+                .store()
+                .and_then(store_of)
+                .expect("a foreign-key join's part has its store opened with the task");
+            match part {
+                ForeignKeyPart::Subscribe { kind, field, .. } => {
+                    Box::new(Subscribe::new(index, *kind, field.clone(), store))
+                }
+                ForeignKeyPart::Answer { .. } => Box::new(AnswerPart::new(index, store)),
+            }
+        }
         Operation::Process(_) => {
             let state = step
                 .state
@@ -102,6 +117,15 @@ pub fn step(
                 JoinWith::Tables { store } => {
                     let store = store_of(store).expect("a join's store is opened with the task");
                     Box::new(TableTableJoin::new(index, join.kind, joiner, store))
+                }
+                JoinWith::ForeignKey { field, store, .. } => {
+                    let store = store_of(store).expect("a join's store is opened with the task");
+                    Box::new(ForeignKeyJoin::new(
+                        index,
+                        join.kind,
+                        joiner,
+                        (field.clone(), store),
+                    ))
                 }
                 JoinWith::Stream { window, store, .. } => {
                     let store = store_of(store).expect("a join's store is opened with the task");

@@ -321,6 +321,11 @@ pub fn prepare_swap(
                 "step `{step_name}` joins with a built-in joiner; it has no plugin to swap"
             ));
         }
+        Operation::ForeignKey(_) => {
+            return Err(format!(
+                "step `{step_name}` is a part Sluice added to a foreign-key join; it has no plugin to swap"
+            ));
+        }
     };
     let plugin = crate::plugins::limited(
         Plugin::load(engine, step_name, path).map_err(|e| e.to_string())?,

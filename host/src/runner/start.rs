@@ -143,7 +143,8 @@ fn joined_topics(topology: &Topology, per_sub: &[i32]) -> Vec<(String, i32)> {
     let mut out: Vec<(String, i32)> = Vec::new();
     for (i, step) in topology.steps.iter().enumerate() {
         // A global table is looked up whole: its join needs no partitioning.
-        if !matches!(step.op, Operation::Join(_)) || step.global_table().is_some() {
+        let joins = matches!(step.op, Operation::Join(_) | Operation::ForeignKey(_));
+        if !joins || step.global_table().is_some() {
             continue;
         }
         let n = topology.subtopology_of_step(i);

@@ -129,6 +129,38 @@ pub enum Operation {
     },
     /// Joins each record with a table.
     Join(Join),
+    /// A part of a foreign-key join that Sluice adds next to the join step
+    /// (`operator/join/foreign_key/`): it calls no plugin.
+    ForeignKey(ForeignKeyPart),
+}
+
+/// The parts of a foreign-key join `j` of tables L and R, besides `j`
+/// itself (which reads L and the answers, and emits the results):
+///
+/// - `j-subscribe`, beside L: sends each change of a left row's foreign
+///   key to `<application.id>-j-subscription`, keyed by the foreign key,
+///   so it reaches the task of R's partition for it;
+/// - `j-answer`, beside R: keeps the subscriptions and R's rows, and
+///   answers each subscription (and each change of a subscribed row) to
+///   `<application.id>-j-response`, keyed by the left key, so it reaches
+///   `j` on the task of L's partition for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForeignKeyPart {
+    /// `j-subscribe`.
+    Subscribe {
+        /// The join's kind: an inner join asks for no answer where none
+        /// can be a result.
+        kind: JoinKind,
+        /// The left value's field that names the right key.
+        field: Vec<String>,
+        /// Its store: each left key's current foreign key.
+        store: String,
+    },
+    /// `j-answer`.
+    Answer {
+        /// Its store: R's rows, and the subscriptions to each.
+        store: String,
+    },
 }
 
 /// A join step: its first input with a table, or with a second stream
@@ -177,6 +209,18 @@ pub enum JoinWith {
     /// changelog (a tombstone deletes a result).
     Tables {
         /// The store that keeps both sides' values (and their times).
+        store: String,
+    },
+    /// A right table looked up by a foreign key, a field of each left
+    /// row: the step reads the left table and the answers its
+    /// [`ForeignKeyPart`]s send back (`inputs = [left, answers]`).
+    ForeignKey {
+        /// The right table source (index into [`Topology::sources`]).
+        table: usize,
+        /// `foreign-key = "a.b"`: the dotted path of the left value's JSON
+        /// field that names the right key.
+        field: Vec<String>,
+        /// The store that keeps the left rows.
         store: String,
     },
     /// A second stream, the step's second input: records of both meet
@@ -311,7 +355,8 @@ impl Step {
                 logic: Aggregation::Count,
                 ..
             }
-            | Operation::Join(_) => None,
+            | Operation::Join(_)
+            | Operation::ForeignKey(_) => None,
         }
     }
 
@@ -331,7 +376,8 @@ impl Step {
                 logic: Aggregation::Count,
                 ..
             }
-            | Operation::Join(_) => None,
+            | Operation::Join(_)
+            | Operation::ForeignKey(_) => None,
         }
     }
 
@@ -353,9 +399,15 @@ impl Step {
             Operation::Process(_) => None,
             Operation::Aggregate { store, .. }
             | Operation::Join(Join {
-                with: JoinWith::Stream { store, .. } | JoinWith::Tables { store },
+                with:
+                    JoinWith::Stream { store, .. }
+                    | JoinWith::Tables { store }
+                    | JoinWith::ForeignKey { store, .. },
                 ..
-            }) => Some(store),
+            })
+            | Operation::ForeignKey(
+                ForeignKeyPart::Subscribe { store, .. } | ForeignKeyPart::Answer { store },
+            ) => Some(store),
             Operation::Join(Join {
                 with: JoinWith::Table {
                     grace: Some(grace), ..

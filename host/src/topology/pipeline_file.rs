@@ -247,6 +247,10 @@ pub struct StepDef {
     /// JSON field that holds the table's key (default: the record's key).
     #[serde(rename = "key-field")]
     pub key_field: Option<String>,
+    /// Joins of two tables by a foreign key: the dotted path of the left
+    /// value's JSON field that names the right table's key.
+    #[serde(rename = "foreign-key")]
+    pub foreign_key: Option<String>,
     /// Joins of two streams: how far apart in time two records may be to
     /// match, and the grace after.
     #[serde(rename = "join-window")]

@@ -11,6 +11,25 @@ use super::{Aggregation, ErrorPolicy, NodeId, Operation, Step, Topology};
 fn describe(t: &Topology, s: &Step) -> String {
     match &s.op {
         Operation::Join(j) => describe_join(t, j),
+        Operation::ForeignKey(part) => {
+            let (what, store) = match part {
+                super::ForeignKeyPart::Subscribe { field, store, .. } => (
+                    format!(
+                        "subscribes each left key to its foreign key ({})",
+                        field.join(".")
+                    ),
+                    store,
+                ),
+                super::ForeignKeyPart::Answer { store } => (
+                    "answers the subscriptions with the right table's rows".to_owned(),
+                    store,
+                ),
+            };
+            format!(
+                "foreign-key join part: {what}; store {store} (changelog {})",
+                crate::state::changelog::topic(&t.application_id, store)
+            )
+        }
         Operation::Process(p) => p.path().display().to_string(),
         Operation::Aggregate {
             logic,
@@ -93,6 +112,16 @@ fn describe_join(t: &Topology, j: &super::Join) -> String {
                 super::GlobalKey::Field(path) => format!("value field {}", path.join(".")),
             }
         ),
+        super::JoinWith::ForeignKey {
+            table,
+            field,
+            store,
+        } => format!(
+            "with table {} by the foreign key in field {}; left rows in store {store} (changelog {})",
+            t.sources[*table].name,
+            field.join("."),
+            crate::state::changelog::topic(&t.application_id, store)
+        ),
         super::JoinWith::Tables { store } => format!(
             "of two tables; store {store} (changelog {})",
             crate::state::changelog::topic(&t.application_id, store)
@@ -111,6 +140,28 @@ fn describe_join(t: &Topology, j: &super::Join) -> String {
         super::JoinerRef::Plugin(p) => p.path().display().to_string(),
     };
     format!("{kind} join {with}; joiner {joiner}")
+}
+
+/// Whether repartition source `i` is read in a sub-topology with sources
+/// of other topics, whose partition count it takes.
+fn beside_sources(t: &Topology, i: usize) -> bool {
+    (t.subtopologies.iter())
+        .find(|sub| sub.sources.contains(&i))
+        .is_some_and(|sub| (sub.sources.iter()).any(|&j| t.sources[j].repartition.is_none()))
+}
+
+/// Whether repartition source `i` carries a foreign-key join's messages.
+fn foreign_key_topic(t: &Topology, i: usize) -> bool {
+    t.consumers_of(NodeId::Source(i)).any(|s| {
+        matches!(
+            t.steps[s].op,
+            Operation::ForeignKey(_)
+                | Operation::Join(super::Join {
+                    with: super::JoinWith::ForeignKey { .. },
+                    ..
+                })
+        )
+    })
 }
 
 /// An indented tree, one line per edge, readable in a terminal.
@@ -194,14 +245,17 @@ fn source_tree(tp: &Topology, i: usize, shown: &mut [bool], out: &mut String) {
                 "source {} <- repartition topic {} ({}; {})",
                 s.name,
                 s.topic,
-                r.partitions
-                    .map_or("partitions: as its writers' sources".to_owned(), |n| {
-                        format!("{n} partitions")
-                    }),
-                if r.explicit {
-                    "a repartition step"
-                } else {
-                    "inserted before a stateful step"
+                r.partitions.map_or_else(
+                    || match beside_sources(tp, i) {
+                        true => "partitions: as the sources read beside it".to_owned(),
+                        false => "partitions: as its writers' sources".to_owned(),
+                    },
+                    |n| format!("{n} partitions")
+                ),
+                match (r.explicit, foreign_key_topic(tp, i)) {
+                    (true, _) => "a repartition step",
+                    (false, true) => "a foreign-key join's messages",
+                    (false, false) => "inserted before a stateful step",
                 }
             );
         }

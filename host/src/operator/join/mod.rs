@@ -11,12 +11,12 @@
 //! - [`stream_stream`]: the windowed stream–stream join (inner, left, outer);
 //! - [`stream_global`]: the stream–global-table join (inner, left), by the
 //!   record's key or a field of its value;
-//! - [`table_table`]: the table–table join (inner, left, outer).
-//!
-//! Foreign-key joins are to come, in a file of their
-//! own.
+//! - [`table_table`]: the table–table join (inner, left, outer);
+//! - [`foreign_key`]: the foreign-key table–table join (inner, left), a
+//!   protocol between the two tables' tasks.
 
 pub mod built_in;
+pub mod foreign_key;
 pub mod joiner;
 pub mod results;
 pub mod stored;
@@ -26,3 +26,26 @@ pub mod stream_table;
 pub mod table_table;
 #[cfg(test)]
 mod testing;
+
+use crate::operator::{StepCtx, unapplied};
+use crate::record::RecordRef;
+
+/// The records of a step with two inputs, in arrival order (their index
+/// in the batch), each marked true if it came from the first input, less
+/// those whose effects the step's `store` already holds (restored).
+pub fn in_arrival_order<'r>(
+    inputs: Vec<(usize, RecordRef<'r>)>,
+    store: usize,
+    cx: &StepCtx<'_, '_>,
+) -> Vec<(usize, bool, RecordRef<'r>)> {
+    let firsts = cx.per_input.first().copied().unwrap_or(0);
+    let mut all: Vec<(usize, bool, RecordRef<'r>)> = (inputs.iter().enumerate())
+        .map(|(i, &(origin, r))| (origin, i < firsts, r))
+        .collect();
+    all.sort_by_key(|&(origin, _, _)| origin);
+    let live: std::collections::HashSet<usize> = (unapplied(&[store], inputs, cx).into_iter())
+        .map(|(o, _)| o)
+        .collect();
+    all.retain(|(origin, _, _)| live.contains(origin));
+    all
+}

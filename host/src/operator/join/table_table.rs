@@ -115,16 +115,7 @@ impl Operator for TableTableJoin {
         inputs: Vec<(usize, RecordRef<'r>)>,
         cx: &mut StepCtx<'_, '_>,
     ) -> Result<StepOut, RunError> {
-        let lefts = cx.per_input.first().copied().unwrap_or(0);
-        let mut updates: Vec<(usize, bool, RecordRef<'r>)> = (inputs.iter().enumerate())
-            .map(|(i, &(origin, r))| (origin, i < lefts, r))
-            .collect();
-        updates.sort_by_key(|&(origin, _, _)| origin);
-        let live: std::collections::HashSet<usize> =
-            (super::super::unapplied(&[self.store], inputs, cx).into_iter())
-                .map(|(o, _)| o)
-                .collect();
-        updates.retain(|(origin, _, _)| live.contains(origin));
+        let updates = super::in_arrival_order(inputs, self.store, cx);
         let store = StepCtx::buffer(&mut cx.stores, self.store);
         let mut changes = Vec::new();
         for &update in &updates {

@@ -47,6 +47,11 @@ pub(super) fn join(
     };
     let joiner = joiner(owner, def.joiner.as_deref(), base)?;
     let global = |i: usize| sources[i].is_global();
+    if def.foreign_key.is_some() && (table_of(left).is_none() || table_of(right).is_none()) {
+        return Err(format!(
+            "{owner} has `foreign-key`, which joins two tables by a field of the first one's values; both inputs must be table sources (`table = true`)"
+        ));
+    }
     if def.key_field.is_some() && !table_of(right).is_some_and(global) {
         return Err(format!(
             "{owner} has `key-field`, which picks the key a stream record looks a global table up by; the second input is not a global table (`global = true` on its source)"
@@ -64,6 +69,10 @@ pub(super) fn join(
         (None, Some(table)) if global(table) => {
             (with_global(owner, def, kind, table, sources)?, vec![left])
         }
+        (Some(_), Some(r)) if def.foreign_key.is_some() => (
+            super::foreign_key::with_foreign_key((owner, name), def, kind, r)?,
+            vec![left],
+        ),
         (Some(_), Some(_)) => (with_tables(owner, name, def)?, vec![left, right]),
         (Some(i), None) => {
             return Err(format!(
@@ -164,17 +173,9 @@ fn with_global(
             "{owner} joins the global table `{name}`: `join-window`, `store`, `wait-for-table` and `join-grace` do not apply (a global table is restored in full before any stream record is processed)"
         ));
     }
-    let key = match def.key_field.as_deref().map(str::trim) {
+    let key = match &def.key_field {
         None => GlobalKey::RecordKey,
-        Some(path) => {
-            let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
-            if parts.iter().any(String::is_empty) {
-                return Err(format!(
-                    "{owner} `key-field = {path:?}` is not a dotted path of field names, such as \"user.id\""
-                ));
-            }
-            GlobalKey::Field(parts)
-        }
+        Some(path) => GlobalKey::Field(field_path(owner, "key-field", path)?),
     };
     let store = sources[table]
         .table
@@ -183,6 +184,18 @@ fn with_global(
         .store
         .clone();
     Ok(JoinWith::Global { table, store, key })
+}
+
+/// A dotted path of field names (`key = "user.id"`), split.
+pub(super) fn field_path(owner: &str, key: &str, path: &str) -> Result<Vec<String>, String> {
+    let path = path.trim();
+    let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
+    if parts.iter().any(String::is_empty) {
+        return Err(format!(
+            "{owner} `{key} = {path:?}` is not a dotted path of field names, such as \"user.id\""
+        ));
+    }
+    Ok(parts)
 }
 
 /// The second table of a table–table join.
@@ -222,7 +235,7 @@ fn with_stream(owner: &str, name: &str, def: &StepDef) -> Result<JoinWith, Strin
 }
 
 /// The store a join keeps of its own: `store`, or the step's `name`.
-fn own_store(owner: &str, name: &str, def: &StepDef) -> Result<String, String> {
+pub(super) fn own_store(owner: &str, name: &str, def: &StepDef) -> Result<String, String> {
     let store = def.store.clone().unwrap_or_else(|| name.to_owned());
     super::names::check_name(&store).map_err(|m| format!("{owner} `store` {m}"))?;
     Ok(store)

@@ -4,6 +4,7 @@
 //! sinks → the `[state]` settings → every step feeds something. The first
 //! refusal is returned, naming the section and key.
 
+mod foreign_key;
 mod join;
 mod names;
 mod processing;

@@ -70,6 +70,10 @@ fn only_repartition_keys(name: &str, def: &StepDef) -> Result<(), String> {
         ("join", def.join.is_some()),
         ("joiner", def.joiner.is_some()),
         ("wait-for-table", def.wait_for_table.is_some()),
+        ("key-field", def.key_field.is_some()),
+        ("foreign-key", def.foreign_key.is_some()),
+        ("join-window", def.join_window.is_some()),
+        ("join-grace", def.join_grace.is_some()),
         ("config", !def.config.is_empty()),
     ];
     match others.iter().find(|(_, set)| *set) {
@@ -141,7 +145,7 @@ pub(super) fn inserted(
 
 /// The source that reads a repartition topic: event times are the
 /// records' timestamps, which the writing side set to the event times.
-fn source(name: &str, topic: String, partitions: Option<i32>, explicit: bool) -> Source {
+pub(super) fn source(name: &str, topic: String, partitions: Option<i32>, explicit: bool) -> Source {
     Source {
         name: name.to_owned(),
         topic,

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::names::{Nodes, check_name};
 use super::state::Owners;
 use super::windowing::windowing;
-use super::{join, repartition};
+use super::{foreign_key, join, repartition};
 use crate::topology::pipeline_file::{KeyPolicy, StepDef, flatten};
 use crate::topology::{
     Aggregation, Join, JoinWith, NodeId, Operation, PluginRef, Sink, Source, Step,
@@ -54,10 +54,17 @@ pub(super) fn steps(
         done: Vec::with_capacity(order.len()),
         sources: Vec::new(),
         sinks: Vec::new(),
+        foreign_keys: Vec::new(),
     };
     for name in order {
         let step = steps.step(name, &defs[name])?;
         steps.done.push(step);
+    }
+    // The parts of foreign-key joins read sources only: they come last.
+    for parts in std::mem::take(&mut steps.foreign_keys) {
+        let (added, sinks) = foreign_key::steps_and_sinks(&parts, steps.done.len());
+        steps.done.extend(added);
+        steps.sinks.extend(sinks);
     }
     Ok(Validated {
         steps: steps.done,
@@ -76,6 +83,8 @@ struct Steps<'a> {
     /// Repartitions inserted so far.
     sources: Vec<Source>,
     sinks: Vec<Sink>,
+    /// The parts of foreign-key joins, added once every step is known.
+    foreign_keys: Vec<foreign_key::Parts>,
 }
 
 impl<'a> Steps<'a> {
@@ -120,10 +129,11 @@ impl<'a> Steps<'a> {
             ("wait-for-table", def.wait_for_table.is_some()),
             ("key-field", def.key_field.is_some()),
             ("join-grace", def.join_grace.is_some()),
+            ("foreign-key", def.foreign_key.is_some()),
         ];
         if let (Some((key, _)), None) = (join_keys.iter().find(|(_, set)| *set), def.join) {
             return Err(format!(
-                "{owner} has `{key}` but no `join`; `joiner`, `wait-for-table`, `key-field` and `join-grace` are for join steps"
+                "{owner} has `{key}` but no `join`; `joiner`, `wait-for-table`, `key-field`, `join-grace` and `foreign-key` are for join steps"
             ));
         }
         if let Some(kind) = def.join {
@@ -136,8 +146,25 @@ impl<'a> Steps<'a> {
                 self.cx.base,
             )?;
             *inputs = reads;
-            if let JoinWith::Stream { store, .. } | JoinWith::Tables { store } = &join.with {
+            if let JoinWith::Stream { store, .. }
+            | JoinWith::Tables { store }
+            | JoinWith::ForeignKey { store, .. } = &join.with
+            {
                 self.owners.claim(store, name)?;
+            }
+            if let JoinWith::ForeignKey { .. } = &join.with {
+                let first = self.cx.sources.len() + self.sources.len();
+                let (sources, parts) = foreign_key::sources(
+                    self.cx.application_id,
+                    (name, join.kind, &join.with),
+                    (inputs[0], first),
+                    self.cx.kinds,
+                    &mut self.owners,
+                )?;
+                self.sources.extend(sources);
+                self.foreign_keys.push(parts);
+                // The answers are its second input.
+                inputs.push(NodeId::Source(first + 1));
             }
             return Ok(Operation::Join(join));
         }

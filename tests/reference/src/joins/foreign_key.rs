@@ -53,7 +53,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Event, Kind, Output, Side};
+use super::{Event, Kind, Output, Pair, Side};
 
 /// What a subscription asks of the right side
 /// (`SubscriptionWrapper.Instruction`).
@@ -228,6 +228,95 @@ pub fn join(events: &[Event], kind: Kind, fk: impl Fn(&str) -> Option<String>) -
         }
     }
     s.outputs
+}
+
+/// What the developer guide's table gives, without the code's defects
+/// (what Sluice does): written directly, as the join's result changing
+/// with each update, with no protocol. Per left update of key `k` (old
+/// value `o`, new `n`): a null `n` deletes `k`'s result (inner: if `o`
+/// named a right key; left: if `o` existed); a null foreign key gives
+/// `(n, null)` (left) or deletes the result if `o` named a right key
+/// (inner); a foreign key `f` gives `(n, R[f])`, or for an inner join
+/// without `R[f]` a tombstone if `o` named a right key (nothing else).
+/// Per right update of key `f` to `v`: each left row naming `f`, in key
+/// order, gives `(row, v)`, or a tombstone for an inner join when `v` is
+/// null. Times: the later of the left update's and `R[f]`'s, else the
+/// right update's.
+pub fn join_as_guide(
+    events: &[Event],
+    kind: Kind,
+    fk: impl Fn(&str) -> Option<String>,
+) -> Vec<Output> {
+    assert!(kind != Kind::Outer, "no outer foreign-key join");
+    let mut left: BTreeMap<String, String> = BTreeMap::new();
+    let mut right: BTreeMap<String, (String, i64)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (at, e) in events.iter().enumerate() {
+        let Some(key) = &e.key else { continue };
+        let emit = |value: Option<Pair>, time: i64| Output {
+            at,
+            key: Some(key.clone()),
+            value,
+            time,
+        };
+        match e.side {
+            Side::Right => {
+                match &e.value {
+                    Some(v) => right.insert(key.clone(), (v.clone(), e.time)),
+                    None => right.remove(key),
+                };
+                for (k, v) in &left {
+                    if fk(v).as_ref() != Some(key) {
+                        continue;
+                    }
+                    let value = match (&e.value, kind) {
+                        (None, Kind::Inner) => None,
+                        (r, _) => Some((Some(v.clone()), r.clone())),
+                    };
+                    out.push(Output {
+                        at,
+                        key: Some(k.clone()),
+                        value,
+                        time: e.time,
+                    });
+                }
+            }
+            Side::Left => {
+                let old = match &e.value {
+                    Some(v) => left.insert(key.clone(), v.clone()),
+                    None => left.remove(key),
+                };
+                let named = old.as_deref().and_then(&fk).is_some();
+                let had = match kind {
+                    Kind::Inner => named,
+                    _ => old.is_some(),
+                };
+                let Some(n) = &e.value else {
+                    if had {
+                        out.push(emit(None, e.time));
+                    }
+                    continue;
+                };
+                match fk(n) {
+                    None if kind == Kind::Left => {
+                        out.push(emit(Some((Some(n.clone()), None)), e.time))
+                    }
+                    None if had => out.push(emit(None, e.time)),
+                    None => {}
+                    Some(f) => match (right.get(&f), kind) {
+                        (Some((r, rt)), _) => out.push(emit(
+                            Some((Some(n.clone()), Some(r.clone()))),
+                            e.time.max(*rt),
+                        )),
+                        (None, Kind::Left) => out.push(emit(Some((Some(n.clone()), None)), e.time)),
+                        (None, _) if named => out.push(emit(None, e.time)),
+                        (None, _) => {}
+                    },
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The join result as a table, from scratch: each left row whose foreign
