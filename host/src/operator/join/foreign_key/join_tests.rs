@@ -245,3 +245,35 @@ fn a_left_value_without_the_foreign_key_field_is_rejected_and_nothing_else_is_lo
         .collect();
     assert_eq!(keys, ["o1", "o3"]);
 }
+
+#[test]
+fn a_pair_the_joiner_rejects_is_dead_lettered_as_its_left_row() {
+    let text = pipeline(Kind::Left)
+        .replace("joiner = \"pair\"", "joiner = \"merge\"")
+        .replace(
+            "application.id = \"app\"",
+            "application.id = \"app\"\n        [errors]\n        rejected = \"dlq\"",
+        );
+    let mut d = Driver::from_toml(&text).unwrap();
+    // `merge` reads JSON objects: a right row that is not one is refused.
+    d.push("customers", Some(b"c1"), Some(b"Ada"), Some(1));
+    d.push("customers", Some(b"c2"), Some(br#"{"name":"Bo"}"#), Some(1));
+    let (o1, o2) = (left_value("A", Some("c1")), left_value("B", Some("c2")));
+    d.push("orders", Some(b"o1"), Some(&o1), Some(2));
+    d.push("orders", Some(b"o2"), Some(&o2), Some(2));
+    d.process().unwrap();
+    let dead = d.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].key.as_deref(), dead[0].value.as_deref()),
+        (Some(&b"o1"[..]), Some(&o1[..])),
+        "the order, not the answer that brought its customer"
+    );
+    let out = d.outputs("out");
+    assert_eq!(out.len(), 1);
+    let v: serde_json::Value = serde_json::from_slice(out[0].value.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        (v["v"].as_str(), v["name"].as_str()),
+        (Some("B"), Some("Bo"))
+    );
+}

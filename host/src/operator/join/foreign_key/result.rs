@@ -56,6 +56,10 @@ impl Operator for ForeignKeyJoin {
         let node = NodeId::Step(self.index);
         let mut changes = Vec::new();
         let mut refused = Vec::new();
+        // What a pair made by an answer is dead-lettered as, should the
+        // joiner refuse it: the left row, not the answer (a message of
+        // Sluice's own).
+        let mut answered: Vec<(usize, crate::record::Record)> = Vec::new();
         for &(origin, is_left, record) in &all {
             let Some(key) = record.key else { continue };
             let store = StepCtx::buffer(&mut cx.stores, self.store);
@@ -90,7 +94,10 @@ impl Operator for ForeignKeyJoin {
                 let time = record.timestamp.unwrap_or(0);
                 changes.push(match (answer.right, self.kind) {
                     (None, JoinKind::Inner) => result(None, time),
-                    (right, _) => result(Some((Some(left), right)), time),
+                    (right, _) => {
+                        answered.push((origin, left.clone()));
+                        result(Some((Some(left), right)), time)
+                    }
                 });
                 continue;
             }
@@ -137,7 +144,11 @@ impl Operator for ForeignKeyJoin {
             let digest = self.joiner.digest().to_owned();
             cx.dead(node, &digest, Kind::Rejected, code, &message, at)?;
         }
-        let records: Vec<(usize, RecordRef<'r>)> = all.iter().map(|&(o, _, r)| (o, r)).collect();
+        let records: Vec<(usize, RecordRef<'_>)> = (all.iter())
+            .filter(|(_, is_left, _)| *is_left)
+            .map(|&(o, _, r)| (o, r))
+            .chain(answered.iter().map(|(o, r)| (*o, r.as_ref())))
+            .collect();
         results::write(&mut self.joiner, self.index, changes, &records, cx)
     }
 
