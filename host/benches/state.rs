@@ -134,6 +134,7 @@ fn sluice_aggregate(
     let plugins = sluice::Plugins {
         steps: vec![plugin.cloned()],
         extractors: vec![None],
+        keys: vec![None],
     };
     let mut task = Task::new(TaskId::first(0), topology, &plugins, Some(&ctx)).expect("task");
     let mut outputs = 0;

@@ -17,6 +17,9 @@ pub struct Plugins {
     /// Per source, in source order: its timestamp-extractor plugin, if it
     /// has one.
     pub extractors: Vec<Option<plugin::Plugin>>,
+    /// Per step, in step order: the key plugin of a join with a global
+    /// table (`key-plugin`), if it has one.
+    pub keys: Vec<Option<plugin::Plugin>>,
 }
 
 impl Plugins {
@@ -26,12 +29,13 @@ impl Plugins {
         Plugins {
             steps: vec![None; topology.steps.len()],
             extractors: vec![None; topology.sources.len()],
+            keys: vec![None; topology.steps.len()],
         }
     }
 }
 
-/// Loads every plugin of `topology`: each step's (in step order) and each
-/// source's timestamp extractor. A plugin that names a crate directory is
+/// Loads every plugin of `topology`: each step's (in step order), each
+/// source's timestamp extractor, and each global join's key plugin. A plugin that names a crate directory is
 /// built first (cargo decides whether anything changed). A plugin of the
 /// wrong kind for its place (an aggregator under `plugin`, a processor
 /// under `aggregate`, …) is refused.
@@ -72,7 +76,21 @@ pub fn load_plugins(
             _ => Ok(None),
         })
         .collect::<Result<_, _>>()?;
-    Ok(Plugins { steps, extractors })
+    let keys = (topology.steps.iter())
+        .map(|step| match step.key_plugin() {
+            None => Ok(None),
+            Some(plugin_ref) => {
+                let name = format!("{} key-plugin", step.name);
+                load_one(engine, &name, plugin_ref, PluginKind::Processor, build)
+                    .map(|p| Some(limited(p, topology)))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Plugins {
+        steps,
+        extractors,
+        keys,
+    })
 }
 
 /// A plugin with the topology's limits (`plugin.deadline.ms`,

@@ -1017,3 +1017,96 @@ inputs = ["enriched"]
         }
     }
 }
+
+/// A join with a global table by a key a plugin computes
+/// (`key-plugin`, `tests/plugins/key-by-field`): each order, keyed by
+/// order id on 4 partitions, meets the user its value names, from a table
+/// on 3; an order whose value the plugin cannot read is dead-lettered with
+/// the plugin's digest, and the others are not held up by it.
+#[test]
+fn a_global_table_is_looked_up_by_the_key_a_plugin_computes() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let app = support::unique("keyplugin");
+    let (orders, users, out, dlq) = (
+        format!("{app}-orders"),
+        format!("{app}-users"),
+        format!("{app}-out"),
+        format!("{app}-dlq"),
+    );
+    kafka.create_topic(&orders, 4).unwrap();
+    kafka.create_topic(&users, 3).unwrap();
+    kafka.create_topic(&out, 1).unwrap();
+    kafka.create_topic(&dlq, 1).unwrap();
+    let n = 50;
+    let rows: Vec<_> = (0..n)
+        .map(|i| (Some(format!("u{i}")), format!(r#""n{i}""#).into_bytes(), 1))
+        .collect();
+    support::produce(&brokers, &users, &rows);
+    let mut input: Vec<_> = (0..n)
+        .map(|i| {
+            let value = format!(r#"{{"id":"o{i}","user":"u{}"}}"#, (i * 7) % n);
+            (Some(format!("o{i}")), value.into_bytes(), 2)
+        })
+        .collect();
+    input.insert(10, (Some("bad".to_owned()), b"not json".to_vec(), 2));
+    support::produce(&brokers, &orders, &input);
+    let plugin = support::component("tests/plugins/key-by-field");
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = support::write_pipeline(
+        dir.path(),
+        &format!(
+            r#"
+application.id = "{app}"
+[processing]
+commit.interval.ms = 100
+[errors]
+rejected = "dlq"
+[sources.orders]
+topic = "{orders}"
+[sources.users]
+topic = "{users}"
+table = true
+global = true
+[steps.enriched]
+join = "inner"
+joiner = "pair"
+key-plugin = "{}"
+config.field = "user"
+inputs = ["orders", "users"]
+[sinks.out]
+topic = "{out}"
+inputs = ["enriched"]
+"#,
+            plugin.display()
+        ),
+    );
+    let mut run = SluiceRun::start(&pipeline, &brokers, dir.path().join("run.log"));
+    wait_until("every order joined", &mut [&mut run], || {
+        support::read_all(&brokers, &out, 1).len() >= n
+            && !support::read_all(&brokers, &dlq, 1).is_empty()
+    });
+    let log = run.terminate();
+    let mut got: Vec<(String, String)> = (support::read_all(&brokers, &out, 1).iter())
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
+            let key = String::from_utf8(r.key.clone().unwrap()).unwrap();
+            (key, v["right"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("o{i}"), format!("n{}", (i * 7) % n)))
+        .collect();
+    want.sort();
+    assert_eq!(got, want, "each order met its user once; log:\n{log}");
+    let dead = support::read_all(&brokers, &dlq, 1);
+    assert_eq!(dead.len(), 1, "{log}");
+    let header = |name: &str| {
+        let (_, v) = dead[0].headers.iter().find(|(k, _)| k == name).unwrap();
+        String::from_utf8(v.clone()).unwrap()
+    };
+    assert_eq!(dead[0].key.as_deref(), Some(&b"bad"[..]));
+    assert_eq!(header("sluice.step"), "enriched");
+    assert_ne!(header("sluice.plugin.digest"), "built-in");
+}

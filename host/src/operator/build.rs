@@ -25,12 +25,12 @@ use crate::state::versioned::Versioned;
 use crate::topology::{ForeignKeyPart, JoinWith, JoinerRef, Operation, Source, Step};
 
 /// The operator of step `index`, calling `plugin` (none for the built-in
-/// count), over the task's `stores` and the instance's `globals`. Its
-/// plugin is instantiated now.
+/// count) and, for a global join, its `key` plugin, over the task's
+/// `stores` and the instance's `globals`. Its plugins are instantiated now.
 pub fn step(
     index: usize,
     step: &Step,
-    plugin: Option<&Plugin>,
+    (plugin, key): (Option<&Plugin>, Option<&Plugin>),
     (stores, globals): (Option<&TaskStores>, Option<&Arc<GlobalTables>>),
 ) -> Result<Box<dyn Operator>, RunError> {
     let plugin_step = || -> Result<PluginStep, RunError> {
@@ -105,13 +105,17 @@ pub fn step(
                         grace,
                     ))
                 }
-                JoinWith::Global { store, key, .. } => {
+                JoinWith::Global { store, key: by, .. } => {
                     let globals = globals.expect("global tables come with the state context");
+                    let key_plugin = match key {
+                        Some(p) => Some(PluginStep::new(p.clone(), step.config.clone())?),
+                        None => None,
+                    };
                     Box::new(StreamGlobalJoin::new(
                         index,
                         join.kind,
-                        joiner,
-                        (Arc::clone(globals), store, key.clone()),
+                        (joiner, key_plugin),
+                        (Arc::clone(globals), store, by.clone()),
                     ))
                 }
                 JoinWith::Tables { store } => {

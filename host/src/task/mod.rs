@@ -143,7 +143,10 @@ impl Task {
                 true => Some(operator::build::step(
                     i,
                     step,
-                    plugin.as_ref(),
+                    (
+                        plugin.as_ref(),
+                        plugins.keys.get(i).and_then(Option::as_ref),
+                    ),
                     (stores.as_ref(), state.map(|s| &s.globals)),
                 )?),
                 false => None,

@@ -245,6 +245,10 @@ pub enum GlobalKey {
     /// `key-field = "a.b"`: a field of the JSON value, by its dotted path;
     /// a string is the key as it is, a number or a boolean its JSON text.
     Field(Vec<String>),
+    /// `key-plugin = "<plugin>"`: a record-processor plugin, given the
+    /// stream record; the key of the one record it returns is the table
+    /// key (none returned: a null key). Kafka Streams' `KeyValueMapper`.
+    Plugin(PluginRef),
 }
 
 /// `join-window = { before, after, grace }`: a left record at `t` meets
@@ -378,6 +382,22 @@ impl Step {
             }
             | Operation::Join(_)
             | Operation::ForeignKey(_) => None,
+        }
+    }
+
+    /// The key plugin of a join with a global table (`key-plugin`), if
+    /// this is one with one.
+    pub fn key_plugin(&self) -> Option<&PluginRef> {
+        match &self.op {
+            Operation::Join(Join {
+                with:
+                    JoinWith::Global {
+                        key: GlobalKey::Plugin(p),
+                        ..
+                    },
+                ..
+            }) => Some(p),
+            _ => None,
         }
     }
 
@@ -583,11 +603,33 @@ impl Topology {
     }
 
     /// Every plugin reference, with what names it (`[steps.x]`,
-    /// `[sources.y] timestamp-plugin`), to resolve or replace.
+    /// `[steps.x] key-plugin`, `[sources.y] timestamp-plugin`), to resolve
+    /// or replace.
     pub fn plugin_refs_mut(&mut self) -> Vec<(String, &mut PluginRef)> {
-        let steps = self.steps.iter_mut().filter_map(|s| {
+        let steps = self.steps.iter_mut().flat_map(|s| {
             let owner = format!("[steps.{}]", s.name);
-            Some((owner, s.plugin_mut()?))
+            let mut refs = Vec::new();
+            match &mut s.op {
+                Operation::Join(Join { joiner, with, .. }) => {
+                    if let JoinerRef::Plugin(p) = joiner {
+                        refs.push((owner.clone(), p));
+                    }
+                    if let JoinWith::Global {
+                        key: GlobalKey::Plugin(p),
+                        ..
+                    } = with
+                    {
+                        refs.push((format!("{owner} key-plugin"), p));
+                    }
+                }
+                Operation::Process(p)
+                | Operation::Aggregate {
+                    logic: Aggregation::Plugin(p),
+                    ..
+                } => refs.push((owner, p)),
+                Operation::Aggregate { .. } | Operation::ForeignKey(_) => {}
+            }
+            refs
         });
         let sources = self
             .sources

@@ -251,6 +251,10 @@ pub struct StepDef {
     /// value's JSON field that names the right table's key.
     #[serde(rename = "foreign-key")]
     pub foreign_key: Option<String>,
+    /// Joins with a global table: a record-processor plugin (crate
+    /// directory or `.wasm`) whose output's key is the table key.
+    #[serde(rename = "key-plugin")]
+    pub key_plugin: Option<PathBuf>,
     /// Joins of two streams: how far apart in time two records may be to
     /// match, and the grace after.
     #[serde(rename = "join-window")]

@@ -110,6 +110,7 @@ fn describe_join(t: &Topology, j: &super::Join) -> String {
             match key {
                 super::GlobalKey::RecordKey => "the record's key".to_owned(),
                 super::GlobalKey::Field(path) => format!("value field {}", path.join(".")),
+                super::GlobalKey::Plugin(p) => format!("the key plugin {}", p.path().display()),
             }
         ),
         super::JoinWith::ForeignKey {

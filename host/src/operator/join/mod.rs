@@ -10,7 +10,7 @@
 //! - [`stream_table`]: the stream–table join (inner, left);
 //! - [`stream_stream`]: the windowed stream–stream join (inner, left, outer);
 //! - [`stream_global`]: the stream–global-table join (inner, left), by the
-//!   record's key or a field of its value;
+//!   record's key, a field of its value, or a [`key_plugin`];
 //! - [`table_table`]: the table–table join (inner, left, outer);
 //! - [`foreign_key`]: the foreign-key table–table join (inner, left), a
 //!   protocol between the two tables' tasks.
@@ -18,6 +18,7 @@
 pub mod built_in;
 pub mod foreign_key;
 pub mod joiner;
+pub mod key_plugin;
 pub mod results;
 pub mod stored;
 pub mod stream_global;

@@ -26,9 +26,11 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::joiner::ValueJoiner;
+use super::key_plugin::KeyPlugin;
 use super::results;
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
+use crate::operator::call::PluginStep;
 use crate::operator::dead_letter::Kind;
 use crate::operator::{Operator, StepCtx};
 use crate::plugin::Plugin;
@@ -41,6 +43,8 @@ pub struct StreamGlobalJoin {
     index: usize,
     kind: JoinKind,
     joiner: ValueJoiner,
+    /// Set when the key comes from a plugin (`key-plugin`).
+    key_plugin: Option<KeyPlugin>,
     tables: Arc<GlobalTables>,
     /// The table's store name, among the instance's global tables.
     store: String,
@@ -70,6 +74,7 @@ pub fn table_key(key: &GlobalKey, record: &RecordRef<'_>) -> TableKey {
                 .map_or(TableKey::Null, |k| TableKey::Key(k.to_vec()));
         }
         GlobalKey::Field(path) => path,
+        GlobalKey::Plugin(_) => unreachable!("a key plugin's keys come from its calls"),
     };
     let dotted = path.join(".");
     let Some(value) = record.value else {
@@ -110,17 +115,19 @@ pub fn table_key(key: &GlobalKey, record: &RecordRef<'_>) -> TableKey {
 
 impl StreamGlobalJoin {
     /// The join of step `index`, of `kind`, looking up the global table in
-    /// `store` among `tables` by `key`, its values joined by `joiner`.
+    /// `store` among `tables` by `key` (calling `key_plugin` for a
+    /// [`GlobalKey::Plugin`]), its values joined by `joiner`.
     pub fn new(
         index: usize,
         kind: JoinKind,
-        joiner: ValueJoiner,
+        (joiner, key_plugin): (ValueJoiner, Option<PluginStep>),
         (tables, store, key): (Arc<GlobalTables>, &str, GlobalKey),
     ) -> StreamGlobalJoin {
         StreamGlobalJoin {
             index,
             kind,
             joiner,
+            key_plugin: key_plugin.map(|p| KeyPlugin::new(index, p)),
             tables,
             store: store.to_owned(),
             key,
@@ -143,12 +150,25 @@ impl Operator for StreamGlobalJoin {
         let mut left = Vec::with_capacity(inputs.len());
         let mut rows = Vec::with_capacity(inputs.len());
         let mut refused = Vec::new();
-        for (origin, record) in inputs {
-            if record.value.is_none() {
-                cx.batch.counts.join_skipped += 1;
-                continue;
-            }
-            let row = match table_key(&self.key, &record) {
+        let with_value: Vec<(usize, RecordRef<'r>)> = (inputs.iter())
+            .filter(|(_, r)| r.value.is_some())
+            .copied()
+            .collect();
+        cx.batch.counts.join_skipped += (inputs.len() - with_value.len()) as u64;
+        let mut from_plugin = match &mut self.key_plugin {
+            Some(p) => Some(p.keys(&with_value, cx)?.into_iter()),
+            None => None,
+        };
+        for (origin, record) in with_value {
+            let key = match &mut from_plugin {
+                None => table_key(&self.key, &record),
+                Some(keys) => match keys.next().expect("a key per record") {
+                    Some(key) => key,
+                    // Rejected or trapped: its policy was applied.
+                    None => continue,
+                },
+            };
+            let row = match key {
                 TableKey::Key(k) => table.get(&k)?,
                 // Kafka Streams (KIP-962): only a left join's record with a
                 // null key of its own is joined without a table key.
@@ -398,5 +418,76 @@ mod tests {
             table_key(&field("a.s.t"), &r),
             TableKey::Missing(_)
         ));
+    }
+
+    #[test]
+    fn a_key_plugin_gives_the_table_key_and_its_refusals_meet_their_policy() {
+        let path = crate::operator::join::testing::component("key-by-field");
+        let text = pipeline("left", None)
+            .replace("rejected = \"skip\"", "rejected = \"dlq\"")
+            .replace(
+                "joiner = \"pair\"",
+                &format!(
+                    "joiner = \"pair\"\n            key-plugin = {:?}\n            config.field = \"user\"",
+                    path.display().to_string()
+                ),
+            );
+        let setup = Driver::setup(&text).unwrap();
+        let mut plugins = crate::plugins::Plugins::none(setup.topology());
+        plugins.keys[0] = Some(crate::operator::join::testing::load("key-by-field"));
+        let mut d = setup.plugins(plugins).start().unwrap();
+        d.push("users", Some(b"u1"), Some(&json("Ada")), Some(1));
+        d.push("users", Some(b"7"), Some(&json("Bo")), Some(1));
+        d.process().unwrap();
+        // Keyed by click id; the user is in the value.
+        d.push("clicks", Some(b"c1"), Some(br#"{"user":"u1"}"#), Some(2));
+        d.push("clicks", Some(b"c2"), Some(br#"{"user":7}"#), Some(3));
+        d.push(
+            "clicks",
+            Some(b"c3"),
+            Some(br#"{"user":"nobody"}"#),
+            Some(4),
+        );
+        d.push("clicks", Some(b"c4"), Some(br#"{"other":1}"#), Some(5));
+        d.push("clicks", Some(b"c5"), Some(b"not json"), Some(6));
+        d.push("clicks", None, Some(br#"{"user":null}"#), Some(7));
+        d.process().unwrap();
+        let got: Vec<(Option<String>, Option<String>)> = (d.outputs("out").iter())
+            .map(|r| {
+                let v: serde_json::Value =
+                    serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
+                let key = r
+                    .key
+                    .as_ref()
+                    .map(|k| String::from_utf8(k.to_vec()).unwrap());
+                (key, v["right"].as_str().map(str::to_owned))
+            })
+            .collect();
+        let s = |t: &str| Some(t.to_owned());
+        // c4 has no key for the table (null): skipped, as the null key of
+        // a keyed record is; the unkeyed record with a null one is a left
+        // join's (KIP-962).
+        assert_eq!(
+            got,
+            [
+                (s("c1"), s("Ada")),
+                (s("c2"), s("Bo")),
+                (s("c3"), None),
+                (None, None)
+            ]
+        );
+        assert_eq!(d.counts().join_skipped, 1);
+        let dead = d.dead_letters();
+        assert_eq!(dead.len(), 1, "the value the plugin cannot read");
+        assert_eq!(dead[0].key.as_deref(), Some(&b"c5"[..]));
+        let step = dead[0]
+            .headers
+            .iter()
+            .find(|(n, _)| n == "sluice.plugin.digest");
+        assert_ne!(
+            step.and_then(|(_, v)| v.as_deref()),
+            Some(&b"built-in"[..]),
+            "the key plugin's digest"
+        );
     }
 }

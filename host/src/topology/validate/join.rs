@@ -52,9 +52,16 @@ pub(super) fn join(
             "{owner} has `foreign-key`, which joins two tables by a field of the first one's values; both inputs must be table sources (`table = true`)"
         ));
     }
-    if def.key_field.is_some() && !table_of(right).is_some_and(global) {
+    if let Some((key, _)) = [
+        ("key-field", def.key_field.is_some()),
+        ("key-plugin", def.key_plugin.is_some()),
+    ]
+    .into_iter()
+    .find(|&(_, set)| set)
+        && !table_of(right).is_some_and(global)
+    {
         return Err(format!(
-            "{owner} has `key-field`, which picks the key a stream record looks a global table up by; the second input is not a global table (`global = true` on its source)"
+            "{owner} has `{key}`, which picks the key a stream record looks a global table up by; the second input is not a global table (`global = true` on its source)"
         ));
     }
     if let (Some(l), Some(r)) = (table_of(left), table_of(right))
@@ -66,9 +73,10 @@ pub(super) fn join(
         ));
     }
     let (with, reads) = match (table_of(left), table_of(right)) {
-        (None, Some(table)) if global(table) => {
-            (with_global(owner, def, kind, table, sources)?, vec![left])
-        }
+        (None, Some(table)) if global(table) => (
+            with_global(owner, def, kind, table, (sources, base))?,
+            vec![left],
+        ),
         (Some(_), Some(r)) if def.foreign_key.is_some() => (
             super::foreign_key::with_foreign_key((owner, name), def, kind, r)?,
             vec![left],
@@ -156,7 +164,7 @@ fn with_global(
     def: &StepDef,
     kind: JoinKindDef,
     table: usize,
-    sources: &[Source],
+    (sources, base): (&[Source], &Path),
 ) -> Result<JoinWith, String> {
     let name = &sources[table].name;
     if kind == JoinKindDef::Outer {
@@ -173,9 +181,15 @@ fn with_global(
             "{owner} joins the global table `{name}`: `join-window`, `store`, `wait-for-table` and `join-grace` do not apply (a global table is restored in full before any stream record is processed)"
         ));
     }
-    let key = match &def.key_field {
-        None => GlobalKey::RecordKey,
-        Some(path) => GlobalKey::Field(field_path(owner, "key-field", path)?),
+    let key = match (&def.key_field, &def.key_plugin) {
+        (None, None) => GlobalKey::RecordKey,
+        (Some(path), None) => GlobalKey::Field(field_path(owner, "key-field", path)?),
+        (None, Some(plugin)) => GlobalKey::Plugin(plugin_ref(base, plugin)),
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{owner} has `key-field` and `key-plugin`; the table key comes from one of them"
+            ));
+        }
     };
     let store = sources[table]
         .table
@@ -719,6 +733,24 @@ mod tests {
                 ..
             }
         ));
+        let by_plugin = GLOBAL.replace(
+            "key-field = \"price.currency\"",
+            "key-plugin = \"currency-of\"",
+        );
+        let mut t = load(&by_plugin).unwrap();
+        assert_eq!(
+            t.steps[0].key_plugin(),
+            Some(&crate::topology::PluginRef::Crate("/p/currency-of".into()))
+        );
+        let refs: Vec<String> = (t.plugin_refs_mut().into_iter())
+            .map(|(owner, p)| format!("{owner} {}", p.path().display()))
+            .collect();
+        assert_eq!(refs, ["[steps.priced] key-plugin /p/currency-of"]);
+        let shown = crate::topology::render::text(&t);
+        assert!(
+            shown.contains("by the key plugin /p/currency-of"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -735,6 +767,19 @@ mod tests {
             (
                 GLOBAL.replace("key-field = \"price.currency\"", "key-field = \"price..x\""),
                 "not a dotted path",
+            ),
+            (
+                GLOBAL.replace(
+                    "key-field = \"price.currency\"",
+                    "key-field = \"price.currency\"\n        key-plugin = \"k.wasm\"",
+                ),
+                "[steps.priced] has `key-field` and `key-plugin`; the table key comes from one of them",
+            ),
+            (
+                GLOBAL
+                    .replace("global = true", "")
+                    .replace("key-field = \"price.currency\"", "key-plugin = \"k.wasm\""),
+                "[steps.priced] has `key-plugin`, which picks the key a stream record looks a global table up by",
             ),
             (
                 GLOBAL.replace("key-field = \"price.currency\"", "wait-for-table = false"),

@@ -72,6 +72,7 @@ fn only_repartition_keys(name: &str, def: &StepDef) -> Result<(), String> {
         ("wait-for-table", def.wait_for_table.is_some()),
         ("key-field", def.key_field.is_some()),
         ("foreign-key", def.foreign_key.is_some()),
+        ("key-plugin", def.key_plugin.is_some()),
         ("join-window", def.join_window.is_some()),
         ("join-grace", def.join_grace.is_some()),
         ("config", !def.config.is_empty()),

@@ -130,10 +130,11 @@ impl<'a> Steps<'a> {
             ("key-field", def.key_field.is_some()),
             ("join-grace", def.join_grace.is_some()),
             ("foreign-key", def.foreign_key.is_some()),
+            ("key-plugin", def.key_plugin.is_some()),
         ];
         if let (Some((key, _)), None) = (join_keys.iter().find(|(_, set)| *set), def.join) {
             return Err(format!(
-                "{owner} has `{key}` but no `join`; `joiner`, `wait-for-table`, `key-field`, `join-grace` and `foreign-key` are for join steps"
+                "{owner} has `{key}` but no `join`; `joiner`, `wait-for-table`, `key-field`, `key-plugin`, `join-grace` and `foreign-key` are for join steps"
             ));
         }
         if let Some(kind) = def.join {
