@@ -878,43 +878,60 @@ inputs = ["joined"]
 }
 
 /// A foreign-key join of orders (4 partitions) with customers (3: not
-/// co-partitioned), on the embedded broker: each order names its
-/// customer in `customer.id`. After the first rows, customers renamed,
-/// orders moved to other customers, orders deleted and a customer
-/// deleted, the result table (the output replayed, key by key) must be
-/// the left join of the final tables, computed here directly; and no
-/// order may ever show a customer it did not name at that moment's value.
-#[test]
-fn a_foreign_key_join_of_tables_on_other_partition_counts_ends_at_the_join_of_the_final_tables() {
-    let kafka = EmbeddedKafka::start(1).unwrap();
-    let brokers = kafka.bootstrap_servers();
-    let app = support::unique("fk");
-    let (orders, customers, out) = (
-        format!("{app}-orders"),
-        format!("{app}-customers"),
-        format!("{app}-out"),
-    );
-    kafka.create_topic(&orders, 4).unwrap();
-    kafka.create_topic(&customers, 3).unwrap();
-    kafka.create_topic(&out, 1).unwrap();
-    // The embedded broker cannot create topics for Sluice: the internal
-    // topics and changelogs, each with its sub-topology's count.
-    for (topic, n) in [
-        ("enriched-subscription", 3),
-        ("enriched-response", 4),
-        ("orders-changelog", 4),
-        ("customers-changelog", 3),
-        ("enriched-changelog", 4),
-        ("enriched-subscribe-changelog", 4),
-        ("enriched-answer-changelog", 3),
-    ] {
-        kafka.create_topic(&format!("{app}-{topic}"), n).unwrap();
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let pipeline = support::write_pipeline(
-        dir.path(),
-        &format!(
-            r#"
+/// co-partitioned) on the embedded broker, each order naming its customer
+/// in `customer.id`, fed in phases: the first rows; customers renamed and
+/// orders moved to other customers; orders deleted and a customer deleted.
+struct ForeignKeyCase {
+    _kafka: EmbeddedKafka,
+    brokers: String,
+    orders: String,
+    customers: String,
+    out: String,
+    pipeline: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    /// The tables as the phases so far leave them: order -> customer
+    /// number, customer -> name.
+    final_orders: BTreeMap<String, usize>,
+    final_customers: BTreeMap<String, String>,
+}
+
+/// (key, value or tombstone, time).
+type Row = (Option<String>, Option<Vec<u8>>, i64);
+
+impl ForeignKeyCase {
+    const ORDERS: usize = 200;
+    const CUSTOMERS: usize = 30;
+
+    fn new() -> ForeignKeyCase {
+        let kafka = EmbeddedKafka::start(1).unwrap();
+        let brokers = kafka.bootstrap_servers();
+        let app = support::unique("fk");
+        let (orders, customers, out) = (
+            format!("{app}-orders"),
+            format!("{app}-customers"),
+            format!("{app}-out"),
+        );
+        kafka.create_topic(&orders, 4).unwrap();
+        kafka.create_topic(&customers, 3).unwrap();
+        kafka.create_topic(&out, 1).unwrap();
+        // The embedded broker cannot create topics for Sluice: the internal
+        // topics and changelogs, each with its sub-topology's count.
+        for (topic, n) in [
+            ("enriched-subscription", 3),
+            ("enriched-response", 4),
+            ("orders-changelog", 4),
+            ("customers-changelog", 3),
+            ("enriched-changelog", 4),
+            ("enriched-subscribe-changelog", 4),
+            ("enriched-answer-changelog", 3),
+        ] {
+            kafka.create_topic(&format!("{app}-{topic}"), n).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = support::write_pipeline(
+            dir.path(),
+            &format!(
+                r#"
 application.id = "{app}"
 [processing]
 commit.interval.ms = 100
@@ -932,47 +949,91 @@ inputs = ["orders", "customers"]
 [sinks.out]
 topic = "{out}"
 inputs = ["enriched"]
+[kafka]
+# A killed run's member leaves the group soon.
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
 "#
-        ),
-    );
-    let mut final_orders: BTreeMap<String, usize> = BTreeMap::new();
-    let mut final_customers: BTreeMap<String, String> = BTreeMap::new();
-    let order = |i: usize, c: usize| {
-        let value = format!(r#"{{"id":"o{i}","customer":{{"id":"c{c}"}}}}"#);
-        (Some(format!("o{i}")), Some(value.into_bytes()), 2)
-    };
-    let customer = |c: usize, name: &str| {
-        (
-            Some(format!("c{c}")),
-            Some(format!("\"{name}\"").into_bytes()),
-            1,
-        )
-    };
-    let (n, m) = (200, 30);
-    let rows: Vec<_> = (0..m).map(|c| customer(c, &format!("n{c}"))).collect();
-    final_customers.extend((0..m).map(|c| (format!("c{c}"), format!("n{c}"))));
-    support::produce_nullable(&brokers, &customers, &rows);
-    // Orders 0..n; order i names customer i % (m + 5): some name none.
-    let first: Vec<_> = (0..n).map(|i| order(i, i % (m + 5))).collect();
-    final_orders.extend((0..n).map(|i| (format!("o{i}"), i % (m + 5))));
-    support::produce_nullable(&brokers, &orders, &first);
-    let mut run = SluiceRun::start(&pipeline, &brokers, dir.path().join("run.log"));
-    let expected = |orders: &BTreeMap<String, usize>, customers: &BTreeMap<String, String>| {
-        (orders.iter())
+            ),
+        );
+        ForeignKeyCase {
+            _kafka: kafka,
+            brokers,
+            orders,
+            customers,
+            out,
+            pipeline,
+            dir,
+            final_orders: BTreeMap::new(),
+            final_customers: BTreeMap::new(),
+        }
+    }
+
+    fn order(&mut self, i: usize, c: Option<usize>) -> Row {
+        let key = format!("o{i}");
+        let value = c.map(|c| {
+            self.final_orders.insert(key.clone(), c);
+            format!(r#"{{"id":"o{i}","customer":{{"id":"c{c}"}}}}"#).into_bytes()
+        });
+        if c.is_none() {
+            self.final_orders.remove(&key);
+        }
+        (Some(key), value, 2)
+    }
+
+    fn customer(&mut self, c: usize, name: Option<&str>) -> Row {
+        let key = format!("c{c}");
+        match name {
+            Some(n) => self.final_customers.insert(key.clone(), n.to_owned()),
+            None => self.final_customers.remove(&key),
+        };
+        (Some(key), name.map(|n| format!("\"{n}\"").into_bytes()), 1)
+    }
+
+    /// Produces phase `n` (0, 1 or 2).
+    fn phase(&mut self, n: usize) {
+        let (orders, customers): (Vec<Row>, Vec<Row>) = match n {
+            // Order i names customer i % 35: some name none.
+            0 => (
+                (0..Self::ORDERS)
+                    .map(|i| self.order(i, Some(i % (Self::CUSTOMERS + 5))))
+                    .collect(),
+                (0..Self::CUSTOMERS)
+                    .map(|c| self.customer(c, Some(&format!("n{c}"))))
+                    .collect(),
+            ),
+            1 => (
+                (0..50)
+                    .map(|i| self.order(i, Some((i + 7) % Self::CUSTOMERS)))
+                    .collect(),
+                (0..10)
+                    .map(|c| self.customer(c, Some(&format!("renamed{c}"))))
+                    .collect(),
+            ),
+            _ => (
+                (150..Self::ORDERS).map(|i| self.order(i, None)).collect(),
+                vec![self.customer(12, None)],
+            ),
+        };
+        support::produce_nullable(&self.brokers, &self.customers, &customers);
+        support::produce_nullable(&self.brokers, &self.orders, &orders);
+    }
+
+    /// The left join of the final tables: order -> (order id, customer
+    /// name or none).
+    fn expected(&self) -> BTreeMap<String, (String, Option<String>)> {
+        (self.final_orders.iter())
             .map(|(o, c)| {
-                (
-                    o.clone(),
-                    (
-                        format!("o{}", &o[1..]),
-                        customers.get(&format!("c{c}")).cloned(),
-                    ),
-                )
+                let name = self.final_customers.get(&format!("c{c}")).cloned();
+                (o.clone(), (o.clone(), name))
             })
-            .collect::<BTreeMap<_, _>>()
-    };
-    let replayed = || {
+            .collect()
+    }
+
+    /// The output replayed, key by key.
+    fn replayed(&self) -> BTreeMap<String, (String, Option<String>)> {
         let mut table = BTreeMap::new();
-        for r in support::read_all(&brokers, &out, 1) {
+        for r in support::read_all(&self.brokers, &self.out, 1) {
             let key = String::from_utf8(r.key.clone().unwrap()).unwrap();
             match &r.value {
                 None => table.remove(&key),
@@ -984,38 +1045,64 @@ inputs = ["enriched"]
             };
         }
         table
-    };
-    let want = expected(&final_orders, &final_customers);
-    wait_until("every order joined", &mut [&mut run], || replayed() == want);
-    // Customers renamed, orders moved, deleted, a customer deleted.
-    let renamed: Vec<_> = (0..10)
-        .map(|c| customer(c, &format!("renamed{c}")))
-        .collect();
-    final_customers.extend((0..10).map(|c| (format!("c{c}"), format!("renamed{c}"))));
-    support::produce_nullable(&brokers, &customers, &renamed);
-    let moved: Vec<_> = (0..50).map(|i| order(i, (i + 7) % m)).collect();
-    final_orders.extend((0..50).map(|i| (format!("o{i}"), (i + 7) % m)));
-    support::produce_nullable(&brokers, &orders, &moved);
-    let deleted: Vec<_> = (150..n).map(|i| (Some(format!("o{i}")), None, 3)).collect();
-    (150..n).for_each(|i| {
-        final_orders.remove(&format!("o{i}"));
-    });
-    support::produce_nullable(&brokers, &orders, &deleted);
-    support::produce_nullable(&brokers, &customers, &[(Some("c12".to_owned()), None, 3)]);
-    final_customers.remove("c12");
-    let want = expected(&final_orders, &final_customers);
-    wait_until("the changes joined", &mut [&mut run], || replayed() == want);
-    let log = run.terminate();
-    // No result ever pairs an order with a customer it did not name.
-    for r in support::read_all(&brokers, &out, 1) {
-        let Some(v) = &r.value else { continue };
-        let v: serde_json::Value = serde_json::from_slice(v).unwrap();
-        let (named, right) = (v["left"]["customer"]["id"].as_str().unwrap(), &v["right"]);
-        if let Some(name) = right.as_str() {
-            let c = name.trim_start_matches("renamed").trim_start_matches('n');
-            assert_eq!(format!("c{c}"), named, "{v}; log:\n{log}");
+    }
+
+    /// Runs until the output replays to the join of the final tables.
+    fn run_until_joined(&self, log: &str) -> String {
+        let log = self.dir.path().join(log);
+        let mut run = SluiceRun::start(&self.pipeline, &self.brokers, log);
+        let want = self.expected();
+        wait_until(
+            "the result to be the join of the tables",
+            &mut [&mut run],
+            || self.replayed() == want,
+        );
+        run.terminate()
+    }
+
+    /// No result ever paired an order with a customer it did not name.
+    fn check_every_pair(&self, log: &str) {
+        for r in support::read_all(&self.brokers, &self.out, 1) {
+            let Some(v) = &r.value else { continue };
+            let v: serde_json::Value = serde_json::from_slice(v).unwrap();
+            let named = v["left"]["customer"]["id"].as_str().unwrap();
+            if let Some(name) = v["right"].as_str() {
+                let c = name.trim_start_matches("renamed").trim_start_matches('n');
+                assert_eq!(format!("c{c}"), named, "{v}; log:\n{log}");
+            }
         }
     }
+}
+
+/// The foreign-key join case, one phase at a time: after each, the result
+/// table (the output replayed) must be the left join of the tables.
+#[test]
+fn a_foreign_key_join_of_tables_on_other_partition_counts_ends_at_the_join_of_the_final_tables() {
+    let mut case = ForeignKeyCase::new();
+    let mut logs = String::new();
+    for phase in 0..3 {
+        case.phase(phase);
+        logs += &case.run_until_joined(&format!("run{phase}.log"));
+    }
+    case.check_every_pair(&logs);
+}
+
+/// The foreign-key join case with a run killed at each point of the
+/// commit protocol, in each of the two sub-topologies' commits (at-least-
+/// once): the result replayed still ends at the join of the final tables.
+#[test]
+fn a_foreign_key_join_killed_at_each_commit_point_still_ends_at_the_join_of_the_final_tables() {
+    let mut case = ForeignKeyCase::new();
+    for (phase, point) in ["changelog-sent:2", "changelog-acked:2", "state-written:2"]
+        .iter()
+        .enumerate()
+    {
+        case.phase(phase);
+        let log = case.dir.path().join(format!("crash{phase}.log"));
+        support::crash_at(&case.pipeline, &case.brokers, log, point);
+    }
+    let log = case.run_until_joined("end.log");
+    case.check_every_pair(&log);
 }
 
 /// A join with a global table by a key a plugin computes

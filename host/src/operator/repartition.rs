@@ -27,12 +27,13 @@ const IDLE_CLOSE: &str = "~idle-close";
 
 /// Sends `record`, made from the batch's record `origin` by `node` (whose
 /// plugin has `digest`), to the repartition topic of `sink`, with its
-/// origin in a header. `sent` counts, per batch record, what it sent to
-/// this topic so far. A record without a key meets the `unkeyed` policy.
+/// origin in a header if `origins` (see `Topology::writes_origins`).
+/// `sent` counts, per batch record, what it sent to this topic so far. A
+/// record without a key meets the `unkeyed` policy.
 pub fn send(
     topology: &Topology,
     ctx: &mut BatchContext<'_>,
-    sink: &Sink,
+    (sink, origins): (&Sink, bool),
     (node, digest): (NodeId, &str),
     (origin, record): (usize, RecordRef<'_>),
     sent: &mut Vec<i64>,
@@ -76,9 +77,9 @@ pub fn send(
     };
     sent[origin] += 1;
     let mut owned = record.to_owned_record();
-    owned
-        .headers
-        .push((ORIGIN_HEADER.to_owned(), Some(Bytes::from(header))));
+    if origins {
+        (owned.headers).push((ORIGIN_HEADER.to_owned(), Some(Bytes::from(header))));
+    }
     if let Some(refusal) = ctx.out.refusal(&sink.topic, owned.as_ref()) {
         let message = refusal.to_string();
         let why = Refused {

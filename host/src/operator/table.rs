@@ -71,13 +71,16 @@ impl Operator for Table {
         let mut rows: Vec<Option<Vec<u8>>> = Vec::with_capacity(inputs.len());
         let mut refused = Vec::new();
         for (origin, record) in inputs {
+            // Applied already (restored), while a store downstream was not
+            // (a crash between two stores' markers): not written again,
+            // but passed on, so that the store that lags catches up.
             let (topic, partition, at) = cx.batch.batch[origin].applied_at();
-            if stores.has_applied(self.store, topic, partition, at) {
-                continue;
-            }
+            let applied = stores.has_applied(self.store, topic, partition, at);
             let debezium = self.format == TableFormat::Debezium;
             let (key, row) = match table_change(record.key, record.value, debezium) {
                 Ok(change) => change,
+                // Refused when it was applied.
+                Err(_) if applied => continue,
                 Err(bad) => {
                     refused.push((bad.code, bad.message, (origin, record)));
                     continue;
@@ -85,6 +88,16 @@ impl Operator for Table {
             };
             let buffer = stores.buffer(self.store);
             match &self.versioned {
+                _ if applied => {
+                    let time = record.timestamp.unwrap_or(0);
+                    let latest = match &self.versioned {
+                        None => true,
+                        Some(_) => Versioned::is_latest(buffer, key, time)?,
+                    };
+                    if !latest {
+                        continue;
+                    }
+                }
                 None => match &row {
                     Some(v) => buffer.put(key, v),
                     None => buffer.delete(key),

@@ -152,6 +152,14 @@ impl Versioned {
         })
     }
 
+    /// Whether a version of `key` at `time` is (or would be) its latest:
+    /// none is later.
+    pub fn is_latest(store: &StoreBuffer, key: &[u8], time: i64) -> Result<bool, StateError> {
+        Ok(versions(store, key, None)?
+            .last()
+            .is_none_or(|(t, _)| time >= *t))
+    }
+
     /// `key`'s row as of `time`.
     pub fn get_as_of(
         &self,

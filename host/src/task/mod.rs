@@ -316,7 +316,7 @@ impl Task {
             live.iter().filter(|l| !**l).count() as u64
         };
         let repartitioned = (batch.iter().zip(&live))
-            .filter(|(r, l)| **l && r.origin.is_some())
+            .filter(|(r, l)| **l && topology.is_repartition_topic(&r.topic))
             .count() as u64;
         let records_in = live.iter().filter(|l| **l).count() as u64 - repartitioned;
         let mut ctx = BatchContext {
@@ -384,6 +384,7 @@ impl Task {
         // Per batch record: how many records it sent to the repartition
         // topic at hand (each gets its own position).
         let mut sent: Vec<i64> = Vec::new();
+        let origins = topology.writes_origins(self.id.subtopology);
         for &k in &topology.subtopologies[self.id.subtopology].sinks {
             let sink = &topology.sinks[k];
             sent.clear();
@@ -397,7 +398,7 @@ impl Task {
                         operator::repartition::send(
                             topology,
                             ctx,
-                            sink,
+                            (sink, origins),
                             (node, digest),
                             (origin, record),
                             &mut sent,

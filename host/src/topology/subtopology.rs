@@ -128,6 +128,26 @@ impl Topology {
         }
     }
 
+    /// Whether what sub-topology `n` writes to a repartition topic carries
+    /// each record's origin, by which the reading side applies a record
+    /// written twice (by a task that crashed before its commit) once. Only
+    /// where a task reads one topic: its outputs for an input record are
+    /// then the same when it is read again. A task that reads two (a
+    /// join's sides, a foreign-key join's answers and right rows) may
+    /// give an input record other outputs when they interleave otherwise,
+    /// so that the index of an output among its input's would name another
+    /// record: there a record written twice is read twice (at-least-once).
+    pub fn writes_origins(&self, n: usize) -> bool {
+        let mut topics = (self.subtopologies[n].sources.iter()).map(|&i| &self.sources[i].topic);
+        let first = topics.next();
+        topics.all(|t| Some(t) == first)
+    }
+
+    /// Whether `topic` is one of the pipeline's repartition topics.
+    pub fn is_repartition_topic(&self, topic: &str) -> bool {
+        (self.sources.iter()).any(|s| s.repartition.is_some() && s.topic == topic)
+    }
+
     /// The sub-topology that reads `topic`.
     pub fn subtopology_of_topic(&self, topic: &str) -> Option<usize> {
         self.subtopologies
