@@ -8,6 +8,12 @@
 //!   forward, a 1 s window, inner join with `merge`; the baseline keeps
 //!   each side's recent records per key in `VecDeque`s and merges each
 //!   pair with serde_json.
+//! - **foreign-key**: updates of 500 × n orders over a quarter as many
+//!   order keys, each naming one of 2,000 customers in a field, left join
+//!   with `merge`: Sluice's subscribe, answer and join steps with their
+//!   two topics played by the driver, in-memory stores; the baseline
+//!   parses each order for its customer, keeps the order's foreign key in
+//!   a `HashMap`, and merges it with the customer.
 //! - **repartition hop**: `count` per key of a stream, with and without a
 //!   `repartition = true` step before it, in one process (the task test
 //!   driver plays the topic: the hop's cost here is the origin header,
@@ -19,7 +25,7 @@
 //!   and the purge of what was read. A reader of the output topic times
 //!   the drain from the first count to the last.
 //!
-//! The first three are the host's own path only: no Wasm (the joiners are
+//! The first four are the host's own path only: no Wasm (the joiners are
 //! built-ins), no broker. Run: `cargo bench -p sluice --bench joins`, and
 //! with `SLUICE_BENCH_BROKERS=$(scripts/kafka.sh start | tail -1)` for the
 //! hop on a broker (without it, that part is skipped: the embedded broker
@@ -399,10 +405,88 @@ fn repartition_hop_on_broker(brokers: &str, embedded: Option<&EmbeddedKafka>, re
     }
 }
 
+/// A foreign-key join: `orders` updates of order rows (over `orders / 4`
+/// order keys), each naming one of `customers` customers, joined with
+/// the customers (loaded first) by `merge`; Sluice's three parts and its
+/// two topics, played by the driver, against a native closure that keeps
+/// the orders' foreign keys and merges each with its customer.
+fn foreign_key(customers: usize, orders: usize) {
+    let mut d = Driver::from_toml(
+        r#"
+        application.id = "bench"
+        [sources.orders]
+        table = true
+        [sources.customers]
+        table = true
+        [steps.joined]
+        join = "left"
+        joiner = "merge"
+        foreign-key = "customer"
+        inputs = ["orders", "customers"]
+        [sinks.out]
+        inputs = ["joined"]
+        "#,
+    )
+    .unwrap();
+    let customer = |i: usize| format!("c{}", (i * 31) % customers);
+    for i in 0..customers {
+        let key = format!("c{i}");
+        d.push(
+            "customers",
+            Some(key.as_bytes()),
+            Some(&object("customer", i)),
+            Some(1),
+        );
+    }
+    d.process().unwrap();
+    let order_key = |i: usize| format!("o{}", i % (orders / 4).max(1));
+    let values: Vec<Vec<u8>> = (0..orders)
+        .map(|i| format!(r#"{{"order":{i},"customer":"{}"}}"#, customer(i)).into_bytes())
+        .collect();
+    let sluice = rate(orders, || {
+        for chunk in (0..orders).collect::<Vec<_>>().chunks(BATCH) {
+            for &i in chunk {
+                d.push(
+                    "orders",
+                    Some(order_key(i).as_bytes()),
+                    Some(&values[i]),
+                    Some(2),
+                );
+            }
+            d.process().unwrap();
+            d.take_sent();
+        }
+    });
+    let table: HashMap<String, Vec<u8>> = (0..customers)
+        .map(|i| (format!("c{i}"), object("customer", i)))
+        .collect();
+    let mut foreign: HashMap<String, String> = HashMap::new();
+    let mut out = Vec::with_capacity(BATCH);
+    let native = rate(orders, || {
+        for (i, v) in values.iter().enumerate() {
+            let fk = serde_json::from_slice::<serde_json::Value>(v).unwrap()["customer"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            foreign.insert(order_key(i), fk.clone());
+            let joined = match table.get(&fk) {
+                Some(c) => merge(v, c),
+                None => v.clone(),
+            };
+            out.push(joined);
+            if out.len() == BATCH {
+                out.clear();
+            }
+        }
+    });
+    report("foreign-key join (merge)", sluice, ("native", native));
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let scale = if bench { 100 } else { 1 };
     stream_table(2_000, 2_000 * scale);
+    foreign_key(2_000, 2_000 * scale);
     stream_stream(2_000 * scale);
     repartition_hop(2_000 * scale);
     match (std::env::var("SLUICE_BENCH_BROKERS"), bench) {

@@ -9,7 +9,7 @@
 //! joined. Records go to the plugin a call batch at a time, and a call
 //! batch that traps is replayed one record at a time on fresh instances.
 
-use super::stream_global::TableKey;
+use super::table_key::TableKey;
 use crate::error::RunError;
 use crate::operator::StepCtx;
 use crate::operator::call::{PluginStep, read_answer};

@@ -11,6 +11,8 @@
 //! - [`stream_stream`]: the windowed stream–stream join (inner, left, outer);
 //! - [`stream_global`]: the stream–global-table join (inner, left), by the
 //!   record's key, a field of its value, or a [`key_plugin`];
+//! - [`table_key`]: the key a record looks a table up by (its own, or a
+//!   field of its value);
 //! - [`table_table`]: the table–table join (inner, left, outer);
 //! - [`foreign_key`]: the foreign-key table–table join (inner, left), a
 //!   protocol between the two tables' tasks.
@@ -24,6 +26,7 @@ pub mod stored;
 pub mod stream_global;
 pub mod stream_stream;
 pub mod stream_table;
+pub mod table_key;
 pub mod table_table;
 #[cfg(test)]
 mod testing;

@@ -22,12 +22,10 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use serde_json::Value;
-
 use super::joiner::ValueJoiner;
 use super::key_plugin::KeyPlugin;
 use super::results;
+use super::table_key::{TableKey, table_key};
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
 use crate::operator::call::PluginStep;
@@ -37,6 +35,7 @@ use crate::plugin::Plugin;
 use crate::record::{Record, RecordRef};
 use crate::state::global_table::GlobalTables;
 use crate::topology::{GlobalKey, JoinKind, NodeId};
+use bytes::Bytes;
 
 /// A stream–global-table join of one task.
 pub struct StreamGlobalJoin {
@@ -49,68 +48,6 @@ pub struct StreamGlobalJoin {
     /// The table's store name, among the instance's global tables.
     store: String,
     key: GlobalKey,
-}
-
-/// The table key of a record: a key, none (a null key), or why the record
-/// has no usable key.
-#[derive(Debug, PartialEq, Eq)]
-pub enum TableKey {
-    /// The key to look up.
-    Key(Vec<u8>),
-    /// A null key: it matches nothing.
-    Null,
-    /// The record cannot give a key: what is wrong.
-    Missing(String),
-}
-
-/// The table key `key` takes from `record`: its key, or the text of the
-/// JSON field at `path` of its value (a string as it is; a number or a
-/// boolean as JSON writes it).
-pub fn table_key(key: &GlobalKey, record: &RecordRef<'_>) -> TableKey {
-    let path = match key {
-        GlobalKey::RecordKey => {
-            return record
-                .key
-                .map_or(TableKey::Null, |k| TableKey::Key(k.to_vec()));
-        }
-        GlobalKey::Field(path) => path,
-        GlobalKey::Plugin(_) => unreachable!("a key plugin's keys come from its calls"),
-    };
-    let dotted = path.join(".");
-    let Some(value) = record.value else {
-        return TableKey::Null;
-    };
-    let Ok(mut v) = serde_json::from_slice::<Value>(value) else {
-        return TableKey::Missing(format!(
-            "the value is not JSON, so it has no `key-field` `{dotted}`"
-        ));
-    };
-    for part in path {
-        v = match v {
-            Value::Object(mut fields) => match fields.remove(part) {
-                Some(inner) => inner,
-                None => {
-                    return TableKey::Missing(format!(
-                        "the value has no field `{dotted}` (the join's `key-field`)"
-                    ));
-                }
-            },
-            _ => {
-                return TableKey::Missing(format!(
-                    "the value has no field `{dotted}` (the join's `key-field`): `{part}`'s parent is not an object"
-                ));
-            }
-        };
-    }
-    match v {
-        Value::Null => TableKey::Null,
-        Value::String(s) => TableKey::Key(s.into_bytes()),
-        Value::Number(n) => TableKey::Key(n.to_string().into_bytes()),
-        Value::Bool(b) => TableKey::Key(b.to_string().into_bytes()),
-        Value::Array(_) | Value::Object(_) => TableKey::Missing(format!(
-            "the join's `key-field` `{dotted}` is an array or an object, not a key"
-        )),
-    }
 }
 
 impl StreamGlobalJoin {
@@ -229,11 +166,8 @@ mod tests {
     use sluice_reference::joins::tables::STREAM_TABLE;
     use sluice_reference::joins::{self, Event, Kind, Side};
 
-    use super::{TableKey, table_key};
     use crate::operator::join::testing::{column, json, name, push, row, seen};
-    use crate::record::RecordRef;
     use crate::task::testing::Driver;
-    use crate::topology::GlobalKey;
 
     const TOPICS: (&str, &str) = ("clicks", "users");
 
@@ -386,38 +320,6 @@ mod tests {
         let message =
             String::from_utf8(letters[0].header("sluice.error").unwrap().to_vec()).unwrap();
         assert!(message.contains("no field `user.id`"), "{message}");
-    }
-
-    #[test]
-    fn table_keys_come_from_the_record_key_or_a_json_field() {
-        let value = br#"{"a":{"s":"x","n":12,"b":true,"z":null,"o":{}}}"#;
-        let r = RecordRef {
-            key: Some(b"k"),
-            value: Some(value),
-            ..RecordRef::EMPTY
-        };
-        let field = |p: &str| GlobalKey::Field(p.split('.').map(str::to_owned).collect());
-        assert_eq!(
-            table_key(&GlobalKey::RecordKey, &r),
-            TableKey::Key(b"k".to_vec())
-        );
-        assert_eq!(table_key(&field("a.s"), &r), TableKey::Key(b"x".to_vec()));
-        assert_eq!(table_key(&field("a.n"), &r), TableKey::Key(b"12".to_vec()));
-        assert_eq!(
-            table_key(&field("a.b"), &r),
-            TableKey::Key(b"true".to_vec())
-        );
-        assert_eq!(table_key(&field("a.z"), &r), TableKey::Null);
-        assert!(
-            matches!(table_key(&field("a.o"), &r), TableKey::Missing(m) if m.contains("object"))
-        );
-        assert!(
-            matches!(table_key(&field("a.q"), &r), TableKey::Missing(m) if m.contains("no field `a.q`"))
-        );
-        assert!(matches!(
-            table_key(&field("a.s.t"), &r),
-            TableKey::Missing(_)
-        ));
     }
 
     #[test]

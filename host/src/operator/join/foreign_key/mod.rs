@@ -46,7 +46,7 @@ pub mod subscribe;
 use sha2::{Digest, Sha256};
 use sluice_frame::Writer;
 
-use super::stream_global::{TableKey, table_key};
+use super::table_key::{TableKey, table_key};
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
 use crate::plugin::frame;
