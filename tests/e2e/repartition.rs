@@ -82,7 +82,6 @@ fn pipeline(dir: &Path, n: &Names, processing: &str, extra: &str) -> PathBuf {
             r#"
 application.id = "{app}"
 [processing]
-commit.interval.ms = 200
 repartition.purge.interval.ms = 100
 {processing}
 [errors]
@@ -180,10 +179,13 @@ fn rekeyed_orders_counted_per_customer_stay_exact_when_killed_at_every_commit_po
         kafka.create_topic(t, PARTITIONS).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
+    // Commits every 50 ms: each part is processed over several commits,
+    // so each run reaches its kill in its second commit that writes the
+    // store (at 200 ms a fast machine did a part in one).
     let pipeline = pipeline(
         dir.path(),
         &n,
-        "",
+        "commit.interval.ms = 50",
         "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
     );
     let input = orders(40_000, 200, 7, 1_767_225_600_000);
@@ -247,7 +249,7 @@ fn on_real_kafka_exactly_once_repartitioned_counts_are_each_emitted_once() {
     let pipeline = pipeline(
         dir.path(),
         &n,
-        "processing.guarantee = \"exactly-once\"",
+        "commit.interval.ms = 200\nprocessing.guarantee = \"exactly-once\"",
         "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
     );
     // Today's times: a real broker's retention would delete 2026-01-01's.
