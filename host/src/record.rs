@@ -168,10 +168,11 @@ pub struct InputRecord {
     pub timestamp_kind: TimestampKind,
     /// The record.
     pub record: Record,
-    /// For a record of a repartition topic: the input record it was made
-    /// from, upstream. Stores mark what they applied by it, so a record
-    /// written twice (an upstream task that crashed before its commit and
-    /// processed its input again) is applied once.
+    /// Set for a record of a repartition topic: the input record it was
+    /// made from, upstream (or its own place, when its writer gave no
+    /// origin: [`Origin::of_repartitioned`]). Stores mark what they applied
+    /// by it, so a record written twice (an upstream task that crashed
+    /// before its commit and processed its input again) is applied once.
     pub origin: Option<Origin>,
 }
 
@@ -216,6 +217,21 @@ impl Origin {
                 "{partition}/{}/{topic}",
                 offset * OUTPUTS_PER_ORIGIN + index
             )
+        })
+    }
+
+    /// The origin of a record read from a repartition topic at `topic`,
+    /// `partition`, `offset`: its origin header, taken out; or, without
+    /// one (its writer reads two topics: `Topology::writes_origins`), its
+    /// own place, by which it is marked applied.
+    pub fn of_repartitioned(
+        record: &mut Record,
+        (topic, partition, offset): (&Arc<str>, i32, i64),
+    ) -> Origin {
+        Origin::take(record).unwrap_or_else(|| Origin {
+            topic: Arc::clone(topic),
+            partition,
+            position: offset,
         })
     }
 

@@ -201,10 +201,9 @@ impl<'a> PollLoop<'a> {
                         .cloned()
                         .unwrap_or_else(|| Arc::from(m.topic()));
                     let mut record = consumer::to_record(&m);
-                    let origin = match self.repartition_topics.contains(m.topic()) {
-                        true => Origin::take(&mut record),
-                        false => None,
-                    };
+                    let origin = (self.repartition_topics.contains(m.topic())).then(|| {
+                        Origin::of_repartitioned(&mut record, (&topic, m.partition(), m.offset()))
+                    });
                     lock(&self.coordinator).push(InputRecord {
                         topic,
                         partition: m.partition(),

@@ -316,7 +316,7 @@ impl Task {
             live.iter().filter(|l| !**l).count() as u64
         };
         let repartitioned = (batch.iter().zip(&live))
-            .filter(|(r, l)| **l && topology.is_repartition_topic(&r.topic))
+            .filter(|(r, l)| **l && r.origin.is_some())
             .count() as u64;
         let records_in = live.iter().filter(|l| **l).count() as u64 - repartitioned;
         let mut ctx = BatchContext {

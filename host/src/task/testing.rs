@@ -208,13 +208,14 @@ impl Driver {
     pub fn push_record(&mut self, topic: &str, mut record: Record) {
         let repartition =
             (self.topology.sources.iter()).any(|s| s.topic == topic && s.repartition.is_some());
-        let origin = repartition.then(|| Origin::take(&mut record)).flatten();
         let topic: Arc<str> = Arc::from(topic);
         let partition = self.partition();
         let offset = *self
             .next_offsets
             .get(&(Arc::clone(&topic), partition))
             .unwrap_or(&0);
+        let origin =
+            repartition.then(|| Origin::of_repartitioned(&mut record, (&topic, partition, offset)));
         self.push_input(InputRecord {
             topic,
             partition,

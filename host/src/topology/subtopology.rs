@@ -143,11 +143,6 @@ impl Topology {
         topics.all(|t| Some(t) == first)
     }
 
-    /// Whether `topic` is one of the pipeline's repartition topics.
-    pub fn is_repartition_topic(&self, topic: &str) -> bool {
-        (self.sources.iter()).any(|s| s.repartition.is_some() && s.topic == topic)
-    }
-
     /// The sub-topology that reads `topic`.
     pub fn subtopology_of_topic(&self, topic: &str) -> Option<usize> {
         self.subtopologies
