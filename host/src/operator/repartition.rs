@@ -27,9 +27,11 @@ const IDLE_CLOSE: &str = "~idle-close";
 
 /// Sends `record`, made from the batch's record `origin` by `node` (whose
 /// plugin has `digest`), to the repartition topic of `sink`, with its
-/// origin in a header if `origins` (see `Topology::writes_origins`).
-/// `sent` counts, per batch record, what it sent to this topic so far. A
-/// record without a key meets the `unkeyed` policy.
+/// origin in a header if `origins` (see `Topology::writes_origins`; a
+/// record without one needs no index among its input's outputs, so there
+/// is no bound on how many one input makes). `sent` counts, per batch
+/// record, what it sent to this topic so far. A record without a key meets
+/// the `unkeyed` policy.
 pub fn send(
     topology: &Topology,
     ctx: &mut BatchContext<'_>,
@@ -52,6 +54,34 @@ pub fn send(
         );
         return error_policy::apply(topology, ctx, why, (origin, record));
     }
+    let mut owned = record.to_owned_record();
+    if origins {
+        let header = origin_header(topology, ctx, node, origin, sent)?;
+        (owned.headers).push((ORIGIN_HEADER.to_owned(), Some(Bytes::from(header))));
+    }
+    if let Some(refusal) = ctx.out.refusal(&sink.topic, owned.as_ref()) {
+        let message = refusal.to_string();
+        let why = Refused {
+            kind: Kind::Refused,
+            ..refused(refusal.code(), &message)
+        };
+        return error_policy::apply(topology, ctx, why, (origin, record));
+    }
+    ctx.out.send(&sink.topic, owned.as_ref())?;
+    ctx.counts.records_out += 1;
+    Ok(())
+}
+
+/// The origin header of the next record made from the batch's record
+/// `origin` by `node`; `sent` counts, per batch record, what it sent to
+/// this topic so far.
+fn origin_header(
+    topology: &Topology,
+    ctx: &BatchContext<'_>,
+    node: NodeId,
+    origin: usize,
+    sent: &mut Vec<i64>,
+) -> Result<String, RunError> {
     if sent.len() < ctx.batch.len() {
         sent.resize(ctx.batch.len(), 0);
     }
@@ -76,21 +106,7 @@ pub fn send(
         });
     };
     sent[origin] += 1;
-    let mut owned = record.to_owned_record();
-    if origins {
-        (owned.headers).push((ORIGIN_HEADER.to_owned(), Some(Bytes::from(header))));
-    }
-    if let Some(refusal) = ctx.out.refusal(&sink.topic, owned.as_ref()) {
-        let message = refusal.to_string();
-        let why = Refused {
-            kind: Kind::Refused,
-            ..refused(refusal.code(), &message)
-        };
-        return error_policy::apply(topology, ctx, why, (origin, record));
-    }
-    ctx.out.send(&sink.topic, owned.as_ref())?;
-    ctx.counts.records_out += 1;
-    Ok(())
+    Ok(header)
 }
 
 /// The repartition topics of `topology`, each with the partition count of

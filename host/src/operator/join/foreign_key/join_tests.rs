@@ -311,3 +311,32 @@ fn its_messages_carry_no_origin_since_their_tasks_read_two_topics() {
     }
     assert_eq!((counts.records_in, counts.repartitioned), (2, 2));
 }
+
+#[test]
+fn a_right_row_answers_more_subscribers_than_an_origin_could_index() {
+    // Answers carry no origin, so one right update may answer more left
+    // rows than an origin's index could tell apart (65,536).
+    let n = crate::record::OUTPUTS_PER_ORIGIN as usize + 1;
+    let mut d = Driver::from_toml(&pipeline(Kind::Inner)).unwrap();
+    d.push("customers", Some(b"c1"), Some(b"\"Ada\""), Some(1));
+    for i in 0..n {
+        let key = format!("o{i}");
+        d.push(
+            "orders",
+            Some(key.as_bytes()),
+            Some(&left_value("A", Some("c1"))),
+            Some(2),
+        );
+    }
+    d.process().unwrap();
+    assert_eq!(d.outputs("out").len(), n);
+    d.push("customers", Some(b"c1"), Some(b"\"Ada L.\""), Some(3));
+    d.process().unwrap();
+    let renamed = seen(&d, n);
+    assert_eq!(renamed.len(), n);
+    assert!(
+        renamed
+            .iter()
+            .all(|(_, p, _)| p.as_ref().unwrap().1.as_deref() == Some("Ada L."))
+    );
+}
