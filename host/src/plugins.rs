@@ -35,10 +35,11 @@ impl Plugins {
 }
 
 /// Loads every plugin of `topology`: each step's (in step order), each
-/// source's timestamp extractor, and each global join's key plugin. A plugin that names a crate directory is
-/// built first (cargo decides whether anything changed). A plugin of the
-/// wrong kind for its place (an aggregator under `plugin`, a processor
-/// under `aggregate`, …) is refused.
+/// source's timestamp extractor, and each global join's key plugin. A
+/// plugin that names a crate directory is built first (cargo decides
+/// whether anything changed). A plugin of the wrong kind for its place (an
+/// aggregator under `plugin`, a processor under `aggregate`, …) is
+/// refused.
 pub fn load_plugins(
     engine: &wasmtime::Engine,
     topology: &Topology,

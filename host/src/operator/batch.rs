@@ -2,9 +2,11 @@
 //! their event times, the counts of what happened to them, and where
 //! outputs go ([`Output`]: the shared producer, or a `Vec` in tests).
 
+use sluice_frame::Writer;
+
 use crate::error::RunError;
 use crate::kafka::topic_limits::Refusal;
-use crate::plugin::frame::{Decoded, Outcome};
+use crate::plugin::frame::{self, Decoded, Outcome};
 use crate::record::{InputRecord, Record, RecordRef};
 
 /// Where a task's records go.
@@ -132,6 +134,32 @@ impl StepOut {
             .iter()
             .map(|&(origin, f, k)| (origin, self.frames[f as usize].record(k as usize)))
             .collect()
+    }
+
+    /// The output of a step that makes its records itself (no plugin
+    /// call): per output, the batch record it came from (`origin`), the
+    /// record the step took, and the record it emits. `step` names the
+    /// node in a protocol error.
+    pub fn of_records(
+        step: &str,
+        outputs: &[(usize, RecordRef<'_>, RecordRef<'_>)],
+    ) -> Result<StepOut, RunError> {
+        let mut w = Writer::output(Vec::new(), outputs.len() as u32);
+        for (_, _, r) in outputs {
+            w.begin_ok();
+            w.record(r.key, r.value, r.timestamp, r.headers.iter());
+        }
+        let accepted: Vec<(usize, RecordRef<'_>)> = (outputs.iter())
+            .map(|&(origin, input, _)| (origin, input))
+            .collect();
+        let inputs: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
+        let decoded = frame::decode(w.finish(), &inputs).map_err(|message| RunError::Protocol {
+            step: step.to_owned(),
+            message,
+        })?;
+        let mut out = StepOut::default();
+        out.absorb(decoded, &accepted);
+        Ok(out)
     }
 
     /// Takes one call's output: records of accepted inputs are kept;

@@ -19,14 +19,12 @@
 //! lookups as of its time but not passed downstream, and one older than
 //! the table's time minus the history is dropped and counted as late.
 
-use sluice_frame::Writer;
-
 use crate::cdc::table_change;
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
 use crate::operator::dead_letter::Kind;
 use crate::operator::{Operator, StepCtx};
-use crate::plugin::{Plugin, frame};
+use crate::plugin::Plugin;
 use crate::record::RecordRef;
 use crate::state::versioned::{Put, Versioned};
 use crate::topology::{NodeId, TableFormat};
@@ -87,14 +85,12 @@ impl Operator for Table {
                 }
             };
             let buffer = stores.buffer(self.store);
+            let time = record.timestamp.unwrap_or(0);
             match &self.versioned {
-                _ if applied => {
-                    let time = record.timestamp.unwrap_or(0);
-                    let latest = match &self.versioned {
-                        None => true,
-                        Some(_) => Versioned::is_latest(buffer, key, time)?,
-                    };
-                    if !latest {
+                None if applied => {}
+                // Passed on only if it is still the key's latest version.
+                Some(_) if applied => {
+                    if !Versioned::is_latest(buffer, key, time)? {
                         continue;
                     }
                 }
@@ -102,17 +98,14 @@ impl Operator for Table {
                     Some(v) => buffer.put(key, v),
                     None => buffer.delete(key),
                 },
-                Some(versioned) => {
-                    let time = record.timestamp.unwrap_or(0);
-                    match versioned.put(buffer, key, row.as_deref(), time)? {
-                        Put::Latest => {}
-                        Put::Earlier => continue,
-                        Put::Expired => {
-                            cx.batch.counts.late += 1;
-                            continue;
-                        }
+                Some(versioned) => match versioned.put(buffer, key, row.as_deref(), time)? {
+                    Put::Latest => {}
+                    Put::Earlier => continue,
+                    Put::Expired => {
+                        cx.batch.counts.late += 1;
+                        continue;
                     }
-                }
+                },
             }
             accepted.push((origin, record));
             rows.push(row);
@@ -120,20 +113,17 @@ impl Operator for Table {
         for (code, message, at) in refused {
             cx.dead(node, "built-in", Kind::Rejected, code, &message, at)?;
         }
-        let mut w = Writer::output(Vec::new(), accepted.len() as u32);
-        for ((_, record), row) in accepted.iter().zip(&rows) {
-            w.begin_ok();
-            w.record(record.key, row.as_deref(), None, record.headers.iter());
-        }
-        let records: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
-        let decoded =
-            frame::decode(w.finish(), &records).map_err(|message| RunError::Protocol {
-                step: cx.topology.sources[self.source].name.clone(),
-                message,
-            })?;
-        let mut out = StepOut::default();
-        out.absorb(decoded, &accepted);
-        Ok(out)
+        let changes: Vec<_> = (accepted.iter().zip(&rows))
+            .map(|(&(origin, record), row)| {
+                let change = RecordRef {
+                    value: row.as_deref(),
+                    timestamp: None,
+                    ..record
+                };
+                (origin, record, change)
+            })
+            .collect();
+        StepOut::of_records(&cx.topology.sources[self.source].name, &changes)
     }
 
     fn digest(&self) -> &str {

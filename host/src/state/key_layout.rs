@@ -117,7 +117,7 @@ pub fn session_scan(key: &[u8], end_from: i64) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// The smallest byte string greater than every string starting with `p`.
-fn prefix_successor(p: &[u8]) -> Vec<u8> {
+pub fn prefix_successor(p: &[u8]) -> Vec<u8> {
     let mut out = p.to_vec();
     while let Some(last) = out.pop() {
         if last != 0xFF {

@@ -364,25 +364,32 @@ impl Step {
         }
     }
 
-    /// The plugin it runs, to replace (the built-ins have none).
-    pub fn plugin_mut(&mut self) -> Option<&mut PluginRef> {
+    /// The plugins it names, to resolve or replace: its own (with no
+    /// label) and a global join's key plugin (`key-plugin`). The built-ins
+    /// name none.
+    pub fn plugins_mut(&mut self) -> Vec<(Option<&'static str>, &mut PluginRef)> {
+        let mut refs = Vec::new();
         match &mut self.op {
+            Operation::Join(Join { joiner, with, .. }) => {
+                if let JoinerRef::Plugin(p) = joiner {
+                    refs.push((None, p));
+                }
+                if let JoinWith::Global {
+                    key: GlobalKey::Plugin(p),
+                    ..
+                } = with
+                {
+                    refs.push((Some("key-plugin"), p));
+                }
+            }
             Operation::Process(p)
             | Operation::Aggregate {
                 logic: Aggregation::Plugin(p),
                 ..
-            }
-            | Operation::Join(Join {
-                joiner: JoinerRef::Plugin(p),
-                ..
-            }) => Some(p),
-            Operation::Aggregate {
-                logic: Aggregation::Count,
-                ..
-            }
-            | Operation::Join(_)
-            | Operation::ForeignKey(_) => None,
+            } => refs.push((None, p)),
+            Operation::Aggregate { .. } | Operation::ForeignKey(_) => {}
         }
+        refs
     }
 
     /// The key plugin of a join with a global table (`key-plugin`), if
@@ -608,28 +615,10 @@ impl Topology {
     pub fn plugin_refs_mut(&mut self) -> Vec<(String, &mut PluginRef)> {
         let steps = self.steps.iter_mut().flat_map(|s| {
             let owner = format!("[steps.{}]", s.name);
-            let mut refs = Vec::new();
-            match &mut s.op {
-                Operation::Join(Join { joiner, with, .. }) => {
-                    if let JoinerRef::Plugin(p) = joiner {
-                        refs.push((owner.clone(), p));
-                    }
-                    if let JoinWith::Global {
-                        key: GlobalKey::Plugin(p),
-                        ..
-                    } = with
-                    {
-                        refs.push((format!("{owner} key-plugin"), p));
-                    }
-                }
-                Operation::Process(p)
-                | Operation::Aggregate {
-                    logic: Aggregation::Plugin(p),
-                    ..
-                } => refs.push((owner, p)),
-                Operation::Aggregate { .. } | Operation::ForeignKey(_) => {}
-            }
-            refs
+            (s.plugins_mut().into_iter()).map(move |(label, p)| match label {
+                None => (owner.clone(), p),
+                Some(label) => (format!("{owner} {label}"), p),
+            })
         });
         let sources = self
             .sources

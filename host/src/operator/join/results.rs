@@ -5,15 +5,13 @@
 //! headers of both sides.
 
 use bytes::Bytes;
-use sluice_frame::Writer;
 
 use super::joiner::{JoinError, JoinPair, Joined, JoinedValue, ValueJoiner};
 use crate::error::RunError;
 use crate::operator::StepCtx;
 use crate::operator::batch::StepOut;
 use crate::operator::dead_letter::Kind;
-use crate::plugin::frame;
-use crate::record::{Record, RecordRef};
+use crate::record::{HeadersRef, Record, RecordRef};
 use crate::topology::NodeId;
 
 /// One result of a join, before its value is joined.
@@ -82,23 +80,16 @@ pub fn write<'r>(
             Err(trap) => cx.dead(node, &digest, Kind::Trap, "trap", &trap.0, at)?,
         }
     }
-    let mut w = Writer::output(Vec::new(), accepted.len() as u32);
-    for (key, time, v) in &written {
-        w.begin_ok();
-        match v {
-            Some(v) => {
-                let headers = v.headers.iter().map(|(n, v)| (n.as_str(), v.as_deref()));
-                w.record(key.as_deref(), v.value.as_deref(), *time, headers);
-            }
-            None => w.record(key.as_deref(), None, *time, std::iter::empty()),
-        }
-    }
-    let inputs: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
-    let decoded = frame::decode(w.finish(), &inputs).map_err(|message| RunError::Protocol {
-        step: name.clone(),
-        message,
-    })?;
-    let mut out = StepOut::default();
-    out.absorb(decoded, &accepted);
-    Ok(out)
+    let outputs: Vec<_> = (accepted.iter().zip(&written))
+        .map(|(&(origin, input), (key, time, v))| {
+            let output = RecordRef {
+                key: key.as_deref(),
+                value: v.as_ref().and_then(|v| v.value.as_deref()),
+                timestamp: *time,
+                headers: HeadersRef::Owned(v.as_ref().map_or(&[], |v| &v.headers)),
+            };
+            (origin, input, output)
+        })
+        .collect();
+    StepOut::of_records(&name, &outputs)
 }

@@ -41,6 +41,17 @@ pub fn encode(r: &Record) -> Vec<u8> {
     out
 }
 
+/// A record with a time (`time ‖ record`), as a join keeps a table's row.
+pub fn encode_at(time: i64, r: &Record) -> Vec<u8> {
+    [&time.to_be_bytes()[..], &encode(r)].concat()
+}
+
+/// A record and its time, as [`encode_at`] wrote them.
+pub fn decode_at(b: &[u8]) -> (i64, Record) {
+    let time = i64::from_be_bytes(b[..8].try_into().expect("a time"));
+    (time, decode(&b[8..]))
+}
+
 /// A record [`encode`] wrote (the host wrote it: it is trusted).
 pub fn decode(mut b: &[u8]) -> Record {
     let mut next = || -> Option<Bytes> {

@@ -18,6 +18,7 @@ use crate::operator::{Operator, StepCtx};
 use crate::plugin::Plugin;
 use crate::record::{Record, RecordRef};
 use crate::state::StoreBuffer;
+use crate::state::key_layout::prefix_successor;
 use crate::topology::NodeId;
 
 /// The answer part of one task.
@@ -36,10 +37,9 @@ fn subscriptions_of(fk: &[u8]) -> Vec<u8> {
 
 /// The right row of `key` with its time.
 fn row(store: &StoreBuffer, key: &[u8]) -> Result<Option<(i64, Record)>, RunError> {
-    Ok(store.get(&row_key(key))?.map(|kept| {
-        let time = i64::from_be_bytes(kept[..8].try_into().expect("a time"));
-        (time, stored::decode(&kept[8..]))
-    }))
+    Ok(store
+        .get(&row_key(key))?
+        .map(|kept| stored::decode_at(&kept)))
 }
 
 impl AnswerPart {
@@ -77,18 +77,13 @@ impl Operator for AnswerPart {
                 match record.value {
                     Some(_) => {
                         let t = record.timestamp.unwrap_or(0);
-                        let kept = [
-                            &t.to_be_bytes()[..],
-                            &stored::encode(&record.to_owned_record()),
-                        ]
-                        .concat();
+                        let kept = stored::encode_at(t, &record.to_owned_record());
                         store.put(&row_key(key), &kept);
                     }
                     None => store.delete(&row_key(key)),
                 }
                 let prefix = subscriptions_of(key);
-                let mut end = prefix.clone();
-                *end.last_mut().expect("not empty") += 1;
+                let end = prefix_successor(&prefix);
                 let right = record.value.map(|_| record.to_owned_record());
                 for (k, hash) in store.range(Some(&prefix), Some(&end))? {
                     let a = Answer {
@@ -141,7 +136,7 @@ impl Operator for AnswerPart {
                 at,
             )?;
         }
-        emit(&cx.topology.steps[self.index].name, out)
+        emit(&cx.topology.steps[self.index].name, &out)
     }
 
     fn digest(&self) -> &str {

@@ -44,12 +44,10 @@ pub mod result;
 pub mod subscribe;
 
 use sha2::{Digest, Sha256};
-use sluice_frame::Writer;
 
 use super::table_key::{TableKey, table_key};
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
-use crate::plugin::frame;
 use crate::record::{Record, RecordRef};
 use crate::topology::GlobalKey;
 
@@ -167,31 +165,13 @@ pub fn foreign_key(field: &[String], value: Option<&[u8]>) -> Result<Option<Vec<
     }
 }
 
-/// A step's output made of `records`, each from the batch record at its
-/// origin (given with it, as the step took it).
-pub fn emit<'r>(
-    step: &str,
-    records: Vec<(usize, RecordRef<'r>, Record)>,
-) -> Result<StepOut, RunError> {
-    let mut w = Writer::output(Vec::new(), records.len() as u32);
-    for (_, _, r) in &records {
-        w.begin_ok();
-        w.record(
-            r.key.as_deref(),
-            r.value.as_deref(),
-            r.timestamp,
-            r.headers.iter().map(|(n, v)| (n.as_str(), v.as_deref())),
-        );
-    }
-    let accepted: Vec<(usize, RecordRef<'r>)> = records.iter().map(|(o, r, _)| (*o, *r)).collect();
-    let inputs: Vec<RecordRef<'_>> = accepted.iter().map(|(_, r)| *r).collect();
-    let decoded = frame::decode(w.finish(), &inputs).map_err(|message| RunError::Protocol {
-        step: step.to_owned(),
-        message,
-    })?;
-    let mut out = StepOut::default();
-    out.absorb(decoded, &accepted);
-    Ok(out)
+/// A part's output: the messages it made, each with the batch record it
+/// came from and the record it took.
+pub fn emit(step: &str, messages: &[(usize, RecordRef<'_>, Record)]) -> Result<StepOut, RunError> {
+    let outputs: Vec<_> = (messages.iter())
+        .map(|(origin, input, m)| (*origin, *input, m.as_ref()))
+        .collect();
+    StepOut::of_records(step, &outputs)
 }
 
 #[cfg(test)]

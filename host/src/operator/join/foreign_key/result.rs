@@ -1,5 +1,5 @@
 //! The join step of a foreign-key join, beside the left table: keeps the
-//! left rows (`left key` → `time ‖ row`), emits the results a left change
+//! left rows (`left key` → row), emits the results a left change
 //! gives without asking the right side, and turns each answer that is not
 //! stale into a result.
 
@@ -15,7 +15,7 @@ use crate::operator::batch::StepOut;
 use crate::operator::dead_letter::Kind;
 use crate::operator::{Operator, StepCtx};
 use crate::plugin::Plugin;
-use crate::record::RecordRef;
+use crate::record::{Record, RecordRef};
 use crate::topology::{JoinKind, NodeId};
 
 /// A foreign-key join of one task.
@@ -59,7 +59,7 @@ impl Operator for ForeignKeyJoin {
         // What a pair made by an answer is dead-lettered as, should the
         // joiner refuse it: the left row, not the answer (a message of
         // Sluice's own).
-        let mut answered: Vec<(usize, crate::record::Record)> = Vec::new();
+        let mut answered: Vec<(usize, Record)> = Vec::new();
         for &(origin, is_left, record) in &all {
             let Some(key) = record.key else { continue };
             let store = StepCtx::buffer(&mut cx.stores, self.store);
@@ -86,7 +86,7 @@ impl Operator for ForeignKeyJoin {
                 let Some(kept) = store.get(key)? else {
                     continue;
                 };
-                let left = stored::decode(&kept[8..]);
+                let left = stored::decode(&kept);
                 // Stale: the left row changed since it subscribed.
                 if hash(left.value.as_deref().unwrap_or_default()) != answer.hash {
                     continue;
@@ -110,30 +110,25 @@ impl Operator for ForeignKeyJoin {
             };
             let old = store.get(key)?;
             let t = record.timestamp.unwrap_or(0);
-            match record.value {
-                Some(_) => {
-                    let row = stored::encode(&record.to_owned_record());
-                    store.put(key, &[&t.to_be_bytes()[..], &row].concat());
-                }
+            let new = record.value.map(|_| record.to_owned_record());
+            match &new {
+                Some(row) => store.put(key, &stored::encode(row)),
                 None => store.delete(key),
             }
-            let old_fk = match &old {
-                None => None,
-                Some(kept) => {
-                    let value = stored::decode(&kept[8..]).value;
-                    foreign_key(&self.field, value.as_deref()).unwrap_or(None)
-                }
-            };
             // A result that may exist: the left join's for any left row,
             // the inner join's only for a row that named a right one.
-            let had = match self.kind {
-                JoinKind::Inner => old_fk.is_some(),
-                _ => old.is_some(),
+            let had = match (self.kind, &old) {
+                (_, None) => false,
+                (JoinKind::Inner, Some(kept)) => {
+                    let value = stored::decode(kept).value;
+                    foreign_key(&self.field, value.as_deref()).is_ok_and(|fk| fk.is_some())
+                }
+                (_, Some(_)) => true,
             };
-            match (record.value, new_fk) {
+            match (new, new_fk) {
                 (None, _) if had => changes.push(result(None, t)),
-                (Some(_), None) if self.kind == JoinKind::Left => {
-                    changes.push(result(Some((Some(record.to_owned_record()), None)), t));
+                (Some(row), None) if self.kind == JoinKind::Left => {
+                    changes.push(result(Some((Some(row), None)), t));
                 }
                 (Some(_), None) if had => changes.push(result(None, t)),
                 // The answer to its subscription gives the result.
@@ -141,8 +136,14 @@ impl Operator for ForeignKeyJoin {
             }
         }
         for (code, message, at) in refused {
-            let digest = self.joiner.digest().to_owned();
-            cx.dead(node, &digest, Kind::Rejected, code, &message, at)?;
+            cx.dead(
+                node,
+                self.joiner.digest(),
+                Kind::Rejected,
+                code,
+                &message,
+                at,
+            )?;
         }
         let records: Vec<(usize, RecordRef<'_>)> = (all.iter())
             .filter(|(_, is_left, _)| *is_left)

@@ -104,7 +104,7 @@ impl Operator for Subscribe {
                 out.push(message(fk, ask));
             }
         }
-        emit(&cx.topology.steps[self.index].name, out)
+        emit(&cx.topology.steps[self.index].name, &out)
     }
 
     fn digest(&self) -> &str {
