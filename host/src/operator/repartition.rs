@@ -229,6 +229,34 @@ mod tests {
     }
 
     #[test]
+    fn copies_written_before_and_after_an_upstream_crash_are_applied_once_in_one_batch() {
+        // The downstream task had not read the first copies when the
+        // upstream one crashed: it polls both copies together, and the
+        // second must be skipped though no earlier batch took the first.
+        let mut d = Driver::from_toml(COUNT_BY_KEY).unwrap();
+        let copy = |position: i64| {
+            let mut r = crate::record::Record::new(Some(b"a"), Some(b"v"), Some(10 + position));
+            let origin = format!("0/{}/orders", position * super::OUTPUTS_PER_ORIGIN);
+            r.headers.push((
+                crate::record::ORIGIN_HEADER.into(),
+                Some(bytes::Bytes::from(origin)),
+            ));
+            r
+        };
+        for position in [0, 1, 2, 0, 1, 2, 3] {
+            d.push_record("shop-by-key-repartition", copy(position));
+        }
+        let c = d.process().unwrap();
+        assert_eq!((c.repartitioned, c.skipped), (4, 3), "each origin once");
+        assert_eq!(d.get("counts", b"a").unwrap(), Some(b"4".to_vec()));
+        let counts: Vec<_> = values(&d, "out")
+            .into_iter()
+            .map(|(_, v)| v.unwrap())
+            .collect();
+        assert_eq!(counts, ["1", "2", "3", "4"]);
+    }
+
+    #[test]
     fn unkeyed_records_are_dead_lettered_under_refused_dlq_and_never_fail_the_run() {
         let mut d =
             Driver::from_toml(&COUNT_BY_KEY.replace("refused = \"skip\"", "refused = \"dlq\""))

@@ -302,13 +302,35 @@ impl Task {
         let live: Vec<bool> = match &self.stores {
             _ if tick => vec![false; batch.len()],
             None => vec![true; batch.len()],
-            Some(stores) => batch
-                .iter()
-                .map(|r| {
-                    let (topic, partition, at) = r.applied_at();
-                    !stores.all_applied(topic, partition, at)
-                })
-                .collect(),
+            Some(stores) => {
+                // Per origin upstream, the position after the last record
+                // of this batch: a repartitioned record behind it is a
+                // second copy (its writer crashed before its commit and
+                // wrote it again) polled in the same batch as the first.
+                let mut next: Vec<(&Arc<str>, i32, i64)> = Vec::new();
+                (batch.iter())
+                    .map(|r| {
+                        let (topic, partition, at) = r.applied_at();
+                        if stores.all_applied(topic, partition, at) {
+                            return false;
+                        }
+                        match next
+                            .iter_mut()
+                            .find(|(t, p, _)| *p == partition && *t == topic)
+                        {
+                            Some(e) if at < e.2 => false,
+                            Some(e) => {
+                                e.2 = at + 1;
+                                true
+                            }
+                            None => {
+                                next.push((topic, partition, at + 1));
+                                true
+                            }
+                        }
+                    })
+                    .collect()
+            }
         };
         let skipped = if tick {
             0
