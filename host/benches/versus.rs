@@ -8,7 +8,9 @@
 //! workload on Sluice (the release `sluice run`) and on Kafka Streams
 //! (`versus/Versus.java`, compiled with `javac` against the jars
 //! `scripts/kafka.sh fetch` gathers), with its record cache at its default
-//! (10 MB) and off. Passthrough also runs a raw Java consumer→producer loop
+//! (10 MB) and off, each set against Sluice with its own record cache
+//! (`cache.max.bytes`) the same. Stateless workloads run Sluice once (no
+//! cache applies). Passthrough also runs a raw Java consumer→producer loop
 //! and Kafka's own consumer performance tool on the input.
 //!
 //! Per run: records/s (input records over the time from the first output to
@@ -177,7 +179,7 @@ fn main() {
             let dir = work.path().join(&name);
             std::fs::create_dir_all(&dir).unwrap();
             let child = match system {
-                System::Sluice => spawn_sluice(&dir, &brokers, &input, &name, &w),
+                System::Sluice { cache } => spawn_sluice(&dir, &brokers, &input, &name, &w, cache),
                 System::Streams { cache } | System::Raw { cache } => {
                     let workload = match system {
                         System::Raw { .. } => "raw",
@@ -190,39 +192,59 @@ fn main() {
             };
             measure(child, &brokers, &input, &name, records, &w)
         };
-        let sluice = run(System::Sluice);
-        let mut others: Vec<(System, Run)> = Vec::new();
-        let systems: &[System] = match (w.aggregate, w.name) {
+        // Each Kafka Streams run is set against the Sluice run with the
+        // same cache: its ratio is Sluice's records/s over its own.
+        let pairs: &[(System, &[System])] = match (w.aggregate, w.name) {
             (true, _) => &[
-                System::Streams { cache: true },
-                System::Streams { cache: false },
+                (
+                    System::Sluice { cache: true },
+                    &[System::Streams { cache: true }],
+                ),
+                (
+                    System::Sluice { cache: false },
+                    &[System::Streams { cache: false }],
+                ),
             ],
-            (false, "passthrough") => {
-                &[System::Streams { cache: true }, System::Raw { cache: true }]
-            }
-            (false, _) => &[System::Streams { cache: true }],
+            (false, "passthrough") => &[(
+                System::Sluice { cache: false },
+                &[System::Streams { cache: true }, System::Raw { cache: true }],
+            )],
+            (false, _) => &[(
+                System::Sluice { cache: false },
+                &[System::Streams { cache: true }],
+            )],
         };
-        for &s in systems {
-            others.push((s, run(s)));
-        }
-        row(w.name, "Sluice", &sluice, None);
-        for (s, r) in &others {
-            row(w.name, s.label(), r, Some(sluice.rate / r.rate));
-            assert!(
-                r.result == sluice.result,
-                "{}: {} and Sluice disagree on the output ({} and {} records)",
-                w.name,
-                s.label(),
-                r.outputs,
-                sluice.outputs
-            );
-        }
-        if w.name == "passthrough" {
-            let bare = consumer_performance(&brokers, &input, records);
-            println!(
-                "| passthrough | Kafka's consumer performance tool (read only) | {bare:.0} | | | | {:.2}× |",
-                sluice.rate / bare
-            );
+        let mut first: Option<Run> = None;
+        for &(sluice_system, others) in pairs {
+            let sluice = run(sluice_system);
+            row(w.name, sluice_system.label(), &sluice, None);
+            for &s in others {
+                let r = run(s);
+                row(w.name, s.label(), &r, Some(sluice.rate / r.rate));
+                assert!(
+                    r.result == sluice.result,
+                    "{}: {} and Sluice disagree on the output ({} and {} records)",
+                    w.name,
+                    s.label(),
+                    r.outputs,
+                    sluice.outputs
+                );
+            }
+            if let Some(first) = &first {
+                assert!(
+                    first.result == sluice.result,
+                    "{}: Sluice with and without its cache disagree",
+                    w.name
+                );
+            }
+            if w.name == "passthrough" {
+                let bare = consumer_performance(&brokers, &input, records);
+                println!(
+                    "| passthrough | Kafka's consumer performance tool (read only) | {bare:.0} | | | | {:.2}× |",
+                    sluice.rate / bare
+                );
+            }
+            first.get_or_insert(sluice);
         }
     }
     println!("\nEvery Kafka Streams output equals Sluice's.");
@@ -230,7 +252,7 @@ fn main() {
 
 #[derive(Clone, Copy)]
 enum System {
-    Sluice,
+    Sluice { cache: bool },
     Streams { cache: bool },
     Raw { cache: bool },
 }
@@ -238,7 +260,8 @@ enum System {
 impl System {
     fn tag(self) -> &'static str {
         match self {
-            System::Sluice => "sluice",
+            System::Sluice { cache: true } => "sluice",
+            System::Sluice { cache: false } => "sluice-nocache",
             System::Streams { cache: true } => "ks",
             System::Streams { cache: false } => "ks-nocache",
             System::Raw { .. } => "raw",
@@ -247,7 +270,8 @@ impl System {
 
     fn label(self) -> &'static str {
         match self {
-            System::Sluice => "Sluice",
+            System::Sluice { cache: true } => "Sluice (cache 10 MB)",
+            System::Sluice { cache: false } => "Sluice (cache off)",
             System::Streams { cache: true } => "Kafka Streams (cache 10 MB)",
             System::Streams { cache: false } => "Kafka Streams (cache off)",
             System::Raw { .. } => "raw Java consumer→producer",
@@ -390,16 +414,17 @@ fn load(brokers: &str, topic: &str, n: u64) {
     producer.flush(Duration::from_secs(120)).expect("flushed");
 }
 
-fn pipeline(brokers: &str, input: &str, name: &str, dir: &Path, w: &Workload) -> String {
+fn pipeline(input: &str, name: &str, dir: &Path, w: &Workload, cache: bool) -> String {
     let (commit, guarantee) = if w.eos {
         (100, "exactly-once")
     } else {
         (1_000, "at-least-once")
     };
-    let _ = brokers;
+    let cache = if cache { 10 << 20 } else { 0 };
     format!(
         "application.id = {name:?}\n\
          [processing]\ncommit.interval.ms = {commit}\nprocessing.guarantee = {guarantee:?}\n\
+         cache.max.bytes = {cache}\n\
          [state]\ndir = {:?}\n\
          [sources.orders]\ntopic = {input:?}\n\
          {}\n\
@@ -410,9 +435,16 @@ fn pipeline(brokers: &str, input: &str, name: &str, dir: &Path, w: &Workload) ->
     )
 }
 
-fn spawn_sluice(dir: &Path, brokers: &str, input: &str, name: &str, w: &Workload) -> Child {
+fn spawn_sluice(
+    dir: &Path,
+    brokers: &str,
+    input: &str,
+    name: &str,
+    w: &Workload,
+    cache: bool,
+) -> Child {
     let path = dir.join("pipeline.toml");
-    std::fs::write(&path, pipeline(brokers, input, name, dir, w)).unwrap();
+    std::fs::write(&path, pipeline(input, name, dir, w, cache)).unwrap();
     let log = std::fs::File::create(dir.join("run.log")).unwrap();
     Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["run", "--brokers", brokers])

@@ -319,6 +319,73 @@ fn killed_at_every_point_of_the_commit_protocol_and_of_a_restore_the_stats_stay_
 }
 
 #[test]
+fn with_the_record_cache_each_ticker_goes_out_once_per_commit_and_stays_exact_when_killed() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let n = setup(&kafka, "stock-cache");
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let pipeline = pipeline(
+        dir.path(),
+        &n,
+        &state_dir,
+        "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
+    );
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    let commit_every = |ms: u32| {
+        let cached = format!("commit.interval.ms = {ms}\ncache.max.bytes = 1000000");
+        std::fs::write(&pipeline, text.replace("commit.interval.ms = 100", &cached)).unwrap();
+    };
+    let low = |t: &(Option<String>, Vec<u8>, i64)| t.0.as_deref().is_some_and(|k| k < "T0200");
+    let first = trades(20_000, 400, 6);
+    // The second part names only the first 200 tickers, the third only
+    // the others: what the second part's run sent before its kill is the
+    // last word on its tickers.
+    let second: Input = trades(6_000, 400, 7).into_iter().filter(low).collect();
+    let third: Input = (trades(40_000, 400, 8).into_iter())
+        .filter(|t| t.0.is_some() && !low(t))
+        .collect();
+    let log = |name: &str| dir.path().join(format!("{name}.log"));
+    // Killed after the cached outputs and the changelog records were sent
+    // (the markers not yet).
+    commit_every(100);
+    support::produce(&brokers, &n.source, &first);
+    support::crash_at(&pipeline, &brokers, log("1"), "changelog-sent:2");
+    // Killed once the markers were acknowledged, in the first commit that
+    // writes the stores: with commits 3 s apart, most likely the one that
+    // covers the whole part. Its outputs must have gone out before the
+    // markers, for the next run skips what they mark.
+    commit_every(3_000);
+    support::produce(&brokers, &n.source, &second);
+    support::crash_at(&pipeline, &brokers, log("2"), "changelog-acked:1");
+    commit_every(100);
+    support::produce(&brokers, &n.source, &third);
+    support::run_to_end(
+        &pipeline,
+        &brokers,
+        &n.app,
+        &[(&n.source, PARTITIONS)],
+        log("3"),
+    );
+
+    let input: Input = first.into_iter().chain(second).chain(third).collect();
+    let want = reference(&input);
+    let sink = support::read_all(&brokers, &n.sink, PARTITIONS);
+    let accepted = want.values().map(|s| s.count).sum::<u64>() as usize;
+    eprintln!(
+        "{} sink records for {accepted} accepted trades of 400 tickers",
+        sink.len()
+    );
+    assert_same("sink with the cache", &last_per_ticker(&sink), &want);
+    assert_same("stores with the cache", &stores(&state_dir, &n.app), &want);
+    assert!(
+        sink.len() < accepted / 4,
+        "updates coalesced: {} sink records for {accepted} trades",
+        sink.len()
+    );
+}
+
+#[test]
 fn on_real_kafka_the_changelog_is_created_compacted_and_restores_exactly() {
     let Some(kafka) = support::RealKafka::start(19398) else {
         return;

@@ -162,6 +162,13 @@ impl StepOut {
         Ok(out)
     }
 
+    /// Appends `other`'s records after its own.
+    pub fn extend(&mut self, other: StepOut) {
+        let base = self.frames.len() as u32;
+        self.frames.extend(other.frames);
+        (self.items).extend(other.items.into_iter().map(|(o, f, k)| (o, f + base, k)));
+    }
+
     /// Takes one call's output: records of accepted inputs are kept;
     /// rejected inputs are returned as (position in `chunk`, code, message).
     pub fn absorb(

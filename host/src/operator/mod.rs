@@ -35,6 +35,7 @@ pub mod dead_letter;
 pub mod error_policy;
 pub mod join;
 pub mod process;
+pub mod record_cache;
 pub mod repartition;
 pub mod table;
 pub mod window;

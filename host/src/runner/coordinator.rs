@@ -266,6 +266,7 @@ impl Coordinator {
         }
         if self.stateful {
             self.drain();
+            self.flush_caches()?;
             if self.store_phase(Phase::Prepare)? {
                 fault::point("changelog-sent");
                 self.producer.flush()?;
@@ -328,6 +329,9 @@ impl Coordinator {
         // transaction: it is aborted, never committed (see `abort`).
         if self.ended || self.failure.is_some() {
             return Ok(());
+        }
+        if self.stateful {
+            self.flush_caches()?;
         }
         let stores_changed = self.stateful && self.store_phase(Phase::Prepare)?;
         if stores_changed {
@@ -469,6 +473,20 @@ impl Coordinator {
                 Err(e) => self.fail(e),
             }
         }
+    }
+
+    /// Has every stream thread send what its tasks' record caches hold
+    /// downstream (first in a commit: the stores' markers then cover
+    /// outputs that were sent), and waits for them.
+    fn flush_caches(&mut self) -> Result<(), RunError> {
+        let mut failed = None;
+        for flushed in self.ask_all(Work::Flush)?.into_iter().flatten() {
+            match flushed.result {
+                Ok(c) => self.counts.add(&c),
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Runs one store phase on every stream thread and waits for all;

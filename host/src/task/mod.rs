@@ -33,6 +33,7 @@ use crate::error::RunError;
 use crate::operator::batch::{BatchContext, StepOut};
 use crate::operator::call::PluginStep;
 use crate::operator::dead_letter::Kind;
+use crate::operator::record_cache::{self, RecordCache};
 use crate::operator::table::Table;
 use crate::operator::{self, Buffers, Operator, StepCtx};
 use crate::plugin::Plugin;
@@ -79,6 +80,9 @@ pub struct Task {
     /// Per source: its timestamp-extractor plugin, if it has one.
     extractors: Vec<Option<PluginStep>>,
     stores: Option<TaskStores>,
+    /// Per step: its record cache, if `cache.max.bytes` is set and the
+    /// step is cached (`operator::record_cache`).
+    caches: Vec<Option<RecordCache>>,
     stream_time: StreamTime,
     /// The wall clock (`close.idle.after`, wall-clock event times).
     clock: Arc<dyn Clock>,
@@ -152,6 +156,18 @@ impl Task {
                 false => None,
             });
         }
+        let cached: Vec<bool> = (0..topology.steps.len())
+            .map(|i| {
+                topology.processing.cache_max_bytes > 0
+                    && sub.steps.contains(&i)
+                    && record_cache::cacheable(&topology, i)
+            })
+            .collect();
+        let share =
+            topology.processing.cache_max_bytes / cached.iter().filter(|c| **c).count().max(1);
+        let caches = (cached.iter())
+            .map(|&c| c.then(|| RecordCache::new(share)))
+            .collect();
         let tables = (topology.sources.iter().enumerate())
             .map(|(i, source)| match sub.sources.contains(&i) {
                 true => operator::build::table(i, source, stores.as_ref()),
@@ -165,6 +181,7 @@ impl Task {
             tables,
             extractors,
             stores,
+            caches,
             stream_time: StreamTime::default(),
             clock: Arc::new(SystemClock),
             last_input_at: None,
@@ -223,7 +240,8 @@ impl Task {
             self.last_input_at = Some(self.clock.now_ms());
             self.idle_closed = false;
         }
-        let result = self.process_inner(batch, false, out);
+        let result = self.process_inner(batch, false, None, out);
+        self.settle_caches(result.is_ok());
         if let Some(stores) = &mut self.stores {
             match &result {
                 // Where each store marks the batch applied: after the last
@@ -282,7 +300,8 @@ impl Task {
             },
             origin: None,
         }];
-        let result = self.process_inner(&tick, true, out);
+        let result = self.process_inner(&tick, true, None, out);
+        self.settle_caches(result.is_ok());
         if let Some(stores) = &mut self.stores {
             match &result {
                 Ok(_) => stores.accept(std::iter::empty()),
@@ -292,15 +311,73 @@ impl Task {
         result.map(Some)
     }
 
+    /// Sends what the record caches hold (`cache.max.bytes`) through the
+    /// rest of the sub-topology to the sinks, as a batch of its own whose
+    /// records are the inputs that last updated each cached key. Called
+    /// at every commit, before the stores' phases, so the outputs of what
+    /// a marker calls applied were sent. `None` when they held nothing.
+    pub fn flush_caches(&mut self, out: &mut dyn Output) -> Result<Option<Counts>, RunError> {
+        if self.caches.iter().flatten().all(RecordCache::is_empty) {
+            return Ok(None);
+        }
+        let mut all: Vec<(usize, InputRecord, Record)> = Vec::new();
+        for (step, cache) in self.caches.iter_mut().enumerate() {
+            if let Some(cache) = cache {
+                all.extend(cache.take().into_iter().map(|(o, r)| (step, o, r)));
+            }
+        }
+        // Stable: each step's outputs of one origin keep their order.
+        all.sort_by(|a, b| {
+            (&a.1.topic, a.1.partition, a.1.offset).cmp(&(&b.1.topic, b.1.partition, b.1.offset))
+        });
+        let mut batch: Vec<InputRecord> = Vec::new();
+        let mut flushed: Flushed = vec![Vec::new(); self.steps.len()];
+        for (step, origin, record) in all {
+            let same = batch.last().is_some_and(|b| {
+                b.offset == origin.offset
+                    && b.partition == origin.partition
+                    && b.topic == origin.topic
+            });
+            if !same {
+                batch.push(origin);
+            }
+            flushed[step].push((batch.len() - 1, record));
+        }
+        let result = self.process_inner(&batch, false, Some(flushed), out);
+        if let Some(stores) = &mut self.stores {
+            match &result {
+                Ok(_) => stores.accept(std::iter::empty()),
+                Err(_) => stores.discard(),
+            }
+        }
+        result.map(Some)
+    }
+
+    /// Keeps what a batch put in the record caches, or takes it out if
+    /// the batch failed.
+    fn settle_caches(&mut self, ok: bool) {
+        for cache in self.caches.iter_mut().flatten() {
+            match ok {
+                true => cache.accept(),
+                false => cache.discard(),
+            }
+        }
+    }
+
+    /// Runs `batch` through the sub-topology: source records (their live
+    /// ones), the placeholder of an idle close (`tick`), or, with
+    /// `flushed`, the origins of what the record caches held, which the
+    /// cached steps emit (per step: origin index and record).
     fn process_inner(
         &mut self,
         batch: &[InputRecord],
         tick: bool,
+        flushed: Option<Flushed>,
         out: &mut dyn Output,
     ) -> Result<Counts, RunError> {
         let topology = Arc::clone(&self.topology);
         let live: Vec<bool> = match &self.stores {
-            _ if tick => vec![false; batch.len()],
+            _ if tick || flushed.is_some() => vec![false; batch.len()],
             None => vec![true; batch.len()],
             Some(stores) => {
                 // Per origin upstream, the position after the last record
@@ -332,7 +409,7 @@ impl Task {
                     .collect()
             }
         };
-        let skipped = if tick {
+        let skipped = if tick || flushed.is_some() {
             0
         } else {
             live.iter().filter(|l| !**l).count() as u64
@@ -356,14 +433,23 @@ impl Task {
             },
         };
         let now = self.clock.now_ms();
-        event_time::assign(
-            &topology,
-            &mut self.extractors,
-            &mut self.stream_time,
-            now,
-            &mut self.bufs.frame,
-            &mut ctx,
-        )?;
+        if flushed.is_some() {
+            // Origins of cached outputs: their times were assigned when
+            // they were processed, and the stream time stays.
+            for r in batch {
+                ctx.times.push(r.record.timestamp.unwrap_or(0));
+                ctx.stream_at.push(self.stream_time.get().unwrap_or(0));
+            }
+        } else {
+            event_time::assign(
+                &topology,
+                &mut self.extractors,
+                &mut self.stream_time,
+                now,
+                &mut self.bufs.frame,
+                &mut ctx,
+            )?;
+        }
         let mut tables: Vec<Option<StepOut>> = Vec::with_capacity(topology.sources.len());
         let outs: Vec<StepOut>;
         {
@@ -388,7 +474,15 @@ impl Task {
                     }
                 });
             }
-            outs = run_steps(&topology, &mut self.steps, batch, &tables, &mut cx)?;
+            outs = run_steps(
+                &topology,
+                &mut self.steps,
+                &mut self.caches,
+                batch,
+                &tables,
+                flushed,
+                &mut cx,
+            )?;
         }
         self.to_sinks(&topology, &tables, &outs, &mut ctx)?;
         Ok(ctx.counts)
@@ -480,15 +574,20 @@ impl Task {
 
 /// Runs each step of the task's sub-topology, in order, on what reaches
 /// it (the others have no operator, and emit nothing).
+/// Per step: what its record cache held, as (origin index, record).
+type Flushed = Vec<Vec<(usize, Record)>>;
+
 fn run_steps(
     topology: &Topology,
     steps: &mut [Option<Box<dyn Operator>>],
+    caches: &mut [Option<RecordCache>],
     batch: &[InputRecord],
     tables: &[Option<StepOut>],
+    mut flushed: Option<Flushed>,
     cx: &mut StepCtx<'_, '_>,
 ) -> Result<Vec<StepOut>, RunError> {
     let mut outs: Vec<StepOut> = Vec::with_capacity(steps.len());
-    for (step, operator) in topology.steps.iter().zip(steps) {
+    for (i, (step, operator)) in topology.steps.iter().zip(steps).enumerate() {
         let Some(operator) = operator else {
             outs.push(StepOut::default());
             continue;
@@ -501,7 +600,20 @@ fn run_steps(
             cx.per_input.push(records.len());
             inputs.extend(records);
         }
-        let produced = operator.process(inputs, cx)?;
+        let mut produced = operator.process(inputs, cx)?;
+        if let Some(cache) = &mut caches[i] {
+            produced = match &mut flushed {
+                Some(flushed) => {
+                    let records = std::mem::take(&mut flushed[i]);
+                    let emit: Vec<(usize, RecordRef<'_>, RecordRef<'_>)> = (records.iter())
+                        .map(|(o, r)| (*o, batch[*o].record.as_ref(), r.as_ref()))
+                        .collect();
+                    produced.extend(StepOut::of_records(&step.name, &emit)?);
+                    produced
+                }
+                None => cache.absorb(&step.name, produced, batch, &cx.batch.times)?,
+            };
+        }
         outs.push(produced);
     }
     Ok(outs)

@@ -51,6 +51,9 @@ pub enum Work {
         /// Where the answer goes.
         reply: Sender<Vec<Ticked>>,
     },
+    /// Send what every task's record caches hold (`cache.max.bytes`)
+    /// downstream, then reply with the tasks that sent something.
+    Flush(Sender<Vec<Ticked>>),
     /// Replace step `step`'s plugin in every task (and in tasks created
     /// later), then reply. Sent only when no batch is in flight.
     Swap {
@@ -63,7 +66,8 @@ pub enum Work {
     },
 }
 
-/// A task that closed its windows for idleness.
+/// A task that closed its windows for idleness, or flushed its record
+/// caches.
 #[derive(Debug)]
 pub struct Ticked {
     /// The task.
@@ -214,30 +218,14 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
                 let _ = reply.send(());
             }
             Work::Tick { force, reply } => {
-                let mut ticked = Vec::new();
-                for (&task, slot) in &mut tasks {
-                    let Slot::Live(t) = slot else {
-                        continue;
-                    };
-                    let mut out: &OutputProducer = &shared.producer;
-                    let result = match t.close_idle(force, &mut out) {
-                        Ok(None) => continue,
-                        Ok(Some(counts)) => Ok(counts),
-                        Err(e) => Err(e),
-                    };
-                    let stream_time = t.stream_time();
-                    if result.is_err()
-                        && let Slot::Live(t) = std::mem::replace(slot, Slot::Failed(None))
-                    {
-                        *slot = Slot::Failed(Some(t));
-                    }
-                    ticked.push(Ticked {
-                        task,
-                        result,
-                        stream_time,
-                    });
-                }
+                let ticked = each_live(&mut tasks, &shared.producer, |t, out| {
+                    t.close_idle(force, out)
+                });
                 let _ = reply.send(ticked);
+            }
+            Work::Flush(reply) => {
+                let flushed = each_live(&mut tasks, &shared.producer, Task::flush_caches);
+                let _ = reply.send(flushed);
             }
             Work::Batch { task, records } => {
                 // A task that cannot start fails its first batch; one
@@ -295,6 +283,39 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
             }
         }
     }
+}
+
+/// Runs `work` on every live task; a task it fails is failed. The tasks
+/// it did something in, with their counts (or the error).
+fn each_live(
+    tasks: &mut HashMap<TaskId, Slot>,
+    producer: &OutputProducer,
+    work: impl Fn(&mut Task, &mut dyn Output) -> Result<Option<Counts>, RunError>,
+) -> Vec<Ticked> {
+    let mut ticked = Vec::new();
+    for (&task, slot) in tasks.iter_mut() {
+        let Slot::Live(t) = slot else {
+            continue;
+        };
+        let mut out: &OutputProducer = producer;
+        let result = match work(t, &mut out) {
+            Ok(None) => continue,
+            Ok(Some(counts)) => Ok(counts),
+            Err(e) => Err(e),
+        };
+        let stream_time = t.stream_time();
+        if result.is_err()
+            && let Slot::Live(t) = std::mem::replace(slot, Slot::Failed(None))
+        {
+            *slot = Slot::Failed(Some(t));
+        }
+        ticked.push(Ticked {
+            task,
+            result,
+            stream_time,
+        });
+    }
+    ticked
 }
 
 /// Runs one commit phase on every task that has stores.

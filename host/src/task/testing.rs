@@ -310,6 +310,19 @@ impl Driver {
         Ok(any)
     }
 
+    /// [`Task::flush_caches`] of every task, as a commit does first: what
+    /// the record caches held goes to the sinks.
+    pub fn flush_caches(&mut self) -> Result<Counts, RunError> {
+        let mut total = Counts::default();
+        for task in &mut self.tasks {
+            if let Some(c) = task.flush_caches(&mut self.out)? {
+                self.counts.add(&c);
+                total.add(&c);
+            }
+        }
+        Ok(total)
+    }
+
     /// Moves the task's clock forward by `ms`.
     pub fn advance(&self, ms: i64) {
         self.clock.advance(ms);

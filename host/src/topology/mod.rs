@@ -504,6 +504,9 @@ pub struct Processing {
     /// How often the committed records of repartition topics are deleted
     /// (`repartition.purge.interval.ms`).
     pub repartition_purge_interval: Duration,
+    /// The record cache of each task, in bytes (`cache.max.bytes`): 0
+    /// (the default) sends every update of an aggregation downstream.
+    pub cache_max_bytes: usize,
 }
 
 /// `processing.guarantee`.
@@ -532,6 +535,7 @@ impl Default for Processing {
             quarantine_traps: None,
             quarantine_window: Duration::from_secs(60),
             repartition_purge_interval: Duration::from_secs(30),
+            cache_max_bytes: 0,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::topology::pipeline_file::{Scalar, flatten};
 use crate::topology::{Guarantee, Processing};
 
-const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb, plugin.output.max.kb, quarantine.after.traps, quarantine.window.ms, repartition.purge.interval.ms";
+const PROCESSING_KEYS: &str = "max.batch.records, commit.interval.ms, num.stream.threads, processing.guarantee, plugin.deadline.ms, plugin.memory.mb, plugin.output.max.kb, quarantine.after.traps, quarantine.window.ms, repartition.purge.interval.ms, cache.max.bytes";
 
 /// Reads the `[processing]` table; a setting left out keeps its default.
 pub(super) fn parse_processing(table: &toml::Table) -> Result<Processing, String> {
@@ -40,6 +40,21 @@ pub(super) fn parse_processing(table: &toml::Table) -> Result<Processing, String
             }
             "repartition.purge.interval.ms" => {
                 p.repartition_purge_interval = Duration::from_millis(positive(86_400_000)? as u64)
+            }
+            "cache.max.bytes" => {
+                p.cache_max_bytes = match &value {
+                    Scalar::Integer(i) if (0..=1 << 40).contains(i) => *i as usize,
+                    other => {
+                        return Err(format!(
+                            "[processing] `cache.max.bytes` must be an integer from 0 (off) to {}, got {}",
+                            1_i64 << 40,
+                            match other {
+                                Scalar::Integer(i) => i.to_string(),
+                                other => other.type_name().to_owned(),
+                            }
+                        ));
+                    }
+                }
             }
             "processing.guarantee" => {
                 p.guarantee = match &value {
