@@ -1,5 +1,6 @@
 //! Sluice side by side with Kafka Streams 4.1.1 on a real Kafka broker:
-//! the same input, the same broker, the same run, one stream thread each.
+//! the same input, the same broker, the same run, one stream thread each
+//! (two in `hopping-2-threads`, which shows how each side scales).
 //!
 //! `cargo bench -p sluice --bench versus` starts the project's broker
 //! (`scripts/kafka.sh`, port 19520; or uses `SLUICE_BENCH_BROKERS`), loads
@@ -47,13 +48,17 @@ fn repo() -> PathBuf {
 }
 
 /// One workload: its name, the Sluice steps (TOML; the sink reads `last`),
-/// and whether its output is an aggregation (compared by final value).
+/// whether its output is an aggregation (compared by final value), the
+/// guarantee, and the stream threads of each side.
 struct Workload {
     name: &'static str,
+    /// `Versus.java`'s name for it.
+    java: &'static str,
     steps: String,
     last: &'static str,
     aggregate: bool,
     eos: bool,
+    threads: usize,
 }
 
 fn workloads() -> Vec<Workload> {
@@ -61,12 +66,14 @@ fn workloads() -> Vec<Workload> {
     let count = |window: &str| {
         format!("[steps.count]\naggregate = \"count\"\ninputs = [\"orders\"]\n{window}")
     };
-    let w = |name, steps: String, last, aggregate, eos| Workload {
+    let w = |name: &'static str, steps: String, last, aggregate, eos| Workload {
         name,
+        java: name,
         steps,
         last,
         aggregate,
         eos,
+        threads: 1,
     };
     vec![
         w("passthrough", String::new(), "orders", false, false),
@@ -109,7 +116,21 @@ fn workloads() -> Vec<Workload> {
             true,
             false,
         ),
-        w("count-eos", count(""), "count", true, true),
+        Workload {
+            java: "count",
+            ..w("count-eos", count(""), "count", true, true)
+        },
+        Workload {
+            java: "hopping",
+            threads: 2,
+            ..w(
+                "hopping-2-threads",
+                count("window = { type = \"hopping\", size = \"5m\", advance = \"1m\" }\n"),
+                "count",
+                true,
+                false,
+            )
+        },
     ]
 }
 
@@ -183,11 +204,9 @@ fn main() {
                 System::Streams { cache } | System::Raw { cache } => {
                     let workload = match system {
                         System::Raw { .. } => "raw",
-                        _ => w.name.trim_end_matches("-eos"),
+                        _ => w.java,
                     };
-                    spawn_java(
-                        &classes, &dir, &brokers, &input, &name, workload, cache, w.eos,
-                    )
+                    spawn_java(&classes, &dir, &brokers, &input, &name, workload, cache, &w)
                 }
             };
             measure(child, &brokers, &input, &name, records, &w)
@@ -424,11 +443,12 @@ fn pipeline(input: &str, name: &str, dir: &Path, w: &Workload, cache: bool) -> S
     format!(
         "application.id = {name:?}\n\
          [processing]\ncommit.interval.ms = {commit}\nprocessing.guarantee = {guarantee:?}\n\
-         cache.max.bytes = {cache}\n\
+         cache.max.bytes = {cache}\nnum.stream.threads = {}\n\
          [state]\ndir = {:?}\n\
          [sources.orders]\ntopic = {input:?}\n\
          {}\n\
          [sinks.out]\ntopic = {name:?}\ninputs = [{:?}]\n",
+        w.threads,
         dir.join("state").display().to_string(),
         w.steps,
         w.last
@@ -465,13 +485,13 @@ fn spawn_java(
     name: &str,
     workload: &str,
     cache: bool,
-    eos: bool,
+    w: &Workload,
 ) -> Child {
     let log = std::fs::File::create(dir.join("run.log")).unwrap();
     let java = std::env::var("JAVA_HOME")
         .map(|h| PathBuf::from(h).join("bin/java"))
         .unwrap_or_else(|_| PathBuf::from("java"));
-    let commit = if eos { "100" } else { "1000" };
+    let commit = if w.eos { "100" } else { "1000" };
     Command::new(java)
         .arg("-cp")
         .arg(format!("{}:{}", classes.display(), classpath()))
@@ -481,7 +501,8 @@ fn spawn_java(
         .args([
             if cache { "10485760" } else { "0" },
             commit,
-            if eos { "true" } else { "false" },
+            if w.eos { "true" } else { "false" },
+            &w.threads.to_string(),
         ])
         .stdout(log.try_clone().unwrap())
         .stderr(log)

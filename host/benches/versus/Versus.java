@@ -7,7 +7,7 @@
 // fetch` gathers (Kafka Streams, its clients, Jackson), nothing to build:
 //
 //   java -cp "$(scripts/kafka.sh classpath)" host/benches/versus/Versus.java \
-//     WORKLOAD BROKERS INPUT OUTPUT APPLICATION_ID STATE_DIR CACHE_BYTES COMMIT_MS EOS
+//     WORKLOAD BROKERS INPUT OUTPUT APPLICATION_ID STATE_DIR CACHE_BYTES COMMIT_MS EOS THREADS
 //
 // Workloads: passthrough, filter, count, tumbling, hopping, sliding,
 // session, raw. It runs until killed.
@@ -49,9 +49,9 @@ public class Versus {
     static final ObjectMapper JSON = new ObjectMapper();
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 9) {
+        if (args.length != 10) {
             System.err.println(
-                    "usage: Versus WORKLOAD BROKERS INPUT OUTPUT APPLICATION_ID STATE_DIR CACHE_BYTES COMMIT_MS EOS");
+                    "usage: Versus WORKLOAD BROKERS INPUT OUTPUT APPLICATION_ID STATE_DIR CACHE_BYTES COMMIT_MS EOS THREADS");
             System.exit(2);
         }
         String workload = args[0], brokers = args[1], input = args[2], output = args[3];
@@ -59,6 +59,7 @@ public class Versus {
         long cache = Long.parseLong(args[6]);
         long commitMs = Long.parseLong(args[7]);
         boolean eos = Boolean.parseBoolean(args[8]);
+        int threads = Integer.parseInt(args[9]);
         if (workload.equals("raw")) {
             raw(brokers, input, output, app, commitMs);
             return;
@@ -105,7 +106,7 @@ public class Versus {
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, app);
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
-        p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
+        p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, threads);
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, cache);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, commitMs);
         p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG,

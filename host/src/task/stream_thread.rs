@@ -218,13 +218,15 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
                 let _ = reply.send(());
             }
             Work::Tick { force, reply } => {
-                let ticked = each_live(&mut tasks, &shared.producer, |t, out| {
+                let ticked = each_task(&mut tasks, &shared.producer, false, |t, out| {
                     t.close_idle(force, out)
                 });
                 let _ = reply.send(ticked);
             }
             Work::Flush(reply) => {
-                let flushed = each_live(&mut tasks, &shared.producer, Task::flush_caches);
+                // A failed task too: its earlier batches are committed,
+                // and what they cached goes out first.
+                let flushed = each_task(&mut tasks, &shared.producer, true, Task::flush_caches);
                 let _ = reply.send(flushed);
             }
             Work::Batch { task, records } => {
@@ -285,17 +287,21 @@ fn run(rx: Receiver<Work>, done: Sender<Done>, mut shared: Shared) {
     }
 }
 
-/// Runs `work` on every live task; a task it fails is failed. The tasks
+/// Runs `work` on every live task (and, with `failed`, on each task that
+/// failed a batch after it started); a task it fails is failed. The tasks
 /// it did something in, with their counts (or the error).
-fn each_live(
+fn each_task(
     tasks: &mut HashMap<TaskId, Slot>,
     producer: &OutputProducer,
+    failed: bool,
     work: impl Fn(&mut Task, &mut dyn Output) -> Result<Option<Counts>, RunError>,
 ) -> Vec<Ticked> {
     let mut ticked = Vec::new();
     for (&task, slot) in tasks.iter_mut() {
-        let Slot::Live(t) = slot else {
-            continue;
+        let t = match slot {
+            Slot::Live(t) => t,
+            Slot::Failed(Some(t)) if failed => t,
+            Slot::Failed(_) => continue,
         };
         let mut out: &OutputProducer = producer;
         let result = match work(t, &mut out) {
