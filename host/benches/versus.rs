@@ -14,8 +14,9 @@
 //! cache applies). Passthrough also runs a raw Java consumer→producer loop
 //! and Kafka's own consumer performance tool on the input.
 //!
-//! Per run: records/s (input records over the time from the first output to
-//! the last, so neither a JVM's start nor a group join counts), output
+//! Per run: records/s (input records over the time from the group's
+//! assignment, stable with its members, to the last output, so neither a
+//! JVM's start nor a group join counts), output
 //! records, CPU seconds and peak RSS of the process. Both systems commit
 //! every 1,000 ms (100 ms under exactly-once, Kafka Streams' default then),
 //! and a run ends when the group's committed offsets reach the end of the
@@ -548,6 +549,10 @@ fn measure(
             .sum()
     };
     let started = Instant::now();
+    // From the moment the group is stable with its members assigned:
+    // a cache's first output waits for a commit, so the first output
+    // would start the clock a commit interval late.
+    let mut assigned: Option<Instant> = None;
     let (mut first, mut last, mut seen) = (None, None, 0);
     let mut checked = Instant::now();
     loop {
@@ -559,6 +564,12 @@ fn measure(
             "{output}: not done in 30 minutes"
         );
         let now = Instant::now();
+        if assigned.is_none()
+            && let Ok(groups) = watcher.fetch_group_list(Some(output), Duration::from_secs(5))
+            && (groups.groups().iter()).any(|g| g.state() == "Stable" && !g.members().is_empty())
+        {
+            assigned = Some(now);
+        }
         let h = high(&watcher);
         if h != seen {
             seen = h;
@@ -591,7 +602,9 @@ fn measure(
     stop(&mut child);
     let (first, last) = (first.expect("some output"), last.unwrap());
     // Outputs are sampled every 20 ms: a run shorter than that reads as 20 ms.
-    let secs = (last - first).as_secs_f64().max(0.02);
+    let secs = (last - assigned.unwrap_or(first).min(first))
+        .as_secs_f64()
+        .max(0.02);
     let (outputs, result) = read_output(brokers, output, w);
     Run {
         rate: records as f64 / secs,
