@@ -603,13 +603,16 @@ fn run_steps(
         let mut produced = operator.process(inputs, cx)?;
         if let Some(cache) = &mut caches[i] {
             produced = match &mut flushed {
+                // What it held goes first: what it makes now of a cached
+                // step upstream is newer.
                 Some(flushed) => {
                     let records = std::mem::take(&mut flushed[i]);
                     let emit: Vec<(usize, RecordRef<'_>, RecordRef<'_>)> = (records.iter())
                         .map(|(o, r)| (*o, batch[*o].record.as_ref(), r.as_ref()))
                         .collect();
-                    produced.extend(StepOut::of_records(&step.name, &emit)?);
-                    produced
+                    let mut held = StepOut::of_records(&step.name, &emit)?;
+                    held.extend(produced);
+                    held
                 }
                 None => cache.absorb(&step.name, produced, batch, &cx.batch.times)?,
             };
