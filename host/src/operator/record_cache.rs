@@ -52,7 +52,8 @@ fn reaches_repartition(topology: &Topology, node: NodeId) -> bool {
 struct Entry {
     origin: InputRecord,
     record: Record,
-    /// Arrival order, so a flush keeps the order of one origin's outputs.
+    /// Arrival order, so a flush keeps the order of one origin's outputs
+    /// (unique: a stable order).
     seq: u64,
     bytes: usize,
 }
@@ -158,20 +159,13 @@ impl RecordCache {
         }
     }
 
-    /// Empties the cache: each entry's origin and record, in the order of
-    /// their origins (then of arrival).
+    /// Empties the cache: each entry's origin and record, in the order
+    /// they arrived (the flush orders them by origin, stably).
     pub fn take(&mut self) -> Vec<(InputRecord, Record)> {
         self.undo.clear();
         self.bytes = 0;
         let mut all: Vec<Entry> = self.entries.drain().map(|(_, e)| e).collect();
-        all.sort_by(|a, b| {
-            (&a.origin.topic, a.origin.partition, a.origin.offset, a.seq).cmp(&(
-                &b.origin.topic,
-                b.origin.partition,
-                b.origin.offset,
-                b.seq,
-            ))
-        });
+        all.sort_unstable_by_key(|e| e.seq);
         all.into_iter().map(|e| (e.origin, e.record)).collect()
     }
 }
