@@ -171,7 +171,7 @@ fn main() {
         .map(|s| s.split(',').map(str::to_owned).collect());
     let (brokers, _broker) = broker();
     let work = tempfile::tempdir().expect("a temporary directory");
-    let classes = compile_java(work.path());
+    let classpath = compile_java(work.path());
     let prefix = format!(
         "versus-{}-{}",
         std::process::id(),
@@ -207,7 +207,9 @@ fn main() {
                         System::Raw { .. } => "raw",
                         _ => w.java,
                     };
-                    spawn_java(&classes, &dir, &brokers, &input, &name, workload, cache, &w)
+                    spawn_java(
+                        &classpath, &dir, &brokers, &input, &name, workload, cache, &w,
+                    )
                 }
             };
             measure(child, &brokers, &input, &name, records, &w)
@@ -351,20 +353,22 @@ fn classpath() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Compiles `Versus.java` once, so no run pays for compiling it.
-fn compile_java(work: &Path) -> PathBuf {
+/// Compiles `Versus.java` once, so no run pays for compiling it; the
+/// classpath to run it with.
+fn compile_java(work: &Path) -> String {
     let classes = work.join("classes");
+    let libs = classpath();
     let javac = std::env::var("JAVA_HOME")
         .map(|h| PathBuf::from(h).join("bin/javac"))
         .unwrap_or_else(|_| PathBuf::from("javac"));
     let status = Command::new(javac)
-        .args(["-nowarn", "-cp", &classpath(), "-d"])
+        .args(["-nowarn", "-cp", &libs, "-d"])
         .arg(&classes)
         .arg(repo().join("host/benches/versus/Versus.java"))
         .status()
         .expect("running javac (Java 17)");
     assert!(status.success(), "javac failed on Versus.java");
-    classes
+    format!("{}:{libs}", classes.display())
 }
 
 fn admin(brokers: &str) -> AdminClient<DefaultClientContext> {
@@ -479,7 +483,7 @@ fn spawn_sluice(
 
 #[allow(clippy::too_many_arguments)]
 fn spawn_java(
-    classes: &Path,
+    classpath: &str,
     dir: &Path,
     brokers: &str,
     input: &str,
@@ -495,7 +499,7 @@ fn spawn_java(
     let commit = if w.eos { "100" } else { "1000" };
     Command::new(java)
         .arg("-cp")
-        .arg(format!("{}:{}", classes.display(), classpath()))
+        .arg(classpath)
         .arg("Versus")
         .args([workload, brokers, input, name, name])
         .arg(dir.join("state"))
