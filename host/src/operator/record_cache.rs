@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 use crate::error::RunError;
 use crate::operator::batch::StepOut;
-use crate::record::{InputRecord, Record, RecordRef, TimestampKind};
+use crate::plugin::frame;
+use crate::record::{HeadersRef, InputRecord, Record, RecordRef, TimestampKind};
 use crate::topology::{EmitMode, NodeId, Operation, Topology};
 
 /// What an entry costs besides its bytes (map slot, origin, vectors).
@@ -47,11 +48,49 @@ fn reaches_repartition(topology: &Topology, node: NodeId) -> bool {
         || (topology.consumers_of(node)).any(|j| reaches_repartition(topology, NodeId::Step(j)))
 }
 
+/// A cached record, encoded in one buffer (a one-record input frame):
+/// one allocation where an owned record takes one per field and header.
+pub struct Held(Vec<u8>);
+
+impl Held {
+    fn new(record: RecordRef<'_>, size: usize) -> Held {
+        let frame = frame::encode(Vec::with_capacity(5 + size), std::iter::once(record));
+        debug_assert_eq!(frame.len(), 5 + size, "encoded_size is exact");
+        Held(frame)
+    }
+
+    /// The record.
+    pub fn record(&self) -> RecordRef<'_> {
+        let r = (sluice_frame::Reader::input(&self.0))
+            .and_then(|(mut reader, _)| reader.record())
+            .expect("encoded by Held::new");
+        RecordRef {
+            key: r.key,
+            value: r.value,
+            timestamp: r.timestamp,
+            headers: HeadersRef::Framed(r),
+        }
+    }
+}
+
+/// The bytes `record` takes encoded: time and flags, then each field's
+/// length and bytes.
+fn encoded_size(record: RecordRef<'_>) -> usize {
+    let field = |b: Option<&[u8]>| 4 + b.map_or(0, <[u8]>::len);
+    8 + 1
+        + field(record.key)
+        + field(record.value)
+        + 4
+        + (record.headers.iter())
+            .map(|(n, v)| field(Some(n.as_bytes())) + field(v))
+            .sum::<usize>()
+}
+
 /// One cached output: the latest record for its key, and the input record
 /// that last updated it (its place and time; no payload).
 struct Entry {
     origin: InputRecord,
-    record: Record,
+    record: Held,
     /// Arrival order, so a flush keeps the order of one origin's outputs
     /// (unique: a stable order).
     seq: u64,
@@ -102,12 +141,8 @@ impl RecordCache {
                 now.push((origin, batch[origin].record.as_ref(), record));
                 continue;
             };
-            let bytes = ENTRY_OVERHEAD
-                + key.len()
-                + record.value.map_or(0, <[u8]>::len)
-                + (record.headers.iter())
-                    .map(|(n, v)| n.len() + v.map_or(0, <[u8]>::len))
-                    .sum::<usize>();
+            let size = encoded_size(record);
+            let bytes = ENTRY_OVERHEAD + size;
             let cached = self.entries.contains_key(key);
             if !cached && self.bytes + bytes > self.max_bytes {
                 now.push((origin, batch[origin].record.as_ref(), record));
@@ -126,7 +161,7 @@ impl RecordCache {
                     },
                     origin: input.origin.clone(),
                 },
-                record: record.to_owned_record(),
+                record: Held::new(record, size),
                 seq: self.seq,
                 bytes,
             };
@@ -161,7 +196,7 @@ impl RecordCache {
 
     /// Empties the cache: each entry's origin and record, in the order
     /// they arrived (the flush orders them by origin, stably).
-    pub fn take(&mut self) -> Vec<(InputRecord, Record)> {
+    pub fn take(&mut self) -> Vec<(InputRecord, Held)> {
         self.undo.clear();
         self.bytes = 0;
         let mut all: Vec<Entry> = self.entries.drain().map(|(_, e)| e).collect();
@@ -229,7 +264,8 @@ mod tests {
     #[test]
     fn a_full_cache_sends_new_keys_at_once_and_keeps_coalescing_the_cached_ones() {
         // Room for one entry: `a` is cached, `b` and `c` go at once.
-        let one = ENTRY_OVERHEAD + 2;
+        let a = Record::new(Some(b"a"), Some(b"1"), Some(1));
+        let one = ENTRY_OVERHEAD + encoded_size(a.as_ref());
         let mut d = Driver::from_toml(&COUNTS.replace("1000000", &one.to_string())).unwrap();
         for k in ["a", "b", "a", "c", "b"] {
             d.push("orders", Some(k.as_bytes()), Some(b"x"), Some(1));
@@ -304,7 +340,7 @@ mod tests {
         assert_eq!(c.bytes, before);
         let taken = c.take();
         assert_eq!(taken.len(), 1);
-        assert_eq!(taken[0].1.value.as_deref(), Some(&b"1"[..]));
+        assert_eq!(taken[0].1.record().value, Some(&b"1"[..]));
         assert_eq!(taken[0].0.offset, 0);
         assert!(c.is_empty() && c.bytes == 0);
     }

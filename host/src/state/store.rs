@@ -1,7 +1,7 @@
 //! The store abstraction: an ordered key-value map, written atomically.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use crate::error::StateError;
@@ -86,20 +86,34 @@ pub trait KeyValueStore: Send {
     fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StateError>;
 }
 
+/// What a buffered write replaced: `None` when the key had no buffered
+/// write, else that write (`Some(None)` a deletion).
+type Replaced = Option<Option<Vec<u8>>>;
+
 /// A store plus the writes of the current commit interval.
 ///
 /// Reads see the buffered writes; nothing reaches the store until
 /// [`StoreBuffer::take`] hands the writes over as one [`WriteBatch`], at
 /// commit. The same writes are what the changelog receives.
 ///
-/// Writes go first to a *batch* layer: [`StoreBuffer::accept`] keeps them
-/// once the call batch that made them has succeeded, and
-/// [`StoreBuffer::discard`] drops them when it failed part-way, so that a
-/// failed batch leaves no partial effects to be applied twice.
+/// The writes of a call batch can be taken back: [`StoreBuffer::accept`]
+/// keeps them once the batch has succeeded, and [`StoreBuffer::discard`]
+/// undoes them when it failed part-way, so that a failed batch leaves no
+/// partial effects to be applied twice. They go straight into the buffer,
+/// with what each one replaced in an undo log: a read looks in one map,
+/// and accepting a batch (every batch, where discarding is rare) only
+/// clears the log.
 pub struct StoreBuffer {
     store: Box<dyn KeyValueStore>,
+    /// The writes of the commit interval, the current batch's included.
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    batch: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// What each write of the current batch replaced, in order.
+    undo: Vec<(Vec<u8>, Replaced)>,
+    /// Scan floors of accepted batches ([`StoreBuffer::floor`]), by the
+    /// key an index starts at.
+    floors: HashMap<Vec<u8>, Vec<u8>>,
+    /// Scan floors the current batch raised.
+    batch_floors: HashMap<Vec<u8>, Vec<u8>>,
 }
 
 impl std::fmt::Debug for StoreBuffer {
@@ -117,13 +131,15 @@ impl StoreBuffer {
         StoreBuffer {
             store,
             pending: BTreeMap::new(),
-            batch: BTreeMap::new(),
+            undo: Vec::new(),
+            floors: HashMap::new(),
+            batch_floors: HashMap::new(),
         }
     }
 
     /// The value of `key`, buffered writes first.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        match self.batch.get(key).or_else(|| self.pending.get(key)) {
+        match self.pending.get(key) {
             Some(v) => Ok(v.clone()),
             None => self.store.get(key),
         }
@@ -131,23 +147,66 @@ impl StoreBuffer {
 
     /// Buffers `key = value`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.batch.insert(key.to_vec(), Some(value.to_vec()));
+        self.write(key, Some(value.to_vec()));
     }
 
     /// Buffers the deletion of `key`.
     pub fn delete(&mut self, key: &[u8]) {
-        self.batch.insert(key.to_vec(), None);
+        self.write(key, None);
+    }
+
+    fn write(&mut self, key: &[u8], value: Option<Vec<u8>>) {
+        let replaced = match self.pending.get_mut(key) {
+            Some(slot) => Some(std::mem::replace(slot, value)),
+            None => {
+                self.pending.insert(key.to_vec(), value);
+                None
+            }
+        };
+        self.undo.push((key.to_vec(), replaced));
     }
 
     /// Keeps the writes of the batch that just succeeded.
     pub fn accept(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
-        self.pending.extend(batch);
+        self.undo.clear();
+        self.floors.extend(self.batch_floors.drain());
     }
 
-    /// Drops the writes of the batch that failed.
+    /// Undoes the writes of the batch that failed, latest first.
     pub fn discard(&mut self) {
-        self.batch.clear();
+        for (key, replaced) in self.undo.drain(..).rev() {
+            match replaced {
+                Some(value) => self.pending.insert(key, value),
+                None => self.pending.remove(&key),
+            };
+        }
+        self.batch_floors.clear();
+    }
+
+    /// Where a scan of the ordered index that starts at `index` may begin:
+    /// every key of it below the floor was deleted (see
+    /// [`StoreBuffer::raise_floor`]); `index` itself when none was raised.
+    ///
+    /// An index read as a queue (windows by close time, entries by expiry
+    /// time) is scanned from its start and emptied from the front. RocksDB
+    /// keeps a deleted key as a tombstone until a compaction drops it, and
+    /// a scan from the start steps over every one: the cost of each scan
+    /// grows with all that was ever deleted. Seeking to the floor skips them.
+    pub fn floor<'a>(&'a self, index: &'a [u8]) -> &'a [u8] {
+        (self.batch_floors.get(index))
+            .or_else(|| self.floors.get(index))
+            .map_or(index, Vec::as_slice)
+    }
+
+    /// Records that the current batch deleted every key of the index at
+    /// `index` below `floor`, and that no key below it will be written
+    /// again. It holds once the batch is accepted, and is dropped with a
+    /// discarded one, whose deletions are dropped too. Kept in memory only:
+    /// a task that opens its store again scans from the start once.
+    pub fn raise_floor(&mut self, index: &[u8], floor: &[u8]) {
+        if floor > self.floor(index) {
+            self.batch_floors.insert(index.to_vec(), floor.to_vec());
+        }
     }
 
     /// Entries with `from <= key < to`, buffered writes applied, in order.
@@ -166,15 +225,8 @@ impl StoreBuffer {
     ) -> Result<Vec<Entry>, StateError> {
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
-        // The buffered writes in range; the batch layer wins over pending.
-        let mut overlay: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
-        for layer in [&self.pending, &self.batch] {
-            for (k, v) in layer.range::<[u8], _>((lower, upper)) {
-                overlay.insert(k, v.as_deref());
-            }
-        }
         let mut base = self.store.range(from, to)?.peekable();
-        let mut over = overlay.into_iter().peekable();
+        let mut over = self.pending.range::<[u8], _>((lower, upper)).peekable();
         let mut out = Vec::new();
         while out.len() < limit {
             // Which comes next: the overlay's key (Less), the store's
@@ -184,7 +236,7 @@ impl StoreBuffer {
                 (Some(Err(_)), _) => {
                     return Err(base.next().expect("peeked").expect_err("peeked an error"));
                 }
-                (Some(Ok((bk, _))), Some((ok, _))) => (*ok).cmp(bk.as_slice()),
+                (Some(Ok((bk, _))), Some((ok, _))) => ok.as_slice().cmp(bk.as_slice()),
                 (None, Some(_)) => Ordering::Less,
                 (Some(Ok(_)), None) => Ordering::Greater,
             };
@@ -197,7 +249,7 @@ impl StoreBuffer {
             }
             let (k, v) = over.next().expect("peeked");
             if let Some(v) = v {
-                out.push((k.to_vec(), v.to_vec()));
+                out.push((k.clone(), v.clone()));
             }
         }
         Ok(out)
@@ -212,7 +264,7 @@ impl StoreBuffer {
     /// clears the buffer. The caller adds metadata and writes it.
     pub fn take(&mut self) -> WriteBatch {
         debug_assert!(
-            self.batch.is_empty(),
+            self.undo.is_empty(),
             "a batch is accepted or discarded before a commit"
         );
         WriteBatch {
@@ -302,14 +354,18 @@ mod tests {
         buf.accept();
         buf.put(b"x", b"failed batch");
         buf.delete(b"c");
+        buf.put(b"b", b"failed 1");
+        buf.put(b"b", b"failed 2");
+        buf.put(b"c", b"failed 3");
+        assert_eq!(buf.get(b"b").unwrap().as_deref(), Some(&b"failed 2"[..]));
         assert_eq!(
             buf.get(b"x").unwrap().as_deref(),
             Some(&b"failed batch"[..])
         );
-        assert_eq!(buf.range(None, None).unwrap().len(), 2);
+        assert_eq!(buf.range(None, None).unwrap().len(), 3);
         assert_eq!(
             buf.range_limited(Some(b"b"), None, 1).unwrap(),
-            vec![(b"b".to_vec(), b"22".to_vec())],
+            vec![(b"b".to_vec(), b"failed 2".to_vec())],
             "limited, from the middle"
         );
         buf.discard();
@@ -340,5 +396,26 @@ mod tests {
         assert_eq!(buf.get(b"a").unwrap(), None);
         assert_eq!(buf.get(b"b").unwrap().as_deref(), Some(&b"22"[..]));
         assert!(buf.take().is_empty());
+    }
+
+    #[test]
+    fn a_scan_floor_holds_once_its_batch_is_accepted_and_goes_with_a_discarded_one() {
+        let mut buf = StoreBuffer::new(Box::new(MemoryStore::new("s")));
+        let index: &[u8] = &[7];
+        assert_eq!(buf.floor(index), index, "none raised: the index's start");
+        buf.raise_floor(index, &[7, 5]);
+        assert_eq!(buf.floor(index), [7, 5], "the batch sees its own floor");
+        buf.discard();
+        assert_eq!(buf.floor(index), index, "a failed batch's floor is dropped");
+        buf.raise_floor(index, &[7, 5]);
+        buf.accept();
+        buf.raise_floor(index, &[7, 3]);
+        assert_eq!(buf.floor(index), [7, 5], "a floor never goes down");
+        buf.raise_floor(index, &[7, 9]);
+        buf.discard();
+        assert_eq!(buf.floor(index), [7, 5]);
+        buf.take();
+        assert_eq!(buf.floor(index), [7, 5], "kept across commits");
+        assert_eq!(buf.floor(&[8]), [8], "per index");
     }
 }

@@ -33,7 +33,7 @@ use crate::error::RunError;
 use crate::operator::batch::{BatchContext, StepOut};
 use crate::operator::call::PluginStep;
 use crate::operator::dead_letter::Kind;
-use crate::operator::record_cache::{self, RecordCache};
+use crate::operator::record_cache::{self, Held, RecordCache};
 use crate::operator::table::Table;
 use crate::operator::{self, Buffers, Operator, StepCtx};
 use crate::plugin::Plugin;
@@ -320,7 +320,7 @@ impl Task {
         if self.caches.iter().flatten().all(RecordCache::is_empty) {
             return Ok(None);
         }
-        let mut all: Vec<(usize, InputRecord, Record)> = Vec::new();
+        let mut all: Vec<(usize, InputRecord, Held)> = Vec::new();
         for (step, cache) in self.caches.iter_mut().enumerate() {
             if let Some(cache) = cache {
                 all.extend(cache.take().into_iter().map(|(o, r)| (step, o, r)));
@@ -331,7 +331,7 @@ impl Task {
             (&a.1.topic, a.1.partition, a.1.offset).cmp(&(&b.1.topic, b.1.partition, b.1.offset))
         });
         let mut batch: Vec<InputRecord> = Vec::new();
-        let mut flushed: Flushed = vec![Vec::new(); self.steps.len()];
+        let mut flushed: Flushed = (self.steps.iter()).map(|_| Vec::new()).collect();
         for (step, origin, record) in all {
             let same = batch.last().is_some_and(|b| {
                 b.offset == origin.offset
@@ -575,7 +575,7 @@ impl Task {
 /// Runs each step of the task's sub-topology, in order, on what reaches
 /// it (the others have no operator, and emit nothing).
 /// Per step: what its record cache held, as (origin index, record).
-type Flushed = Vec<Vec<(usize, Record)>>;
+type Flushed = Vec<Vec<(usize, Held)>>;
 
 fn run_steps(
     topology: &Topology,
@@ -608,7 +608,7 @@ fn run_steps(
                 Some(flushed) => {
                     let records = std::mem::take(&mut flushed[i]);
                     let emit: Vec<(usize, RecordRef<'_>, RecordRef<'_>)> = (records.iter())
-                        .map(|(o, r)| (*o, batch[*o].record.as_ref(), r.as_ref()))
+                        .map(|(o, r)| (*o, batch[*o].record.as_ref(), r.record()))
                         .collect();
                     let mut held = StepOut::of_records(&step.name, &emit)?;
                     held.extend(produced);

@@ -77,7 +77,11 @@ impl WindowedAggregate {
             upto.extend_from_slice(&time_bytes(stream_time.saturating_add(1)));
             upto
         };
-        for (close, _) in buffer.range(Some(&[CLOSE]), Some(&upto(CLOSE)))? {
+        // Both indexes are queues by time: each scan starts where the last
+        // one ended (`StoreBuffer::floor`), past the deleted keys.
+        let (close_upto, expiry_upto) = (upto(CLOSE), upto(EXPIRY));
+        let from = buffer.floor(&[CLOSE]).to_vec();
+        for (close, _) in buffer.range(Some(&from), Some(&close_upto))? {
             let Some((key, start, end)) = key_layout::decode_window_key(&close[9..]) else {
                 continue;
             };
@@ -97,10 +101,13 @@ impl WindowedAggregate {
             buffer.delete(&aggregate);
             buffer.delete(&close);
         }
-        for (expiry, _) in buffer.range(Some(&[EXPIRY]), Some(&upto(EXPIRY)))? {
+        buffer.raise_floor(&[CLOSE], &close_upto);
+        let from = buffer.floor(&[EXPIRY]).to_vec();
+        for (expiry, _) in buffer.range(Some(&from), Some(&expiry_upto))? {
             buffer.delete(&expiry[9..]);
             buffer.delete(&expiry);
         }
+        buffer.raise_floor(&[EXPIRY], &expiry_upto);
         Ok(())
     }
 
@@ -169,7 +176,7 @@ impl Operator for WindowedAggregate {
     fn latest_close(&self, stores: &mut TaskStores) -> Result<Option<i64>, RunError> {
         let buffer = self.agg.buffer_of(stores);
         Ok(buffer
-            .range(Some(&[CLOSE]), Some(&[CLOSE + 1]))?
+            .range(Some(buffer.floor(&[CLOSE])), Some(&[CLOSE + 1]))?
             .pop()
             .map(|(last, _)| {
                 key_layout::time_from_bytes(last[1..9].try_into().expect("close keys hold a time"))
