@@ -19,10 +19,10 @@
 //!   updates never overtake each other.
 //! - A batch that fails leaves the cache as it was before it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::RunError;
+use crate::operator::FastMap;
 use crate::operator::batch::StepOut;
 use crate::plugin::frame;
 use crate::record::{HeadersRef, InputRecord, Record, RecordRef, TimestampKind};
@@ -101,7 +101,7 @@ struct Entry {
 pub struct RecordCache {
     max_bytes: usize,
     bytes: usize,
-    entries: HashMap<Vec<u8>, Entry>,
+    entries: FastMap<Vec<u8>, Entry>,
     /// What the current batch replaced, to put back if it fails.
     undo: Vec<(Vec<u8>, Option<Entry>)>,
     seq: u64,
@@ -113,7 +113,7 @@ impl RecordCache {
         RecordCache {
             max_bytes,
             bytes: 0,
-            entries: HashMap::new(),
+            entries: FastMap::default(),
             undo: Vec::new(),
             seq: 0,
         }
@@ -143,12 +143,12 @@ impl RecordCache {
             };
             let size = encoded_size(record);
             let bytes = ENTRY_OVERHEAD + size;
-            let cached = self.entries.contains_key(key);
-            if !cached && self.bytes + bytes > self.max_bytes {
-                now.push((origin, batch[origin].record.as_ref(), record));
+            let input = &batch[origin];
+            let held = self.entries.get_mut(key);
+            if held.is_none() && self.bytes + bytes > self.max_bytes {
+                now.push((origin, input.record.as_ref(), record));
                 continue;
             }
-            let input = &batch[origin];
             let entry = Entry {
                 origin: InputRecord {
                     topic: Arc::clone(&input.topic),
@@ -165,13 +165,20 @@ impl RecordCache {
                 seq: self.seq,
                 bytes,
             };
-            self.seq += 1;
             self.bytes += bytes;
-            let old = self.entries.insert(key.to_vec(), entry);
-            if let Some(old) = &old {
-                self.bytes -= old.bytes;
-            }
-            self.undo.push((key.to_vec(), old));
+            // One lookup for a key already held, the common case.
+            let replaced = match held {
+                Some(slot) => {
+                    self.bytes -= slot.bytes;
+                    Some(std::mem::replace(slot, entry))
+                }
+                None => {
+                    self.entries.insert(key.to_vec(), entry);
+                    None
+                }
+            };
+            self.seq += 1;
+            self.undo.push((key.to_vec(), replaced));
         }
         StepOut::of_records(step, &now)
     }

@@ -4,13 +4,11 @@
 //! event time `t` and is still open, `st < end + grace`, with `st` the
 //! task's stream time once the record is seen.
 
-use std::collections::HashMap;
-
 use crate::error::RunError;
-use crate::operator::StepCtx;
 use crate::operator::aggregate::KeyedAggregate;
 use crate::operator::window::layers::{self, Emitted, WindowAdd};
 use crate::operator::window::store::OpenWindow;
+use crate::operator::{FastMap, StepCtx};
 use crate::record::RecordRef;
 use crate::topology::{EmitMode, Windowing};
 use crate::window::Window;
@@ -26,7 +24,7 @@ pub fn run<'r>(
     cx: &mut StepCtx<'_, '_>,
 ) -> Result<Vec<Emitted>, RunError> {
     let mut adds: Vec<WindowAdd<'r>> = Vec::new();
-    let mut index: HashMap<(&'r [u8], Window), usize> = HashMap::new();
+    let mut index: FastMap<(&'r [u8], Window), usize> = FastMap::default();
     for (origin, record) in inputs {
         let (t, st) = (cx.batch.times[origin], cx.batch.stream_at[origin]);
         let key = record.key.expect("null keys were filtered out");

@@ -3,13 +3,11 @@
 //! a call reads and writes one aggregate per key ([`CallWindows`]). And
 //! what the window types share: late records, and grouping by key.
 
-use std::collections::HashMap;
-
 use crate::error::RunError;
-use crate::operator::StepCtx;
 use crate::operator::aggregate::KeyedAggregate;
 use crate::operator::dead_letter::Kind;
 use crate::operator::window::store::{CallWindows, OpenWindow};
+use crate::operator::{FastMap, StepCtx};
 use crate::record::RecordRef;
 use crate::topology::{LatePolicy, NodeId, Windowing};
 use crate::window::Window;
@@ -71,7 +69,7 @@ pub fn add_in_layers(
     }
     let mut layers: Vec<(CallWindows, Vec<(usize, RecordRef<'_>)>)> = Vec::new();
     for layer in key_layers(adds.iter().map(key_of)) {
-        let mut windows = CallWindows::with_capacity(layer.len());
+        let mut windows = CallWindows::with_capacity_and_hasher(layer.len(), Default::default());
         let mut group = Vec::new();
         for j in layer {
             windows.insert(key_of(&adds[j]).to_vec(), adds[j].open);
@@ -102,7 +100,7 @@ pub fn add_in_layers(
 /// Groups items by key into layers where each key appears at most once,
 /// keeping each key's items in order: positions of the items per layer.
 pub fn key_layers<'k>(keys: impl Iterator<Item = &'k [u8]>) -> Vec<Vec<usize>> {
-    let mut depth: HashMap<&[u8], usize> = HashMap::new();
+    let mut depth: FastMap<&[u8], usize> = FastMap::default();
     let mut layers: Vec<Vec<usize>> = Vec::new();
     for (i, key) in keys.enumerate() {
         let d = depth.entry(key).or_insert(0);
@@ -116,13 +114,13 @@ pub fn key_layers<'k>(keys: impl Iterator<Item = &'k [u8]>) -> Vec<Vec<usize>> {
 }
 
 /// Positions of each key's records in a step's inputs.
-pub type ByKey<'r> = HashMap<&'r [u8], Vec<usize>>;
+pub type ByKey<'r> = FastMap<&'r [u8], Vec<usize>>;
 
 /// The distinct keys of `inputs` in order of first appearance, and the
 /// positions of each key's records.
 pub fn by_key<'r>(inputs: &[(usize, RecordRef<'r>)]) -> (Vec<&'r [u8]>, ByKey<'r>) {
     let mut keys = Vec::new();
-    let mut of_key = ByKey::new();
+    let mut of_key = ByKey::default();
     for (i, (_, r)) in inputs.iter().enumerate() {
         let k = r.key.expect("null keys were filtered out");
         of_key

@@ -31,6 +31,8 @@ pub mod session;
 pub mod sliding;
 pub mod store;
 
+use std::io::Write;
+
 use sluice_frame::Writer;
 
 use crate::error::RunError;
@@ -45,7 +47,7 @@ use crate::state::task_state::TaskStores;
 use crate::topology::{EmitMode, Windowing};
 use crate::window::{Window, Windows};
 use layers::Emitted;
-use store::{CLOSE, EXPIRY, Layout, aggregate_key, output_key};
+use store::{CLOSE, EXPIRY, Layout, aggregate_key, write_output_key};
 
 /// A windowed aggregation step: the aggregation, per window.
 pub struct WindowedAggregate {
@@ -118,16 +120,22 @@ impl WindowedAggregate {
             .map(|e| (e.origin, cx.batch.batch[e.origin].record.as_ref()))
             .collect();
         let mut w = Writer::output(Vec::new(), emitted.len() as u32);
+        // Reused for every record: no allocation per output.
+        let (mut key, mut times) = (Vec::new(), Vec::new());
         for e in emitted {
-            let (start, end) = (e.window.start.to_string(), e.window.end.to_string());
+            write_output_key(&mut key, &e.key, e.window);
+            times.clear();
+            write!(times, "{}", e.window.start).expect("writing to a vector");
+            let split = times.len();
+            write!(times, "{}", e.window.end).expect("writing to a vector");
             w.begin_ok();
             w.record(
-                Some(&output_key(&e.key, e.window)),
+                Some(&key),
                 e.value.as_deref(),
                 e.timestamp,
                 [
-                    ("sluice.window.start", Some(start.as_bytes())),
-                    ("sluice.window.end", Some(end.as_bytes())),
+                    ("sluice.window.start", Some(&times[..split])),
+                    ("sluice.window.end", Some(&times[split..])),
                 ],
             );
         }

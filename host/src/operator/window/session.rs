@@ -13,13 +13,11 @@
 //! last update), and each absorbed session is retracted with a tombstone
 //! of its window key, as Kafka Streams does.
 
-use std::collections::HashMap;
-
 use crate::error::{RunError, StateError};
-use crate::operator::StepCtx;
 use crate::operator::aggregate::KeyedAggregate;
 use crate::operator::window::layers::{self, Emitted, WindowAdd, by_key};
 use crate::operator::window::store::{AGGREGATE, Layout, OpenWindow, tagged};
+use crate::operator::{FastMap, StepCtx};
 use crate::record::RecordRef;
 use crate::state::key_layout;
 use crate::topology::{EmitMode, Windowing};
@@ -186,7 +184,7 @@ fn plan_key(
 
 /// One result per session and batch: its last update.
 fn last_per_session(updated: Vec<Emitted>) -> impl Iterator<Item = Emitted> {
-    let mut last: HashMap<(&[u8], Window), usize> = HashMap::new();
+    let mut last: FastMap<(&[u8], Window), usize> = FastMap::default();
     for (j, e) in updated.iter().enumerate() {
         last.insert((&e.key, e.window), j);
     }

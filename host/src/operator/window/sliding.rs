@@ -24,15 +24,15 @@
 //! Then new windows are folded from `init` over their records (one
 //! aggregator call per layer of keys), and the batch's records are added.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
 use crate::error::{RunError, StateError};
-use crate::operator::StepCtx;
 use crate::operator::aggregate::KeyedAggregate;
 use crate::operator::window::layers::{self, Emitted, WindowAdd, by_key, key_layers};
 use crate::operator::window::store::{AGGREGATE, OpenWindow, RECORD, expire, tagged};
+use crate::operator::{FastMap, StepCtx};
 use crate::plugin::frame::{self, Outcome};
 use crate::record::{InputRecord, Record, RecordRef};
 use crate::state::key_layout;
@@ -74,7 +74,7 @@ struct Plan<'r> {
     created: Vec<NewWindow<'r>>,
     adds: Vec<WindowAdd<'r>>,
     /// Where each (key, window start) is in `adds`.
-    add_at: HashMap<(&'r [u8], i64), usize>,
+    add_at: FastMap<(&'r [u8], i64), usize>,
     /// Inputs to keep for later windows (positions in the step's inputs).
     keep: Vec<usize>,
     /// Late inputs, with how many closed windows would have held them.
@@ -97,7 +97,7 @@ pub fn run<'r>(
         kept: Vec::new(),
         created: Vec::new(),
         adds: Vec::new(),
-        add_at: HashMap::new(),
+        add_at: FastMap::default(),
         keep: Vec::new(),
         late: Vec::new(),
     };

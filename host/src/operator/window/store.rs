@@ -14,8 +14,7 @@
 //! And the windows of one aggregator call ([`CallWindows`]): each key's
 //! own, so that a call reads and writes one aggregate per key.
 
-use std::collections::HashMap;
-
+use crate::operator::FastMap;
 use crate::operator::aggregate::Placement;
 use crate::state::StoreBuffer;
 use crate::state::key_layout::{self, time_bytes};
@@ -63,11 +62,13 @@ pub fn expire(buffer: &mut StoreBuffer, stored: &[u8], at: i64) {
     buffer.put(&out, b"");
 }
 
-/// The output key of `key`'s window `w`: `key@start/end`.
-pub fn output_key(key: &[u8], w: Window) -> Vec<u8> {
-    let mut out = key.to_vec();
-    out.extend_from_slice(format!("@{}/{}", w.start, w.end).as_bytes());
-    out
+/// Writes the output key of `key`'s window `w`, `key@start/end`, into
+/// `out` (cleared first).
+pub fn write_output_key(out: &mut Vec<u8>, key: &[u8], w: Window) {
+    use std::io::Write;
+    out.clear();
+    out.extend_from_slice(key);
+    write!(out, "@{}/{}", w.start, w.end).expect("writing to a vector");
 }
 
 /// A window an aggregation call reads and writes, for one key.
@@ -110,7 +111,7 @@ impl OpenWindow {
 }
 
 /// The windows of one aggregation call: each key's own.
-pub type CallWindows = HashMap<Vec<u8>, OpenWindow>;
+pub type CallWindows = FastMap<Vec<u8>, OpenWindow>;
 
 impl Placement for CallWindows {
     fn store_key(&self, key: &[u8]) -> Vec<u8> {
@@ -148,6 +149,8 @@ mod tests {
             close_key(b"zz", a, 0) < close_key(b"aa", b, 5),
             "by close time first"
         );
-        assert_eq!(output_key(b"page", b), b"page@5/15");
+        let mut out = b"left over".to_vec();
+        write_output_key(&mut out, b"page", b);
+        assert_eq!(out, b"page@5/15");
     }
 }
