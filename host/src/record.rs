@@ -68,6 +68,19 @@ pub struct RecordRef<'a> {
     pub headers: HeadersRef<'a>,
 }
 
+impl<'a> RecordRef<'a> {
+    /// A record read from a frame, with `timestamp` as its time (an output
+    /// frame's record may keep its input's).
+    pub fn framed(r: sluice_frame::RecordRef<'a>, timestamp: Option<i64>) -> RecordRef<'a> {
+        RecordRef {
+            key: r.key,
+            value: r.value,
+            timestamp,
+            headers: HeadersRef::Framed(r),
+        }
+    }
+}
+
 impl RecordRef<'_> {
     /// No key, no value, no time, no headers.
     pub const EMPTY: RecordRef<'static> = RecordRef {

@@ -48,11 +48,12 @@ use crate::state::task_state::TaskStores;
 use crate::topology::{NodeId, Topology};
 use batch::{BatchContext, StepOut};
 
+use dead_letter::Kind;
+
 /// A hash map for the per-record maps of the data path (record cache,
 /// windows of a call): foldhash, seeded per map, where the standard
 /// SipHash took about 5 % of a windowed aggregation's thread.
 pub type FastMap<K, V> = foldhash::HashMap<K, V>;
-use dead_letter::Kind;
 
 /// What an operator borrows from its task for one batch.
 pub struct StepCtx<'t, 'b> {

@@ -25,7 +25,7 @@ use crate::error::RunError;
 use crate::operator::FastMap;
 use crate::operator::batch::StepOut;
 use crate::plugin::frame;
-use crate::record::{HeadersRef, InputRecord, Record, RecordRef, TimestampKind};
+use crate::record::{InputRecord, Record, RecordRef, TimestampKind};
 use crate::topology::{EmitMode, NodeId, Operation, Topology};
 
 /// What an entry costs besides its bytes (map slot, origin, vectors).
@@ -64,12 +64,7 @@ impl Held {
         let r = (sluice_frame::Reader::input(&self.0))
             .and_then(|(mut reader, _)| reader.record())
             .expect("encoded by Held::new");
-        RecordRef {
-            key: r.key,
-            value: r.value,
-            timestamp: r.timestamp,
-            headers: HeadersRef::Framed(r),
-        }
+        RecordRef::framed(r, r.timestamp)
     }
 }
 

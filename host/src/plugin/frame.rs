@@ -53,12 +53,7 @@ impl Decoded {
         let r = Reader::at(&self.frame, offset as usize)
             .record()
             .expect("validated when decoded");
-        RecordRef {
-            key: r.key,
-            value: r.value,
-            timestamp,
-            headers: crate::record::HeadersRef::Framed(r),
-        }
+        RecordRef::framed(r, timestamp)
     }
 
     /// How many output records there are.

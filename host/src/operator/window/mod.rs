@@ -123,11 +123,11 @@ impl WindowedAggregate {
         // Reused for every record: no allocation per output.
         let (mut key, mut times) = (Vec::new(), Vec::new());
         for e in emitted {
-            write_output_key(&mut key, &e.key, e.window);
             times.clear();
             write!(times, "{}", e.window.start).expect("writing to a vector");
             let split = times.len();
             write!(times, "{}", e.window.end).expect("writing to a vector");
+            write_output_key(&mut key, &e.key, &times[..split], &times[split..]);
             w.begin_ok();
             w.record(
                 Some(&key),

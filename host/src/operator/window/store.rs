@@ -62,13 +62,16 @@ pub fn expire(buffer: &mut StoreBuffer, stored: &[u8], at: i64) {
     buffer.put(&out, b"");
 }
 
-/// Writes the output key of `key`'s window `w`, `key@start/end`, into
-/// `out` (cleared first).
-pub fn write_output_key(out: &mut Vec<u8>, key: &[u8], w: Window) {
-    use std::io::Write;
+/// Writes the output key of `key`'s window, `key@start/end`, into `out`
+/// (cleared first), from the decimal texts of its start and end (which
+/// the window's headers carry too, so they are formatted once).
+pub fn write_output_key(out: &mut Vec<u8>, key: &[u8], start: &[u8], end: &[u8]) {
     out.clear();
     out.extend_from_slice(key);
-    write!(out, "@{}/{}", w.start, w.end).expect("writing to a vector");
+    out.push(b'@');
+    out.extend_from_slice(start);
+    out.push(b'/');
+    out.extend_from_slice(end);
 }
 
 /// A window an aggregation call reads and writes, for one key.
@@ -150,7 +153,7 @@ mod tests {
             "by close time first"
         );
         let mut out = b"left over".to_vec();
-        write_output_key(&mut out, b"page", b);
+        write_output_key(&mut out, b"page", b"5", b"15");
         assert_eq!(out, b"page@5/15");
     }
 }
