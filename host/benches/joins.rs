@@ -280,6 +280,7 @@ fn drain(brokers: &str, app: &str, events: &str, hop: bool, records: usize, keys
                     stop_at: None,
                     idle_close_at_end: false,
                     control: None,
+                    park: None,
                 },
             )
         })

@@ -2,7 +2,7 @@
 //! and how long one plugin instance takes to start.
 //!
 //! - **swap gap**: a pipeline (a tagging processor on two partitions)
-//!   under steady input on the embedded broker has its plugin swapped
+//!   under steady input has its plugin swapped
 //!   back and forth. A consumer reads the output as it comes; per swap and
 //!   partition, the gap is the time between receiving the last output of
 //!   the old version and the first of the new one, p50 and p99. The
@@ -16,8 +16,11 @@
 //!   with its `init`, with on-demand allocation and with the pooling
 //!   allocator (`sluice serve`'s default).
 //!
-//! Run: `cargo bench -p sluice --bench swap`. Under `cargo test` (no
-//! `--bench` argument) it runs a few swaps, as a smoke test.
+//! Run: `cargo bench -p sluice --bench swap`: on the embedded broker, or
+//! on a real Kafka when `SLUICE_BENCH_BROKERS` names one.
+//! `SLUICE_BENCH_SWAP_KAFKA` is appended to the pipeline file (a `[kafka]`
+//! table, say). Under `cargo test` (no `--bench` argument) it runs a few
+//! swaps, as a smoke test.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -58,12 +61,43 @@ fn main() {
         .expect("building a test plugin")
     };
     let (v1, v2) = (build("tag-v1"), build("tag-v2"));
-    let kafka = EmbeddedKafka::start(1).expect("embedded kafka");
-    let brokers = kafka.bootstrap_servers();
+    let embedded = match std::env::var("SLUICE_BENCH_BROKERS") {
+        Ok(_) => None,
+        Err(_) => Some(EmbeddedKafka::start(1).expect("embedded kafka")),
+    };
+    let brokers = match &embedded {
+        Some(k) => k.bootstrap_servers(),
+        None => std::env::var("SLUICE_BENCH_BROKERS").expect("set"),
+    };
     let app = format!("swap-bench-{}", std::process::id());
-    for t in [format!("{app}-in"), format!("{app}-out")] {
-        kafka.create_topic(&t, 2).expect("topic");
+    let topics = [format!("{app}-in"), format!("{app}-out")];
+    match &embedded {
+        Some(kafka) => {
+            for t in &topics {
+                kafka.create_topic(t, 2).expect("topic");
+            }
+        }
+        None => {
+            let specs: Vec<_> = (topics.iter())
+                .map(|name| sluice::kafka::topics::TopicSpec {
+                    name: name.clone(),
+                    partitions: 2,
+                    compacted: false,
+                })
+                .collect();
+            sluice::kafka::topics::create_missing(
+                &sluice::kafka::client_config::ClientSettings::new(&brokers, &[]),
+                &specs,
+                Duration::from_secs(30),
+            )
+            .expect("topics");
+        }
     }
+    let broker = if embedded.is_some() {
+        "embedded broker"
+    } else {
+        "SLUICE_BENCH_BROKERS"
+    };
     let text = format!(
         r#"
 application.id = "{app}"
@@ -78,8 +112,10 @@ inputs = ["events"]
 [sinks.out]
 topic = "{app}-out"
 inputs = ["tag"]
+{kafka}
 "#,
-        v1.display()
+        v1.display(),
+        kafka = std::env::var("SLUICE_BENCH_SWAP_KAFKA").unwrap_or_default(),
     );
     let path = root.join("pipeline.toml");
     let topology = Arc::new(
@@ -128,14 +164,15 @@ inputs = ["tag"]
                 .create()
                 .expect("consumer");
             consumer.subscribe(&[&topic]).expect("subscribe");
-            let mut seen: Vec<(Instant, i32, bool)> = Vec::new();
+            let mut seen: Vec<(Instant, i32, bool, i64)> = Vec::new();
             while reading.load(Ordering::Relaxed) {
                 if let Some(Ok(m)) = consumer.poll(Duration::from_millis(10)) {
                     let v2 = m.headers().is_some_and(|h| {
                         h.iter()
                             .any(|h| h.key == "version" && h.value == Some(&b"v2"[..]))
                     });
-                    seen.push((Instant::now(), m.partition(), v2));
+                    let created = m.timestamp().to_millis().unwrap_or(0);
+                    seen.push((Instant::now(), m.partition(), v2, created));
                     outputs.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -163,6 +200,7 @@ inputs = ["tag"]
                     stop_at: None,
                     idle_close_at_end: false,
                     control: Some(control),
+                    park: None,
                 },
             )
         })
@@ -205,6 +243,7 @@ inputs = ["tag"]
     }
     std::thread::sleep(Duration::from_secs(2));
     let mut pauses = Vec::with_capacity(swaps);
+    let mut answered = Vec::with_capacity(swaps);
     for k in 0..swaps {
         let component = if k % 2 == 0 { &v2 } else { &v1 };
         let (step, plugin) =
@@ -215,6 +254,7 @@ inputs = ["tag"]
             .expect("answered")
             .expect("swapped");
         pauses.push(swapped.pause.as_secs_f64() * 1e3);
+        answered.push(Instant::now());
         std::thread::sleep(Duration::from_millis(50));
     }
     producing.store(false, Ordering::Relaxed);
@@ -242,9 +282,34 @@ inputs = ["tag"]
     }
     swap_gaps.sort_by(f64::total_cmp);
     gaps.sort_by(f64::total_cmp);
+    // Where a swap's gap goes, per swap and partition: from the last old
+    // output's arrival to the swap's answer, from the answer to the first
+    // new output's arrival, and the gap in the two outputs' timestamps
+    // (their inputs' creation times).
+    let (mut before_answer, mut after_answer, mut created_gaps) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for (k, at) in answered.iter().enumerate() {
+        let new = k % 2 == 0;
+        for partition in 0..2 {
+            let arrivals: Vec<_> = seen.iter().filter(|s| s.1 == partition).collect();
+            let Some(first) = arrivals.iter().position(|s| s.0 >= *at && s.2 == new) else {
+                continue;
+            };
+            let Some(last_old) = arrivals[..first].iter().rev().find(|s| s.2 != new) else {
+                continue;
+            };
+            let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
+            before_answer.push(ms(last_old.0, *at));
+            after_answer.push(ms(*at, arrivals[first].0));
+            created_gaps.push((arrivals[first].3 - last_old.3) as f64);
+        }
+    }
+    for v in [&mut before_answer, &mut after_answer, &mut created_gaps] {
+        v.sort_by(f64::total_cmp);
+    }
 
     println!(
-        "\nhot swap of a processor under steady input ({produced} records produced, {} processed), embedded broker",
+        "\nhot swap of a processor under steady input ({produced} records produced, {} processed), {broker}",
         summary.counts.records_in
     );
     println!("{:<44} {:>10} {:>10}", "measurement", "p50", "p99");
@@ -254,11 +319,32 @@ inputs = ["tag"]
         percentile(&swap_gaps, 0.5),
         percentile(&swap_gaps, 0.99)
     );
+    for (what, v) in [
+        ("  last old output to the swap's answer", &before_answer),
+        ("  the swap's answer to first new output", &after_answer),
+        ("  the two outputs' timestamps apart", &created_gaps),
+    ] {
+        println!(
+            "{:<44} {:>8.1}ms {:>8.1}ms",
+            what,
+            percentile(v, 0.5),
+            percentile(v, 0.99)
+        );
+    }
     println!(
         "{:<44} {:>8.1}ms {:>8.1}ms",
         "baseline: gap between outputs, no swap",
         percentile(&gaps, 0.5),
         percentile(&gaps, 0.99)
+    );
+    // Regular commits stand the loop still too: the largest gaps without
+    // a swap, as many as there were swap gaps.
+    let largest = &gaps[gaps.len().saturating_sub(swap_gaps.len())..];
+    println!(
+        "{:<44} {:>8.1}ms {:>8.1}ms",
+        format!("baseline: its {} largest gaps", largest.len()),
+        percentile(largest, 0.5),
+        percentile(largest, 0.99)
     );
     println!(
         "{:<44} {:>8.1}ms {:>8.1}ms",

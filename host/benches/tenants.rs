@@ -13,11 +13,12 @@
 //!   the whole phase. Deadline 200 ms, memory cap 64 MiB, output cap
 //!   256 KiB per call. The attacker's progress meanwhile is shown too.
 //! - **idle pipelines**: tenants, each with one pipeline (a tagging
-//!   processor, one partition, one record processed so that its plugin
-//!   instance is alive), deployed into one host until its resident memory
-//!   reaches 2 GiB or the run's limit (400, or `SLUICE_BENCH_IDLE_LIMIT`);
-//!   the host's RSS is sampled as they are added, and the count that fits
-//!   in 2 GiB is read off (or extrapolated, when the limit comes first).
+//!   processor, one partition, one record processed), deployed into one
+//!   host until its resident memory reaches 2 GiB or the run's limit
+//!   (1,000, or `SLUICE_BENCH_IDLE_LIMIT`). Each parks 5 s after its
+//!   record (`--park-after`). Once all are parked: the host's RSS,
+//!   threads (librdkafka's among them) and CPU, and then how long 10 of
+//!   them take to wake and process a record each.
 //!
 //! All in one process on the embedded broker, with the pooling allocator
 //! as `sluice serve` has it. Run: `cargo bench -p sluice --bench tenants`.
@@ -292,22 +293,26 @@ fn main() {
         );
     }
 
-    // Idle pipelines per 2 GiB of RSS.
+    // Idle pipelines in one host: they park once idle.
     let limit = match std::env::var("SLUICE_BENCH_IDLE_LIMIT") {
         Ok(n) => n.parse().expect("SLUICE_BENCH_IDLE_LIMIT is a number"),
-        Err(_) if full => 400,
+        Err(_) if full => 1_000,
         Err(_) => 3,
     };
-    let host = Host::new(
-        sluice::plugin::engine(),
-        HostSettings::new(&brokers, &dir.path().join("data")),
-    );
+    let mut settings = HostSettings::new(&brokers, &dir.path().join("data"));
+    settings.park_after = Some(PARK_AFTER);
+    let host = Host::new(sluice::plugin::engine(), settings);
     let base = rss();
+    let base_threads = proc_status("Threads");
+    let base_rdk_threads = librdkafka_threads();
     let mut samples: Vec<(usize, u64)> = vec![(0, base)];
     let started = Instant::now();
     let mut deployed = 0;
     let mut stalled = None;
-    println!("\nidle tenant pipelines, as they are added:");
+    println!(
+        "\nidle tenant pipelines, as they are added (each parks {} s after its record):",
+        PARK_AFTER.as_secs()
+    );
     while deployed < limit && samples.last().expect("a sample").1 < 2 * GIB {
         let batch = 25.min(limit - deployed);
         let apps: Vec<String> = (deployed..deployed + batch)
@@ -328,7 +333,7 @@ fn main() {
             ] {
                 kafka.create_topic(&t, 1).expect("topic");
             }
-            host.deploy_file(&pipeline(dir.path(), app, &tag), Some(&name))
+            host.deploy_file(&idle_pipeline(dir.path(), app, &tag), Some(&name))
                 .expect("deploying an idle pipeline");
             produce(
                 &brokers,
@@ -336,29 +341,18 @@ fn main() {
                 std::iter::once("hello".to_owned()),
             );
         }
-        let give_up = Instant::now() + Duration::from_secs(120);
-        while !apps.iter().all(|app| {
-            host.status(&Caller::Operator, app)
-                .expect("status")
-                .records_in
-                == 1
-        }) {
-            if Instant::now() > give_up {
-                stalled = Some(deployed + batch);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if stalled.is_some() {
+        if !processed(&host, &apps, 1, Duration::from_secs(120)) {
+            stalled = Some(deployed + batch);
             break;
         }
         deployed += batch;
-        std::thread::sleep(Duration::from_millis(500));
         samples.push((deployed, rss()));
         println!(
-            "  {deployed:>5} pipelines: RSS {:>6.0} MiB, {:>6} threads, {:>6.1} s",
+            "  {deployed:>5} pipelines: RSS {:>6.0} MiB, {:>6} threads ({} librdkafka), {:>4} parked, {:>6.1} s",
             rss() as f64 / (1 << 20) as f64,
             proc_status("Threads"),
+            librdkafka_threads(),
+            host.parked(),
             started.elapsed().as_secs_f64()
         );
     }
@@ -367,21 +361,51 @@ fn main() {
             "  stopped: the last 25 of {n} pipelines did not all process their record within 2 minutes (the embedded broker or the 2 cores no longer keep up)"
         );
     }
-    let cpu_before = cpu_seconds();
-    std::thread::sleep(Duration::from_secs(5));
-    let idle_cores = (cpu_seconds() - cpu_before) / 5.0;
     let took = started.elapsed();
-    let &(n, last) = samples.last().expect("a sample");
-    let per = (last - base) as f64 / n as f64;
-    let fits = if last >= 2 * GIB {
-        n as f64
-    } else {
-        (2 * GIB - base) as f64 / per
-    };
+    let n = deployed;
+    let give_up = Instant::now() + Duration::from_secs(300);
+    while host.parked() < n && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let parked = host.parked();
+    std::thread::sleep(Duration::from_secs(2));
+    let last = rss();
+    let measured = if full { 10.0 } else { 1.0 };
+    let cpu_before = cpu_seconds();
+    std::thread::sleep(Duration::from_secs_f64(measured));
+    let idle_cores = (cpu_seconds() - cpu_before) / measured;
+    let per = last.saturating_sub(base) as f64 / n.max(1) as f64;
+    let fits = (2 * GIB).saturating_sub(base) as f64 / per;
+    let threads = proc_status("Threads");
+    let rdk_threads = librdkafka_threads();
+
+    // Waking: one record to each of 10 parked pipelines.
+    let woken: Vec<String> = (0..n.min(10)).map(|i| format!("t{i}.idle")).collect();
+    let wake_started = Instant::now();
+    for app in &woken {
+        produce(
+            &brokers,
+            &format!("{app}-in"),
+            std::iter::once("again".to_owned()),
+        );
+    }
+    let mut wake_latencies = Vec::new();
+    for app in &woken {
+        let ok = processed(
+            &host,
+            std::slice::from_ref(app),
+            2,
+            Duration::from_secs(120),
+        );
+        assert!(ok, "{app} did not wake for its record");
+        wake_latencies.push(wake_started.elapsed().as_secs_f64());
+    }
     println!(
-        "\nidle tenant pipelines (tag-v1, one partition, one record each), embedded broker, pooling allocator"
+        "\nidle tenant pipelines (tag-v1, one partition, one record each, parked after {} s), embedded broker, pooling allocator",
+        PARK_AFTER.as_secs()
     );
     println!("{:<44} {:>12}", "pipelines deployed", n);
+    println!("{:<44} {:>12}", "of them parked", parked);
     println!(
         "{:<44} {:>10.0}MiB",
         "host RSS before any",
@@ -389,23 +413,17 @@ fn main() {
     );
     println!(
         "{:<44} {:>10.0}MiB",
-        "host RSS with them",
+        "host RSS with them, parked",
         last as f64 / (1 << 20) as f64
     );
     println!(
         "{:<44} {:>10.2}MiB",
-        "RSS per idle pipeline",
+        "RSS per parked pipeline",
         per / (1 << 20) as f64
     );
     println!(
-        "{:<44} {:>12.0}{}",
-        "idle pipelines within 2 GiB",
-        fits,
-        if last >= 2 * GIB {
-            ""
-        } else {
-            " (extrapolated)"
-        }
+        "{:<44} {:>12.0}",
+        "parked pipelines within 2 GiB (extrapolated)", fits
     );
     println!(
         "{:<44} {:>11.1}s",
@@ -414,9 +432,62 @@ fn main() {
     );
     println!(
         "{:<44} {:>12}",
-        "threads in the host",
-        proc_status("Threads")
+        "threads in the host (before any)",
+        format!("{threads} ({base_threads})")
     );
-    println!("{:<44} {:>12.2}", "CPU cores they use, idle", idle_cores);
+    println!(
+        "{:<44} {:>12}",
+        "librdkafka threads in the host (before any)",
+        format!("{rdk_threads} ({base_rdk_threads})")
+    );
+    println!("{:<44} {:>12.3}", "CPU cores they use, parked", idle_cores);
+    println!(
+        "{:<44} {:>11.1}s",
+        format!("{} woken by a record: all processed it after", woken.len()),
+        wake_latencies.last().copied().unwrap_or(0.0)
+    );
     host.shutdown();
+}
+
+/// How long an idle pipeline of the density run waits before it parks.
+const PARK_AFTER: Duration = Duration::from_secs(5);
+
+/// Whether every pipeline of `apps` has processed `records` within
+/// `within`.
+fn processed(host: &Host, apps: &[String], records: u64, within: Duration) -> bool {
+    let give_up = Instant::now() + within;
+    while !apps.iter().all(|app| {
+        host.status(&Caller::Operator, app)
+            .expect("status")
+            .records_in
+            == records
+    }) {
+        if Instant::now() > give_up {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// This process's librdkafka threads (named `rdk:…`).
+fn librdkafka_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.starts_with("rdk:"))
+        .count()
+}
+
+/// [`pipeline`] with a 6 s session: the embedded broker holds a group's
+/// rebalance until a member that left times out, so a woken pipeline
+/// rejoins after that long (a real broker lets the member go at once).
+fn idle_pipeline(dir: &Path, app: &str, plugin: &Path) -> PathBuf {
+    let file = pipeline(dir, app, plugin);
+    let mut text = std::fs::read_to_string(&file).expect("reading a pipeline");
+    text.push_str(
+        "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n",
+    );
+    std::fs::write(&file, text).expect("writing a pipeline");
+    file
 }

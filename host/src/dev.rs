@@ -369,6 +369,7 @@ pub fn run_on(
             stop_at: Some(stop_at.clone()),
             idle_close_at_end: opts.idle_close,
             control: None,
+            park: None,
         },
     );
     let ends = high_watermarks(&settings, outputs.iter().map(|t| (t.as_str(), partitions)));

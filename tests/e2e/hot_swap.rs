@@ -154,6 +154,7 @@ fn plugins_swapped_20_times_under_steady_input_process_each_record_once_with_the
                     stop_at: None,
                     idle_close_at_end: false,
                     control: Some(control),
+                    park: None,
                 },
             )
         })

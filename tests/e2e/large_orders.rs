@@ -202,6 +202,7 @@ pub fn run_until_drained_on(
             stop_at: Some(stop_at),
             idle_close_at_end: false,
             control: None,
+            park: None,
         },
     )
     .expect("run")

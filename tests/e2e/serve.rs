@@ -501,3 +501,203 @@ dir = "{state}"
         "a half-sent deploy was not deployed: {answer}"
     );
 }
+
+/// The names of process `pid`'s threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_owned())
+        .collect()
+}
+
+/// librdkafka's threads (`rdk:main`, `rdk:broker…`) and the stream
+/// threads (`stream-…`) of process `pid`.
+fn client_and_stream_threads(pid: u32) -> (usize, usize) {
+    let names = thread_names(pid);
+    let rdk = names.iter().filter(|n| n.starts_with("rdk:")).count();
+    let stream = names.iter().filter(|n| n.starts_with("stream-")).count();
+    (rdk, stream)
+}
+
+/// With `--park-after`, an idle pipeline parks: it commits and lets go of
+/// its Kafka clients and stream threads. A record on its input wakes it,
+/// and so does a swap; its count goes on from where it was, and every
+/// record is processed once.
+#[test]
+fn an_idle_pipeline_parks_and_wakes_when_its_input_moves_or_a_request_names_it() {
+    let kafka = EmbeddedKafka::start(1).unwrap();
+    let brokers = kafka.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    // The embedded broker holds a group's rebalance until a member that
+    // left times out: a short session keeps each wake to seconds.
+    let kafka_table =
+        "[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"";
+    let p = SwapPipeline::create(&kafka, dir.path(), "park", 1, kafka_table);
+    let (app, source, tagged, counted, pipeline) = (p.app, p.source, p.tagged, p.counted, p.file);
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut host = spawn_serve(dir.path(), &brokers, &admin, &["--park-after", "2"]);
+    let pid = host.child.id();
+    support::wait_until("the admin API to answer", &mut [&mut host], || {
+        cli(&admin, &["status"]).is_ok()
+    });
+    cli(&admin, &["deploy", pipeline.to_str().unwrap()]).unwrap();
+    let status = |field: &str| cli(&admin, &["status", &app]).unwrap()[field].clone();
+    let event = |i: usize| (Some("k".to_owned()), i.to_string().into_bytes(), 1);
+    let batch = |from: usize| (from..from + 50).map(event).collect::<Vec<_>>();
+
+    support::produce(&brokers, &source, &batch(0));
+    support::wait_until("50 records", &mut [&mut host], || {
+        status("records_in") == 50
+    });
+    let (rdk_running, stream_running) = client_and_stream_threads(pid);
+    assert!(stream_running >= 1, "{:?}", thread_names(pid));
+    support::wait_until("the pipeline to park", &mut [&mut host], || {
+        status("parked") == true
+    });
+    assert_eq!(status("state"), "running");
+    let (rdk_parked, stream_parked) = client_and_stream_threads(pid);
+    assert_eq!(stream_parked, 0, "{:?}", thread_names(pid));
+    assert!(
+        rdk_parked < rdk_running,
+        "librdkafka threads running {rdk_running}, parked {rdk_parked}: {:?}",
+        thread_names(pid)
+    );
+    let metrics = get_text(&admin, "/metrics");
+    assert!(
+        metrics.contains(&format!("sluice_pipeline_parked{{pipeline=\"{app}\"}} 1")),
+        "{metrics}"
+    );
+
+    // A record wakes it; it parks again once idle.
+    support::produce(&brokers, &source, &batch(50));
+    support::wait_until("100 records", &mut [&mut host], || {
+        status("records_in") == 100
+    });
+    support::wait_until("the pipeline to park again", &mut [&mut host], || {
+        status("parked") == true
+    });
+
+    // A swap names it: it wakes to swap, and the next records go to v2.
+    let swapped = cli(
+        &admin,
+        &["swap", &app, "tag", component("tag-v2").to_str().unwrap()],
+    )
+    .unwrap();
+    assert_eq!(swapped["step"], "tag");
+    assert_eq!(status("parked"), false);
+    support::produce(&brokers, &source, &batch(100));
+    support::wait_until("150 records", &mut [&mut host], || {
+        status("records_in") == 150
+    });
+    let log = host.terminate();
+    assert!(log.contains("parking"), "{log}");
+    assert!(log.contains("input arrived: waking"), "{log}");
+
+    // Every record once, through the version active then; the count
+    // went on across the parks (its store was closed and reopened).
+    let tagged = support::read_all(&brokers, &tagged, 1);
+    let values: Vec<String> = (tagged.iter())
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    let expected: Vec<String> = (0..150).map(|i| i.to_string()).collect();
+    assert_eq!(values, expected);
+    let versions: Vec<&str> = tagged
+        .iter()
+        .map(|r| r.header("version").unwrap())
+        .collect();
+    assert!(versions[..100].iter().all(|v| *v == "v1"), "{versions:?}");
+    assert!(versions[100..].iter().all(|v| *v == "v2"), "{versions:?}");
+    let counts = support::read_all(&brokers, &counted, 1);
+    let last: Value =
+        serde_json::from_slice(counts.last().unwrap().value.as_deref().unwrap()).unwrap();
+    assert_eq!(last["count"], 150);
+}
+
+/// On a real broker: an exactly-once pipeline and one that reads its
+/// (transactional) output both park once idle, though their input
+/// partitions end with transaction markers; one record at the head wakes
+/// both in turn, and every record reaches the end once.
+#[test]
+fn pipelines_chained_through_a_transactional_topic_park_and_wake_on_a_real_broker() {
+    let Some(kafka) = support::RealKafka::start(19410) else {
+        return;
+    };
+    let brokers = &kafka.brokers;
+    let app = support::unique("park.real");
+    let dir = tempfile::tempdir().unwrap();
+    let (input, middle, output) = (
+        format!("{app}-in"),
+        format!("{app}-mid"),
+        format!("{app}-out"),
+    );
+    support::create_topics(brokers, &[(&input, 2), (&middle, 2), (&output, 2)]);
+    let write = |name: &str, from: &str, to: &str, guarantee: &str| {
+        let file = dir.path().join(format!("{name}.toml"));
+        let text = format!(
+            r#"
+application.id = "{app}-{name}"
+[processing]
+commit.interval.ms = 100
+processing.guarantee = "{guarantee}"
+[sources.events]
+topic = "{from}"
+[steps.tag]
+plugin = "{tag}"
+inputs = ["events"]
+[sinks.out]
+topic = "{to}"
+inputs = ["tag"]
+"#,
+            tag = component("tag-v1").display(),
+        );
+        std::fs::write(&file, text).unwrap();
+        file
+    };
+    let upstream = write("up", &input, &middle, "exactly-once");
+    let downstream = write("down", &middle, &output, "at-least-once");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut host = spawn_serve(dir.path(), brokers, &admin, &["--park-after", "2"]);
+    support::wait_until("the admin API to answer", &mut [&mut host], || {
+        cli(&admin, &["status"]).is_ok()
+    });
+    for file in [&upstream, &downstream] {
+        cli(&admin, &["deploy", file.to_str().unwrap()]).unwrap();
+    }
+    let parked =
+        |name: &str| cli(&admin, &["status", &format!("{app}-{name}")]).unwrap()["parked"] == true;
+    let event = |i: usize| (Some(format!("k{}", i % 7)), i.to_string().into_bytes(), 1);
+    support::produce(brokers, &input, &(0..100).map(event).collect::<Vec<_>>());
+    support::wait_until("both pipelines to park", &mut [&mut host], || {
+        parked("up") && parked("down")
+    });
+    let woken = std::time::Instant::now();
+    support::produce(brokers, &input, &[event(100)]);
+    let arrived = || {
+        support::high_watermarks(brokers, &output, 2)
+            .iter()
+            .sum::<i64>()
+            == 101
+    };
+    support::wait_until("the last record at the end", &mut [&mut host], arrived);
+    eprintln!(
+        "one record through two parked pipelines: {:.1} s",
+        woken.elapsed().as_secs_f64()
+    );
+    support::wait_until("both pipelines to park again", &mut [&mut host], || {
+        parked("up") && parked("down")
+    });
+    let log = host.terminate();
+    assert!(log.contains("input arrived: waking"), "{log}");
+
+    let mut values: Vec<i64> = support::read_all(brokers, &output, 2)
+        .iter()
+        .map(|r| {
+            String::from_utf8_lossy(r.value.as_deref().unwrap())
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    values.sort_unstable();
+    assert_eq!(values, (0..=100).collect::<Vec<i64>>());
+}

@@ -116,6 +116,7 @@ fn event_time_comes_from_a_field_and_stream_time_survives_a_restart() {
             stop_at: None,
             idle_close_at_end: false,
             control: None,
+            park: None,
         },
     )
     .unwrap_err()
@@ -274,6 +275,7 @@ fn a_failed_batch_does_not_move_the_committed_stream_time() {
                     stop_at: None,
                     idle_close_at_end: false,
                     control: None,
+                    park: None,
                 },
             )
         })

@@ -104,6 +104,7 @@ struct Metrics {
     registry: Registry,
     counters: Vec<(&'static str, Read, Family<Labels, Counter>)>,
     up: Family<Labels, Gauge>,
+    parked: Family<Labels, Gauge>,
     lag: Family<Labels, Gauge>,
     instances: Family<Labels, Gauge>,
     dropped_logs: Family<Labels, Counter>,
@@ -127,6 +128,12 @@ impl Metrics {
             "1 while a pipeline consumes, 0 when paused, stopped or failed",
             up.clone(),
         );
+        let parked = Family::<Labels, Gauge>::default();
+        registry.register(
+            "pipeline_parked",
+            "1 while a running pipeline is parked (no input for --park-after: no Kafka clients or threads held)",
+            parked.clone(),
+        );
         let lag = Family::<Labels, Gauge>::default();
         registry.register(
             "pipeline_lag",
@@ -149,6 +156,7 @@ impl Metrics {
             registry,
             counters,
             up,
+            parked,
             lag,
             instances,
             dropped_logs,
@@ -180,6 +188,7 @@ impl Metrics {
             self.up
                 .get_or_create(&labels)
                 .set(i64::from(s.state == PipelineState::Running));
+            self.parked.get_or_create(&labels).set(i64::from(s.parked));
             if let Some(lag) = s.lag {
                 self.lag.get_or_create(&labels).set(lag as i64);
             }

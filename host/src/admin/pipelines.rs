@@ -13,8 +13,10 @@ use super::auth::{self, Caller, TokenDigest};
 use super::components::{ComponentStore, Stored};
 use super::tenants::Tenant;
 use crate::error::RunError;
+use crate::kafka::client_config::ClientSettings;
 use crate::plugin::TenantBudget;
 use crate::runner::control::{self, Control};
+use crate::runner::park::{ParkPolicy, Watcher};
 use crate::runner::{self, RunOptions, RunSummary};
 use crate::task::Counts;
 use crate::toolchain::BuildOptions;
@@ -122,6 +124,10 @@ pub struct Status {
     /// Records on its partitions not yet processed and committed (measured
     /// every two seconds; `null` before its first assignment).
     pub lag: Option<u64>,
+    /// Running, but parked: no input for a while, so it holds no Kafka
+    /// client or thread until a topic it reads moves (`--park-after`).
+    #[serde(default)]
+    pub parked: bool,
     /// Why it failed.
     pub last_error: Option<String>,
     /// Each step's plugin.
@@ -208,6 +214,7 @@ impl Deployed {
             repartitioned: counts.repartitioned,
             join_skipped: counts.join_skipped,
             lag: live.lag.filter(|_| self.ended.is_none()),
+            parked: live.parked && self.ended.is_none(),
             last_error,
             steps: self
                 .topology
@@ -298,6 +305,10 @@ pub struct HostSettings {
     /// The operator's librdkafka properties (security protocol,
     /// credentials), applied to every pipeline's clients after its own.
     pub kafka: Vec<(String, String)>,
+    /// A pipeline without input for this long parks: it lets go of its
+    /// Kafka clients and threads until a topic it reads moves
+    /// (`runner::park`). `None`: never.
+    pub park_after: Option<Duration>,
 }
 
 impl HostSettings {
@@ -309,6 +320,7 @@ impl HostSettings {
             connect_timeout: Duration::from_secs(30),
             data_dir: data_dir.to_owned(),
             kafka: Vec::new(),
+            park_after: None,
         }
     }
 }
@@ -346,6 +358,8 @@ pub struct Host {
     /// Set by [`Host::shutdown_within`] (under the `pipelines` lock): a deploy
     /// that finishes after it starts nothing.
     stopping: AtomicBool,
+    /// Wakes parked pipelines: started at the first deploy that may park.
+    watcher: Mutex<Option<Arc<Watcher>>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -364,6 +378,10 @@ pub enum SwapTo {
     /// The step's previous component.
     Rollback,
 }
+
+/// How often the watcher reads the parked pipelines' topics: the longest
+/// a record waits before its parked pipeline starts to wake.
+const PARK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Bytes the operator's own uploads may take.
 const OPERATOR_COMPONENTS: u64 = 16 << 30;
@@ -404,6 +422,7 @@ impl Host {
             pipelines: Mutex::new(BTreeMap::new()),
             pending: Mutex::new(BTreeMap::new()),
             stopping: AtomicBool::new(false),
+            watcher: Mutex::new(None),
         }
     }
 
@@ -712,6 +731,7 @@ impl Host {
             stop_at: None,
             idle_close_at_end: false,
             control: Some(control.clone()),
+            park: self.park_policy(),
         };
         let run_topology = Arc::clone(&topology);
         // A deploy that was still compiling when the host began to stop
@@ -742,6 +762,33 @@ impl Host {
         drop(pipelines);
         tracing::info!(pipeline = %name, "deployed");
         Ok(status)
+    }
+
+    /// How pipelines park (`HostSettings::park_after`), with the host's
+    /// watcher, started at the first call. A watcher that cannot start
+    /// (its client cannot be made) means no parking, with a warning.
+    fn park_policy(&self) -> Option<ParkPolicy> {
+        let after = self.settings.park_after?;
+        let mut watcher = self.watcher.lock().expect("not poisoned");
+        if watcher.is_none() {
+            let settings = ClientSettings::new(&self.settings.brokers, &self.settings.kafka);
+            match Watcher::start(&settings, PARK_CHECK_EVERY) {
+                Ok(w) => *watcher = Some(w),
+                Err(e) => {
+                    tracing::warn!("pipelines will not park: the watcher cannot start: {e}");
+                    return None;
+                }
+            }
+        }
+        Some(ParkPolicy {
+            after,
+            watcher: Arc::clone(watcher.as_ref()?),
+        })
+    }
+
+    /// The pipelines parked now.
+    pub fn parked(&self) -> usize {
+        (self.watcher.lock().expect("not poisoned").as_ref()).map_or(0, |w| w.parked())
     }
 
     /// Reserves `name` for a deploy by `owner`, within the owner's
@@ -805,6 +852,7 @@ impl Host {
             pipelines.remove(name).expect("just found")
         };
         deployed.stop.store(true, Ordering::Relaxed);
+        deployed.control.wake();
         deployed.join();
         tracing::info!(pipeline = %name, "removed");
         Ok(deployed.status())
@@ -905,6 +953,7 @@ impl Host {
         };
         for (_, d) in &stopping {
             d.stop.store(true, Ordering::Relaxed);
+            d.control.wake();
         }
         let until = deadline.map(|d| std::time::Instant::now() + d);
         loop {

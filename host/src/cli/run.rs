@@ -57,6 +57,7 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
             stop_at: None,
             idle_close_at_end: false,
             control: None,
+            park: None,
         },
     )?;
     eprintln!("{}", summary_line(&summary));

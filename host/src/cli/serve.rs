@@ -69,6 +69,14 @@ pub(crate) struct ServeArgs {
     /// share this pool.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_instances: u32,
+    /// Park a pipeline after this many seconds without input: it
+    /// commits, and lets go of its Kafka clients, threads, plugin
+    /// instances and open stores until a topic it reads has a new record
+    /// (one client for the whole host watches them, every second), or an
+    /// API request names it. Waking costs a restart of the pipeline (a
+    /// group join). 0: never park.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    park_after: u64,
 }
 
 /// `sluice serve`: the host's settings from the arguments (the operator's
@@ -87,6 +95,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         tenants,
         connect_timeout,
         max_instances,
+        park_after,
     } = args;
     sluice::plugin::configure(sluice::plugin::EngineSettings {
         pooled_instances: (max_instances > 0).then_some(max_instances),
@@ -107,6 +116,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         connect_timeout: Duration::from_secs(connect_timeout),
         kafka: properties,
         data_dir: data_dir.clone(),
+        park_after: (park_after > 0).then(|| Duration::from_secs(park_after)),
     };
     let token_file = token_file.unwrap_or_else(|| data_dir.join("operator.token"));
     serve_host(

@@ -598,18 +598,32 @@ impl OutputProducer {
 
     /// Waits until every queued record is acknowledged, then reports the
     /// first delivery failure since the producer started, if any.
-    /// Bounded by rdkafka's deadline loop: `message.timeout.ms` + 5 s.
+    /// Bounded: `message.timeout.ms` + 5 s.
+    ///
+    /// Not rdkafka's `flush` with that timeout: between its checks it
+    /// polls the producer's queue for up to 100 ms, while the
+    /// `ThreadedProducer`'s own thread takes the acknowledgements it
+    /// waits for, so any flush with a record in flight took about 100 ms
+    /// (a commit under at-least-once has several). A flush without a
+    /// timeout sends what lingers at once; then the records in flight
+    /// (and the acknowledgements not yet handled) are counted down.
     pub fn flush(&self) -> Result<(), RunError> {
-        if let Err(e) = self.inner.flush(self.flush_timeout) {
-            return Err(self.undelivered(
-                self.inner.in_flight_count().max(1) as u64,
-                format!(
-                    "flush did not complete within {} s: {e}",
-                    self.flush_timeout.as_secs()
-                ),
-                None,
-                str::to_owned,
-            ));
+        let deadline = Instant::now() + self.flush_timeout;
+        let mut pause = Duration::from_micros(20);
+        while self.inner.flush(Duration::ZERO).is_err() || self.inner.in_flight_count() > 0 {
+            if Instant::now() >= deadline {
+                return Err(self.undelivered(
+                    self.inner.in_flight_count().max(1) as u64,
+                    format!(
+                        "flush did not complete within {} s",
+                        self.flush_timeout.as_secs()
+                    ),
+                    None,
+                    str::to_owned,
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
         }
         let tracker = self.inner.context();
         let first = tracker.first_failure.lock().expect("not poisoned").clone();

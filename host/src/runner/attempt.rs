@@ -11,7 +11,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use super::coordinator::RebalanceHandler;
 use super::options::RunOptions;
-use super::poll_loop::{PollLoop, lock};
+use super::park::Ends;
+use super::poll_loop::{Ended, PollLoop, lock};
 use super::start::start;
 use crate::error::RunError;
 use crate::task::Counts;
@@ -25,6 +26,8 @@ const CLOSE_DEADLINE: Duration = Duration::from_secs(10);
 pub(super) struct Attempt {
     /// `Ok` once stopped as asked.
     pub(super) result: Result<(), RunError>,
+    /// Ended to park, with the ends of the topics it reads.
+    pub(super) parked: Option<Ends>,
     /// Counts of this attempt and the ones before it.
     pub(super) counts: Counts,
     pub(super) committed: HashMap<(String, i32), i64>,
@@ -46,6 +49,7 @@ impl Attempt {
     fn stopped(counts: Counts) -> Attempt {
         Attempt {
             result: Ok(()),
+            parked: None,
             counts,
             committed: HashMap::new(),
             commits: 0,
@@ -69,8 +73,16 @@ pub(super) fn attempt(
         Ok(None) => return Attempt::stopped(counts_before),
         Err(e) => return Attempt::failed(e, counts_before),
     };
-    let result = poll_loop.run(running);
-    shut_down(poll_loop, result)
+    let (result, parked) = match poll_loop.run(running) {
+        Ok(Ended::Stopped) => (Ok(()), None),
+        Ok(Ended::Parked(ends)) => (Ok(()), Some(ends)),
+        Err(e) => (Err(e), None),
+    };
+    let mut attempt = shut_down(poll_loop, result);
+    if attempt.result.is_ok() {
+        attempt.parked = parked;
+    }
+    attempt
 }
 
 /// Finishes in-flight work and commits it, joins the stream threads and
@@ -124,6 +136,7 @@ fn shut_down(poll_loop: PollLoop<'_>, result: Result<(), RunError>) -> Attempt {
         .and(final_commit);
     Attempt {
         result,
+        parked: None,
         counts,
         committed,
         commits,

@@ -29,10 +29,22 @@ use crate::plugin::{Plugin, PluginKind};
 use crate::topology::{Operation, Topology};
 
 /// A handle on a running pipeline; clones share it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Control {
     requests: Arc<Mutex<VecDeque<Request>>>,
     live: Arc<Mutex<Live>>,
+    /// Ready when a request was queued: wakes a parked pipeline.
+    queued: (Sender<()>, Receiver<()>),
+}
+
+impl Default for Control {
+    fn default() -> Control {
+        Control {
+            requests: Arc::default(),
+            live: Arc::default(),
+            queued: crossbeam_channel::bounded(1),
+        }
+    }
 }
 
 /// What the poll loop last published.
@@ -47,6 +59,9 @@ pub struct Live {
     /// Records on its partitions not yet processed and committed, as last
     /// measured (every two seconds).
     pub lag: Option<u64>,
+    /// Parked: no input for a while, so its Kafka clients and threads
+    /// are let go until a topic it reads moves (`runner::park`).
+    pub parked: bool,
 }
 
 /// What the poll loop is asked to do.
@@ -101,6 +116,7 @@ impl Control {
                 plugin,
                 reply,
             });
+        let _ = self.queued.0.try_send(());
         answer
     }
 
@@ -111,7 +127,24 @@ impl Control {
             .lock()
             .expect("not poisoned")
             .push_back(Request::Pause { pause, reply });
+        let _ = self.queued.0.try_send(());
         answer
+    }
+
+    /// Wakes the pipeline if it is parked, to see its stop flag (set it
+    /// first) or its requests.
+    pub fn wake(&self) {
+        let _ = self.queued.0.try_send(());
+    }
+
+    /// Ready once a request was queued (a parked pipeline waits on it).
+    pub(super) fn queued(&self) -> &Receiver<()> {
+        &self.queued.1
+    }
+
+    /// Whether requests wait to be served.
+    pub(super) fn has_requests(&self) -> bool {
+        !self.requests.lock().expect("not poisoned").is_empty()
     }
 
     /// The status the running pipeline last published.

@@ -248,6 +248,12 @@ impl Coordinator {
         }
     }
 
+    /// Whether nothing waits to be processed, nothing is in flight, and
+    /// consumption is not paused: a pipeline that may park.
+    pub(super) fn idle(&self) -> bool {
+        self.in_flight == 0 && self.pending.is_empty() && !self.paused && self.failure.is_none()
+    }
+
     /// Dispatches what is pending and waits for every batch in flight.
     pub(super) fn drain(&mut self) {
         self.dispatch_all();

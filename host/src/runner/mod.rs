@@ -8,7 +8,8 @@
 //! finished and committed first.
 //!
 //! A run ([`run`]) is one attempt, or more when exactly-once recovers from
-//! a transaction that could not complete ([`recovery`]). An attempt
+//! a transaction that could not complete ([`recovery`]), or when a served
+//! pipeline parks while it has no input and wakes again ([`park`]). An attempt
 //! ([`attempt()`]) starts up ([`start`]), runs the poll loop's rounds of
 //! named phases ([`poll_loop`]: poll, control, quarantine, lag, idle
 //! close, commit, report) and shuts down.
@@ -23,6 +24,7 @@ mod attempt;
 pub mod control;
 mod coordinator;
 mod options;
+pub mod park;
 mod poll_loop;
 mod purge;
 mod quarantine;
@@ -72,7 +74,13 @@ pub fn run(
         committed.extend(attempt.committed);
         delivered += attempt.delivered;
         let e = match attempt.result {
-            Ok(()) => break,
+            Ok(()) => {
+                let Some(ends) = attempt.parked else { break };
+                if park(&topology, &opts, ends) {
+                    continue;
+                }
+                break;
+            }
             Err(e) => e,
         };
         let wait = wait_before_next(
@@ -110,6 +118,42 @@ pub fn run(
         "stopped cleanly"
     );
     Ok(summary)
+}
+
+/// Parks a pipeline whose attempt ended for want of input, with the
+/// `ends` of its topics: waits until they move, a request is queued, or
+/// it is told to stop. Returns whether to start again (`false`: stop).
+fn park(topology: &Topology, opts: &RunOptions, ends: park::Ends) -> bool {
+    let (Some(policy), Some(control)) = (&opts.park, &opts.control) else {
+        return false;
+    };
+    let topics = park::watched_topics(topology);
+    let parking = policy.watcher.park(&topology.application_id, topics, ends);
+    control.publish(|l| l.parked = true);
+    let since = Instant::now();
+    let woken = loop {
+        if opts.stop.load(Ordering::Relaxed) {
+            break false;
+        }
+        if control.has_requests() {
+            break true;
+        }
+        crossbeam_channel::select! {
+            recv(parking.woken()) -> _ => break true,
+            recv(control.queued()) -> _ => {}
+            // `Control::wake` follows a stop; this is a fallback.
+            default(Duration::from_secs(5)) => {}
+        }
+    };
+    drop(parking);
+    control.publish(|l| l.parked = false);
+    if woken {
+        tracing::info!(
+            parked_s = since.elapsed().as_secs(),
+            "woken: starting again"
+        );
+    }
+    woken
 }
 
 /// After an attempt failed with `e` (having committed, or not): the wait

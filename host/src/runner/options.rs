@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub idle_close_at_end: bool,
     /// Swaps requested while it runs.
     pub control: Option<control::Control>,
+    /// Parks it while it has no input (`sluice serve`; needs `control`).
+    pub park: Option<super::park::ParkPolicy>,
 }
 
 /// What a finished run did.

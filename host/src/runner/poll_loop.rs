@@ -15,7 +15,9 @@
 //!    windows idled (`close.idle.after`);
 //! 6. [commit](PollLoop::commit_phase): every `commit.interval.ms`, commit
 //!    (see [`super::coordinator`]), and stop once `stop_at` is reached;
-//! 7. [report](PollLoop::report_phase): log progress every 10 s.
+//! 7. [report](PollLoop::report_phase): log progress every 10 s;
+//! 8. [park](PollLoop::park_phase): a served pipeline without input for
+//!    a while ends the attempt to park ([`super::park`]).
 //!
 //! The shutdown after the last round is [`super::attempt`]'s. The
 //! coordinator is shared with the rebalance callback, which runs inside
@@ -32,6 +34,7 @@ use rdkafka::message::Message;
 use super::control::{serve_requests, set_paused};
 use super::coordinator::{Coordinator, RebalanceHandler};
 use super::options::RunOptions;
+use super::park::{CONFIRM, Ends, watched_topics};
 use super::purge::Purger;
 use super::quarantine::Quarantine;
 use crate::error::RunError;
@@ -45,6 +48,10 @@ use crate::state::task_state::StateContext;
 use crate::task::InputRecord;
 use crate::time::TimestampKind;
 use crate::topology::Topology;
+
+/// How often an idle pipeline reads its topics' ends to see whether it
+/// may park.
+const PARK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How often a served pipeline's lag is measured.
 const LAG_EVERY: Duration = Duration::from_secs(2);
@@ -81,6 +88,23 @@ pub(super) struct PollLoop<'a> {
     purger: Option<Purger>,
     /// Follows the global tables' topics (a pipeline that has them).
     globals: Option<GlobalReader>,
+    /// When the last record was polled (or the attempt started).
+    last_input: Instant,
+    /// With a park policy: how long without input before parking.
+    park_after: Option<Duration>,
+    /// The ends of the topics it reads, read once idle, and when: it
+    /// parks if nothing arrives for [`CONFIRM`] after.
+    park_pending: Option<(Ends, Instant)>,
+    /// When the park phase may next read the topics' ends.
+    next_park_check: Option<Instant>,
+}
+
+/// How an attempt's poll loop ended, when it was not a failure.
+pub(super) enum Ended {
+    /// Stopped as asked (or `stop_at` reached).
+    Stopped,
+    /// Idle: it parks with the ends of its topics ([`super::park`]).
+    Parked(Ends),
 }
 
 /// Where the loop goes after the commit phase.
@@ -132,6 +156,7 @@ impl<'a> PollLoop<'a> {
             &topology,
             &ClientSettings::new(&opts.brokers, &topology.kafka),
         );
+        let park_after = opts.park.as_ref().map(|p| p.after_for(&topology));
         PollLoop {
             topology,
             opts,
@@ -152,23 +177,32 @@ impl<'a> PollLoop<'a> {
             idle_closed_at_end: false,
             purger,
             globals,
+            last_input: Instant::now(),
+            park_after,
+            park_pending: None,
+            next_park_check: None,
         }
     }
 
     /// Runs rounds until stopped as asked (`Ok`) or failed; `running` is
     /// what each step runs, which swaps change.
-    pub(super) fn run(&mut self, running: &mut [Option<Plugin>]) -> Result<(), RunError> {
+    pub(super) fn run(&mut self, running: &mut [Option<Plugin>]) -> Result<Ended, RunError> {
         loop {
             if self.opts.stop.load(Ordering::Relaxed) {
-                return Ok(());
+                return Ok(Ended::Stopped);
             }
             if let Some(e) = lock(&self.coordinator).failure.take() {
                 return Err(e);
             }
+            let mut polled = 0;
             if let Some(globals) = &mut self.globals {
-                globals.follow()?;
+                polled += globals.follow()?;
             }
-            self.poll_phase();
+            polled += self.poll_phase();
+            if polled > 0 {
+                self.last_input = Instant::now();
+                self.park_pending = None;
+            }
             self.control_phase(running)?;
             self.quarantine_phase()?;
             self.lag_phase();
@@ -176,15 +210,18 @@ impl<'a> PollLoop<'a> {
             match self.commit_phase()? {
                 AfterCommit::Report => self.report_phase(),
                 AfterCommit::NextRound => continue,
-                AfterCommit::Stop => return Ok(()),
+                AfterCommit::Stop => return Ok(Ended::Stopped),
+            }
+            if let Some(ends) = self.park_phase() {
+                return Ok(Ended::Parked(ends));
             }
         }
     }
 
     /// Polls up to `poll_limit` records (waiting up to 100 ms for the
     /// first), each into its task's call batch; then dispatches what is
-    /// pending and collects the batches done.
-    fn poll_phase(&self) {
+    /// pending and collects the batches done. Returns the records polled.
+    fn poll_phase(&self) -> usize {
         let mut polled = 0;
         while polled < self.poll_limit {
             let timeout = if polled == 0 {
@@ -221,6 +258,7 @@ impl<'a> PollLoop<'a> {
         c.dispatch_all();
         c.collect(false);
         c.release_tables(&self.consumer);
+        polled
     }
 
     /// Carries out the requests queued on the control handle, if the run
@@ -363,6 +401,79 @@ impl<'a> PollLoop<'a> {
             );
             self.last_report = Instant::now();
         }
+    }
+}
+
+impl PollLoop<'_> {
+    /// With a park policy: once without input for `park_after`, with
+    /// nothing in flight and not paused, reads the ends of the topics it
+    /// reads; [`CONFIRM`] later, still without input, the ends to park
+    /// with. A round with input starts over ([`PollLoop::run`]).
+    fn park_phase(&mut self) -> Option<Ends> {
+        let (after, policy) = (self.park_after?, self.opts.park.as_ref()?);
+        if self.last_input.elapsed() < after {
+            return None;
+        }
+        if let Some((_, read_at)) = &self.park_pending {
+            if read_at.elapsed() < CONFIRM {
+                return None;
+            }
+            let (ends, _) = self.park_pending.take()?;
+            tracing::info!(
+                idle_s = self.last_input.elapsed().as_secs(),
+                "no input: parking (its Kafka clients and threads are let go until a topic it reads moves)"
+            );
+            return Some(ends);
+        }
+        if self.next_park_check.is_some_and(|t| Instant::now() < t) {
+            return None;
+        }
+        self.next_park_check = Some(Instant::now() + PARK_CHECK_EVERY);
+        if !lock(&self.coordinator).idle() {
+            return None;
+        }
+        match policy.watcher.ends(&watched_topics(&self.topology)) {
+            Ok(ends) if self.caught_up(&ends) => {
+                self.park_pending = Some((ends, Instant::now()));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!("cannot read the ends of its topics, so it does not park yet: {e}")
+            }
+        }
+        None
+    }
+
+    /// Whether the consumer has partitions, and has read each of them to
+    /// its end in `ends` (its position, or the group's committed offset
+    /// when it has read nothing since it was assigned the partition). A
+    /// consumer still joining its group has nothing to read yet, but is
+    /// not caught up.
+    fn caught_up(&self, ends: &Ends) -> bool {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return false;
+        };
+        if assignment.count() == 0 {
+            return false;
+        }
+        let offset = |list: &rdkafka::TopicPartitionList, topic: &str, partition: i32| match list
+            .find_partition(topic, partition)?
+            .offset()
+        {
+            rdkafka::Offset::Offset(o) => Some(o),
+            _ => None,
+        };
+        let positions = self.consumer.position().ok();
+        let committed = (self.consumer).committed(Duration::from_secs(5)).ok();
+        assignment.elements().iter().all(|e| {
+            let (t, p) = (e.topic(), e.partition());
+            let Some(&end) = ends.offsets.get(&(t.to_owned(), p)) else {
+                return false;
+            };
+            let position = positions.as_ref().and_then(|l| offset(l, t, p));
+            let committed = committed.as_ref().and_then(|l| offset(l, t, p));
+            position.max(committed).is_some_and(|at| at >= end)
+        })
     }
 }
 

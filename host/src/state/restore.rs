@@ -5,6 +5,7 @@
 //! to [`changelog::restore`]. Progress goes to the log every two seconds
 //! (records and records/s) and, on a terminal, to a progress bar.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,7 +24,7 @@ const RESTORE_STALL: Duration = Duration::from_secs(60);
 /// The default number of changelog records a restore writes at a time.
 pub const RESTORE_CHUNK: usize = 10_000;
 
-/// Restores `store` from `topic`/`partition`.
+/// Restores `store` from `topic`/`partition`, with a consumer of its own.
 pub fn restore_from_kafka(
     settings: &ClientSettings,
     topic: &str,
@@ -31,8 +32,62 @@ pub fn restore_from_kafka(
     store: &mut dyn KeyValueStore,
     chunk: usize,
 ) -> Result<Restored, RestoreError> {
+    RestoreClients::default().restore(settings, topic, partition, store, chunk)
+}
+
+/// Consumers for restores, kept between them: a restore takes an idle one
+/// (or makes one) and gives it back. So the stores of a pipeline's tasks
+/// pay for one client's start (its connection and metadata, about 0.1 s),
+/// not one each; restores on several threads at once each get their own.
+#[derive(Default)]
+pub struct RestoreClients {
+    idle: Mutex<Vec<BaseConsumer>>,
+}
+
+impl std::fmt::Debug for RestoreClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().map_or(0, |i| i.len());
+        f.debug_struct("RestoreClients")
+            .field("idle", &idle)
+            .finish()
+    }
+}
+
+impl RestoreClients {
+    /// Restores `store` from `topic`/`partition` with one of the kept
+    /// consumers (made with `settings` when none is idle).
+    pub fn restore(
+        &self,
+        settings: &ClientSettings,
+        topic: &str,
+        partition: i32,
+        store: &mut dyn KeyValueStore,
+        chunk: usize,
+    ) -> Result<Restored, RestoreError> {
+        let kept = self.idle.lock().expect("not poisoned").pop();
+        let consumer = match kept {
+            Some(c) => c,
+            None => restore_consumer(settings, topic)?,
+        };
+        let restored = restore_with(&consumer, settings, topic, partition, store, chunk);
+        // Assigned nothing, it fetches nothing while it waits.
+        if consumer.unassign().is_ok() {
+            self.idle.lock().expect("not poisoned").push(consumer);
+        }
+        restored
+    }
+}
+
+/// Restores `store` from `topic`/`partition` with `consumer`.
+fn restore_with(
+    consumer: &BaseConsumer,
+    settings: &ClientSettings,
+    topic: &str,
+    partition: i32,
+    store: &mut dyn KeyValueStore,
+    chunk: usize,
+) -> Result<Restored, RestoreError> {
     let name = store.name().to_owned();
-    let consumer = restore_consumer(settings, topic)?;
     let (low, high) = consumer
         .fetch_watermarks(topic, partition, Duration::from_secs(30))
         .map_err(KafkaError::client(format!(
@@ -70,7 +125,7 @@ pub fn restore_from_kafka(
     let started = Instant::now();
     let mut last_log = Instant::now();
     let mut records = ChangelogReader {
-        consumer: &consumer,
+        consumer,
         settings,
         topic,
         partition,
@@ -105,14 +160,18 @@ pub fn restore_from_kafka(
     Ok(restored)
 }
 
-/// A consumer of `topic` for restores: assigned by hand, it commits
-/// nothing.
+/// A consumer for restores (first of `topic`): assigned by hand, it
+/// commits nothing.
 fn restore_consumer(settings: &ClientSettings, topic: &str) -> Result<BaseConsumer, KafkaError> {
     settings
         .plain()
         .set("enable.auto.commit", "false")
         .set("group.id", format!("{topic}-restore"))
         .set("enable.partition.eof", "false")
+        // A restore reads to a known end: a fetch that finds nothing
+        // should not wait there (librdkafka sends one fetch at a time to
+        // a broker, so a kept consumer's next restore waited for it).
+        .set("fetch.wait.max.ms", "10")
         .create()
         .map_err(KafkaError::client("creating the restore consumer"))
 }
@@ -160,6 +219,8 @@ impl Iterator for ChangelogReader<'_> {
             // with nothing left to read ends by the position check below
             // (a 500 ms poll cost half a second per store and task).
             match self.consumer.poll(Duration::from_millis(50)) {
+                // A kept consumer's earlier assignment: not this one's.
+                Some(Ok(m)) if m.topic() != topic || m.partition() != partition => {}
                 Some(Ok(m)) if m.offset() < high => {
                     self.next = m.offset() + 1;
                     self.last_record = Instant::now();

@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use super::changelog::{self, Applied, META_APPLIED, META_POSITION};
 use super::memory::MemoryStore;
 use super::memory_budget::MemoryBudget;
-use super::restore::restore_from_kafka;
+use super::restore::RestoreClients;
 use super::rocksdb::RocksDbStore;
 use super::settings::{StateSettings, StoreKind};
 use super::store::{KeyValueStore, StoreBuffer, WriteBatch};
@@ -47,6 +47,8 @@ pub struct StateContext {
     /// The instance's global tables, which every task looks up (none
     /// until [`StateContext::with_global_tables`]).
     pub globals: Arc<GlobalTables>,
+    /// Consumers kept for the stores' restores.
+    pub restore_clients: Arc<RestoreClients>,
 }
 
 impl StateContext {
@@ -63,6 +65,7 @@ impl StateContext {
             settings,
             kafka,
             globals: Arc::new(GlobalTables::default()),
+            restore_clients: Arc::default(),
         }
     }
 
@@ -195,7 +198,7 @@ impl TaskStores {
             };
             let changelog_topic = changelog::topic(&ctx.application_id, name);
             let restored = match &ctx.kafka {
-                Some(kafka) => restore_from_kafka(
+                Some(kafka) => ctx.restore_clients.restore(
                     kafka,
                     &changelog_topic,
                     task,
