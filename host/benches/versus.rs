@@ -17,8 +17,11 @@
 //! Per run: records/s (input records over the time from the group's
 //! assignment, stable with its members, to the last output, so neither a
 //! JVM's start nor a group join counts), output
-//! records, CPU seconds and peak RSS of the process. Both systems commit
-//! every 1,000 ms (100 ms under exactly-once, Kafka Streams' default then),
+//! records, CPU seconds and peak RSS of the process, and the cores in use
+//! from the assignment to the end by the process and the broker together
+//! (how much of the machine is left to use). Both systems commit
+//! every 1,000 ms (100 ms under exactly-once, Kafka Streams' default then,
+//! and in `count-100ms`, at-least-once set against `count-eos`),
 //! and a run ends when the group's committed offsets reach the end of the
 //! input. Outputs are compared in the same run: the records themselves
 //! for stateless workloads, the final value of every key (and window) for
@@ -60,6 +63,16 @@ struct Workload {
     aggregate: bool,
     eos: bool,
     threads: usize,
+    /// Its commit interval, when not the guarantee's usual one.
+    commit_ms: Option<u64>,
+}
+
+impl Workload {
+    /// Both sides commit every second, or every 100 ms under exactly-once
+    /// (Kafka Streams' defaults there), unless the workload says.
+    fn commit_ms(&self) -> u64 {
+        self.commit_ms.unwrap_or(if self.eos { 100 } else { 1_000 })
+    }
 }
 
 fn workloads() -> Vec<Workload> {
@@ -75,6 +88,7 @@ fn workloads() -> Vec<Workload> {
         aggregate,
         eos,
         threads: 1,
+        commit_ms: None,
     };
     vec![
         w("passthrough", String::new(), "orders", false, false),
@@ -121,6 +135,14 @@ fn workloads() -> Vec<Workload> {
             java: "count",
             ..w("count-eos", count(""), "count", true, true)
         },
+        // At-least-once at exactly-once's commit interval: set against
+        // `count-eos`, it shows what the guarantee costs, apart from how
+        // long a cached run's last outputs wait for a commit.
+        Workload {
+            java: "count",
+            commit_ms: Some(100),
+            ..w("count-100ms", count(""), "count", true, false)
+        },
         Workload {
             java: "hopping",
             threads: 2,
@@ -141,6 +163,9 @@ struct Run {
     outputs: usize,
     cpu: f64,
     rss_mib: f64,
+    /// Cores in use from the assignment to the end, the run's process and
+    /// the broker's together (of the machine's `available_parallelism`).
+    cores: Option<f64>,
     result: Output,
 }
 
@@ -184,8 +209,10 @@ fn main() {
     create_topics(&brokers, &[&input]);
     load(&brokers, &input, records);
     println!("versus: {records} orders on {PARTITIONS} partitions of {input}, broker {brokers}\n");
-    println!("| workload | system | records/s | outputs | CPU s | peak RSS MiB | Sluice ÷ this |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| workload | system | records/s | outputs | CPU s | peak RSS MiB | cores busy, with the broker | Sluice ÷ this |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     let smoke = ["passthrough", "filter", "count"];
     for w in workloads() {
         let chosen = match &only {
@@ -262,7 +289,7 @@ fn main() {
             if w.name == "passthrough" {
                 let bare = consumer_performance(&brokers, &input, records);
                 println!(
-                    "| passthrough | Kafka's consumer performance tool (read only) | {bare:.0} | | | | {:.2}× |",
+                    "| passthrough | Kafka's consumer performance tool (read only) | {bare:.0} | | | | | {:.2}× |",
                     sluice.rate / bare
                 );
             }
@@ -303,8 +330,9 @@ impl System {
 
 fn row(workload: &str, system: &str, r: &Run, ratio: Option<f64>) {
     let ratio = ratio.map(|x| format!("{x:.2}×")).unwrap_or_default();
+    let cores = r.cores.map(|c| format!("{c:.2}")).unwrap_or_default();
     println!(
-        "| {workload} | {system} | {:.0} | {} | {:.1} | {:.0} | {ratio} |",
+        "| {workload} | {system} | {:.0} | {} | {:.1} | {:.0} | {cores} | {ratio} |",
         r.rate, r.outputs, r.cpu, r.rss_mib
     );
 }
@@ -439,10 +467,11 @@ fn load(brokers: &str, topic: &str, n: u64) {
 }
 
 fn pipeline(input: &str, name: &str, dir: &Path, w: &Workload, cache: bool) -> String {
-    let (commit, guarantee) = if w.eos {
-        (100, "exactly-once")
+    let commit = w.commit_ms();
+    let guarantee = if w.eos {
+        "exactly-once"
     } else {
-        (1_000, "at-least-once")
+        "at-least-once"
     };
     let cache = if cache { 10 << 20 } else { 0 };
     format!(
@@ -496,7 +525,7 @@ fn spawn_java(
     let java = std::env::var("JAVA_HOME")
         .map(|h| PathBuf::from(h).join("bin/java"))
         .unwrap_or_else(|_| PathBuf::from("java"));
-    let commit = if w.eos { "100" } else { "1000" };
+    let commit = w.commit_ms().to_string();
     Command::new(java)
         .arg("-cp")
         .arg(classpath)
@@ -505,7 +534,7 @@ fn spawn_java(
         .arg(dir.join("state"))
         .args([
             if cache { "10485760" } else { "0" },
-            commit,
+            &commit,
             if w.eos { "true" } else { "false" },
             &w.threads.to_string(),
         ])
@@ -557,6 +586,8 @@ fn measure(
     // a cache's first output waits for a commit, so the first output
     // would start the clock a commit interval late.
     let mut assigned: Option<Instant> = None;
+    // CPU seconds of the run's process and of the broker when assigned.
+    let mut cpu_at_assignment: Option<(f64, f64)> = None;
     let (mut first, mut last, mut seen) = (None, None, 0);
     let mut checked = Instant::now();
     loop {
@@ -573,6 +604,7 @@ fn measure(
             && (groups.groups().iter()).any(|g| g.state() == "Stable" && !g.members().is_empty())
         {
             assigned = Some(now);
+            cpu_at_assignment = Some((usage(child.id()).0, broker_cpu()));
         }
         let h = high(&watcher);
         if h != seen {
@@ -603,6 +635,9 @@ fn measure(
         std::thread::sleep(Duration::from_millis(20));
     }
     let (cpu, rss_mib) = usage(child.id());
+    let cores = assigned.zip(cpu_at_assignment).map(|(at, (own, broker))| {
+        ((cpu - own) + (broker_cpu() - broker)) / at.elapsed().as_secs_f64()
+    });
     stop(&mut child);
     let (first, last) = (first.expect("some output"), last.unwrap());
     // Outputs are sampled every 20 ms: a run shorter than that reads as 20 ms.
@@ -615,8 +650,26 @@ fn measure(
         outputs,
         cpu,
         rss_mib,
+        cores,
         result,
     }
+}
+
+/// CPU seconds of the Kafka brokers running here (processes whose command
+/// line names `kafka.Kafka`): the bench's own broker, or the one
+/// `SLUICE_BENCH_BROKERS` names when it runs on this machine.
+fn broker_cpu() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.windows(11).any(|w| w == b"kafka.Kafka"))
+        })
+        .filter_map(|pid| std::panic::catch_unwind(|| usage(pid).0).ok())
+        .sum()
 }
 
 /// CPU seconds (user + system) and peak RSS (MiB) of a live process.

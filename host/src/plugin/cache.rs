@@ -19,7 +19,13 @@
 //!   `~/.cache/sluice/components`, created readable by its owner only.
 //!   `SLUICE_COMPONENT_CACHE=off` turns the cache off.
 //!
-//! Entries are never pruned: one per component digest and wasmtime build.
+//! The directory is bounded: `$SLUICE_COMPONENT_CACHE_MAX_MB` mebibytes
+//! (2,048 by default). After a compile writes an entry, and at most once
+//! every ten minutes per directory (a `last-pruned` stamp file says when),
+//! the directory is measured; past the bound, the entries used longest ago
+//! (a hit refreshes a component entry's modification time) are deleted
+//! until it holds three quarters of it ([`prune`]). A deleted entry costs
+//! one compile the next time it is needed.
 //!
 //! A component that changed still compiles mostly from cache:
 //! [`FunctionCache`] keeps Cranelift's code for each function, keyed by
@@ -46,6 +52,17 @@ const MAGIC: &[u8] = b"sluice compiled component 1\n";
 /// The first bytes of a [`FunctionCache`] entry.
 const FUNCTION_MAGIC: &[u8] = b"sluice compiled function 1\n";
 
+/// The size bound of a cache directory when `$SLUICE_COMPONENT_CACHE_MAX_MB`
+/// does not set one.
+const DEFAULT_MAX_MB: u64 = 2_048;
+
+/// A directory is measured at most this often (by all processes together).
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// The file whose modification time says when the directory was last
+/// measured.
+const PRUNE_STAMP: &str = "last-pruned";
+
 /// Components at least this large show a spinner while they compile
 /// (where standard error is a terminal).
 const SPINNER_FROM_BYTES: usize = 1 << 20;
@@ -65,28 +82,54 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct ComponentCache {
     dir: Option<PathBuf>,
+    /// The directory's size bound, in bytes.
+    max_bytes: u64,
 }
 
 impl ComponentCache {
-    /// The cache at `dir`.
+    /// The cache at `dir`, bounded at the default size.
     pub fn at(dir: impl Into<PathBuf>) -> ComponentCache {
         ComponentCache {
             dir: Some(dir.into()),
+            max_bytes: DEFAULT_MAX_MB << 20,
         }
     }
 
     /// No cache: every load compiles.
     pub fn off() -> ComponentCache {
-        ComponentCache { dir: None }
+        ComponentCache {
+            dir: None,
+            max_bytes: 0,
+        }
+    }
+
+    /// The same cache, bounded at `max_bytes`.
+    pub fn with_max_bytes(self, max_bytes: u64) -> ComponentCache {
+        ComponentCache { max_bytes, ..self }
     }
 
     /// The process's cache: `$SLUICE_COMPONENT_CACHE` (`off` for none),
-    /// else `components` under Sluice's cache directory.
+    /// else `components` under Sluice's cache directory; bounded at
+    /// `$SLUICE_COMPONENT_CACHE_MAX_MB` mebibytes (2,048 by default; a
+    /// value that is not a number is reported and the default used).
     pub fn from_env() -> ComponentCache {
-        match std::env::var_os("SLUICE_COMPONENT_CACHE") {
-            Some(v) if v == "off" => ComponentCache::off(),
+        let cache = match std::env::var_os("SLUICE_COMPONENT_CACHE") {
+            Some(v) if v == "off" => return ComponentCache::off(),
             Some(v) if !v.is_empty() => ComponentCache::at(v),
             _ => ComponentCache::at(crate::toolchain::cache_dir().join("components")),
+        };
+        match std::env::var("SLUICE_COMPONENT_CACHE_MAX_MB") {
+            Ok(v) => match v.trim().parse::<u64>() {
+                Ok(mb) => cache.with_max_bytes(mb.saturating_mul(1 << 20)),
+                Err(_) => {
+                    tracing::warn!(
+                        value = %v,
+                        "SLUICE_COMPONENT_CACHE_MAX_MB is not a whole number of mebibytes; using {DEFAULT_MAX_MB}"
+                    );
+                    cache
+                }
+            },
+            Err(_) => cache,
         }
     }
 
@@ -118,6 +161,11 @@ impl ComponentCache {
             match read_entry(engine, path) {
                 Ok(Some(component)) => {
                     tracing::debug!(plugin = %name, entry = %path.display(), "compiled component from the cache");
+                    // Used now: the last to be pruned.
+                    let _ = std::fs::File::options()
+                        .write(true)
+                        .open(path)
+                        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                     return Ok((component, Origin::Cached));
                 }
                 Ok(None) => {}
@@ -135,13 +183,116 @@ impl ComponentCache {
             .map_err(|e| format!("{e:#}"))
             .and_then(|artifact| write_entry(&path, &artifact).map_err(|e| e.to_string()))
         {
-            Ok(()) => Ok((component, Origin::Compiled)),
+            Ok(()) => {
+                self.prune_when_due();
+                Ok((component, Origin::Compiled))
+            }
             Err(why) => {
                 tracing::warn!(plugin = %name, entry = %path.display(), "cannot write the compiled component to the cache: {why}");
                 Ok((component, Origin::CompiledUncached))
             }
         }
     }
+}
+
+impl ComponentCache {
+    /// Prunes the directory to its bound if no process has measured it in
+    /// the last [`PRUNE_EVERY`].
+    fn prune_when_due(&self) {
+        let Some(dir) = &self.dir else { return };
+        let stamp = dir.join(PRUNE_STAMP);
+        let now = std::time::SystemTime::now();
+        let due = std::fs::metadata(&stamp)
+            .and_then(|m| m.modified())
+            .map_or(true, |at| {
+                now.duration_since(at).unwrap_or_default() >= PRUNE_EVERY
+            });
+        if !due {
+            return;
+        }
+        if let Err(e) = std::fs::write(&stamp, b"") {
+            tracing::debug!(dir = %dir.display(), "cannot stamp the cache's prune time: {e}");
+            return;
+        }
+        match prune(dir, self.max_bytes) {
+            Ok(p) if p.removed > 0 => tracing::info!(
+                dir = %dir.display(),
+                removed = p.removed,
+                freed_mib = p.freed >> 20,
+                kept_mib = p.kept >> 20,
+                "pruned the compiled-component cache to its bound (SLUICE_COMPONENT_CACHE_MAX_MB)"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), "cannot prune the compiled-component cache: {e}")
+            }
+        }
+    }
+}
+
+/// What [`prune`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Files deleted.
+    pub removed: usize,
+    /// Their bytes.
+    pub freed: u64,
+    /// The bytes left.
+    pub kept: u64,
+}
+
+/// Bounds the cache at `dir` (compiled components, function entries, and
+/// the temporary files of writes that never finished): when its files
+/// hold more than `max_bytes`, deletes those modified longest ago until
+/// three quarters of `max_bytes` remain. Entries a reader has open stay
+/// readable; a deleted entry is a miss next time.
+pub fn prune(dir: &Path, max_bytes: u64) -> std::io::Result<Pruned> {
+    fn walk(
+        dir: &Path,
+        files: &mut Vec<(std::time::SystemTime, u64, PathBuf)>,
+    ) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                walk(&entry.path(), files)?;
+            } else if kind.is_file() && entry.file_name() != PRUNE_STAMP {
+                let meta = entry.metadata()?;
+                files.push((meta.modified()?, meta.len(), entry.path()));
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    let mut kept: u64 = files.iter().map(|f| f.1).sum();
+    let mut pruned = Pruned {
+        removed: 0,
+        freed: 0,
+        kept,
+    };
+    if kept <= max_bytes {
+        return Ok(pruned);
+    }
+    let target = max_bytes / 4 * 3;
+    files.sort_unstable_by_key(|f| f.0);
+    for (_, len, path) in files {
+        if kept <= target {
+            break;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                pruned.removed += 1;
+                pruned.freed += len;
+            }
+            // Another process pruned it first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        kept -= len;
+    }
+    pruned.kept = kept;
+    Ok(pruned)
 }
 
 /// Cranelift's incremental compilation cache on disk
@@ -158,8 +309,9 @@ impl ComponentCache {
 ///   for [`ComponentCache`], the directory is its owner's alone.
 /// - Entries are written to a temporary file and renamed into place, not
 ///   synced: a torn entry fails its checksum.
-/// - About 60 MB of entries for a Python or JavaScript component, never
-///   pruned; a changed plugin adds the few functions it changed. The keys
+/// - About 60 MB of entries for a Python or JavaScript component, pruned
+///   with the components ([`prune`]); a changed plugin adds the few
+///   functions it changed. The keys
 ///   of about 1% of a large component's functions differ from one compile
 ///   to the next: those are compiled every time.
 #[derive(Debug)]
@@ -544,5 +696,74 @@ mod tests {
             )
             .unwrap();
         assert_eq!(origin, Origin::CompiledUncached);
+    }
+
+    fn aged(path: &Path, bytes: usize, age_secs: u64) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, vec![0u8; bytes]).unwrap();
+        set_age(path, age_secs);
+    }
+
+    fn set_age(path: &Path, age_secs: u64) {
+        let at = std::time::SystemTime::now() - Duration::from_secs(age_secs);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+    }
+
+    #[test]
+    fn prune_deletes_the_files_used_longest_ago_until_three_quarters_of_the_bound_remain() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        aged(&d.join("a.cwasm"), 400, 400);
+        aged(&d.join("functions/v/ab/cdef"), 300, 300);
+        aged(&d.join("b.cwasm"), 200, 200);
+        aged(&d.join("c.cwasm"), 100, 100);
+        // Under the bound: nothing goes.
+        let kept = prune(d, 1_000).unwrap();
+        assert_eq!((kept.removed, kept.kept), (0, 1_000));
+        // Over it: the oldest go until at most 525 bytes are left.
+        let p = prune(d, 700).unwrap();
+        assert_eq!(
+            p,
+            Pruned {
+                removed: 2,
+                freed: 700,
+                kept: 300
+            }
+        );
+        assert!(!d.join("a.cwasm").exists());
+        assert!(!d.join("functions/v/ab/cdef").exists());
+        assert!(d.join("b.cwasm").exists() && d.join("c.cwasm").exists());
+    }
+
+    #[test]
+    fn a_compile_prunes_a_cache_past_its_bound_at_most_once_in_ten_minutes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        aged(&d.join("stale-1.cwasm"), 1 << 20, 3_600);
+        let cache = ComponentCache::at(d).with_max_bytes(1 << 20);
+        let engine = crate::plugin::engine();
+        let a = echo_with_data("a");
+        let (_, origin) = cache.component(&engine, "a", &a, &digest(&a)).unwrap();
+        assert_eq!(origin, Origin::Compiled);
+        assert!(!d.join("stale-1.cwasm").exists(), "the old entry went");
+        assert!(cache.entry(&engine, &digest(&a)).unwrap().exists());
+        assert!(d.join(PRUNE_STAMP).exists());
+        // A second compile within ten minutes does not measure again.
+        aged(&d.join("stale-2.cwasm"), 1 << 20, 3_600);
+        let b = echo_with_data("b");
+        cache.component(&engine, "b", &b, &digest(&b)).unwrap();
+        assert!(d.join("stale-2.cwasm").exists());
+        // A hit makes an entry the newest.
+        let entry = cache.entry(&engine, &digest(&a)).unwrap();
+        set_age(&entry, 7_200);
+        let (_, origin) = cache.component(&engine, "a", &a, &digest(&a)).unwrap();
+        assert_eq!(origin, Origin::Cached);
+        let used = std::fs::metadata(&entry).unwrap().modified().unwrap();
+        assert!(used.elapsed().unwrap() < Duration::from_secs(60));
     }
 }
