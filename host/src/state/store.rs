@@ -1,7 +1,7 @@
 //! The store abstraction: an ordered key-value map, written atomically.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use crate::error::StateError;
@@ -103,10 +103,19 @@ type Replaced = Option<Option<Vec<u8>>>;
 /// with what each one replaced in an undo log: a read looks in one map,
 /// and accepting a batch (every batch, where discarding is rare) only
 /// clears the log.
+///
+/// The writes are a hash map, beside an ordered set of their keys for
+/// range scans and the commit's batch: an aggregation reads and rewrites
+/// the same keys many times per commit, and a hashed lookup of a long key
+/// costs one comparison where an ordered map's costs a dozen (a third of
+/// a windowed count's time went to those comparisons). Only a key's first
+/// write in a commit interval pays for the ordered set.
 pub struct StoreBuffer {
     store: Box<dyn KeyValueStore>,
     /// The writes of the commit interval, the current batch's included.
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pending: foldhash::HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The keys of `pending`, in order.
+    order: BTreeSet<Vec<u8>>,
     /// What each write of the current batch replaced, in order.
     undo: Vec<(Vec<u8>, Replaced)>,
     /// Scan floors of accepted batches ([`StoreBuffer::floor`]), by the
@@ -130,7 +139,8 @@ impl StoreBuffer {
     pub fn new(store: Box<dyn KeyValueStore>) -> Self {
         StoreBuffer {
             store,
-            pending: BTreeMap::new(),
+            pending: foldhash::HashMap::default(),
+            order: BTreeSet::new(),
             undo: Vec::new(),
             floors: HashMap::new(),
             batch_floors: HashMap::new(),
@@ -159,6 +169,7 @@ impl StoreBuffer {
         let replaced = match self.pending.get_mut(key) {
             Some(slot) => Some(std::mem::replace(slot, value)),
             None => {
+                self.order.insert(key.to_vec());
                 self.pending.insert(key.to_vec(), value);
                 None
             }
@@ -176,9 +187,20 @@ impl StoreBuffer {
     pub fn discard(&mut self) {
         for (key, replaced) in self.undo.drain(..).rev() {
             match replaced {
-                Some(value) => self.pending.insert(key, value),
-                None => self.pending.remove(&key),
-            };
+                // The key stayed in the buffer: a later write of the batch
+                // replaced its value but never removes a key.
+                Some(value) => match self.pending.get_mut(&key) {
+                    Some(slot) => *slot = value,
+                    None => {
+                        self.order.insert(key.clone());
+                        self.pending.insert(key, value);
+                    }
+                },
+                None => {
+                    self.pending.remove(&key);
+                    self.order.remove(&key);
+                }
+            }
         }
         self.batch_floors.clear();
     }
@@ -226,7 +248,9 @@ impl StoreBuffer {
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
         let mut base = self.store.range(from, to)?.peekable();
-        let mut over = self.pending.range::<[u8], _>((lower, upper)).peekable();
+        let mut over = (self.order.range::<[u8], _>((lower, upper)))
+            .map(|k| (k, &self.pending[k]))
+            .peekable();
         let mut out = Vec::new();
         while out.len() < limit {
             // Which comes next: the overlay's key (Less), the store's
@@ -267,8 +291,16 @@ impl StoreBuffer {
             self.undo.is_empty(),
             "a batch is accepted or discarded before a commit"
         );
+        // The map keeps its capacity for the next interval.
+        let data = (std::mem::take(&mut self.order).into_iter())
+            .map(|k| {
+                let v = (self.pending.remove(&k)).expect("every ordered key is pending");
+                (k, v)
+            })
+            .collect();
+        debug_assert!(self.pending.is_empty());
         WriteBatch {
-            data: std::mem::take(&mut self.pending).into_iter().collect(),
+            data,
             meta: Vec::new(),
         }
     }
