@@ -16,6 +16,8 @@
 //! once per layer of keys, each key in its own window: where each key's
 //! aggregate lives during a call is an argument, a [`Placement`].
 
+use std::io::Write as _;
+
 use sluice_frame::Writer;
 
 use crate::error::{RunError, StateError};
@@ -181,13 +183,13 @@ impl KeyedAggregate {
         let name = &cx.topology.steps[self.step].name;
         let buffer = StepCtx::buffer(&mut cx.stores, self.store);
         let mut w = Writer::output(Vec::new(), inputs.len() as u32);
+        // Reused for every count: no allocation per record.
+        let mut text = Vec::with_capacity(20);
         for (_, record) in inputs {
             let key = record.key.expect("null keys were filtered out");
             let stored = store_key(windows, key);
-            let current = buffer.get(&stored)?;
-            if current.is_none() {
-                note_new(windows, buffer, key);
-            }
+            let current = buffer.get_ref(&stored)?;
+            let new = current.is_none();
             let count = match current {
                 None => 0u64,
                 Some(v) => std::str::from_utf8(&v)
@@ -198,10 +200,14 @@ impl KeyedAggregate {
                         message: format!("the count of key {key:?} is not a decimal number"),
                     })?,
             } + 1;
-            let text = count.to_string();
-            buffer.put(&stored, text.as_bytes());
+            if new {
+                note_new(windows, buffer, key);
+            }
+            text.clear();
+            write!(text, "{count}").expect("writing to a vector");
+            buffer.put(&stored, &text);
             w.begin_ok();
-            w.record(Some(key), Some(text.as_bytes()), None, std::iter::empty());
+            w.record(Some(key), Some(&text), None, std::iter::empty());
         }
         let records: Vec<RecordRef<'_>> = inputs.iter().map(|(_, r)| *r).collect();
         let decoded =

@@ -92,13 +92,22 @@ struct Entry {
     bytes: usize,
 }
 
+/// One change of a batch to the cache.
+enum Undo {
+    /// An entry took the place of this one (of the same key, which its
+    /// record holds: nothing is copied for the common case).
+    Replaced(Entry),
+    /// A key that was not held.
+    Added(Vec<u8>),
+}
+
 /// A step's record cache in one task.
 pub struct RecordCache {
     max_bytes: usize,
     bytes: usize,
     entries: FastMap<Vec<u8>, Entry>,
     /// What the current batch replaced, to put back if it fails.
-    undo: Vec<(Vec<u8>, Option<Entry>)>,
+    undo: Vec<Undo>,
     seq: u64,
 }
 
@@ -129,9 +138,9 @@ impl RecordCache {
         batch: &[InputRecord],
         times: &[i64],
     ) -> Result<StepOut, RunError> {
-        let records = out.records();
         let mut now: Vec<(usize, RecordRef<'_>, RecordRef<'_>)> = Vec::new();
-        for (origin, record) in records {
+        for &(origin, f, k) in &out.items {
+            let record = out.frames[f as usize].record(k as usize);
             let Some(key) = record.key else {
                 now.push((origin, batch[origin].record.as_ref(), record));
                 continue;
@@ -162,18 +171,18 @@ impl RecordCache {
             };
             self.bytes += bytes;
             // One lookup for a key already held, the common case.
-            let replaced = match held {
+            let undo = match held {
                 Some(slot) => {
                     self.bytes -= slot.bytes;
-                    Some(std::mem::replace(slot, entry))
+                    Undo::Replaced(std::mem::replace(slot, entry))
                 }
                 None => {
                     self.entries.insert(key.to_vec(), entry);
-                    None
+                    Undo::Added(key.to_vec())
                 }
             };
             self.seq += 1;
-            self.undo.push((key.to_vec(), replaced));
+            self.undo.push(undo);
         }
         StepOut::of_records(step, &now)
     }
@@ -185,7 +194,16 @@ impl RecordCache {
 
     /// The batch failed: the cache is put back as it was before it.
     pub fn discard(&mut self) {
-        while let Some((key, old)) = self.undo.pop() {
+        while let Some(undo) = self.undo.pop() {
+            let (key, old) = match undo {
+                Undo::Replaced(old) => {
+                    let key = (old.record.record().key)
+                        .expect("only keyed records are cached")
+                        .to_vec();
+                    (key, Some(old))
+                }
+                Undo::Added(key) => (key, None),
+            };
             if let Some(e) = self.entries.remove(&key) {
                 self.bytes -= e.bytes;
             }

@@ -155,6 +155,17 @@ impl StoreBuffer {
         }
     }
 
+    /// As [`StoreBuffer::get`], borrowing a buffered value rather than
+    /// copying it (an aggregate rewritten many times per commit is read
+    /// from the buffer nearly every time).
+    pub fn get_ref(&self, key: &[u8]) -> Result<Option<std::borrow::Cow<'_, [u8]>>, StateError> {
+        use std::borrow::Cow;
+        match self.pending.get(key) {
+            Some(v) => Ok(v.as_deref().map(Cow::Borrowed)),
+            None => Ok(self.store.get(key)?.map(Cow::Owned)),
+        }
+    }
+
     /// Buffers `key = value`.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
         self.write(key, Some(value.to_vec()));
