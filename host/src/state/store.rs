@@ -107,9 +107,9 @@ type Replaced = Option<Option<Vec<u8>>>;
 /// The writes are a hash map, beside an ordered set of their keys for
 /// range scans and the commit's batch: an aggregation reads and rewrites
 /// the same keys many times per commit, and a hashed lookup of a long key
-/// costs one comparison where an ordered map's costs a dozen (a third of
-/// a windowed count's time went to those comparisons). Only a key's first
-/// write in a commit interval pays for the ordered set.
+/// costs one comparison where an ordered map's costs a dozen (about a
+/// sixth of a hopping count's stream thread went to those comparisons).
+/// Only a key's first write in a commit interval pays for the ordered set.
 pub struct StoreBuffer {
     store: Box<dyn KeyValueStore>,
     /// The writes of the commit interval, the current batch's included.
