@@ -131,15 +131,16 @@ impl StreamThread {
         producer: Arc<OutputProducer>,
         done: Sender<Done>,
     ) -> StreamThread {
-        // Slack for a whole fetch of one partition: the poller blocks on a
-        // full queue, and a fetch brings one partition's records in a run
-        // (about 13,000 of 75 bytes in a 1 MB fetch). With room for only 4
-        // batches it stalled on one thread's queue while the others had
-        // nothing to do: two threads on two partitions ran at 56 % each,
-        // and at 80 % with room for 32 (hopping, 2 threads, 1.3× instead of
-        // 1.0× one thread's records/s). At most 32 × `max.batch.records`
-        // records wait per thread; a commit or a rebalance waits for them.
-        let (work, rx) = crossbeam_channel::bounded(32);
+        // A little slack keeps the thread busy while the poller dispatches.
+        // Small on purpose: a commit waits for every queued batch. It
+        // costs threads their parallelism, though: the poller blocks on a
+        // full queue, and a fetch brings one partition's records in a run,
+        // so it waits on one thread while another has nothing to do (two
+        // threads on two partitions measured 56 % busy each). Room for 32
+        // batches gave 80 % each, but then one commit took the whole
+        // queue, up to 32 × `max.batch.records` records. The fix is to
+        // pause a backlogged task's partitions rather than block (issue 16).
+        let (work, rx) = crossbeam_channel::bounded(4);
         let handle = std::thread::Builder::new()
             .name(format!("stream-{index}"))
             .spawn(move || {
