@@ -180,6 +180,21 @@ fn plugins_swapped_20_times_under_steady_input_process_each_record_once_with_the
         })
     };
 
+    // The swaps start once the run is processing: a swap is quick (about
+    // 12 ms), and twenty of them could all be over before the group has
+    // assigned the run its partitions.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while support::high_watermarks(&brokers, &tagged, PARTITIONS)
+        .iter()
+        .sum::<i64>()
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run produced nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut swaps: Vec<(&str, Swapped)> = Vec::new();
     for n in 0..SWAPS {
         std::thread::sleep(Duration::from_millis(60));

@@ -202,7 +202,7 @@ fn dedup_keeps_its_own_state_exact_across_kills() {
 application.id = "{app}"
 [processing]
 max.batch.records = 100
-commit.interval.ms = 100
+commit.interval.ms = 20
 [state]
 dir = "{state}"
 [sources.events]
@@ -232,7 +232,8 @@ inputs = ["dedup"]
             )
         })
         .collect();
-    // Each killed run gets fresh input, so that it has commits to die in.
+    // Each killed run gets fresh input, so that it has commits to die in
+    // (every 20 ms: a part takes a quarter of a second or less here).
     let points = ["changelog-acked:2", "state-written:3", "changelog-sent:2"];
     let parts: Vec<&[Produced]> = input.chunks(input.len() / 4).collect();
     for (n, point) in points.iter().enumerate() {
