@@ -668,18 +668,25 @@ fn broker_cpu() -> f64 {
             std::fs::read(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|c| c.windows(11).any(|w| w == b"kafka.Kafka"))
         })
-        .filter_map(|pid| std::panic::catch_unwind(|| usage(pid).0).ok())
+        // A broker that ended between the listing and the read counts 0.
+        .filter_map(cpu_seconds)
         .sum()
+}
+
+/// CPU seconds (user + system) of a process, if it is alive.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
 }
 
 /// CPU seconds (user + system) and peak RSS (MiB) of a live process.
 fn usage(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let cpu = cpu_seconds(pid).expect("the process is alive");
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let hwm_kib: f64 = status
         .lines()
@@ -687,7 +694,7 @@ fn usage(pid: u32) -> (f64, f64) {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
-    (ticks / hz, hwm_kib / 1024.0)
+    (cpu, hwm_kib / 1024.0)
 }
 
 fn stop(child: &mut Child) {

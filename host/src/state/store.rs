@@ -149,10 +149,7 @@ impl StoreBuffer {
 
     /// The value of `key`, buffered writes first.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        match self.pending.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => self.store.get(key),
-        }
+        Ok(self.get_ref(key)?.map(std::borrow::Cow::into_owned))
     }
 
     /// As [`StoreBuffer::get`], borrowing a buffered value rather than
