@@ -164,6 +164,17 @@ fn setup(kafka: &EmbeddedKafka, prefix: &str) -> Names {
 }
 
 fn pipeline(dir: &Path, n: &Names, state_dir: &Path, extra: &str) -> std::path::PathBuf {
+    pipeline_committing(dir, n, state_dir, 100, extra)
+}
+
+/// [`pipeline`], committing every `commit_ms`.
+fn pipeline_committing(
+    dir: &Path,
+    n: &Names,
+    state_dir: &Path,
+    commit_ms: u32,
+    extra: &str,
+) -> std::path::PathBuf {
     let component = support::component("plugins/stock-stats");
     support::write_pipeline(
         dir,
@@ -172,7 +183,7 @@ fn pipeline(dir: &Path, n: &Names, state_dir: &Path, extra: &str) -> std::path::
 application.id = "{app}"
 [processing]
 max.batch.records = 256
-commit.interval.ms = 100
+commit.interval.ms = {commit_ms}
 [errors]
 rejected = "dlq"
 trap = "fail"
@@ -264,11 +275,14 @@ fn killed_at_every_point_of_the_commit_protocol_and_of_a_restore_the_stats_stay_
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("state");
     // A short session lets each run take over the killed one's partitions
-    // quickly; small restore chunks make a restore take several writes.
-    let pipeline = pipeline(
+    // quickly; small restore chunks make a restore take several writes;
+    // commits every 20 ms give each killed run its commits to die in (the
+    // rest of a part can take under 3 commits of 100 ms).
+    let pipeline = pipeline_committing(
         dir.path(),
         &n,
         &state_dir,
+        20,
         "restore-chunk = 200\n[kafka]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
     );
     let input = trades(100_000, 2_000, 5);
